@@ -1,0 +1,62 @@
+"""Command line for the write side: `python -m ingest check` and `python -m ingest build [--db PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ingest.build import BuildFailed, build
+from ingest.validate import Problem, validate
+from modelmatch import settings
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _report_problems(problems: list[Problem]) -> None:
+    by_file: dict[str, int] = {}
+    for problem in problems:
+        print(problem)
+        by_file[problem.file] = by_file.get(problem.file, 0) + 1
+    print(f"\n{len(problems)} problem(s) in {len(by_file)} file(s).", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    parser.add_argument("--data", type=Path, default=None, help=f"CSV folder (default: {settings.get('data_dir')})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="validate every CSV and report every problem; writes nothing")
+    build_parser = sub.add_parser("build", help="validate, then atomically replace the catalog file")
+    build_parser.add_argument("--db", type=Path, default=None,
+                              help=f"catalog file to write (default: {settings.get('catalog_path')})")
+    args = parser.parse_args(argv)
+    data_dir = args.data or settings.data_dir()
+    if not data_dir.is_dir():
+        print(f"error: data folder {data_dir} does not exist", file=sys.stderr)
+        return 2
+
+    if args.command == "check":
+        result = validate(data_dir, progress=_progress)
+        if result.problems:
+            _report_problems(result.problems)
+            return 1
+        total = sum(len(rows) for rows in result.tables.values())
+        print(f"ok: {total} rows in {len(result.files)} files, no problems")
+        return 0
+
+    db_path = args.db or settings.catalog_path()
+    try:
+        report = build(data_dir, db_path, progress=_progress)
+    except BuildFailed as failed:
+        _report_problems(failed.problems)
+        print(f"build refused: nothing was written; {db_path} is unchanged", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{name} {n}" for name, n in report.row_counts.items())
+    print(f"built {report.db_path} (build {report.build_id}, {report.seconds:.2f} s): {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

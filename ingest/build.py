@@ -1,0 +1,181 @@
+"""The catalog's single write path: validate all CSVs, write a new DuckDB file beside the live one, swap atomically.
+
+A failed or killed build never touches the live file: the new file is written under a temporary name in the same
+folder, checkpointed, closed, fsynced and only then renamed over the live file with os.replace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from ingest.schema import TABLES, Table, ddl
+from ingest.validate import Problem, SourceFile, ValidationResult, data_files, fingerprint, validate
+
+SCHEMA_VERSION = 1
+ARROW_TYPES = {
+    "text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
+    "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us"),
+}
+
+Progress = Callable[[str], None]
+
+
+class BuildFailed(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the data; nothing was written")
+
+
+@dataclass
+class BuildReport:
+    build_id: str
+    db_path: Path
+    row_counts: dict[str, int]
+    files: list[SourceFile]
+    seconds: float
+    data_sha256: str = field(default="")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def temp_prefix(db_path: Path) -> str:
+    return f".{db_path.name}.building-"
+
+
+@contextlib.contextmanager
+def build_lock(db_path: Path) -> Iterator[None]:
+    """One builder at a time per catalog file (a second waits), across processes."""
+    lock_path = db_path.parent / f".{db_path.name}.lock"
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(db_path: Path) -> None:
+    # Only called under the build lock, so any temp file here belongs to a build that died.
+    for leftover in db_path.parent.glob(temp_prefix(db_path) + "*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _arrow_table(table: Table, result: ValidationResult) -> pa.Table:
+    rows = result.tables[table.name]
+    arrays = {
+        col.name: pa.array([r.values.get(col.name) for r in rows], type=ARROW_TYPES[col.kind])
+        for col in table.columns
+    }
+    return pa.table(arrays)
+
+
+def write_catalog(result: ValidationResult, path: Path, build_id: str, progress: Progress = _quiet) -> dict[str, int]:
+    """Write a complete catalog into a new file at `path` (which must not exist)."""
+    counts: dict[str, int] = {}
+    con = duckdb.connect(str(path))
+    try:
+        for table in TABLES:
+            con.execute(ddl(table))
+            arrow = _arrow_table(table, result)
+            con.register("incoming", arrow)
+            con.execute(f'INSERT INTO "{table.name}" SELECT * FROM incoming')
+            con.unregister("incoming")
+            counts[table.name] = arrow.num_rows
+            progress(f"wrote {table.name}: {arrow.num_rows} row(s)")
+        con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "
+                    "schema_version INTEGER)")
+        con.execute("INSERT INTO build_meta VALUES (?, ?, ?, ?)",
+                    [build_id, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), result.data_sha256,
+                     SCHEMA_VERSION])
+        con.execute("CREATE TABLE build_files (path VARCHAR, sha256 VARCHAR, rows BIGINT)")
+        con.executemany("INSERT INTO build_files VALUES (?, ?, ?)",
+                        [[f.relpath, f.sha256, f.rows] for f in result.files])
+        con.execute("CREATE TABLE build_tables (table_name VARCHAR, rows BIGINT)")
+        con.executemany("INSERT INTO build_tables VALUES (?, ?)", [[k, v] for k, v in counts.items()])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return counts
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildReport:
+    """Validate data_dir and, only if there is no problem at all, atomically replace db_path."""
+    started = time.perf_counter()
+    data_dir, db_path = Path(data_dir), Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"validating {data_dir}")
+    result = validate(data_dir, progress=progress)
+    if not result.ok:
+        raise BuildFailed(result.problems)
+    build_id = uuid.uuid4().hex[:12]
+    with build_lock(db_path):
+        _remove_leftovers(db_path)
+        temp_path = db_path.parent / f"{temp_prefix(db_path)}{os.getpid()}-{build_id}"
+        try:
+            progress(f"writing new catalog beside {db_path.name}")
+            counts = write_catalog(result, temp_path, build_id, progress)
+            _fsync(temp_path)
+            os.replace(temp_path, db_path)
+            _fsync(db_path.parent)
+        finally:
+            for leftover in (temp_path, Path(str(temp_path) + ".wal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+    seconds = time.perf_counter() - started
+    progress(f"catalog {build_id} is live at {db_path} ({seconds:.2f} s)")
+    return BuildReport(build_id, db_path, counts, result.files, seconds, result.data_sha256)
+
+
+def current_data_sha256(data_dir: Path) -> str:
+    """Fingerprint of the CSVs as they are on disk now (same recipe as the build's)."""
+    root = Path(data_dir).parent.resolve()
+    files = []
+    for path in data_files(Path(data_dir)):
+        files.append(SourceFile(path.resolve().relative_to(root).as_posix(),
+                                hashlib.sha256(path.read_bytes()).hexdigest(), 0))
+    return fingerprint(files)
+
+
+def built_data_sha256(db_path: Path) -> str | None:
+    """The fingerprint stamped into an existing catalog, or None if there is no readable catalog."""
+    if not Path(db_path).exists():
+        return None
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("ATTACH ? AS catalog (READ_ONLY)", [str(db_path)])
+        row = con.execute("SELECT data_sha256 FROM catalog.build_meta").fetchone()
+        return row[0] if row else None
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def ensure_current(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildReport | None:
+    """Build the catalog if it is missing or was built from other CSVs. Returns the report, or None if current."""
+    if built_data_sha256(db_path) == current_data_sha256(data_dir):
+        return None
+    return build(data_dir, db_path, progress)

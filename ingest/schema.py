@@ -1,0 +1,332 @@
+"""The catalog's column schema: declared once, used for validation, the DuckDB DDL and the UI's labels.
+
+Every table is a folder of CSV files under data/ (see data/README.md). A column's `kind` decides how a cell is
+parsed and checked; `references` ties a column to another table's key; `maximum` catches absurd values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime", "url", "enum"]
+
+DUCKDB_TYPES: dict[str, str] = {
+    "text": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+    "url": "VARCHAR",
+    "enum": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    help: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    references: tuple[str, str] | None = None  # (table, column)
+    label: str = ""
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("int", "float")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    help: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    # Tables whose numbers must each be traceable to a source (the house rule: no number without its source).
+    sourced: bool = True
+    column_by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_by_name", {c.name: c for c in self.columns})
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _source_columns(required: bool = True) -> tuple[Column, ...]:
+    return (
+        Column("source_url", "url", "Exact official page or file the row was transcribed from.", required=required),
+        Column("source_location", "text", "Where in the source: table, figure, section or file.", label="where in source"),
+        Column("as_of", "date", "Date of the source version that was read (YYYY-MM-DD).", required=required),
+    )
+
+
+VENDORS = ("Alibaba", "DeepSeek", "Meta", "Mistral AI", "01.AI", "Google", "OpenAI", "Anthropic")
+VARIANTS = ("base", "instruct", "reasoning", "coder", "math", "vision")
+CATEGORIES = (
+    "knowledge", "coding", "math", "reasoning", "multilingual", "chinese", "instruction", "agentic",
+    "long-context", "vision",
+)
+PROVENANCES = ("official", "third-party", "local-run")
+
+MODELS = Table(
+    "models",
+    "One row per model (open weights or API-only).",
+    (
+        Column("model_id", "text", "Hugging Face repo id, or vendor/api-name for API-only models.", required=True),
+        Column("display_name", "text", "Name shown in the UI.", required=True),
+        Column("family", "text", "Release family, e.g. Qwen2.5, DeepSeek-V3.", required=True),
+        Column("vendor", "enum", "Who publishes the model.", required=True, choices=VENDORS),
+        Column("variant", "enum", "Kind of checkpoint.", required=True, choices=VARIANTS),
+        Column("reasoning", "enum", "Thinks before answering: no, yes, or hybrid (switchable).",
+               choices=("no", "yes", "hybrid")),
+        Column("release_date", "date", "First public release."),
+        Column("open_weights", "bool", "Weights downloadable.", required=True),
+        Column("params_total_b", "float", "Total parameters, billions.", minimum=0.01, maximum=5000,
+               label="params total (B)"),
+        Column("params_active_b", "float", "Parameters active per token, billions (dense: = total).",
+               minimum=0.01, maximum=5000, label="params active (B)"),
+        Column("architecture", "enum", "Dense or mixture-of-experts.", choices=("dense", "moe")),
+        Column("attention", "enum", "Attention type; decides the KV-cache formula.",
+               choices=("mha", "gqa", "mqa", "mla")),
+        Column("context_length", "int", "Officially stated context window, tokens.", minimum=512,
+               maximum=100_000_000, label="context (tokens)"),
+        Column("license_id", "text", "Key into licenses; empty when no official license statement was found.",
+               references=("licenses", "license_id")),
+        Column("modalities", "text", "Input modalities, ;-separated."),
+        Column("languages", "text", "Officially stated language coverage."),
+        Column("base_model_id", "text", "Base or parent model in the catalog.", references=("models", "model_id")),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+    ),
+    key=("model_id",),
+)
+
+ARCHITECTURES = Table(
+    "architectures",
+    "Architecture numbers from the official config.json or paper; the memory planner depends on them.",
+    (
+        Column("model_id", "text", "Model.", required=True, references=("models", "model_id")),
+        Column("num_layers", "int", "Transformer layers (num_hidden_layers).", minimum=1, maximum=1000),
+        Column("hidden_size", "int", "Model width.", minimum=1, maximum=1_000_000),
+        Column("num_attention_heads", "int", "Query heads.", minimum=1, maximum=10_000),
+        Column("num_kv_heads", "int", "Key/value heads (GQA); equals heads for MHA.", minimum=1, maximum=10_000),
+        Column("head_dim", "int", "Per-head dimension.", minimum=1, maximum=10_000),
+        Column("intermediate_size", "int", "Dense MLP width.", minimum=1, maximum=10_000_000),
+        Column("vocab_size", "int", "Vocabulary size.", minimum=1, maximum=10_000_000),
+        Column("tie_word_embeddings", "bool", "Input and output embeddings shared."),
+        Column("max_position_embeddings", "int", "Config's maximum positions.", minimum=1, maximum=100_000_000),
+        Column("sliding_window", "int", "Local attention window, tokens.", minimum=1, maximum=100_000_000),
+        Column("torch_dtype", "text", "Dtype of the released weights."),
+        Column("n_routed_experts", "int", "MoE routed experts per layer.", minimum=1, maximum=100_000),
+        Column("n_shared_experts", "int", "MoE always-on shared experts.", minimum=0, maximum=1000),
+        Column("experts_per_token", "int", "Routed experts chosen per token.", minimum=1, maximum=1000),
+        Column("moe_intermediate_size", "int", "Width of one expert's MLP.", minimum=1, maximum=10_000_000),
+        Column("first_k_dense", "int", "Leading layers with a dense MLP instead of MoE.", minimum=0, maximum=1000),
+        Column("kv_lora_rank", "int", "MLA compressed KV rank.", minimum=1, maximum=100_000),
+        Column("qk_rope_head_dim", "int", "MLA decoupled RoPE key dimension.", minimum=1, maximum=10_000),
+        Column("qk_nope_head_dim", "int", "MLA non-RoPE query/key head dimension.", minimum=1, maximum=10_000),
+        Column("v_head_dim", "int", "MLA value head dimension.", minimum=1, maximum=10_000),
+        Column("q_lora_rank", "int", "MLA compressed query rank.", minimum=1, maximum=100_000),
+        *_source_columns(),
+        Column("notes", "text", "Free text (derived values say how they were derived)."),
+    ),
+    key=("model_id",),
+)
+
+BENCHMARKS = Table(
+    "benchmarks",
+    "What each benchmark measures.",
+    (
+        Column("benchmark_id", "text", "Lower-case id, e.g. mmlu-pro.", required=True),
+        Column("name", "text", "Display name.", required=True),
+        Column("category", "enum", "Skill the benchmark tests.", required=True, choices=CATEGORIES),
+        Column("metric", "text", "What the number is: accuracy, pass@1, win rate, rating.", required=True),
+        Column("unit", "enum", "percent (0-100), score, or rating.", required=True,
+               choices=("percent", "score", "rating")),
+        Column("higher_is_better", "bool", "Direction of the metric.", required=True),
+        Column("description", "text", "What it measures, in plain words."),
+        Column("url", "url", "Paper or official site."),
+    ),
+    key=("benchmark_id",),
+    sourced=False,
+)
+
+SCORES = Table(
+    "scores",
+    "Published and locally measured benchmark results.",
+    (
+        Column("model_id", "text", "Model.", required=True, references=("models", "model_id")),
+        Column("benchmark_id", "text", "Benchmark.", required=True, references=("benchmarks", "benchmark_id")),
+        Column("value", "float", "The result, in the benchmark's unit (percent as 0-100).", required=True,
+               minimum=-1_000_000, maximum=1_000_000),
+        Column("setting", "text", "How it was run: shots, CoT, thinking mode, pass@k."),
+        Column("provenance", "enum", "official: the model's vendor; third-party: another vendor's report; "
+               "local-run: measured by this project.", required=True, choices=PROVENANCES),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+    ),
+    key=("model_id", "benchmark_id", "setting", "source_url", "source_location"),
+)
+
+LICENSES = Table(
+    "licenses",
+    "Licenses and their real conditions.",
+    (
+        Column("license_id", "text", "Key, e.g. apache-2.0, qwen, llama-3.1.", required=True),
+        Column("name", "text", "Full name.", required=True),
+        Column("url", "url", "The license text."),
+        Column("commercial_use", "enum", "yes, conditional or no; empty until the license text was read.",
+               choices=("yes", "conditional", "no")),
+        Column("conditions", "text", "The conditions that matter, e.g. a monthly-active-user threshold."),
+        Column("attribution_required", "bool", "Must derivatives or products credit the model."),
+        Column("summary", "text", "Plain-words summary."),
+        Column("source_url", "url", "Where the terms were read.", required=True),
+        Column("as_of", "date", "Date of the version read.", required=True),
+    ),
+    key=("license_id",),
+)
+
+PRICES = Table(
+    "prices",
+    "Official API prices; a change is a new row, history is kept.",
+    (
+        Column("provider", "text", "Who sells the API.", required=True),
+        Column("model_id", "text", "Catalog model served under this API name at that time.", required=True,
+               references=("models", "model_id")),
+        Column("provider_model", "text", "The provider's API model name.", required=True),
+        Column("tier", "text", "Condition the price applies to (input length band, off-peak...)."),
+        Column("input_usd_per_mtok", "float", "USD per million input tokens.", minimum=0, maximum=1000,
+               label="input $/Mtok"),
+        Column("cached_input_usd_per_mtok", "float", "USD per million cache-hit input tokens.", minimum=0,
+               maximum=1000, label="cached input $/Mtok"),
+        Column("output_usd_per_mtok", "float", "USD per million output tokens.", minimum=0, maximum=1000,
+               label="output $/Mtok"),
+        Column("effective_from", "date", "Date the price took effect.", required=True),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+    ),
+    key=("provider", "provider_model", "tier", "effective_from"),
+)
+
+GPUS = Table(
+    "gpus",
+    "Accelerators for the planner, from vendor datasheets.",
+    (
+        Column("gpu_id", "text", "Key, e.g. h100-sxm.", required=True),
+        Column("name", "text", "Product name.", required=True),
+        Column("vendor", "text", "Maker.", required=True),
+        Column("memory_gb", "float", "Memory, GB.", required=True, minimum=1, maximum=10_000),
+        Column("memory_bandwidth_gbps", "float", "Memory bandwidth, GB/s.", minimum=1, maximum=1_000_000,
+               label="bandwidth (GB/s)"),
+        Column("bf16_tflops_dense", "float", "Dense BF16 tensor TFLOPS.", minimum=0.1, maximum=100_000),
+        Column("fp8_tflops_dense", "float", "Dense FP8 tensor TFLOPS.", minimum=0.1, maximum=100_000),
+        Column("form_factor", "text", "SXM, PCIe, ..."),
+        Column("tdp_w", "float", "Max power, W.", minimum=1, maximum=100_000),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+    ),
+    key=("gpu_id",),
+)
+
+_MS = {"minimum": 0, "maximum": 86_400_000}
+
+MEASUREMENTS = Table(
+    "measurements",
+    "One summary row per measured configuration (written by the measurement harness).",
+    (
+        Column("run_id", "text", "Unique id of the measured configuration.", required=True),
+        Column("model_id", "text", "Model measured.", required=True, references=("models", "model_id")),
+        Column("engine", "text", "Serving engine (vllm, transformers, ...).", required=True),
+        Column("engine_version", "text", "Engine version.", required=True),
+        Column("path", "text", "Code path (e.g. eager, static-cache+compile, openai-stream)."),
+        Column("hardware", "text", "GPU name as nvidia-smi reports it, or CPU.", required=True),
+        Column("gpu_count", "int", "GPUs used.", minimum=0, maximum=1024),
+        Column("dtype", "text", "Weights dtype.", required=True),
+        Column("quantization", "text", "Quantization scheme, if any."),
+        Column("weights", "enum", "official or random-init.", required=True, choices=("official", "random-init")),
+        Column("concurrency", "int", "Concurrent requests / batch size.", minimum=1, maximum=1_000_000),
+        Column("request_rate_per_s", "float", "Poisson request rate, if used.", minimum=0, maximum=1_000_000),
+        Column("input_len", "int", "Prompt tokens per request.", minimum=0, maximum=100_000_000),
+        Column("output_len", "int", "Requested output tokens per request.", minimum=0, maximum=100_000_000),
+        Column("requests_ok", "int", "Completed requests.", required=True, minimum=0, maximum=100_000_000),
+        Column("requests_failed", "int", "Failed requests (never averaged in).", required=True, minimum=0,
+               maximum=100_000_000),
+        Column("ttft_ms_p50", "float", "Time to first token, median, ms.", **_MS),
+        Column("ttft_ms_p95", "float", "Time to first token, p95, ms.", **_MS),
+        Column("ttft_ms_p99", "float", "Time to first token, p99, ms.", **_MS),
+        Column("tpot_ms_p50", "float", "Time per output token after the first, median, ms.", **_MS),
+        Column("tpot_ms_p95", "float", "Time per output token, p95, ms.", **_MS),
+        Column("tpot_ms_p99", "float", "Time per output token, p99, ms.", **_MS),
+        Column("itl_ms_p50", "float", "Inter-token latency, median, ms.", **_MS),
+        Column("itl_ms_p95", "float", "Inter-token latency, p95, ms.", **_MS),
+        Column("itl_ms_p99", "float", "Inter-token latency, p99, ms.", **_MS),
+        Column("e2e_ms_p50", "float", "End-to-end latency, median, ms.", **_MS),
+        Column("e2e_ms_p95", "float", "End-to-end latency, p95, ms.", **_MS),
+        Column("e2e_ms_p99", "float", "End-to-end latency, p99, ms.", **_MS),
+        Column("output_tokens_per_s", "float", "Sum of output tokens / benchmark wall time.", minimum=0,
+               maximum=100_000_000, label="output tok/s"),
+        Column("total_tokens_per_s", "float", "(input + output tokens) / wall time.", minimum=0,
+               maximum=1_000_000_000),
+        Column("prefill_tokens_per_s", "float", "Prompt tokens processed per second (local runs).", minimum=0,
+               maximum=1_000_000_000),
+        Column("peak_memory_gb", "float", "Peak accelerator memory, GB.", minimum=0, maximum=100_000),
+        Column("kv_cache_bytes_per_token", "float", "Measured KV-cache bytes per token.", minimum=0,
+               maximum=1_000_000_000),
+        Column("token_source", "enum", "Where token counts came from.", choices=("server-usage", "tokenizer")),
+        Column("duration_s", "float", "Benchmark wall time, seconds.", minimum=0, maximum=10_000_000),
+        Column("measured_at", "datetime", "When the run finished (UTC).", required=True),
+        Column("command", "text", "The command that produced the row."),
+        Column("notes", "text", "Free text."),
+    ),
+    key=("run_id",),
+    sourced=False,
+)
+
+MEASUREMENT_REQUESTS = Table(
+    "measurement_requests",
+    "One row per measured request (raw data behind a measurements row).",
+    (
+        Column("run_id", "text", "Summary row.", required=True, references=("measurements", "run_id")),
+        Column("request_index", "int", "Order of the request in the run.", required=True, minimum=0,
+               maximum=100_000_000),
+        Column("ok", "bool", "Completed without error.", required=True),
+        Column("error", "text", "Error message when it failed (never a key)."),
+        Column("input_tokens", "int", "Prompt tokens.", minimum=0, maximum=100_000_000),
+        Column("output_tokens", "int", "Output tokens.", minimum=0, maximum=100_000_000),
+        Column("reasoning_tokens", "int", "Output tokens spent thinking.", minimum=0, maximum=100_000_000),
+        Column("ttft_ms", "float", "Time to first content chunk, ms.", **_MS),
+        Column("ttfat_ms", "float", "Time to first answer (non-reasoning) token, ms.", **_MS),
+        Column("tpot_ms", "float", "(latency - ttft) / (output_tokens - 1), ms.", **_MS),
+        Column("e2e_ms", "float", "Request latency, ms.", **_MS),
+        Column("itl_ms", "text", "Gaps between content chunks, ms, ;-separated."),
+        Column("started_at_s", "float", "Start offset from the run's start, seconds.", minimum=0,
+               maximum=10_000_000),
+    ),
+    key=("run_id", "request_index"),
+    sourced=False,
+)
+
+# Order matters: a table is validated after the tables it references.
+TABLES: tuple[Table, ...] = (
+    LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, GPUS, MEASUREMENTS, MEASUREMENT_REQUESTS,
+)
+TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Value bounds that depend on another table: a percent score cannot exceed 100.
+PERCENT_MAX = 100.0
+PRICE_MAX_USD_PER_MTOK = 1000.0
+
+
+def ddl(table: Table) -> str:
+    cols = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in table.columns)
+    return f'CREATE TABLE "{table.name}" ({cols})'

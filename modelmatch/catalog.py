@@ -1,0 +1,99 @@
+"""Read-only catalog queries that pages and the CLI share. SQL is fixed text; user input only travels as bound
+parameters (the filter's fields), never as SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from modelmatch.catalog_reader import CatalogReader
+
+HF_BASE_URL = "https://huggingface.co/"
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    search: str = ""
+    vendors: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+    commercial_use: tuple[str, ...] = ()
+    open_weights_only: bool = False
+    reasoning_only: bool = False
+    min_context_tokens: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+MODELS_SQL = """
+SELECT
+    m.model_id, m.display_name, m.vendor, m.family, m.variant, m.reasoning, m.release_date, m.open_weights,
+    m.params_total_b, m.params_active_b, m.architecture, m.attention, m.context_length,
+    m.license_id, l.name AS license_name, l.commercial_use,
+    (SELECT count(*) FROM scores s WHERE s.model_id = m.model_id) AS score_count,
+    (SELECT count(*) FROM prices p WHERE p.model_id = m.model_id) AS price_count,
+    EXISTS (SELECT 1 FROM architectures a WHERE a.model_id = m.model_id) AS has_architecture,
+    CASE WHEN m.open_weights THEN ? || m.model_id END AS weights_url,
+    m.source_url, m.source_location, m.as_of
+FROM models m
+LEFT JOIN licenses l USING (license_id)
+WHERE (? = '' OR contains(lower(m.model_id || ' ' || m.display_name || ' ' || m.family), lower(?)))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.vendor))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.family))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.variant))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], l.commercial_use))
+  AND (NOT ? OR m.open_weights)
+  AND (NOT ? OR m.reasoning IN ('yes', 'hybrid'))
+  AND (? = 0 OR coalesce(m.context_length, 0) >= ?)
+ORDER BY m.vendor, m.family, m.release_date NULLS LAST, m.params_total_b NULLS LAST, m.model_id
+"""
+
+
+def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.DataFrame:
+    search = flt.search.strip()
+    params = [
+        HF_BASE_URL,
+        search, search,
+        list(flt.vendors), list(flt.vendors),
+        list(flt.families), list(flt.families),
+        list(flt.variants), list(flt.variants),
+        list(flt.commercial_use), list(flt.commercial_use),
+        flt.open_weights_only,
+        flt.reasoning_only,
+        int(flt.min_context_tokens), int(flt.min_context_tokens),
+    ]
+    return reader.query(MODELS_SQL, params)
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    vendors: list[str]
+    families: list[str]
+    variants: list[str]
+    max_context_tokens: int
+
+
+def filter_choices(reader: CatalogReader) -> FilterChoices:
+    df = reader.query("SELECT vendor, family, variant, context_length FROM models")
+    return FilterChoices(
+        vendors=sorted(df["vendor"].dropna().unique().tolist()),
+        families=sorted(df["family"].dropna().unique().tolist()),
+        variants=sorted(df["variant"].dropna().unique().tolist()),
+        max_context_tokens=int(df["context_length"].max()) if df["context_length"].notna().any() else 0,
+    )
+
+
+def table_counts(reader: CatalogReader) -> dict[str, int]:
+    df = reader.query("SELECT table_name, rows FROM build_tables ORDER BY table_name")
+    return dict(zip(df["table_name"], df["rows"].astype(int)))
+
+
+def source_count(reader: CatalogReader) -> int:
+    """Distinct source documents behind the catalog's rows."""
+    df = reader.query("""
+        SELECT count(DISTINCT source_url) AS n FROM (
+            SELECT source_url FROM models UNION ALL SELECT source_url FROM architectures
+            UNION ALL SELECT source_url FROM scores UNION ALL SELECT source_url FROM prices
+            UNION ALL SELECT source_url FROM licenses UNION ALL SELECT source_url FROM gpus)
+    """)
+    return int(df["n"].iloc[0])
