@@ -1,0 +1,42 @@
+"""ModelMatch: choose and run an open LLM on evidence. Streamlit entry point: navigation and the shared sidebar."""
+
+import streamlit as st
+
+from modelmatch import settings
+from pages import common
+
+st.set_page_config(page_title="ModelMatch", page_icon=":material/compare_arrows:", layout="wide")
+
+startup = common.startup(str(settings.data_dir()), str(settings.catalog_path()))
+
+pages = {
+    "Explore": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/insights:", url_path="overview"),
+        st.Page("pages/models.py", title="Models", icon=":material/table_view:", url_path="models", default=True),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    ],
+    "Decide": [
+        st.Page("pages/planner.py", title="Memory & cost planner", icon=":material/memory:", url_path="planner"),
+        st.Page("pages/wizard.py", title="Recommendation wizard", icon=":material/assistant:", url_path="wizard"),
+    ],
+    "Try": [
+        st.Page("pages/playground.py", title="Playground", icon=":material/chat:", url_path="playground"),
+        st.Page("pages/evals.py", title="Your evals", icon=":material/fact_check:", url_path="evals"),
+    ],
+    "Maintain": [
+        st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+    ],
+}
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    if startup.problems:
+        st.warning(f"data/ has {len(startup.problems)} problem(s); the last good catalog build is shown. "
+                   "See the Data page.")
+    try:
+        info = common.catalog_reader().build_info()
+        st.caption(f"Catalog build `{info.build_id}` · built {info.built_at:%Y-%m-%d %H:%M} UTC")
+    except common.CatalogMissing:
+        st.caption("No catalog yet.")
+
+navigation.run()
