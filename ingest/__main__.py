@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ingest.build import BuildFailed, build
+from ingest.coverage import coverage, format_coverage
+from modelmatch.catalog_reader import CatalogMissing, CatalogReader
 from ingest.validate import Problem, validate
 from modelmatch import settings
 
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     build_parser = sub.add_parser("build", help="validate, then atomically replace the catalog file")
     build_parser.add_argument("--db", type=Path, default=None,
                               help=f"catalog file to write (default: {settings.get('catalog_path')})")
+    report_parser = sub.add_parser("report", help="what the built catalog covers and which gaps remain")
+    report_parser.add_argument("--db", type=Path, default=None, help="catalog file to read")
     args = parser.parse_args(argv)
     data_dir = args.data or settings.data_dir()
     if not data_dir.is_dir():
@@ -47,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     db_path = args.db or settings.catalog_path()
+    if args.command == "report":
+        try:
+            print(format_coverage(coverage(CatalogReader(db_path))))
+        except CatalogMissing as missing:
+            print(f"error: {missing}", file=sys.stderr)
+            return 2
+        return 0
+
     try:
         report = build(data_dir, db_path, progress=_progress)
     except BuildFailed as failed:
