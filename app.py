@@ -14,6 +14,7 @@ pages = {
         st.Page("pages/overview.py", title="Overview", icon=":material/insights:", url_path="overview"),
         st.Page("pages/models.py", title="Models", icon=":material/table_view:", url_path="models", default=True),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:", url_path="glossary"),
     ],
     "Decide": [
         st.Page("pages/planner.py", title="Memory & cost planner", icon=":material/memory:", url_path="planner"),

@@ -3,7 +3,8 @@ parameters (the filter's fields), never as SQL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,14 +23,20 @@ class ModelFilter:
     open_weights_only: bool = False
     reasoning_only: bool = False
     min_context_tokens: int = 0
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    architectures: tuple[str, ...] = ()  # dense / moe
+    params_total_b: tuple[float | None, float | None] = (None, None)
+    params_active_b: tuple[float | None, float | None] = (None, None)
+    released_from: dt.date | None = None
+    released_to: dt.date | None = None
+    model_ids: tuple[str, ...] = ()
 
 
 MODELS_SQL = """
 SELECT
     m.model_id, m.display_name, m.vendor, m.family, m.variant, m.reasoning, m.release_date, m.open_weights,
     m.params_total_b, m.params_active_b, m.architecture, m.attention, m.context_length,
-    m.license_id, l.name AS license_name, l.commercial_use,
+    m.license_id, l.name AS license_name, l.commercial_use, l.conditions AS license_conditions,
+    l.url AS license_url, m.modalities, m.languages, m.base_model_id,
     (SELECT count(*) FROM scores s WHERE s.model_id = m.model_id) AS score_count,
     (SELECT count(*) FROM prices p WHERE p.model_id = m.model_id) AS price_count,
     EXISTS (SELECT 1 FROM architectures a WHERE a.model_id = m.model_id) AS has_architecture,
@@ -45,6 +52,14 @@ WHERE (? = '' OR contains(lower(m.model_id || ' ' || m.display_name || ' ' || m.
   AND (NOT ? OR m.open_weights)
   AND (NOT ? OR m.reasoning IN ('yes', 'hybrid'))
   AND (? = 0 OR coalesce(m.context_length, 0) >= ?)
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.architecture))
+  AND (?::DOUBLE IS NULL OR m.params_total_b >= ?::DOUBLE)
+  AND (?::DOUBLE IS NULL OR m.params_total_b <= ?::DOUBLE)
+  AND (?::DOUBLE IS NULL OR m.params_active_b >= ?::DOUBLE)
+  AND (?::DOUBLE IS NULL OR m.params_active_b <= ?::DOUBLE)
+  AND (?::DATE IS NULL OR m.release_date >= ?::DATE)
+  AND (?::DATE IS NULL OR m.release_date <= ?::DATE)
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.model_id))
 ORDER BY m.vendor, m.family, m.release_date NULLS LAST, m.params_total_b NULLS LAST, m.model_id
 """
 
@@ -61,6 +76,11 @@ def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.
         flt.open_weights_only,
         flt.reasoning_only,
         int(flt.min_context_tokens), int(flt.min_context_tokens),
+        list(flt.architectures), list(flt.architectures),
+        flt.params_total_b[0], flt.params_total_b[0], flt.params_total_b[1], flt.params_total_b[1],
+        flt.params_active_b[0], flt.params_active_b[0], flt.params_active_b[1], flt.params_active_b[1],
+        flt.released_from, flt.released_from, flt.released_to, flt.released_to,
+        list(flt.model_ids), list(flt.model_ids),
     ]
     return reader.query(MODELS_SQL, params)
 

@@ -6,16 +6,20 @@ that a rebuilt catalog is never answered from the previous build's cache.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from ingest.build import BuildFailed, ensure_current
 from ingest.validate import Problem
-from modelmatch import catalog, settings
+from modelmatch import catalog, charts, compare, overview, scores, settings
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
+from modelmatch.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
 
@@ -57,6 +61,78 @@ def models_table(build_id: str, flt: catalog.ModelFilter) -> pd.DataFrame:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def filter_choices(build_id: str) -> catalog.FilterChoices:
     return catalog.filter_choices(catalog_reader())
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def view_choices(build_id: str) -> Choices:
+    return overview.choices(catalog_reader())
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def overview_data(build_id: str, state: OverviewState, today: dt.date) -> overview.OverviewData:
+    return overview.overview_data(catalog_reader(), state, today)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def benchmarks_table(build_id: str) -> pd.DataFrame:
+    return scores.benchmarks(catalog_reader())
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def default_benchmark(build_id: str) -> str | None:
+    reader = catalog_reader()
+    ids = reader.query("SELECT model_id FROM models")["model_id"].tolist()
+    return overview.most_covered_benchmark(scores.charted(scores.scores_for(reader, ids)))
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def display_names(build_id: str) -> dict[str, str]:
+    df = catalog_reader().query("SELECT model_id, display_name FROM models")
+    return dict(zip(df["model_id"], df["display_name"]))
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date) -> compare.CompareData:
+    return compare.compare_data(catalog_reader(), model_ids, price_date)
+
+
+def url_params() -> dict[str, list[str]]:
+    return {key: st.query_params.get_all(key) for key in st.query_params.keys()}
+
+
+def sync_from_url(page_key: str, seed: Callable[[dict[str, list[str]]], list[str]]) -> list[str]:
+    """Seed a page's widgets from the URL when the URL is not the one this page last wrote (a pasted link,
+    back/forward, arriving from another page). `seed` sets widget keys in session_state and returns notices."""
+    current = url_params()
+    written_key, notices_key = f"{page_key}__written_params", f"{page_key}__notices"
+    if st.session_state.get(written_key) != current:
+        st.session_state[notices_key] = seed(current)
+    return st.session_state.get(notices_key, [])
+
+
+def write_url(page_key: str, params: dict[str, str]) -> None:
+    if url_params() != {k: [v] for k, v in params.items()}:
+        st.query_params.from_dict(params)
+    st.session_state[f"{page_key}__written_params"] = {k: [v] for k, v in params.items()}
+
+
+def show_notices(notices: list[str]) -> None:
+    for notice in notices:
+        st.warning(notice, icon=":material/link_off:")
+
+
+def chart_downloads(chart: alt.Chart, file_stem: str, key: str) -> None:
+    """SVG and PNG of the chart, rendered only when the button is clicked."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("Chart as SVG", lambda: charts.to_svg(chart), f"{file_stem}.svg", "image/svg+xml",
+                         key=f"{key}_svg", on_click="ignore", icon=":material/download:")
+    right.download_button("Chart as PNG", lambda: charts.to_png(chart), f"{file_stem}.png", "image/png",
+                          key=f"{key}_png", on_click="ignore", icon=":material/download:")
+
+
+def glossary_link() -> None:
+    st.page_link("pages/glossary.py", label="What do these benchmarks and metrics measure? Glossary",
+                 icon=":material/menu_book:")
 
 
 def require_catalog() -> str:

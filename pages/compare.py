@@ -1,8 +1,168 @@
-"""Compare: not built yet; the page says what it will do and where the data already is."""
+"""Compare: 2 to 6 models side by side, every number with its source, gaps said out loud."""
 
+import datetime as dt
+
+import pandas as pd
 import streamlit as st
 
+from modelmatch import charts, compare, scores, settings
+from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
+from pages import common
+
+PAGE = "compare"
+ALL_CATEGORIES = "all categories"
+EXAMPLES = {
+    "Qwen2.5-72B-Instruct vs DeepSeek-V3": ("Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-V3"),
+    "Qwen3-235B-A22B vs DeepSeek-R1": ("Qwen/Qwen3-235B-A22B", "deepseek-ai/DeepSeek-R1"),
+    "Small models: Qwen2.5-7B vs Llama-3.1-8B vs R1-Distill-Qwen-7B": (
+        "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"),
+}
+
 st.title("Compare")
-st.info("Two to six models side by side: cards with parameters, architecture, context, license conditions, prices per provider and KV cache per token, a chart of the benchmarks they share, and every score with its setting and source.")
-st.write("This page is not built yet. The catalog it will draw on is already browsable:")
-st.page_link("pages/models.py", label="Models", icon=":material/table_view:")
+st.caption("Pick 2 to 6 models. Cards, a chart of the benchmarks they share, and every score with its setting and "
+           "source. Copy the address bar to share this comparison.")
+
+build_id = common.require_catalog()
+choices = common.view_choices(build_id)
+names = common.display_names(build_id)
+today = dt.date.today()
+
+
+def seed(params: dict[str, list[str]]) -> list[str]:
+    state, notices = parse_compare(params, choices)
+    st.session_state.cmp_models = list(state.model_ids)
+    st.session_state.cmp_category = state.category or ALL_CATEGORIES
+    st.session_state.cmp_price_date = state.price_date or today
+    return notices
+
+
+common.show_notices(common.sync_from_url(PAGE, seed))
+
+pick, cat, when = st.columns([4, 1.3, 1.2])
+pick.multiselect("Models", sorted(names, key=lambda m: names[m].lower()), key="cmp_models",
+                 format_func=lambda m: names.get(m, m), max_selections=MAX_COMPARE_MODELS,
+                 placeholder="Type a model name, e.g. Qwen2.5-72B or DeepSeek-V3")
+cat.selectbox("Chart category", [ALL_CATEGORIES, *sorted(choices.categories)], key="cmp_category")
+when.date_input("Prices in force on", key="cmp_price_date")
+
+ss = st.session_state
+state = CompareState(model_ids=tuple(ss.cmp_models),
+                     category=None if ss.cmp_category == ALL_CATEGORIES else ss.cmp_category,
+                     price_date=ss.cmp_price_date if ss.cmp_price_date != today else None)
+common.write_url(PAGE, compare_params(state))
+
+if len(state.model_ids) < MIN_COMPARE_MODELS:
+    st.info(f"Pick at least {MIN_COMPARE_MODELS} models to compare (up to {MAX_COMPARE_MODELS}). Or start from "
+            "one of these:")
+    for label, ids in EXAMPLES.items():
+        if all(i in names for i in ids):
+            st.page_link("pages/compare.py", label=label, icon=":material/compare:",
+                         query_params={"models": ",".join(ids)})
+    st.stop()
+
+data = common.compare_data(build_id, state.model_ids, state.price_date or today)
+charted = scores.charted(data.scores)
+stale_days = settings.stale_after_days()
+
+# Cards: one column per model, same facts in the same order so the eye can run across.
+columns = st.columns(len(data.models))
+for column, (_, m) in zip(columns, data.models.iterrows()):
+    with column.container(border=True):
+        st.subheader(m["display_name"])
+        st.caption(f"{m['vendor']} · {m['family']} · {m['variant']}"
+                   + (" · open weights" if m["open_weights"] else " · API only"))
+        total, active = m["params_total_b"], m["params_active_b"]
+        st.metric("Parameters", f"{total:g}B" if pd.notna(total) else "not published",
+                  help="Total parameters as officially stated.")
+        if pd.notna(active) and active != total:
+            st.caption(f"{active:g}B active per token (mixture of experts)")
+        st.metric("Context", f"{int(m['context_length']):,} tokens" if pd.notna(m["context_length"])
+                  else "not published")
+        st.markdown(f"**KV cache per token (bf16):** {compare.kv_cache_text(data, m['model_id'])}")
+        license_name = m["license_name"] if isinstance(m["license_name"], str) else "license not sourced"
+        st.markdown(f"**License:** {license_name} — commercial use: "
+                    f"**{m['commercial_use'] if isinstance(m['commercial_use'], str) else 'unknown'}**")
+        if isinstance(m["license_conditions"], str):
+            with st.expander("License conditions"):
+                st.write(m["license_conditions"])
+        model_prices = data.prices[data.prices["model_id"] == m["model_id"]]
+        if model_prices.empty:
+            st.markdown("**API prices:** none in catalog")
+        else:
+            with st.expander(f"API prices ({len(model_prices)})", expanded=True):
+                for _, p in model_prices.iterrows():
+                    cached = (f", cached ${p['cached_input_usd_per_mtok']:g}"
+                              if pd.notna(p["cached_input_usd_per_mtok"]) else "")
+                    tier = f" ({p['tier']})" if isinstance(p["tier"], str) else ""
+                    st.markdown(f"{p['provider']} `{p['provider_model']}`{tier}: ${p['input_usd_per_mtok']:g} in"
+                                f"{cached}, ${p['output_usd_per_mtok']:g} out per Mtok, since "
+                                f"{p['effective_from']:%Y-%m-%d} — [source]({p['source_url']})")
+        speed = data.measured[data.measured["model_id"] == m["model_id"]]
+        st.markdown("**Measured speed:** " + ("not measured yet" if speed.empty else
+                    f"{speed['output_tokens_per_s'].max():,.0f} output tok/s ({speed['hardware'].iloc[0]})"))
+        st.markdown(f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}")
+
+st.subheader("Side by side")
+facts = compare.attribute_table(data)
+model_cols = list(data.models["display_name"])
+st.dataframe(
+    facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
+    hide_index=True, width="stretch",
+    column_config={"fact": st.column_config.TextColumn("", pinned=True),
+                   "differs": st.column_config.CheckboxColumn("Differs")})
+
+st.subheader("Benchmarks they share")
+shared = compare.shared_benchmarks(charted, state.model_ids, state.category)
+if shared.empty:
+    st.info("These models have no benchmark in common" + (f" in {state.category}" if state.category else "")
+            + ". The table below still lists every score each of them has.")
+else:
+    chart = charts.grouped_benchmarks(shared)
+    st.altair_chart(chart, width="stretch")
+    common.chart_downloads(chart, "modelmatch-compare", "cmp_chart")
+    st.caption(scores.CHARTED_RULE)
+
+st.subheader("Every score")
+matrix = compare.score_matrix(charted if not state.category else charted[charted["category"] == state.category],
+                              data.models)
+best = compare.best_mask(matrix, model_cols)
+best_style = best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
+st.dataframe(
+    compare.display_matrix(matrix, model_cols).style.apply(lambda _: best_style, axis=None),
+    hide_index=True, width="stretch",
+    column_config={"benchmark": st.column_config.TextColumn("Benchmark", pinned=True),
+                   "higher_is_better": st.column_config.CheckboxColumn("Higher is better")})
+st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
+           "in the catalog reports it.")
+
+rows = data.scores.assign(freshness=scores.stale_flags(data.scores["as_of"], today, stale_days))
+if state.category:
+    rows = rows[rows["category"] == state.category]
+with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
+                               "source_location", "source_url", "as_of", "freshness", "notes"],
+                 column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
+                                "benchmark_name": "Benchmark",
+                                "charted": st.column_config.CheckboxColumn("Charted"),
+                                "source_url": st.column_config.LinkColumn("Source", display_text="open"),
+                                "as_of": st.column_config.DateColumn("As of")})
+st.download_button("Every score row as CSV", rows.to_csv(index=False).encode(), "modelmatch-compare-scores.csv",
+                   "text/csv", key="cmp_csv", on_click="ignore", icon=":material/download:")
+
+conflicts = scores.disagreements(rows)
+if not conflicts.empty:
+    pairs = conflicts.groupby(["display_name", "benchmark_name"]).ngroups
+    with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
+        st.write(scores.CHARTED_RULE)
+        st.dataframe(conflicts, hide_index=True, width="stretch",
+                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
+                                   "source_location", "source_url", "as_of"],
+                     column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
+                                    "charted": st.column_config.CheckboxColumn("Charted")})
+
+with st.expander("Where every other fact comes from"):
+    st.dataframe(compare.fact_sources(data, today, stale_days), hide_index=True, width="stretch",
+                 column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
+                                "as_of": st.column_config.DateColumn("As of")})
+common.glossary_link()

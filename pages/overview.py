@@ -1,8 +1,164 @@
-"""Overview: not built yet; the page says what it will do and where the data already is."""
+"""Overview: the catalog's trade-offs at a glance (quality vs price, score vs size, speed vs price, leaderboards)."""
+
+import datetime as dt
 
 import streamlit as st
 
+from modelmatch import charts, prices, scores, settings
+from modelmatch.view_state import OverviewState, overview_params, parse_overview
+from pages import common
+
+PAGE = "overview"
+CONTEXT_CHOICES = {"any": 0, "≥ 8K": 8_192, "≥ 32K": 32_768, "≥ 128K": 131_072, "≥ 1M": 1_000_000}
+
 st.title("Overview")
-st.info("Trade-off charts across the catalog: quality against price, speed against price, score against active parameters, and a leaderboard per benchmark category, with the filters leaderboards are asked for.")
-st.write("This page is not built yet. The catalog it will draw on is already browsable:")
-st.page_link("pages/models.py", label="Models", icon=":material/table_view:")
+st.caption("Quality against price and size across the catalog. Pick a benchmark or a whole category, filter the "
+           "way you would on a leaderboard; the link in your address bar reopens this exact view.")
+
+build_id = common.require_catalog()
+choices = common.view_choices(build_id)
+bench = common.benchmarks_table(build_id)
+bench_names = dict(zip(bench["benchmark_id"], bench["name"]))
+bench_options = sorted(bench_names, key=lambda b: bench_names[b].lower())
+categories = sorted(choices.categories)
+today = dt.date.today()
+
+
+def seed(params: dict[str, list[str]]) -> list[str]:
+    state, notices = parse_overview(params, choices)
+    ss = st.session_state
+    ss.ov_mode = "Category" if state.category else "Benchmark"
+    ss.ov_benchmark = state.benchmark_id or common.default_benchmark(build_id)
+    ss.ov_category = state.category or ("knowledge" if "knowledge" in categories else categories[0])
+    ss.ov_vendor, ss.ov_family = list(state.vendors), list(state.families)
+    ss.ov_open, ss.ov_commercial, ss.ov_reasoning = (state.open_weights_only, state.commercial_only,
+                                                     state.reasoning_only)
+    ss.ov_arch = list(state.architectures)
+    ss.ov_ctx = next((k for k, v in CONTEXT_CHOICES.items() if v == state.min_context_tokens), "any")
+    ss.ov_total_min, ss.ov_total_max = state.params_total_b
+    ss.ov_active_min, ss.ov_active_max = state.params_active_b
+    ss.ov_from, ss.ov_to = state.released_from, state.released_to
+    ss.ov_price_date = state.price_date or today
+    return notices
+
+
+common.show_notices(common.sync_from_url(PAGE, seed))
+
+left, right = st.columns([1, 3])
+mode = left.radio("Score by", ["Benchmark", "Category"], key="ov_mode", horizontal=True)
+if mode == "Benchmark":
+    right.selectbox("Benchmark", bench_options, key="ov_benchmark", format_func=lambda b: bench_names.get(b, b))
+else:
+    right.selectbox("Category", categories, key="ov_category",
+                    help="Mean of the percent-scored benchmarks in the category that each model has.")
+
+with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+    c1, c2, c3 = st.columns(3)
+    c1.multiselect("Vendor", sorted(choices.vendors), key="ov_vendor")
+    c2.multiselect("Family", sorted(choices.families), key="ov_family")
+    c3.multiselect("Architecture", ["dense", "moe"], key="ov_arch", format_func=lambda a: {"moe": "MoE"}.get(a, a))
+    c1.toggle("Open weights only", key="ov_open")
+    c2.toggle("Commercial use allowed", key="ov_commercial",
+              help="License allows commercial use, with or without conditions (see each license).")
+    c3.toggle("Reasoning models only", key="ov_reasoning")
+    c4, c5, c6, c7 = st.columns(4)
+    c4.number_input("Total params ≥ (B)", min_value=0.0, step=1.0, key="ov_total_min")
+    c5.number_input("Total params ≤ (B)", min_value=0.0, step=1.0, key="ov_total_max")
+    c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, key="ov_active_min")
+    c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, key="ov_active_max")
+    c8, c9, c10, c11 = st.columns(4)
+    c8.selectbox("Context window", list(CONTEXT_CHOICES), key="ov_ctx")
+    c9.date_input("Released from", key="ov_from", value=None)
+    c10.date_input("Released until", key="ov_to", value=None)
+    c11.date_input("Prices in force on", key="ov_price_date", help=prices.BLEND_RULE)
+
+ss = st.session_state
+state = OverviewState(
+    benchmark_id=ss.ov_benchmark if mode == "Benchmark" else None,
+    category=ss.ov_category if mode == "Category" else None,
+    vendors=tuple(ss.ov_vendor), families=tuple(ss.ov_family), open_weights_only=ss.ov_open,
+    commercial_only=ss.ov_commercial, architectures=tuple(ss.ov_arch),
+    min_context_tokens=CONTEXT_CHOICES[ss.ov_ctx], reasoning_only=ss.ov_reasoning,
+    params_total_b=(ss.ov_total_min, ss.ov_total_max), params_active_b=(ss.ov_active_min, ss.ov_active_max),
+    released_from=ss.ov_from, released_to=ss.ov_to,
+    price_date=ss.ov_price_date if ss.ov_price_date != today else None,
+)
+common.write_url(PAGE, overview_params(state))
+data = common.overview_data(build_id, state, today)
+
+if data.models.empty:
+    st.info("No model matches these filters. Loosen a filter (for example the parameter range or the release "
+            "dates) to see models again.")
+    st.stop()
+
+priced = data.points.dropna(subset=["blended_usd_per_mtok"])
+st.write(f"**{len(data.models)}** models match; **{len(data.points)}** have a number for "
+         f"*{data.score_title}*, **{len(priced)}** of those also have an API price.")
+
+tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", "Score vs size", "Speed vs price",
+                                                      "Leaderboards"])
+with tab_price:
+    if priced.empty:
+        st.info("None of the matching models with this score has an API price in the catalog. Open-weights "
+                "models you host yourself are on the *Score vs size* tab.")
+    else:
+        chart = charts.quality_vs_price(priced, data.score_title)
+        st.altair_chart(chart, width="stretch")
+        common.chart_downloads(chart, "modelmatch-quality-vs-price", "ov_price")
+        st.caption(f"{prices.BLEND_RULE} {scores.CHARTED_RULE}")
+with tab_size:
+    sized = data.points.dropna(subset=["params_active_b"])
+    if sized.empty:
+        st.info("None of the matching models with this score has a published parameter count.")
+    else:
+        chart = charts.score_vs_active_params(sized, data.score_title)
+        st.altair_chart(chart, width="stretch")
+        common.chart_downloads(chart, "modelmatch-score-vs-active-params", "ov_size")
+        st.caption("Mixture-of-experts models use only their active parameters per token, which drives speed; "
+                   "memory still needs all of them. " + scores.CHARTED_RULE)
+with tab_speed:
+    measured = data.measured.dropna(subset=["blended_usd_per_mtok", "output_tokens_per_s"])
+    if measured.empty:
+        st.info("No measured speed for these models yet. Speed comes from runs of the measurement harness on "
+                "real GPUs (rows appear here once measured); the planner estimates speed meanwhile.")
+    else:
+        chart = charts.speed_vs_price(measured)
+        st.altair_chart(chart, width="stretch")
+        common.chart_downloads(chart, "modelmatch-speed-vs-price", "ov_speed")
+with tab_boards:
+    board_category = st.selectbox("Category", categories, key="ov_board_category")
+    board = scores.leaderboard(data.charted_scores, board_category)
+    if board.empty:
+        st.info(f"No {board_category} scores for the matching models.")
+    else:
+        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch",
+                     column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
+                                    "category mean": st.column_config.NumberColumn(format="%.1f")})
+        st.download_button("Leaderboard as CSV", board.to_csv(index=False).encode(),
+                           f"modelmatch-leaderboard-{board_category}.csv", "text/csv", on_click="ignore",
+                           icon=":material/download:")
+        st.caption("Cells are charted numbers (one per model and benchmark). Empty: no official number. "
+                   + scores.CHARTED_RULE)
+
+st.subheader("The numbers behind the charts")
+table = data.points.sort_values("score", ascending=False)
+st.dataframe(table, hide_index=True, width="stretch",
+             column_order=["display_name", "vendor", "score", "benchmarks_counted", "score_detail",
+                           "blended_usd_per_mtok", "provider", "effective_from", "params_active_b",
+                           "params_total_b", "price_source_url"],
+             column_config={
+                 "display_name": st.column_config.TextColumn("Model", pinned=True),
+                 "score": st.column_config.NumberColumn(data.score_title, format="%.1f"),
+                 "benchmarks_counted": st.column_config.NumberColumn("Benchmarks"),
+                 "score_detail": st.column_config.TextColumn("Score from"),
+                 "blended_usd_per_mtok": st.column_config.NumberColumn("Blended $/Mtok", format="%.3f"),
+                 "provider": st.column_config.TextColumn("Price from"),
+                 "effective_from": st.column_config.DateColumn("Price since"),
+                 "params_active_b": st.column_config.NumberColumn("Active (B)", format="%.1f"),
+                 "params_total_b": st.column_config.NumberColumn("Total (B)", format="%.1f"),
+                 "price_source_url": st.column_config.LinkColumn("Price source", display_text="pricing page"),
+             })
+st.download_button("This table as CSV", table.to_csv(index=False).encode(), "modelmatch-overview.csv", "text/csv",
+                   on_click="ignore", icon=":material/download:")
+common.glossary_link()
+st.caption(f"Rows whose source is older than {settings.stale_after_days()} days are marked stale on Compare.")

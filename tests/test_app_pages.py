@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
 
-PAGES = ["pages/overview.py", "pages/models.py", "pages/compare.py", "pages/planner.py", "pages/wizard.py",
+PAGES = ["pages/overview.py", "pages/models.py", "pages/compare.py", "pages/glossary.py", "pages/planner.py", "pages/wizard.py",
          "pages/playground.py", "pages/evals.py", "pages/data.py"]
 
 

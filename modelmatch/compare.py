@@ -1,0 +1,173 @@
+"""The Compare page's data: 2 to 6 models side by side, with every fact's source and every score's setting."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from modelmatch import memory, prices, scores
+from modelmatch.catalog import ModelFilter, models_table
+from modelmatch.catalog_reader import CatalogReader
+
+NO_NUMBER = "no official number"
+
+
+@dataclass(frozen=True)
+class CompareData:
+    models: pd.DataFrame  # selected models, in the order the user picked them
+    architectures: pd.DataFrame
+    prices: pd.DataFrame  # prices in force on the chosen date, every provider and tier
+    scores: pd.DataFrame  # every score row, charted flag set
+    measured: pd.DataFrame
+    kv_cache: dict[str, memory.KVCachePerToken]  # bf16 KV cache per token, for models with an architecture row
+
+
+def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date) -> CompareData:
+    ids = list(model_ids)
+    models = models_table(reader, ModelFilter(model_ids=model_ids))
+    order = {m: i for i, m in enumerate(ids)}
+    models = models.sort_values("model_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    architectures = reader.query("SELECT * FROM architectures WHERE list_contains(?::VARCHAR[], model_id)", [ids])
+    measured = reader.query("""
+        SELECT model_id, engine, engine_version, path, hardware, gpu_count, dtype, weights, concurrency, input_len,
+               output_len, output_tokens_per_s, ttft_ms_p50, tpot_ms_p50, peak_memory_gb, measured_at
+        FROM measurements WHERE list_contains(?::VARCHAR[], model_id)
+        ORDER BY model_id, concurrency, measured_at DESC""", [ids])
+    attention = dict(zip(models["model_id"], models["attention"]))
+    kv_cache = {row["model_id"]: memory.kv_cache_bytes_per_token(row, attention.get(row["model_id"]))
+                for row in architectures.to_dict("records")}
+    return CompareData(models, architectures, prices.prices_in_force(reader, price_date, ids),
+                       scores.scores_for(reader, ids), measured, kv_cache)
+
+
+def kv_cache_text(data: CompareData, model_id: str) -> str:
+    """'70,272 bytes (68.6 KiB) per token' with the formula, or what is missing to compute it."""
+    kv = data.kv_cache.get(model_id)
+    if kv is None:
+        return "no architecture row in the catalog"
+    if not kv.ok:
+        return kv.formula
+    return f"{kv.bytes_per_token:,} bytes ({kv.bytes_per_token / 1024:,.1f} KiB) — {kv.formula}"
+
+
+def shared_benchmarks(charted_scores: pd.DataFrame, model_ids: tuple[str, ...], category: str | None = None) -> pd.DataFrame:
+    """Charted percent scores on the benchmarks that every selected model has (optionally one category)."""
+    df = charted_scores[charted_scores["unit"] == "percent"]
+    if category:
+        df = df[df["category"] == category]
+    per_benchmark = df.groupby("benchmark_id")["model_id"].nunique()
+    shared = per_benchmark[per_benchmark == len(set(model_ids))].index
+    return df[df["benchmark_id"].isin(shared)].reset_index(drop=True)
+
+
+def score_matrix(charted_scores: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Benchmarks x models with the charted number (NaN where a model has none).
+
+    Columns: benchmark, category, higher_is_better, then one column per model display name. Benchmarks more of the
+    selected models share come first.
+    """
+    names = list(models["display_name"])
+    if charted_scores.empty:
+        return pd.DataFrame(columns=["benchmark", "category", "higher_is_better", *names])
+    wide = charted_scores.pivot_table(index=["benchmark_name", "category", "higher_is_better"],
+                                      columns="model_id", values="value", aggfunc="first")
+    wide = wide.reindex(columns=list(models["model_id"]))
+    wide.columns = names
+    wide = wide.reset_index().rename(columns={"benchmark_name": "benchmark"})
+    coverage = wide[names].notna().sum(axis=1)
+    return (wide.assign(_coverage=coverage)
+            .sort_values(["_coverage", "category", "benchmark"], ascending=[False, True, True])
+            .drop(columns="_coverage").reset_index(drop=True))
+
+
+def best_in_row(row: pd.Series, model_columns: list[str]) -> set[str]:
+    """Models holding the best number of the row; empty when fewer than two models have a number."""
+    values = {c: row[c] for c in model_columns if pd.notna(row[c])}
+    if len(values) < 2:
+        return set()
+    target = max(values.values()) if row["higher_is_better"] else min(values.values())
+    return {c for c, v in values.items() if v == target}
+
+
+def best_mask(matrix: pd.DataFrame, model_columns: list[str]) -> pd.DataFrame:
+    mask = pd.DataFrame(False, index=matrix.index, columns=matrix.columns)
+    for i, row in matrix.iterrows():
+        for column in best_in_row(row, model_columns):
+            mask.loc[i, column] = True
+    return mask
+
+
+def display_matrix(matrix: pd.DataFrame, model_columns: list[str]) -> pd.DataFrame:
+    """The matrix as text: numbers as published, gaps said as NO_NUMBER rather than left blank."""
+    shown = matrix.copy()
+    for column in model_columns:
+        shown[column] = matrix[column].map(lambda v: NO_NUMBER if pd.isna(v) else f"{v:g}")
+    return shown
+
+
+def _fmt_params(total: float | None, active: float | None) -> str:
+    if pd.isna(total):
+        return "not published"
+    if pd.notna(active) and active != total:
+        return f"{total:g}B total, {active:g}B active"
+    return f"{total:g}B"
+
+
+def attribute_table(data: CompareData) -> pd.DataFrame:
+    """Rows = facts, columns = models; `differs` marks rows where the models are not all the same."""
+    rows: dict[str, list[str]] = {}
+    for _, m in data.models.iterrows():
+        price_rows = data.prices[(data.prices["model_id"] == m["model_id"]) & ~data.prices["is_discount"]]
+        cheapest = price_rows.sort_values("blended_usd_per_mtok").head(1)
+        speed = data.measured[data.measured["model_id"] == m["model_id"]]
+        facts = {
+            "Vendor": m["vendor"],
+            "Family": m["family"],
+            "Released": f"{m['release_date']:%Y-%m-%d}" if pd.notna(m["release_date"]) else "not published",
+            "Parameters": _fmt_params(m["params_total_b"], m["params_active_b"]),
+            "Architecture": f"{m['architecture'] or '?'} · {(m['attention'] or '?').upper()}"
+                            if m["open_weights"] else "not published (API only)",
+            "Context (tokens)": f"{int(m['context_length']):,}" if pd.notna(m["context_length"]) else "not published",
+            "Reasoning": {"yes": "always thinks", "hybrid": "thinking on/off", "no": "no"}.get(m["reasoning"], "?"),
+            "Open weights": "yes" if m["open_weights"] else "no",
+            "License": m["license_name"] if isinstance(m["license_name"], str) else "not sourced",
+            "Commercial use": m["commercial_use"] if isinstance(m["commercial_use"], str) else "unknown",
+            "Cheapest API price": (f"${cheapest['input_usd_per_mtok'].iloc[0]:g} in / "
+                                   f"${cheapest['output_usd_per_mtok'].iloc[0]:g} out per Mtok "
+                                   f"({cheapest['provider'].iloc[0]})") if not cheapest.empty else "no API price in catalog",
+            "KV cache per token (bf16)": (f"{data.kv_cache[m['model_id']].bytes_per_token:,} bytes"
+                                          if m["model_id"] in data.kv_cache and data.kv_cache[m["model_id"]].ok
+                                          else "not computable (see card)"),
+            "Measured speed": (f"{speed['output_tokens_per_s'].max():,.0f} output tok/s best measured"
+                               if not speed.empty else "not measured yet"),
+        }
+        for label, value in facts.items():
+            rows.setdefault(label, []).append(value)
+    table = pd.DataFrame(rows, index=list(data.models["display_name"])).T
+    table.insert(0, "differs", table.nunique(axis=1) > 1)
+    return table.reset_index().rename(columns={"index": "fact"})
+
+
+def fact_sources(data: CompareData, today: dt.date, stale_after_days: int) -> pd.DataFrame:
+    """Where each model's facts come from: model row, architecture, license, prices; with age and stale flag."""
+    parts = []
+    for _, m in data.models.iterrows():
+        parts.append({"model": m["display_name"], "fact": "model facts", "source_url": m["source_url"],
+                      "where": m["source_location"], "as_of": m["as_of"]})
+        if isinstance(m["license_url"], str):
+            parts.append({"model": m["display_name"], "fact": "license", "source_url": m["license_url"],
+                          "where": m["license_name"], "as_of": None})
+    for _, a in data.architectures.iterrows():
+        name = data.models.loc[data.models["model_id"] == a["model_id"], "display_name"].iloc[0]
+        parts.append({"model": name, "fact": "architecture", "source_url": a["source_url"],
+                      "where": a["source_location"], "as_of": a["as_of"]})
+    for _, p in data.prices.iterrows():
+        name = data.models.loc[data.models["model_id"] == p["model_id"], "display_name"].iloc[0]
+        tier = f", {p['tier']}" if isinstance(p["tier"], str) else ""
+        parts.append({"model": name, "fact": f"price {p['provider']} {p['provider_model']}{tier}",
+                      "source_url": p["source_url"], "where": p["source_location"], "as_of": p["as_of"]})
+    df = pd.DataFrame(parts, columns=["model", "fact", "source_url", "where", "as_of"])
+    df["freshness"] = scores.stale_flags(df["as_of"], today, stale_after_days)
+    return df

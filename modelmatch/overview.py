@@ -1,0 +1,88 @@
+"""The Overview page's data: filtered models, the chosen score per model, prices in force, measured speed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from modelmatch import prices, scores
+from modelmatch.catalog import ModelFilter, models_table
+from modelmatch.catalog_reader import CatalogReader
+from modelmatch.view_state import Choices, OverviewState
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    models: pd.DataFrame  # filtered models
+    charted_scores: pd.DataFrame  # charted score rows of those models
+    points: pd.DataFrame  # one row per model with a score for the chosen benchmark/category, price joined
+    score_title: str
+    benchmark_id: str | None
+    category: str | None
+    measured: pd.DataFrame  # measured speed rows of those models, price joined
+
+
+def model_filter(state: OverviewState) -> ModelFilter:
+    return ModelFilter(
+        vendors=state.vendors, families=state.families, open_weights_only=state.open_weights_only,
+        commercial_use=("yes", "conditional") if state.commercial_only else (),
+        architectures=state.architectures, min_context_tokens=state.min_context_tokens,
+        reasoning_only=state.reasoning_only, params_total_b=state.params_total_b,
+        params_active_b=state.params_active_b, released_from=state.released_from, released_to=state.released_to,
+    )
+
+
+def choices(reader: CatalogReader) -> Choices:
+    models = reader.query("SELECT model_id, vendor, family FROM models")
+    bench = reader.query("SELECT benchmark_id, category FROM benchmarks")
+    return Choices(model_ids=frozenset(models["model_id"]), benchmark_ids=frozenset(bench["benchmark_id"]),
+                   categories=frozenset(bench["category"]), vendors=frozenset(models["vendor"]),
+                   families=frozenset(models["family"]))
+
+
+def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:
+    """The default score: the percent benchmark with charted numbers for the most models."""
+    df = charted_scores[charted_scores["unit"] == "percent"]
+    if df.empty:
+        return None
+    counts = df.groupby("benchmark_id")["model_id"].nunique().sort_values(ascending=False, kind="stable")
+    best = counts[counts == counts.iloc[0]].index
+    return sorted(best)[0]
+
+
+def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str | None) -> tuple[pd.DataFrame, str]:
+    if benchmark_id:
+        df = charted[charted["benchmark_id"] == benchmark_id].copy()
+        title = df["benchmark_name"].iloc[0] if not df.empty else benchmark_id
+        df["score"] = df["value"]
+        df["benchmarks_counted"] = 1
+        df["score_detail"] = (df["benchmark_name"] + " " + df["setting"].fillna("") + " · " + df["provenance"]
+                              + " · " + df["source_location"].fillna(""))
+        return df[["model_id", "score", "benchmarks_counted", "score_detail"]], title
+    summary = scores.category_summary(charted, category or "")
+    summary["score_detail"] = ("mean of " + summary["benchmarks_counted"].astype(str) + ": "
+                               + summary["benchmark_list"])
+    return summary[["model_id", "score", "benchmarks_counted", "score_detail"]], f"{category} (category mean)"
+
+
+def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -> OverviewData:
+    models = models_table(reader, model_filter(state))
+    ids = list(models["model_id"])
+    all_scores = scores.scores_for(reader, ids)
+    charted = scores.charted(all_scores)
+    benchmark_id, category = state.benchmark_id, state.category
+    if not benchmark_id and not category:
+        benchmark_id = most_covered_benchmark(charted)
+    points, title = _score_points(charted, benchmark_id, category)
+    price_rows = prices.list_price_by_model(prices.prices_in_force(reader, state.price_date or today, ids))
+    model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",
+                         "open_weights", "release_date"]]
+    points = model_cols.merge(points, on="model_id").merge(price_rows, on="model_id", how="left")
+    measured = reader.query("""
+        SELECT m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights, m.concurrency,
+               m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
+        FROM measurements m WHERE list_contains(?::VARCHAR[], m.model_id)""", [ids])
+    measured = model_cols.merge(measured, on="model_id").merge(price_rows, on="model_id", how="left")
+    return OverviewData(models, charted, points, title, benchmark_id, category, measured)

@@ -1,0 +1,118 @@
+"""Benchmark scores with their provenance: which row is charted when sources disagree, and category summaries.
+
+A model x benchmark may have several rows (the vendor's report, another vendor's re-measurement, different shots
+or thinking modes). Charts need one number, so one row is *charted* by a fixed, stated rule; every other row stays
+visible in the tables, and disagreements are listed, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from modelmatch.catalog_reader import CatalogReader
+
+CHARTED_RULE = ("Charted number per model and benchmark: the model vendor's own report first (official), then "
+                "another vendor's report (third-party), then this project's runs (local-run); among those, the "
+                "newest source. Every other row stays in the table below.")
+
+SCORES_SQL = """
+SELECT
+    s.model_id, m.display_name, m.vendor, m.family,
+    s.benchmark_id, b.name AS benchmark_name, b.category, b.metric, b.unit, b.higher_is_better,
+    s.value, s.setting, s.provenance, s.source_url, s.source_location, s.as_of, s.notes,
+    row_number() OVER w_rank = 1 AS charted,
+    count(*) OVER w_all AS rows_for_pair,
+    max(s.value) OVER w_all - min(s.value) OVER w_all AS spread_between_sources
+FROM scores s
+JOIN benchmarks b USING (benchmark_id)
+JOIN models m USING (model_id)
+WHERE list_contains(?::VARCHAR[], s.model_id)
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], s.benchmark_id))
+WINDOW
+    w_all AS (PARTITION BY s.model_id, s.benchmark_id),
+    w_rank AS (PARTITION BY s.model_id, s.benchmark_id
+               ORDER BY CASE s.provenance WHEN 'official' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END,
+                        s.as_of DESC, s.source_url, coalesce(s.setting, ''), s.source_location)
+ORDER BY b.category, s.benchmark_id, s.model_id, charted DESC, s.as_of DESC
+"""
+
+
+def scores_for(reader: CatalogReader, model_ids: list[str] | tuple[str, ...],
+               benchmark_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every score row for these models (optionally these benchmarks), flagged with the charted one."""
+    return reader.query(SCORES_SQL, [list(model_ids), list(benchmark_ids), list(benchmark_ids)])
+
+
+def charted(scores: pd.DataFrame) -> pd.DataFrame:
+    return scores[scores["charted"]].reset_index(drop=True)
+
+
+def disagreements(scores: pd.DataFrame) -> pd.DataFrame:
+    """Model x benchmark pairs whose sources report different numbers (any setting), widest spread first."""
+    mask = (scores["rows_for_pair"] > 1) & (scores["spread_between_sources"] > 0)
+    return scores[mask].sort_values(["spread_between_sources", "model_id", "benchmark_id"],
+                                    ascending=[False, True, True]).reset_index(drop=True)
+
+
+def category_summary(charted_scores: pd.DataFrame, category: str) -> pd.DataFrame:
+    """Mean of the charted percent scores per model over the category's benchmarks the model has.
+
+    Only percent-unit, higher-is-better benchmarks are averaged (a rating and a percentage do not average), and the
+    number of benchmarks behind each mean is kept, so a mean over one benchmark is not mistaken for a broad one.
+    """
+    df = charted_scores[(charted_scores["category"] == category) & (charted_scores["unit"] == "percent")
+                        & charted_scores["higher_is_better"]]
+    if df.empty:
+        return pd.DataFrame(columns=["model_id", "score", "benchmarks_counted", "benchmark_list"])
+    grouped = df.groupby("model_id")
+    return pd.DataFrame({
+        "score": grouped["value"].mean(),
+        "benchmarks_counted": grouped["benchmark_id"].nunique(),
+        "benchmark_list": grouped["benchmark_id"].apply(lambda ids: ", ".join(sorted(set(ids)))),
+    }).reset_index()
+
+
+def leaderboard(charted_scores: pd.DataFrame, category: str) -> pd.DataFrame:
+    """Models x benchmarks of one category (charted values), best category mean first."""
+    df = charted_scores[charted_scores["category"] == category]
+    if df.empty:
+        return pd.DataFrame()
+    wide = df.pivot_table(index=["model_id", "display_name", "vendor"], columns="benchmark_name", values="value",
+                          aggfunc="first")
+    summary = category_summary(charted_scores, category).set_index("model_id")
+    wide = wide.reset_index()
+    wide.insert(3, "category mean", wide["model_id"].map(summary["score"]))
+    wide.insert(4, "benchmarks", wide["model_id"].map(summary["benchmarks_counted"]).fillna(0).astype(int))
+    return wide.sort_values(["category mean", "benchmarks"], ascending=[False, False], na_position="last") \
+        .reset_index(drop=True)
+
+
+def age_days(as_of: pd.Series, today: dt.date) -> pd.Series:
+    return (pd.Timestamp(today) - pd.to_datetime(as_of)).dt.days
+
+
+def stale_flags(as_of: pd.Series, today: dt.date, stale_after_days: int) -> pd.Series:
+    """'stale (N days)' for rows older than the threshold, '' otherwise."""
+    days = age_days(as_of, today)
+    return days.map(lambda d: f"stale ({int(d)} days)" if pd.notna(d) and d > stale_after_days else "")
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    benchmark_id: str
+    name: str
+    category: str
+    metric: str
+    unit: str
+    higher_is_better: bool
+    description: str | None
+    url: str | None
+
+
+def benchmarks(reader: CatalogReader) -> pd.DataFrame:
+    return reader.query("""
+        SELECT b.*, (SELECT count(*) FROM scores s WHERE s.benchmark_id = b.benchmark_id) AS score_count
+        FROM benchmarks b ORDER BY b.category, b.name""")

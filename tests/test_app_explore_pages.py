@@ -1,0 +1,82 @@
+"""Overview and Compare under AppTest: filters change results, empty selections guide, links reopen views."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO_ROOT
+
+A, B, G = "test-org/Alpha-7B-Instruct", "test-org/Beta-MoE", "test-vendor/gamma-api"
+
+
+@pytest.fixture
+def app_env(monkeypatch, live_catalog, fixture_data_dir):
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(live_catalog))
+    return live_catalog
+
+
+def open_page(page: str, **query) -> AppTest:
+    """Open a page through app.py's navigation with the given query parameters, as a pasted link would."""
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page(page)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def table_models(at: AppTest, index: int = -1) -> list[str]:
+    return list(at.dataframe[index].value["model_id"]) if "model_id" in at.dataframe[index].value else []
+
+
+def test_overview_shows_the_numbers_and_filters_change_them(app_env):
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    points = at.dataframe[-1].value
+    assert set(points["model_id"]) == {A, B}  # Gamma has no mmlu score in the fixture
+    at.multiselect(key="ov_vendor").set_value(["DeepSeek"]).run()
+    assert set(at.dataframe[-1].value["model_id"]) == {B}
+    assert at.query_params["vendor"] == "DeepSeek" and at.query_params["benchmark"] == "mmlu"
+
+
+def test_overview_filters_that_match_nothing_explain_themselves(app_env):
+    at = open_page("pages/overview.py", total_min="1000")
+    assert not at.dataframe
+    assert "No model matches these filters" in at.info[0].value
+
+
+def test_overview_ignores_bad_query_params_with_a_notice(app_env):
+    at = open_page("pages/overview.py", benchmark="mmlu'; DROP TABLE scores;--", vendor="Nobody", open="maybe")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Ignored unknown benchmark" in warnings and "Ignored unknown vendor" in warnings
+    assert "expected 1 or 0" in warnings
+    assert at.dataframe  # the page still renders with defaults
+
+
+def test_compare_without_selection_guides(app_env):
+    at = open_page("pages/compare.py")
+    assert "Pick at least 2 models" in at.info[0].value
+
+
+def test_compare_from_link_shows_cards_table_and_gaps(app_env):
+    at = open_page("pages/compare.py", models=f"{A},{B},{G}")
+    assert [s.value for s in at.subheader][:3] == ["Alpha 7B Instruct", "Beta MoE", "Gamma (API)"]
+    assert at.multiselect(key="cmp_models").value == [A, B, G]
+    matrix = at.dataframe[1].value
+    assert "no official number" in set(matrix["Gamma (API)"])  # Gamma has no mt-bench or third-party gap shown
+    assert at.query_params["models"] == f"{A},{B},{G}"
+
+
+def test_compare_ignores_unknown_models_in_link(app_env):
+    at = open_page("pages/compare.py", models=f"{A},nobody/none,{B}")
+    assert at.multiselect(key="cmp_models").value == [A, B]
+    assert any("Ignored unknown model 'nobody/none'" in w.value for w in at.warning)
+
+
+def test_glossary_filters_benchmarks(app_env):
+    at = open_page("pages/glossary.py")
+    assert len(at.dataframe[0].value) == 2
+    at.multiselect(key="glossary_category").set_value(["knowledge"]).run()
+    assert list(at.dataframe[0].value["benchmark_id"]) == ["mmlu"]
