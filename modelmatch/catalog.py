@@ -59,7 +59,7 @@ WHERE (? = '' OR contains(lower(m.model_id || ' ' || m.display_name || ' ' || m.
   AND (?::DOUBLE IS NULL OR m.params_active_b <= ?::DOUBLE)
   AND (?::DATE IS NULL OR m.release_date >= ?::DATE)
   AND (?::DATE IS NULL OR m.release_date <= ?::DATE)
-  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.model_id))
+  AND (len(?::VARCHAR[]) = 0 OR m.model_id IN (SELECT unnest(?::VARCHAR[])))
 ORDER BY m.vendor, m.family, m.release_date NULLS LAST, m.params_total_b NULLS LAST, m.model_id
 """
 

@@ -15,8 +15,9 @@ from modelmatch.view_state import Choices, OverviewState
 
 @dataclass(frozen=True)
 class OverviewData:
-    models: pd.DataFrame  # filtered models
-    charted_scores: pd.DataFrame  # charted score rows of those models
+    """Small on purpose: pages cache it, and a cache hit copies it (so no full score table in here)."""
+
+    model_count: int  # models matching the filters
     points: pd.DataFrame  # one row per model with a score for the chosen benchmark/category, price joined
     score_title: str
     benchmark_id: str | None
@@ -70,11 +71,12 @@ def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str
 def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -> OverviewData:
     models = models_table(reader, model_filter(state))
     ids = list(models["model_id"])
-    all_scores = scores.scores_for(reader, ids)
-    charted = scores.charted(all_scores)
+    charted = scores.scores_for(reader, ids, charted_only=True)
     benchmark_id, category = state.benchmark_id, state.category
     if not benchmark_id and not category:
         benchmark_id = most_covered_benchmark(charted)
+    if benchmark_id:
+        charted = charted[charted["benchmark_id"] == benchmark_id]
     points, title = _score_points(charted, benchmark_id, category)
     price_rows = prices.list_price_by_model(prices.prices_in_force(reader, state.price_date or today, ids))
     model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",
@@ -83,6 +85,15 @@ def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -
     measured = reader.query("""
         SELECT m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights, m.concurrency,
                m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
-        FROM measurements m WHERE list_contains(?::VARCHAR[], m.model_id)""", [ids])
+        FROM measurements m WHERE m.model_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
     measured = model_cols.merge(measured, on="model_id").merge(price_rows, on="model_id", how="left")
-    return OverviewData(models, charted, points, title, benchmark_id, category, measured)
+    return OverviewData(len(models), points, title, benchmark_id, category, measured)
+
+
+def leaderboard(reader: CatalogReader, state: OverviewState, category: str) -> pd.DataFrame:
+    """The category's leaderboard for the filtered models (only that category's scores are read)."""
+    ids = list(models_table(reader, model_filter(state))["model_id"])
+    bench_ids = reader.query("SELECT benchmark_id FROM benchmarks WHERE category = ?", [category])["benchmark_id"]
+    if not ids or bench_ids.empty:
+        return pd.DataFrame()
+    return scores.leaderboard(scores.scores_for(reader, ids, list(bench_ids), charted_only=True), category)

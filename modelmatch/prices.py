@@ -22,7 +22,7 @@ SELECT p.*, (3 * p.input_usd_per_mtok + p.output_usd_per_mtok) / 4 AS blended_us
        coalesce(contains(lower(p.tier), 'off-peak') OR contains(lower(p.tier), 'batch'), false) AS is_discount
 FROM prices p
 WHERE p.effective_from <= ?::DATE
-  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], p.model_id))
+  AND (len(?::VARCHAR[]) = 0 OR p.model_id IN (SELECT unnest(?::VARCHAR[])))
 QUALIFY row_number() OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
                            ORDER BY p.effective_from DESC) = 1
 ORDER BY p.model_id, p.provider, p.provider_model, p.tier NULLS FIRST

@@ -8,8 +8,6 @@ visible in the tables, and disagreements are listed, never silently dropped.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-
 import pandas as pd
 
 from modelmatch.catalog_reader import CatalogReader
@@ -19,6 +17,8 @@ CHARTED_RULE = ("Charted number per model and benchmark: the model vendor's own 
                 "newest source. Every other row stays in the table below.")
 
 SCORES_SQL = """
+WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
+ranked AS (
 SELECT
     s.model_id, m.display_name, m.vendor, m.family,
     s.benchmark_id, b.name AS benchmark_name, b.category, b.metric, b.unit, b.higher_is_better,
@@ -27,23 +27,26 @@ SELECT
     count(*) OVER w_all AS rows_for_pair,
     max(s.value) OVER w_all - min(s.value) OVER w_all AS spread_between_sources
 FROM scores s
+JOIN wanted USING (model_id)  -- a hash join: the id list can be thousands long
 JOIN benchmarks b USING (benchmark_id)
 JOIN models m USING (model_id)
-WHERE list_contains(?::VARCHAR[], s.model_id)
-  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], s.benchmark_id))
+WHERE (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], s.benchmark_id))
 WINDOW
     w_all AS (PARTITION BY s.model_id, s.benchmark_id),
     w_rank AS (PARTITION BY s.model_id, s.benchmark_id
                ORDER BY CASE s.provenance WHEN 'official' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END,
                         s.as_of DESC, s.source_url, coalesce(s.setting, ''), s.source_location)
-ORDER BY b.category, s.benchmark_id, s.model_id, charted DESC, s.as_of DESC
+)
+SELECT * FROM ranked WHERE charted OR NOT ?
+ORDER BY category, benchmark_id, model_id, charted DESC, as_of DESC
 """
 
 
 def scores_for(reader: CatalogReader, model_ids: list[str] | tuple[str, ...],
-               benchmark_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
-    """Every score row for these models (optionally these benchmarks), flagged with the charted one."""
-    return reader.query(SCORES_SQL, [list(model_ids), list(benchmark_ids), list(benchmark_ids)])
+               benchmark_ids: list[str] | tuple[str, ...] = (), charted_only: bool = False) -> pd.DataFrame:
+    """Every score row for these models (optionally these benchmarks), flagged with the charted one; with
+    charted_only, just the charted rows (what charts and leaderboards need, a third of the rows or less)."""
+    return reader.query(SCORES_SQL, [list(model_ids), list(benchmark_ids), list(benchmark_ids), charted_only])
 
 
 def charted(scores: pd.DataFrame) -> pd.DataFrame:
@@ -98,18 +101,6 @@ def stale_flags(as_of: pd.Series, today: dt.date, stale_after_days: int) -> pd.S
     """'stale (N days)' for rows older than the threshold, '' otherwise."""
     days = age_days(as_of, today)
     return days.map(lambda d: f"stale ({int(d)} days)" if pd.notna(d) and d > stale_after_days else "")
-
-
-@dataclass(frozen=True)
-class BenchmarkInfo:
-    benchmark_id: str
-    name: str
-    category: str
-    metric: str
-    unit: str
-    higher_is_better: bool
-    description: str | None
-    url: str | None
 
 
 def benchmarks(reader: CatalogReader) -> pd.DataFrame:

@@ -74,6 +74,11 @@ def overview_data(build_id: str, state: OverviewState, today: dt.date) -> overvi
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def leaderboard(build_id: str, state: OverviewState, category: str) -> pd.DataFrame:
+    return overview.leaderboard(catalog_reader(), state, category)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def benchmarks_table(build_id: str) -> pd.DataFrame:
     return scores.benchmarks(catalog_reader())
 
@@ -82,7 +87,7 @@ def benchmarks_table(build_id: str) -> pd.DataFrame:
 def default_benchmark(build_id: str) -> str | None:
     reader = catalog_reader()
     ids = reader.query("SELECT model_id FROM models")["model_id"].tolist()
-    return overview.most_covered_benchmark(scores.charted(scores.scores_for(reader, ids)))
+    return overview.most_covered_benchmark(scores.scores_for(reader, ids, charted_only=True))
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)

@@ -1,6 +1,7 @@
 """Overview: the catalog's trade-offs at a glance (quality vs price, score vs size, speed vs price, leaderboards)."""
 
 import datetime as dt
+from dataclasses import replace
 
 import streamlit as st
 
@@ -86,13 +87,13 @@ state = OverviewState(
 common.write_url(PAGE, overview_params(state))
 data = common.overview_data(build_id, state, today)
 
-if data.models.empty:
+if data.model_count == 0:
     st.info("No model matches these filters. Loosen a filter (for example the parameter range or the release "
             "dates) to see models again.")
     st.stop()
 
 priced = data.points.dropna(subset=["blended_usd_per_mtok"])
-st.write(f"**{len(data.models)}** models match; **{len(data.points)}** have a number for "
+st.write(f"**{data.model_count}** models match; **{len(data.points)}** have a number for "
          f"*{data.score_title}*, **{len(priced)}** of those also have an API price.")
 
 tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", "Score vs size", "Speed vs price",
@@ -127,7 +128,7 @@ with tab_speed:
         common.chart_downloads(chart, "modelmatch-speed-vs-price", "ov_speed")
 with tab_boards:
     board_category = st.selectbox("Category", categories, key="ov_board_category")
-    board = scores.leaderboard(data.charted_scores, board_category)
+    board = common.leaderboard(build_id, replace(state, price_date=None), board_category)
     if board.empty:
         st.info(f"No {board_category} scores for the matching models.")
     else:

@@ -1,0 +1,116 @@
+"""Page render times on a catalog (use bench.synthetic_catalog for the 5,000-model one).
+
+Prints, per page, the median and p95 of a cold first render (caches cleared, new session) and a warm rerun
+(same session, nothing changed) under Streamlit's AppTest, and the first render in headless chromium (navigation
+start until the page's main content is visible) on a freshly started server, then on a reload.
+
+    python -m bench.page_speed /tmp/synth/data --runs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PAGES = {
+    # page file, query params, CSS selector of the element that means "rendered"
+    "overview": ("pages/overview.py", {"benchmark": "bench-00"}, '[data-testid="stVegaLiteChart"]'),
+    "compare": ("pages/compare.py", {"models": ",".join(f"synthetic/model-{i:05d}" for i in range(6))},
+                '[data-testid="stVegaLiteChart"]'),
+    "models": ("pages/models.py", {}, '[data-testid="stDataFrame"]'),
+    "glossary": ("pages/glossary.py", {}, '[data-testid="stDataFrame"]'),
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def summary(values_ms: list[float]) -> str:
+    return f"median {statistics.median(values_ms):7.1f} ms  p95 {percentile(values_ms, 0.95):7.1f} ms  (n={len(values_ms)})"
+
+
+def apptest_times(page: str, params: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    cold, warm = [], []
+    for _ in range(max(3, runs // 3)):
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+        at.switch_page(page)
+        for key, value in params.items():
+            at.query_params[key] = value
+        started = time.perf_counter()
+        at.run()
+        cold.append((time.perf_counter() - started) * 1000)
+        assert not at.exception, [e.message for e in at.exception]
+    for _ in range(runs):
+        started = time.perf_counter()
+        at.run()
+        warm.append((time.perf_counter() - started) * 1000)
+        assert not at.exception
+    return cold, warm
+
+
+def browser_times(page_slug: str, params: dict[str, str], selector: str, env: dict[str, str], runs: int):
+    from urllib.parse import urlencode
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+
+    first, reload_ = [], []
+    for _ in range(runs):
+        with running_app(env) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            target = f"{url}/{page_slug}" + (f"?{urlencode(params)}" if params else "")
+            started = time.perf_counter()
+            page.goto(target)
+            page.wait_for_selector(selector, state="visible", timeout=120_000)
+            first.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            page.reload()
+            page.wait_for_selector(selector, state="visible", timeout=120_000)
+            reload_.append((time.perf_counter() - started) * 1000)
+            browser.close()
+    return first, reload_
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path, help="folder with the CSV tables; catalog.duckdb built beside them")
+    parser.add_argument("--runs", type=int, default=15, help="warm reruns per page (cold runs: a third)")
+    parser.add_argument("--browser-runs", type=int, default=3, help="fresh servers per page for browser timing")
+    parser.add_argument("--pages", default=",".join(PAGES))
+    args = parser.parse_args(argv)
+    env = {"MODELMATCH_DATA_DIR": str(args.data_dir), "MODELMATCH_CATALOG": str(args.data_dir / "catalog.duckdb")}
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO_ROOT))
+    for name in args.pages.split(","):
+        page, params, selector = PAGES[name]
+        cold, warm = apptest_times(page, params, args.runs)
+        print(f"{name:9s} AppTest cold first render  {summary(cold)}")
+        print(f"{name:9s} AppTest warm rerun         {summary(warm)}")
+        if args.browser_runs:
+            first, reload_ = browser_times(name, params, selector, env, args.browser_runs)
+            print(f"{name:9s} browser first render (new server) {summary(first)}")
+            print(f"{name:9s} browser reload                    {summary(reload_)}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
