@@ -1,0 +1,166 @@
+"""Chat endpoints, owned by the operator: an endpoints file names each one; visitors only ever pick a name.
+
+URLs and key locations come from the operator's file (default `endpoints.toml`, see `endpoints.example.toml`);
+keys themselves come from environment variables or Streamlit secrets, never from the file, the UI or a URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping
+from urllib.parse import urlparse
+
+EndpointKind = Literal["openai", "transformers"]
+ThinkingControl = Literal["none", "qwen3-enable-thinking", "deepseek-thinking", "always"]
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,63}$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+class EndpointsFileError(Exception):
+    """The endpoints file is wrong; the message names the file, the endpoint and the field."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    kind: EndpointKind
+    model: str  # the server's model name (openai) or the Hugging Face repo id / local folder (transformers)
+    model_id: str | None = None  # catalog model it serves, for prices and cards
+    base_url: str | None = None  # openai kind only, e.g. http://127.0.0.1:8000/v1
+    api_key_env: str | None = None  # environment variable holding the key
+    api_key_secret: str | None = None  # st.secrets key holding the key (checked after the environment)
+    max_tokens_cap: int = 2048
+    requests_per_minute: int = 30
+    thinking: ThinkingControl = "none"
+    think_tags: bool = True  # parse <think>...</think> in the text when the server has no reasoning parser
+    starts_in_thinking: bool = False  # chat template opens <think> itself (DeepSeek-R1 distills)
+    provider: str | None = None  # price row to use: catalog prices.provider
+    provider_model: str | None = None  # price row to use: catalog prices.provider_model
+    connect_timeout_s: float = 10.0
+    first_byte_timeout_s: float = 120.0
+    stall_timeout_s: float = 60.0
+    max_response_bytes: int = 20_000_000
+    embedded_default: bool = False
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key_env or self.api_key_secret)
+
+
+DEFAULT_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(name="Qwen2.5-0.5B-Instruct (local)", kind="transformers", model="Qwen/Qwen2.5-0.5B-Instruct",
+             model_id="Qwen/Qwen2.5-0.5B-Instruct", max_tokens_cap=1024, requests_per_minute=20,
+             embedded_default=True),
+    Endpoint(name="DeepSeek-R1-Distill-Qwen-1.5B (local)", kind="transformers",
+             model="deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", model_id="deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+             max_tokens_cap=2048, requests_per_minute=20, thinking="always", starts_in_thinking=True,
+             embedded_default=True),
+)
+
+_FIELDS = {f for f in Endpoint.__dataclass_fields__ if f not in ("name", "embedded_default")}
+
+
+def _check_url(url: str, where: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise EndpointsFileError(f"{where}: base_url must be an http(s) URL with a host, got {url!r}")
+    if parsed.username or parsed.password:
+        raise EndpointsFileError(f"{where}: base_url must not contain credentials; put the key in an environment "
+                                 "variable named by api_key_env")
+    if parsed.query or parsed.fragment:
+        raise EndpointsFileError(f"{where}: base_url must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
+    table = data.get("endpoint")
+    if not isinstance(table, list) or not table:
+        raise EndpointsFileError(f"{source}: expected one or more [[endpoint]] tables")
+    endpoints: list[Endpoint] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(table, start=1):
+        where = f"{source}, endpoint #{index}"
+        if not isinstance(entry, dict):
+            raise EndpointsFileError(f"{where}: expected a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise EndpointsFileError(f"{where}: 'name' must be 1-64 letters, digits, spaces or ._()+- characters")
+        where = f"{source}, endpoint {name!r}"
+        if name in seen:
+            raise EndpointsFileError(f"{where}: the name is used twice")
+        seen.add(name)
+        unknown = set(entry) - _FIELDS - {"name"}
+        if unknown:
+            raise EndpointsFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: "
+                                     f"{', '.join(sorted(_FIELDS))}")
+        if "api_key" in entry or "key" in entry:
+            raise EndpointsFileError(f"{where}: keys never go in this file; name an environment variable with "
+                                     "api_key_env")
+        kind = entry.get("kind")
+        if kind not in ("openai", "transformers"):
+            raise EndpointsFileError(f"{where}: 'kind' must be 'openai' or 'transformers'")
+        if not isinstance(entry.get("model"), str) or not entry["model"].strip():
+            raise EndpointsFileError(f"{where}: 'model' is required")
+        values = dict(entry)
+        if kind == "openai":
+            if not isinstance(entry.get("base_url"), str):
+                raise EndpointsFileError(f"{where}: 'base_url' is required for kind 'openai'")
+            values["base_url"] = _check_url(entry["base_url"], where)
+        elif "base_url" in entry:
+            raise EndpointsFileError(f"{where}: 'base_url' only applies to kind 'openai'")
+        env = entry.get("api_key_env")
+        if env is not None and (not isinstance(env, str) or not ENV_NAME_RE.match(env)):
+            raise EndpointsFileError(f"{where}: 'api_key_env' must be an environment variable name like "
+                                     "DEEPSEEK_API_KEY")
+        if entry.get("thinking", "none") not in ("none", "qwen3-enable-thinking", "deepseek-thinking", "always"):
+            raise EndpointsFileError(f"{where}: 'thinking' must be none, qwen3-enable-thinking, "
+                                     "deepseek-thinking or always")
+        for key in ("max_tokens_cap", "requests_per_minute", "max_response_bytes"):
+            if key in entry and (not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 1):
+                raise EndpointsFileError(f"{where}: '{key}' must be a whole number of at least 1")
+        for key in ("connect_timeout_s", "first_byte_timeout_s", "stall_timeout_s"):
+            if key in entry and (not isinstance(entry[key], (int, float)) or isinstance(entry[key], bool)
+                                 or not 0 < entry[key] <= 3600):
+                raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and 3600")
+        for key in ("think_tags", "starts_in_thinking"):
+            if key in entry and not isinstance(entry[key], bool):
+                raise EndpointsFileError(f"{where}: '{key}' must be true or false")
+        endpoints.append(Endpoint(**values))
+    return tuple(endpoints)
+
+
+def load_endpoints(path: Path | None) -> tuple[tuple[Endpoint, ...], str]:
+    """The operator's endpoints, or the embedded local defaults when there is no file. Returns (endpoints, origin)."""
+    if path is None or not Path(path).exists():
+        return DEFAULT_ENDPOINTS, "embedded defaults (no endpoints file)"
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise EndpointsFileError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_endpoints(data, str(path)), str(path)
+
+
+def resolve_api_key(endpoint: Endpoint, secrets: Mapping[str, object] | None = None) -> str | None:
+    """The endpoint's key from the environment, then from Streamlit secrets. Never logged, never stored."""
+    if endpoint.api_key_env and os.environ.get(endpoint.api_key_env):
+        return os.environ[endpoint.api_key_env]
+    if endpoint.api_key_secret and secrets is not None:
+        try:
+            value = secrets.get(endpoint.api_key_secret)
+        except Exception:  # st.secrets raises when there is no secrets file at all
+            value = None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def redact(text: str, secrets: list[str | None]) -> str:
+    """Remove every secret (and its Bearer form) from text meant for users, logs or storage."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text

@@ -1,0 +1,200 @@
+"""Streaming chat completions from any OpenAI-compatible server (vLLM, SGLang, TGI, Ollama, DeepSeek API, Alibaba
+Model Studio compatible mode, OpenRouter), as StreamEvents with arrival times.
+
+Reasoning arrives in `reasoning_content` (DeepSeek, vLLM's reasoning parsers) or `reasoning` (OpenRouter, newer
+vLLM), or inside the text as <think>...</think> for servers without a parser. Token counts come from the final
+usage chunk (`stream_options.include_usage`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import AsyncIterator, Callable, Iterator
+
+from modelmatch.chat_types import ChatBackendError, ChatRequest, StreamEvent, Usage
+from modelmatch.endpoints import Endpoint, redact
+from modelmatch.http_stream import HttpError, Limits, SSEParser, post_stream
+from modelmatch.reasoning import ThinkSplitter
+
+Clock = Callable[[], float]
+
+
+def request_body(endpoint: Endpoint, request: ChatRequest) -> dict:
+    body: dict = {
+        "model": endpoint.model,
+        "messages": [m.as_dict() for m in request.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": min(request.max_tokens, endpoint.max_tokens_cap),
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+    }
+    if request.thinking is not None:
+        if endpoint.thinking == "qwen3-enable-thinking":
+            # vLLM and SGLang pass chat_template_kwargs to Qwen3's template.
+            body["chat_template_kwargs"] = {"enable_thinking": request.thinking}
+        elif endpoint.thinking == "deepseek-thinking":
+            body["thinking"] = {"type": "enabled" if request.thinking else "disabled"}
+    if request.exact_output_tokens:
+        # vLLM's sampling extensions: generate exactly max_tokens, for measurements.
+        body["ignore_eos"] = True
+        body["min_tokens"] = body["max_tokens"]
+    return body
+
+
+def _error_message(endpoint: Endpoint, error: HttpError) -> str:
+    if 300 <= error.status < 400:
+        where = f" to {error.location_host}" if error.location_host else ""
+        return (f"{endpoint.name} answered with a redirect (HTTP {error.status}){where}; redirects are not followed, "
+                "so configure the endpoint's final URL")
+    detail = ""
+    try:
+        payload = json.loads(error.body.decode("utf-8", errors="replace"))
+        err = payload.get("error", payload) if isinstance(payload, dict) else payload
+        detail = err.get("message") if isinstance(err, dict) else str(err)
+    except (ValueError, AttributeError):
+        detail = error.body.decode("utf-8", errors="replace").strip()
+    hint = {401: "the API key is missing or wrong", 403: "the key is not allowed to use this model",
+            404: "the URL or model name is wrong", 429: "rate limited or out of quota: wait and retry",
+            500: "the server failed", 502: "bad gateway", 503: "the server is overloaded or starting"}.get(error.status, "")
+    text = f"{endpoint.name}: HTTP {error.status}" + (f" ({hint})" if hint else "")
+    if detail:
+        text += f": {str(detail)[:300]}"
+    return text
+
+
+async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest,
+                       clock: Clock = time.perf_counter) -> AsyncIterator[StreamEvent]:
+    """Yield the stream's events; failures end the stream with one `error` event (never an exception)."""
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
+                    endpoint.max_response_bytes)
+    url = f"{endpoint.base_url}/chat/completions"
+    body = json.dumps(request_body(endpoint, request)).encode()
+    parser = SSEParser()
+    splitter = ThinkSplitter(endpoint.starts_in_thinking) if endpoint.think_tags else None
+    saw_done = False
+    last_at = clock()
+    try:
+        async for at, chunk in post_stream(url, headers, body, limits, clock):
+            last_at = at
+            for data in parser.feed(chunk):
+                if data.strip() == "[DONE]":
+                    saw_done = True
+                    continue
+                try:
+                    payload = json.loads(data)
+                except ValueError:
+                    raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): {data[:80]!r}")
+                if not isinstance(payload, dict):
+                    raise ChatBackendError(f"{endpoint.name} sent a malformed event: {data[:80]!r}")
+                if "error" in payload:
+                    err = payload["error"]
+                    message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+                    raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: {str(message)[:300]}")
+                for event in _events_from_chunk(payload, at, splitter):
+                    yield event
+    except HttpError as exc:
+        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc), [api_key]))
+        return
+    except ChatBackendError as exc:
+        for event in _flush(splitter, last_at):
+            yield event
+        yield StreamEvent("error", clock(), redact(str(exc), [api_key]) + _kept_note(parser))
+        return
+    for event in _flush(splitter, last_at):
+        yield event
+    if not saw_done:
+        yield StreamEvent("error", clock(), f"{endpoint.name} closed the stream without [DONE]; "
+                                            "the reply may be cut short (what arrived is kept)")
+        return
+    detail = {"invalid_utf8_events": parser.invalid_utf8} if parser.invalid_utf8 else {}
+    yield StreamEvent("done", clock(), detail=detail)
+
+
+def _kept_note(parser: SSEParser) -> str:
+    return " (what arrived before is kept)"
+
+
+def _flush(splitter: ThinkSplitter | None, at: float) -> list[StreamEvent]:
+    if splitter is None:
+        return []
+    return [StreamEvent(kind, at, text) for kind, text in splitter.finish()]
+
+
+def _events_from_chunk(payload: dict, at: float, splitter: ThinkSplitter | None) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    for choice in payload.get("choices") or []:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(StreamEvent("reasoning", at, reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            if splitter is None:
+                events.append(StreamEvent("content", at, content))
+            else:
+                events.extend(StreamEvent(kind, at, text) for kind, text in splitter.feed(content))
+    usage = payload.get("usage")
+    if isinstance(usage, dict):
+        details = usage.get("completion_tokens_details") or {}
+        events.append(StreamEvent("usage", at, usage=Usage(
+            input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
+            reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None)))
+    return events
+
+
+def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,
+                clock: Clock = time.perf_counter, poll_s: float = 0.05) -> Iterator[StreamEvent]:
+    """Synchronous form for a worker thread: runs the stream on a private event loop, stops when cancel is set."""
+    events: list[StreamEvent] = []
+    ready = threading.Condition()
+    finished = threading.Event()
+
+    async def pump() -> None:
+        async for event in astream_chat(endpoint, api_key, request, clock):
+            with ready:
+                events.append(event)
+                ready.notify()
+
+    async def main() -> None:
+        task = asyncio.create_task(pump())
+        while not task.done():
+            if cancel.is_set():
+                task.cancel()
+                with ready:
+                    events.append(StreamEvent("error", clock(), "stopped by the user (what arrived is kept)"))
+                    ready.notify()
+                break
+            await asyncio.sleep(poll_s)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        finally:
+            finished.set()
+            with ready:
+                ready.notify()
+
+    worker = threading.Thread(target=run, name=f"stream:{endpoint.name}", daemon=True)
+    worker.start()
+    sent = 0
+    while True:
+        with ready:
+            while sent >= len(events) and not finished.is_set():
+                ready.wait(timeout=poll_s)
+            batch = events[sent:]
+            sent = len(events)
+        yield from batch
+        if finished.is_set() and sent >= len(events):
+            break
+    worker.join()
