@@ -1,8 +1,211 @@
-"""Recommendation wizard: not built yet; the page says what it will do and where the data already is."""
+"""Recommendation wizard: describe the job, get a ranked shortlist with every reason, and why not for the rest.
 
+Thin page: it collects a WizardRequest, asks modelmatch.recommend.recommend (the same function the CLI calls) and
+renders the RecommendResult.
+"""
+
+import json
+
+import pandas as pd
 import streamlit as st
 
+from modelmatch import planner, recommend, settings
+from modelmatch.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from pages import common, decide_support
+
+OTHER_DEVICE = "__other__"
+DEPLOYMENT_LABELS = {"either": "Either (cheapest that fits)", "self-host": "Self-host on my GPUs", "api": "API only"}
+
 st.title("Recommendation wizard")
-st.info("Describe the use case, languages, hardware or budget and license needs; get a ranked shortlist with the reasons for each rank and for each exclusion.")
-st.write("This page is not built yet. The catalog it will draw on is already browsable:")
-st.page_link("pages/models.py", label="Models", icon=":material/table_view:")
+st.caption("Hard requirements exclude a model (each with its reason); the rest are ranked by a transparent score: "
+           "per use case, weights over raw benchmark categories plus cost and speed. Missing data lowers "
+           "confidence and is said, never counted as zero.")
+
+build_id = common.require_catalog()
+catalog = decide_support.decision_catalog(build_id)
+cases = recommend.use_cases(catalog)
+if not cases:
+    st.info("The catalog has no use-case weights yet: add data/use_case_weights/*.csv (see data/README.md).")
+    st.stop()
+
+st.subheader("The job")
+j1, j2 = st.columns([2, 1])
+chosen = j1.multiselect("Use case(s)", list(cases), format_func=lambda u: cases[u].label, key="wiz_use_cases",
+                        default=["general-chat"] if "general-chat" in cases else [next(iter(cases))])
+languages_text = j2.text_input("Languages that must be served", placeholder="e.g. Thai, Vietnamese",
+                               key="wiz_languages", help="Comma-separated. Checked against each model's official "
+                                                         "language note; a language not named there is flagged.")
+k1, k2, k3 = st.columns(3)
+context = k1.number_input("Context needed (tokens)", min_value=1, value=8192, step=1024, key="wiz_context")
+concurrency = k2.number_input("Sequences served at once", min_value=1, value=1, step=1, key="wiz_concurrency")
+latency = k3.number_input("Latency target: tokens/s per user (optional)", min_value=0.0, value=None,
+                          key="wiz_latency", help="Decode speed each user should see. Excludes a model only when "
+                                                  "even its bandwidth roofline (an upper bound) is below it.")
+
+st.subheader("Deployment")
+d1, d2, d3, d4 = st.columns(4)
+deployment = d1.radio("Deployment", list(DEPLOYMENT_LABELS), format_func=DEPLOYMENT_LABELS.get, key="wiz_deployment")
+gpu_ids = list(catalog.gpus) + [OTHER_DEVICE]
+gpu_choice = d2.selectbox("GPU", gpu_ids, key="wiz_gpu",
+                          index=gpu_ids.index("h100-sxm") if "h100-sxm" in gpu_ids else 0,
+                          format_func=lambda g: "Other device (enter its memory)" if g == OTHER_DEVICE
+                          else f"{catalog.gpus[g].name} ({catalog.gpus[g].memory_gb:g} GB)",
+                          disabled=deployment == "api")
+custom_memory = None
+if gpu_choice == OTHER_DEVICE:
+    custom_memory = d2.number_input("Device memory (GB) — your input", min_value=0.1, value=8.0,
+                                    key="wiz_custom_memory")
+gpu_count = d3.number_input("GPUs", min_value=1, max_value=1024, value=1, step=1, key="wiz_gpus",
+                            disabled=deployment == "api")
+usd_per_hour = d4.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="wiz_usd_hour",
+                               disabled=deployment == "api",
+                               help="Not in the catalog: enter your quote to compare self-hosting cost.")
+
+st.subheader("Volume, budget and license")
+v1, v2, v3, v4, v5 = st.columns(5)
+input_mtok = v1.number_input("Input tokens / month (M)", min_value=0.0, value=50.0, key="wiz_input_mtok")
+output_mtok = v2.number_input("Output tokens / month (M)", min_value=0.0, value=10.0, key="wiz_output_mtok")
+cached_share = v3.slider("Cached share of input", 0.0, 1.0, 0.0, 0.05, key="wiz_cached_share")
+thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, value=0.0, step=0.5,
+                           key="wiz_thinking", help="Reasoning models spend these before answering; billed as output.")
+budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=None, key="wiz_budget")
+l1, l2, l3 = st.columns(3)
+commercial = l1.checkbox("Commercial use", value=True, key="wiz_commercial")
+over_100m = l2.checkbox("More than 100M monthly active users", value=False, key="wiz_over_100m")
+attribution_ok = l3.checkbox("Attribution (crediting the model) is acceptable", value=True, key="wiz_attribution")
+
+with st.expander("More options"):
+    o1, o2, o3 = st.columns(3)
+    image = o1.selectbox("Image input", ["auto", "required", "not required"], key="wiz_image",
+                         help="auto: required for the multimodal-agents use case")
+    base = o2.selectbox("Base (not instruction-tuned) models", ["auto", "include", "exclude"], key="wiz_base",
+                        help="auto: included for the fine-tuning use case")
+    top_n = o3.number_input("Shortlist length", min_value=1, max_value=100, value=10, key="wiz_top")
+    precisions = st.multiselect("Weight precisions allowed for self-hosting", list(PRECISION_QUALITY_ORDER),
+                                default=list(PRECISION_QUALITY_ORDER), format_func=lambda p: PRECISIONS[p].label,
+                                key="wiz_precisions")
+    p1, p2 = st.columns(2)
+    utilization = p1.slider("Engine memory utilization", 0.5, 1.0, settings.planner_gpu_memory_utilization(), 0.01,
+                            key="wiz_utilization")
+    reserve = p2.number_input("Runtime reserve per GPU (GB)", min_value=0.0,
+                              value=settings.planner_runtime_reserve_gb(), step=0.5, key="wiz_reserve")
+    bandwidth = st.number_input("Memory bandwidth (GB/s) — your input, only if you trust a figure", min_value=0.0,
+                                value=None, key="wiz_bandwidth",
+                                help="For the speed roofline when the catalog has no official bandwidth.")
+
+if not chosen:
+    st.info("Choose at least one use case to get a recommendation.")
+    st.stop()
+
+self_hosting = deployment != "api"
+request = recommend.WizardRequest(
+    use_cases=tuple(chosen), languages=tuple(x.strip() for x in languages_text.split(",") if x.strip()),
+    deployment=deployment, gpu=gpu_choice if self_hosting and gpu_choice != OTHER_DEVICE else None,
+    gpu_count=int(gpu_count), custom_gpu_memory_gb=custom_memory if self_hosting else None,
+    gpu_bandwidth_gbps=(bandwidth or None) if self_hosting else None,
+    gpu_usd_per_hour=(usd_per_hour or None) if self_hosting else None, context_tokens=int(context),
+    concurrent_sequences=int(concurrency),
+    usage=planner.UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
+    budget_usd_per_month=budget, license=recommend.LicenseNeeds(commercial, over_100m, attribution_ok),
+    min_tokens_per_s=latency or None,
+    needs_image_input={"auto": None, "required": True, "not required": False}[image],
+    include_base_models={"auto": None, "include": True, "exclude": False}[base],
+    precisions=tuple(precisions), gpu_memory_utilization=float(utilization), runtime_reserve_gb=float(reserve),
+    top_n=int(top_n))
+
+try:
+    result = decide_support.recommendation(build_id, request)
+except PlanInputError as problem:
+    st.error(f"Cannot recommend: {problem}")
+    st.stop()
+
+st.divider()
+weights_text = ", ".join(f"{c} {w:.0%}" for c, w in result.weights)
+st.markdown(f"**{' + '.join(result.use_case_labels)}** — weights: {weights_text}")
+for assumption in result.assumptions:
+    st.info(assumption)
+
+st.subheader("Shortlist")
+if not result.shortlist:
+    st.error("No model meets every hard requirement. The reasons for each are below; the what-if table shows "
+             "which change would let models in.")
+else:
+    rows = [{
+        "rank": c.rank, "model": c.display_name, "model_id": c.model_id,
+        "score": c.score, "coverage": c.coverage, "confidence": c.confidence,
+        "deployment": c.deployment.text.split(";")[0], "usd_per_month": c.deployment.usd_per_month,
+        "tokens_per_s": c.deployment.tokens_per_s_per_sequence,
+        "unverified": "; ".join(sorted({u.requirement for u in c.unverified})),
+    } for c in result.shortlist]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_order=["rank", "model", "score", "coverage", "confidence", "usd_per_month", "tokens_per_s",
+                               "unverified", "deployment"], column_config={
+        "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.3f"),
+        "coverage": st.column_config.NumberColumn("coverage", format="percent",
+                                                  help="Share of the weight that has data for this model."),
+        "usd_per_month": st.column_config.NumberColumn("USD / month", format="$%.0f"),
+        "tokens_per_s": st.column_config.NumberColumn("tokens/s per user", format="%.0f",
+                                                      help="Measured, or the bandwidth roofline (an upper bound)."),
+        "unverified": st.column_config.TextColumn("cannot confirm", help="Requirements the catalog cannot confirm."),
+    })
+    if result.other_eligible:
+        st.caption(f"{len(result.other_eligible)} more model(s) meet the requirements but rank lower.")
+    st.caption(result.ranking_rule)
+
+    for c in result.shortlist:
+        score = "not scored" if c.score is None else f"score {c.score:.3f}"
+        with st.expander(f"{c.rank}. {c.display_name} — {score}, coverage {c.coverage:.0%}, "
+                         f"confidence {c.confidence}"):
+            st.markdown(f"**Assumed deployment:** {c.deployment.text}")
+            if c.deployment.cost_text:
+                st.markdown(f"**Cost:** {c.deployment.cost_text}")
+            st.markdown(f"**Speed:** {c.deployment.speed_text}")
+            if c.alternative is not None:
+                alt_cost = ("unknown cost" if c.alternative.usd_per_month is None
+                            else f"${c.alternative.usd_per_month:,.0f} per month")
+                st.caption(f"Alternative: {c.alternative.text} ({alt_cost})")
+            terms = pd.DataFrame([{"term": t.category, "weight": t.weight, "value": t.value,
+                                   "contribution": t.contribution, "how": t.how} for t in c.terms])
+            st.dataframe(terms, hide_index=True, width="stretch", column_config={
+                "weight": st.column_config.NumberColumn(format="percent"),
+                "value": st.column_config.NumberColumn("normalized value", format="%.2f"),
+                "contribution": st.column_config.NumberColumn(format="%.3f"),
+                "how": st.column_config.TextColumn("how it was computed", width="large")})
+            evidence = [{"category": t.category, "benchmark": e.name, "value": e.value, "setting": e.setting,
+                         "provenance": e.provenance, "catalog range": f"{e.catalog_lowest:g}–{e.catalog_highest:g} "
+                                                                      f"({e.catalog_models} models)",
+                         "normalized": e.normalized, "other rows": e.other_rows, "source": e.source_url}
+                        for t in c.terms for e in t.evidence]
+            if evidence:
+                st.dataframe(pd.DataFrame(evidence), hide_index=True, width="stretch", column_config={
+                    "normalized": st.column_config.NumberColumn(format="%.2f"),
+                    "source": st.column_config.LinkColumn(display_text="source")})
+            for u in c.unverified:
+                st.warning(f"Cannot confirm {u.requirement}: {u.detail}")
+            if c.confirmed:
+                st.caption("Confirmed: " + "; ".join(c.confirmed))
+
+st.subheader(f"Why not: {len(result.excluded)} excluded")
+if result.excluded:
+    st.dataframe(pd.DataFrame([{"model": e.display_name, "model_id": e.model_id, "why not": "; ".join(e.reasons)}
+                               for e in result.excluded]), hide_index=True, width="stretch",
+                 column_order=["model", "why not"],
+                 column_config={"why not": st.column_config.TextColumn(width="large")})
+
+if result.sensitivity:
+    st.subheader("What would change the answer")
+    st.dataframe(pd.DataFrame([{"if": s.label, "eligible": s.eligible, "top pick": s.top_display_name,
+                                "what changes": s.text} for s in result.sensitivity]), hide_index=True,
+                 width="stretch", column_config={"what changes": st.column_config.TextColumn(width="large")})
+
+with st.expander("Why these weights (data/use_case_weights)"):
+    st.dataframe(pd.DataFrame([{"use case": cases[u].label, "category": cat, "weight": w, "why": why}
+                               for u in chosen for cat, w, why in cases[u].weights]), hide_index=True,
+                 width="stretch", column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
+                                                 "why": st.column_config.TextColumn(width="large")})
+
+st.divider()
+st.caption("The same recommendation from the command line (prints exactly this result):")
+st.code(recommend.recommend_cli_command(request), language="bash")
+st.download_button("Download this recommendation (JSON)", json.dumps(planner.to_jsonable(result), indent=2).encode(),
+                   "modelmatch-recommendation.json", "application/json")

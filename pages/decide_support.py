@@ -1,0 +1,27 @@
+"""Streamlit glue for the Decide pages (planner and wizard): the catalog snapshot they read and their results,
+cached per catalog build. Only pure results are cached (no connections, no keys)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from modelmatch import planner, recommend, settings
+from pages import common
+
+MAX_CACHED_PLANS = 64
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=4, show_spinner=False)
+def decision_catalog(build_id: str) -> planner.DecisionCatalog:
+    """Models, architectures, licenses, GPUs, prices, measurements, scores and use-case weights of one build."""
+    return planner.load_decision_catalog(common.catalog_reader())
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner=False)
+def plan(build_id: str, request: planner.PlanRequest) -> planner.PlanResult:
+    return planner.plan(request, decision_catalog(build_id))
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner="Ranking models…")
+def recommendation(build_id: str, request: recommend.WizardRequest) -> recommend.RecommendResult:
+    return recommend.recommend(request, decision_catalog(build_id))
