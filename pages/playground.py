@@ -1,8 +1,263 @@
-"""Playground: not built yet; the page says what it will do and where the data already is."""
+"""Playground: one prompt to 1-4 models side by side, streaming, reasoning apart, live speed and cost, saved runs."""
+
+import datetime as dt
+import time
+from pathlib import Path
 
 import streamlit as st
 
+from modelmatch import playground as pg
+from modelmatch import runs_store as rs
+from modelmatch.chat_types import ChatMessage
+from modelmatch.endpoints import Endpoint, resolve_api_key
+from modelmatch.limits import SlidingWindowLimiter
+from modelmatch.render import safe_markdown
+from modelmatch import settings
+from pages import common
+
+MAX_COLUMNS = 4
+POLL_S = 0.1
+
 st.title("Playground")
-st.info("One prompt to several models at once, streaming side by side, reasoning shown apart from the answer, with live time to first token, tokens per second and cost.")
-st.write("This page is not built yet. The catalog it will draw on is already browsable:")
-st.page_link("pages/models.py", label="Models", icon=":material/table_view:")
+st.caption("Send one prompt to several models at once. Answers stream side by side with their reasoning kept "
+           "apart, time to first token, tokens per second and cost. Every run is saved and can be shared by link.")
+
+found, origin, problem = common.endpoints()
+if problem:
+    st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {problem}")
+    st.stop()
+by_name: dict[str, Endpoint] = {e.name: e for e in found}
+store = common.runs_store(str(settings.runs_db_path()))
+reader = None
+try:
+    common.require_catalog()
+    reader = common.catalog_reader()
+except Exception:  # the playground still works without prices
+    reader = None
+
+
+def metrics_line(snap: pg.Snapshot, endpoint: Endpoint) -> str:
+    m = snap.metrics
+    parts = []
+    ttft = m.ttft_ms if m else snap.live.ttft_ms
+    ttfat = m.ttfat_ms if m else snap.live.ttfat_ms
+    parts.append(f"TTFT {ttft:,.0f} ms" if ttft is not None else "waiting for the first token")
+    if ttfat is not None and ttft is not None and ttfat != ttft:
+        parts.append(f"first answer token {ttfat:,.0f} ms")
+    if m and m.output_tokens_per_s:
+        parts.append(f"{m.output_tokens_per_s:,.1f} tok/s")
+    elif snap.live.chunks_per_s:
+        parts.append(f"{snap.live.chunks_per_s:,.1f} chunks/s (tokens/s once usage arrives)")
+    if m:
+        if m.output_tokens is not None:
+            reasoning = f", {m.reasoning_tokens:,} reasoning" if m.reasoning_tokens else ""
+            source = "server usage" if m.token_source == "server-usage" else "tokenizer count"
+            parts.append(f"tokens in {m.input_tokens if m.input_tokens is not None else '?'} / out "
+                         f"{m.output_tokens:,}{reasoning} ({source})")
+        else:
+            parts.append("token counts not reported")
+        cost = pg.estimate_cost(reader, endpoint, m, dt.date.today())
+        parts.append(f"cost ${cost.usd:.6f}" if cost.usd is not None else cost.note)
+    return " · ".join(parts)
+
+
+def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) -> None:
+    if reasoning:
+        with st.expander("Reasoning", expanded=expanded, icon=":material/psychology:"):
+            st.markdown(safe_markdown(reasoning))
+    st.markdown(safe_markdown(answer) if answer else "_(no answer)_")
+    if error:
+        st.error(error, icon=":material/error:")
+
+
+def show_saved_run(run: rs.RunRecord) -> None:
+    st.subheader(f"Saved run {run.run_id}")
+    st.caption(f"{run.created_at:%Y-%m-%d %H:%M} UTC")
+    with st.chat_message("user"):
+        st.markdown(safe_markdown(run.prompt))
+    columns = st.columns(len(run.columns))
+    for column, record in zip(columns, run.columns):
+        with column:
+            st.markdown(f"**{record.endpoint_name}**")
+            show_reply(record.reasoning, record.answer, record.error)
+            st.caption(f"TTFT {record.ttft_ms or 0:,.0f} ms · {record.output_tokens_per_s or 0:,.1f} tok/s · "
+                       f"out {record.output_tokens if record.output_tokens is not None else '?'} tokens · "
+                       + (f"${record.cost_usd:.6f}" if record.cost_usd is not None else record.cost_note))
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("Markdown", rs.to_markdown(run).encode(), f"modelmatch-run-{run.run_id}.md",
+                         "text/markdown", key=f"md_{run.run_id}", on_click="ignore", icon=":material/download:")
+    right.download_button("JSON", rs.to_json(run).encode(), f"modelmatch-run-{run.run_id}.json", "application/json",
+                          key=f"json_{run.run_id}", on_click="ignore", icon=":material/download:")
+
+
+requested_run = st.query_params.get("run")
+if requested_run:
+    saved = store.load(requested_run)
+    if saved is None:
+        st.warning("No saved run matches the link's run id; showing the playground instead.")
+    else:
+        show_saved_run(saved)
+        st.page_link("pages/playground.py", label="Back to the playground", icon=":material/arrow_back:",
+                     query_params={})
+        st.stop()
+
+ss = st.session_state
+ss.setdefault("pg_histories", {})
+ss.setdefault("pg_active", None)
+if "pg_session_limiter" not in ss:
+    ss.pg_session_limiter = SlidingWindowLimiter(window_s=600)
+
+if ss.get("pg_stop") and ss.pg_active:
+    for _, run, _ in ss.pg_active["runs"]:
+        run.cancel()
+
+if all(e.embedded_default for e in found):
+    st.caption("No endpoints file yet, so two small local models are offered: they run on this machine (GPU if "
+               "there is one) and download on first use where the machine is online. An operator adds servers "
+               "(vLLM, SGLang, DeepSeek API, Alibaba Model Studio, OpenRouter...) in endpoints.toml; see "
+               "endpoints.example.toml.")
+else:
+    st.caption(f"Endpoints from the operator's {Path(origin).name}.")
+count = st.segmented_control("Columns", list(range(1, MAX_COLUMNS + 1)), default=min(2, max(1, len(found))),
+                             key="pg_columns")
+count = count or 1
+columns = st.columns(count)
+column_settings: list[pg.ColumnSettings] = []
+slots = []
+for i, column in enumerate(columns):
+    with column:
+        names = list(by_name)
+        name = st.selectbox("Endpoint", names, index=min(i, len(names) - 1), key=f"pg_endpoint_{i}")
+        endpoint = by_name[name]
+        with st.expander("Settings", icon=":material/tune:"):
+            system = st.text_area("System prompt", key=f"pg_system_{i}", height=80)
+            temperature = st.slider("Temperature", 0.0, 2.0, 0.7, 0.05, key=f"pg_temperature_{i}")
+            top_p = st.slider("Top p", 0.05, 1.0, 0.95, 0.05, key=f"pg_top_p_{i}")
+            max_tokens = st.number_input("Max tokens", 16, endpoint.max_tokens_cap,
+                                         min(512, endpoint.max_tokens_cap), key=f"pg_max_tokens_{i}")
+            thinking = None
+            if pg.supports_thinking_switch(endpoint):
+                thinking = st.toggle("Thinking", value=True, key=f"pg_thinking_{i}",
+                                     help="Let the model reason before answering (shown apart, collapsed).")
+            elif endpoint.thinking == "always":
+                st.caption("This model always reasons before answering.")
+        column_settings.append(pg.ColumnSettings(name, system, temperature, top_p, int(max_tokens), thinking))
+        for turn in ss.pg_histories.get(i, []):
+            with st.chat_message("user"):
+                st.markdown(safe_markdown(turn["prompt"]))
+            with st.chat_message("assistant"):
+                show_reply(turn["reasoning"], turn["answer"], turn["error"])
+                st.caption(turn["metrics"])
+        slots.append(st.empty())
+
+controls = st.columns([1, 1, 1, 3])
+regenerate = controls[0].button("Regenerate", icon=":material/refresh:", disabled=not ss.pg_histories,
+                                help="Send the last prompt again to every column.")
+if controls[1].button("Clear conversation", icon=":material/delete_sweep:", disabled=bool(ss.pg_active)):
+    ss.pg_histories = {}
+    st.rerun()
+prompt = st.chat_input("Ask every column…", disabled=bool(ss.pg_active))
+if regenerate and ss.get("pg_last_prompt"):
+    prompt = ss.pg_last_prompt
+    for history in ss.pg_histories.values():
+        if history:
+            history.pop()
+
+
+def start_runs(text: str) -> None:
+    runs = []
+    for i, cs in enumerate(column_settings):
+        endpoint = by_name[cs.endpoint_name]
+        # Each column is one request against the visitor's cap and against the endpoint's shared cap.
+        limit = ss.pg_session_limiter.try_acquire("session", settings.session_requests_per_10_min(), "Your session")
+        if limit.allowed:
+            limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+        history = [m for turn in ss.pg_histories.get(i, []) for m in (
+            ChatMessage("user", turn["prompt"]), ChatMessage("assistant", turn["answer"]))]
+        request = pg.build_request(cs, history, text)
+        key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        if not limit.allowed:
+            runs.append((cs, None, limit.reason))
+        elif endpoint.has_key and key is None:
+            runs.append((cs, None, f"{endpoint.name} needs an API key: the operator sets the environment variable "
+                                   f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)"))
+        else:
+            runs.append((cs, pg.ColumnRun(endpoint, key, request).start(), ""))
+    ss.pg_active = {"prompt": text, "runs": runs}
+    ss.pg_last_prompt = text
+
+
+if prompt and not ss.pg_active:
+    start_runs(prompt)
+
+if ss.pg_active:
+    st.button("Stop", key="pg_stop", icon=":material/stop_circle:", type="primary",
+              help="Stop every column; what arrived is kept.")
+    active = ss.pg_active
+    for slot, (cs, run, refusal) in zip(slots, active["runs"]):
+        if run is None:
+            with slot.container():
+                st.error(refusal)
+    while True:
+        done = True
+        for slot, (cs, run, _) in zip(slots, active["runs"]):
+            if run is None:
+                continue
+            snap = run.snapshot()
+            done = done and snap.finished
+            with slot.container():
+                with st.chat_message("user"):
+                    st.markdown(safe_markdown(active["prompt"]))
+                with st.chat_message("assistant"):
+                    if snap.queue_position:
+                        st.info(f"Waiting for the local model: {snap.queue_position} request(s) ahead of this one.")
+                    if snap.reasoning and not snap.finished:
+                        st.caption("Reasoning (live)")
+                        with st.container(height=140):
+                            st.markdown(safe_markdown(snap.reasoning))
+                    if snap.finished:
+                        show_reply(snap.reasoning, snap.answer, snap.error)
+                    else:
+                        st.markdown(safe_markdown(snap.answer) if snap.answer else "…")
+                    st.caption(metrics_line(snap, run.endpoint))
+        if done:
+            break
+        time.sleep(POLL_S)
+
+    records = []
+    for i, (cs, run, refusal) in enumerate(active["runs"]):
+        history = ss.pg_histories.setdefault(i, [])
+        endpoint = by_name.get(cs.endpoint_name)
+        if run is None:
+            history.append({"prompt": active["prompt"], "reasoning": "", "answer": "", "error": refusal,
+                            "metrics": ""})
+            records.append(rs.ColumnRecord(i, cs.endpoint_name, endpoint.model_id if endpoint else None,
+                                           cs.as_dict(), [], "", "", error=refusal))
+            continue
+        run.join(5)
+        snap = run.snapshot()
+        m = snap.metrics
+        cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
+        earlier = [{"role": r, "content": t[k]} for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
+        history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
+                        "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})
+        records.append(rs.ColumnRecord(
+            i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
+            snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
+            m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
+    ss.pg_last_run_id = store.save(rs.RunRecord(prompt=active["prompt"], columns=records))
+    ss.pg_active = None
+    st.rerun()
+
+if ss.get("pg_last_run_id"):
+    last = store.load(ss.pg_last_run_id)
+    if last is not None:
+        with st.container(border=True):
+            st.markdown(f"Saved as run `{last.run_id}`.")
+            st.page_link("pages/playground.py", label="Link to this run", icon=":material/link:",
+                         query_params={"run": last.run_id})
+            left, right, _ = st.columns([1, 1, 4])
+            left.download_button("Markdown", rs.to_markdown(last).encode(), f"modelmatch-run-{last.run_id}.md",
+                                 "text/markdown", key="pg_md", on_click="ignore", icon=":material/download:")
+            right.download_button("JSON", rs.to_json(last).encode(), f"modelmatch-run-{last.run_id}.json",
+                                  "application/json", key="pg_json", on_click="ignore", icon=":material/download:")

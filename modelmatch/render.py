@@ -1,0 +1,28 @@
+"""Model output made safe to render as markdown: HTML stays off (pages never pass unsafe_allow_html), and images
+are turned into plain text so that the browser fetches nothing a model chose (a tracking pixel, a local URL)."""
+
+from __future__ import annotations
+
+import re
+
+INLINE_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)")
+REFERENCE_IMAGE = re.compile(r"!\[([^\]\n]*)\]\[([^\]\n]*)\]")
+HTML_IMG = re.compile(r"<\s*img\b[^>]*>", re.IGNORECASE)
+
+
+def _shown_url(url: str) -> str:
+    # Backticks keep the URL as inert text (no autolink, no fetch).
+    return "`" + url.replace("`", "'")[:200] + "`" if url else "no address"
+
+
+def neutralize_images(text: str) -> str:
+    text = INLINE_IMAGE.sub(lambda m: f"[image not loaded: {m.group(1) or 'untitled'} — {_shown_url(m.group(2))}]",
+                            text)
+    text = REFERENCE_IMAGE.sub(lambda m: f"[image not loaded: {m.group(1) or m.group(2) or 'untitled'}]", text)
+    return HTML_IMG.sub("[image tag removed]", text)
+
+
+def safe_markdown(text: str) -> str:
+    """What st.markdown may show of model output: images neutralised; raw HTML is left as text for Streamlit to
+    escape (HTML rendering stays off everywhere)."""
+    return neutralize_images(text)

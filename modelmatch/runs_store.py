@@ -1,0 +1,184 @@
+"""Saved playground runs, in their own DuckDB file (never the catalog), written through one lock in this process.
+
+A run keeps the prompt, each column's endpoint name, settings, reasoning, answer and metrics. It never holds an
+API key or a URL: endpoints are recorded by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, prompt VARCHAR, app_version VARCHAR);
+CREATE TABLE IF NOT EXISTS run_columns (
+    run_id VARCHAR, column_index INTEGER, endpoint_name VARCHAR, model_id VARCHAR, settings_json VARCHAR,
+    history_json VARCHAR, reasoning VARCHAR, answer VARCHAR, error VARCHAR, ttft_ms DOUBLE, ttfat_ms DOUBLE,
+    e2e_ms DOUBLE, tpot_ms DOUBLE, output_tokens_per_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
+    reasoning_tokens BIGINT, token_source VARCHAR, cost_usd DOUBLE, cost_note VARCHAR,
+    PRIMARY KEY (run_id, column_index));
+"""
+RUN_ID_CHARS = set("0123456789abcdef")
+LOCK_RETRY_S = 5.0
+
+
+class RunsDatabaseBusy(Exception):
+    """Another process held the runs database for longer than LOCK_RETRY_S."""
+
+
+@contextlib.contextmanager
+def open_runs_db(path: Path):
+    """A connection held only for one read or write. DuckDB locks a file per process while it is open, so holding
+    it would lock out every other app process (replicas, the CLI); brief opens with a short retry share it."""
+    deadline = time.monotonic() + LOCK_RETRY_S
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise RunsDatabaseBusy(f"the runs database {Path(path).name} is in use by another process; try "
+                                       "again, or point MODELMATCH_RUNS_DB at another file") from exc
+            time.sleep(0.05)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@dataclass
+class ColumnRecord:
+    column_index: int
+    endpoint_name: str
+    model_id: str | None
+    settings: dict
+    history: list[dict]  # earlier turns: [{"role": ..., "content": ...}]
+    reasoning: str
+    answer: str
+    error: str = ""
+    ttft_ms: float | None = None
+    ttfat_ms: float | None = None
+    e2e_ms: float | None = None
+    tpot_ms: float | None = None
+    output_tokens_per_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    token_source: str | None = None
+    cost_usd: float | None = None
+    cost_note: str = ""
+
+
+@dataclass
+class RunRecord:
+    prompt: str
+    columns: list[ColumnRecord]
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+
+
+def valid_run_id(run_id: str) -> bool:
+    return isinstance(run_id, str) and len(run_id) == 16 and set(run_id) <= RUN_ID_CHARS
+
+
+class RunsStore:
+    """Saved playground runs; the file is opened only for each read or write (see open_runs_db)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connection() as con:
+            con.execute(SCHEMA)
+
+    def _connection(self):
+        return open_runs_db(self.path)
+
+    def save(self, run: RunRecord) -> str:
+        with self._lock, self._connection() as con:
+            cur = con.cursor()
+            try:
+                cur.execute("BEGIN")
+                cur.execute("INSERT INTO runs VALUES (?, ?, ?, ?)", [run.run_id, run.created_at, run.prompt, "1"])
+                for c in run.columns:
+                    cur.execute("INSERT INTO run_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                        run.run_id, c.column_index, c.endpoint_name, c.model_id, json.dumps(c.settings),
+                        json.dumps(c.history), c.reasoning, c.answer, c.error, c.ttft_ms, c.ttfat_ms, c.e2e_ms,
+                        c.tpot_ms, c.output_tokens_per_s, c.input_tokens, c.output_tokens, c.reasoning_tokens,
+                        c.token_source, c.cost_usd, c.cost_note])
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        return run.run_id
+
+    def load(self, run_id: str) -> RunRecord | None:
+        if not valid_run_id(run_id):
+            return None
+        with self._lock, self._connection() as con:
+            cur = con.cursor()
+            try:
+                head = cur.execute("SELECT prompt, created_at FROM runs WHERE run_id = ?", [run_id]).fetchone()
+                if head is None:
+                    return None
+                rows = cur.execute("SELECT * FROM run_columns WHERE run_id = ? ORDER BY column_index",
+                                   [run_id]).fetchall()
+                names = [d[0] for d in cur.description]
+            finally:
+                cur.close()
+        columns = []
+        for row in rows:
+            values = dict(zip(names, row))
+            values.pop("run_id")
+            values["settings"] = json.loads(values.pop("settings_json"))
+            values["history"] = json.loads(values.pop("history_json"))
+            columns.append(ColumnRecord(**values))
+        return RunRecord(prompt=head[0], columns=columns, run_id=run_id, created_at=head[1])
+
+    def recent(self, limit: int = 20) -> list[tuple[str, dt.datetime, str]]:
+        with self._lock, self._connection() as con:
+            return con.execute("SELECT run_id, created_at, prompt FROM runs ORDER BY created_at DESC LIMIT ?",
+                               [limit]).fetchall()
+
+
+def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f} {unit}"
+
+
+def to_markdown(run: RunRecord) -> str:
+    lines = [f"# ModelMatch playground run {run.run_id}", "", f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC", "",
+             "## Prompt", "", run.prompt, ""]
+    for c in run.columns:
+        lines += [f"## {c.endpoint_name}" + (f" ({c.model_id})" if c.model_id else ""), ""]
+        lines.append(f"TTFT {_fmt(c.ttft_ms, 'ms')} · first answer token {_fmt(c.ttfat_ms, 'ms')} · "
+                     f"total {_fmt(c.e2e_ms, 'ms')} · {_fmt(c.output_tokens_per_s, 'tok/s', 1)} · tokens in "
+                     f"{c.input_tokens if c.input_tokens is not None else '—'} / out "
+                     f"{c.output_tokens if c.output_tokens is not None else '—'}"
+                     f" ({c.token_source or 'not reported'}) · cost "
+                     + (f"${c.cost_usd:.6f}" if c.cost_usd is not None else c.cost_note or "—"))
+        lines.append("")
+        settings = ", ".join(f"{k}={v}" for k, v in c.settings.items())
+        lines += [f"Settings: {settings}", ""]
+        if c.reasoning:
+            lines += ["<details><summary>Reasoning</summary>", "", c.reasoning, "", "</details>", ""]
+        lines += [c.answer or "(no answer)", ""]
+        if c.error:
+            lines += [f"> Error: {c.error}", ""]
+    return "\n".join(lines)
+
+
+def to_json(run: RunRecord) -> str:
+    payload = {"run_id": run.run_id, "created_at": run.created_at.isoformat() + "Z", "prompt": run.prompt,
+               "columns": [asdict(c) for c in run.columns]}
+    return json.dumps(payload, indent=2, ensure_ascii=False)

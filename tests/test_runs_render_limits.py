@@ -1,0 +1,92 @@
+"""Saved runs (separate DuckDB file, exports), safe rendering of model output, and request caps."""
+
+from __future__ import annotations
+
+import json
+
+from modelmatch.limits import SlidingWindowLimiter
+from modelmatch.render import safe_markdown
+from modelmatch.runs_store import ColumnRecord, RunRecord, RunsStore, to_json, to_markdown, valid_run_id
+
+
+def record() -> RunRecord:
+    return RunRecord(prompt="What is 2+2?", columns=[
+        ColumnRecord(0, "Qwen (vLLM)", "Qwen/Qwen3-8B", {"temperature": 0.7, "thinking": True},
+                     [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+                     "2+2 is 4", "Four.", ttft_ms=120.5, ttfat_ms=300.0, e2e_ms=900.0, tpot_ms=20.0,
+                     output_tokens_per_s=50.0, input_tokens=12, output_tokens=30, reasoning_tokens=10,
+                     token_source="server-usage", cost_usd=0.000123, cost_note="DeepSeek list price"),
+        ColumnRecord(1, "DeepSeek (API)", None, {}, [], "", "", error="HTTP 500 (the server failed)"),
+    ])
+
+
+def test_round_trip_through_the_runs_database(tmp_path):
+    store = RunsStore(tmp_path / "runs.duckdb")
+    run = record()
+    run_id = store.save(run)
+    loaded = store.load(run_id)
+    assert loaded is not None and loaded.prompt == run.prompt
+    assert loaded.columns == run.columns
+    assert store.recent()[0][0] == run_id
+
+
+def test_two_stores_on_one_file_both_write(tmp_path):
+    """Two app processes (or the app and the CLI) share the runs file: neither keeps it locked."""
+    first, second = RunsStore(tmp_path / "runs.duckdb"), RunsStore(tmp_path / "runs.duckdb")
+    a, b = first.save(record()), second.save(record())
+    assert first.load(b) is not None and second.load(a) is not None
+
+
+def test_bad_or_unknown_run_ids_load_nothing(tmp_path):
+    store = RunsStore(tmp_path / "runs.duckdb")
+    assert store.load("'; DROP TABLE runs; --") is None
+    assert store.load("0123456789abcdef") is None
+    assert not valid_run_id("../../etc/passwd") and valid_run_id("0123456789abcdef")
+
+
+def test_exports_carry_prompt_outputs_metrics_and_errors():
+    run = record()
+    md, js = to_markdown(run), json.loads(to_json(run))
+    assert "What is 2+2?" in md and "Four." in md and "TTFT 120 ms" in md and "HTTP 500" in md
+    assert js["columns"][0]["reasoning"] == "2+2 is 4" and js["columns"][1]["error"].startswith("HTTP 500")
+
+
+def test_images_in_model_output_become_text():
+    text = ("look ![chart](http://127.0.0.1:9/pixel.png \"t\") and ![ref][1] and <img src=x onerror=alert(1)>\n\n"
+            "[1]: http://127.0.0.1:9/other.png\n`code ![x](y)` stays a [link](https://example.org)")
+    safe = safe_markdown(text)
+    assert "![" not in safe.split("`code")[0]
+    assert "[image not loaded: chart — `http://127.0.0.1:9/pixel.png`]" in safe
+    assert "[image not loaded: ref]" in safe and "[image tag removed]" in safe
+    assert "[link](https://example.org)" in safe
+
+
+def test_sliding_window_limiter_with_a_scripted_clock():
+    now = [0.0]
+    limiter = SlidingWindowLimiter(window_s=60, clock=lambda: now[0])
+    assert [limiter.try_acquire("ep", 2, "ep").allowed for _ in range(3)] == [True, True, False]
+    refused = limiter.try_acquire("ep", 2, "Endpoint X")
+    assert "2 requests per 60 s reached" in refused.reason and refused.retry_after_s == 60
+    now[0] = 59.9
+    assert not limiter.try_acquire("ep", 2, "ep").allowed
+    now[0] = 60.0
+    assert limiter.try_acquire("ep", 2, "ep").allowed
+    assert limiter.try_acquire("other", 2, "other").allowed  # keys are independent
+
+
+def test_another_process_can_write_while_this_one_has_the_store_open(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    here = RunsStore(tmp_path / "runs.duckdb")
+    mine = here.save(record())
+    script = ("import sys; from modelmatch.runs_store import RunsStore, RunRecord, ColumnRecord; "
+              "s = RunsStore(sys.argv[1]); "
+              "print(s.save(RunRecord(prompt='from the other process', columns=[])))")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs.duckdb")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    theirs = proc.stdout.strip()
+    assert here.load(theirs).prompt == "from the other process" and here.load(mine) is not None
