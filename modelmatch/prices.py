@@ -42,3 +42,94 @@ def list_price_by_model(prices: pd.DataFrame) -> pd.DataFrame:
     best = eligible.sort_values(["model_id", "blended_usd_per_mtok"]).groupby("model_id", as_index=False).first()
     return best[["model_id", "blended_usd_per_mtok", "provider", "provider_model", "input_usd_per_mtok",
                  "output_usd_per_mtok", "effective_from", "source_url"]].rename(columns={"source_url": "price_source_url"})
+
+
+# -- history ------------------------------------------------------------------------------------------------------
+# Every row a model's prices ever had, each with the date the next row of the same offering replaced it.
+PRICE_HISTORY_SQL = """
+SELECT p.provider, p.model_id, p.provider_model, p.tier,
+       p.provider || ' ' || p.provider_model || coalesce(' [' || p.tier || ']', '') AS offering,
+       p.input_usd_per_mtok, p.cached_input_usd_per_mtok, p.output_usd_per_mtok, p.context_length,
+       p.effective_from,
+       lead(p.effective_from) OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
+                                    ORDER BY p.effective_from) AS effective_until,
+       p.source_url, p.source_location, p.as_of, p.review, p.retrieved_at, p.notes
+FROM prices p
+WHERE p.model_id = ?
+ORDER BY p.provider, p.provider_model, p.tier NULLS FIRST, p.effective_from
+"""
+
+PRICED_MODELS_SQL = """
+SELECT m.model_id, m.display_name, count(*) AS price_rows,
+       count(DISTINCT p.provider || p.provider_model || coalesce(p.tier, '')) AS offerings
+FROM prices p JOIN models m USING (model_id)
+GROUP BY m.model_id, m.display_name
+ORDER BY m.display_name
+"""
+
+PRICE_KINDS = (("input_usd_per_mtok", "input"), ("cached_input_usd_per_mtok", "cached input"),
+               ("output_usd_per_mtok", "output"))
+
+
+def price_history(reader: CatalogReader, model_id: str) -> pd.DataFrame:
+    """All price rows of one model, oldest first per offering, with effective_until (None = still in force)."""
+    return reader.query(PRICE_HISTORY_SQL, [model_id])
+
+
+def priced_models(reader: CatalogReader) -> pd.DataFrame:
+    """Models that have at least one price row: model_id, display_name, price_rows, offerings."""
+    return reader.query(PRICED_MODELS_SQL)
+
+
+def price_on(history: pd.DataFrame, on: dt.date) -> pd.DataFrame:
+    """From a price_history frame: the row in force on `on` for each offering (none if it starts later)."""
+    if history.empty:
+        return history
+    dates = pd.to_datetime(history["effective_from"]).dt.date
+    eligible = history[dates <= on]
+    # tail(1), not last(): last() takes each column's last non-null value, which would carry an old cached price
+    # into a row that no longer states one.
+    return (eligible.sort_values("effective_from").groupby("offering").tail(1)
+            .sort_values("offering").reset_index(drop=True))
+
+
+def history_points(history: pd.DataFrame, offering: str, today: dt.date) -> pd.DataFrame:
+    """Long-form points for the step chart of one offering: one row per (date, price kind) that a row states, plus
+    closing points: at `today` (or the last change, if later) for the price still in force, and at the date of a
+    row that no longer states a kind (its line stops there rather than carrying an old price forward)."""
+    rows = history[history["offering"] == offering].sort_values("effective_from")
+    points = []
+    for column, kind in PRICE_KINDS:
+        segment, open_point = 0, None
+        for r in rows.itertuples(index=False):
+            value, date = getattr(r, column), pd.Timestamp(r.effective_from)
+            if value is None or pd.isna(value):
+                if open_point is not None:
+                    points.append({**open_point, "date": date, "change": False})
+                    segment, open_point = segment + 1, None
+                continue
+            open_point = {"date": date, "kind": kind, "usd_per_mtok": float(value), "source_url": r.source_url,
+                          "change": True, "segment": f"{kind} {segment}"}
+            points.append(open_point)
+        if open_point is not None:
+            points.append({**open_point, "date": max(pd.Timestamp(today), open_point["date"]), "change": False})
+    return pd.DataFrame(points, columns=["date", "kind", "usd_per_mtok", "source_url", "change", "segment"])
+
+
+def history_chart(history: pd.DataFrame, offering: str, today: dt.date):
+    """Altair step chart of one offering's input / cached input / output price over time (a step = a new row)."""
+    import altair as alt
+
+    points = history_points(history, offering, today)
+    base = alt.Chart(points, title=f"Price history: {offering}").encode(
+        x=alt.X("date:T", title="Effective from"),
+        y=alt.Y("usd_per_mtok:Q", title="US$ per million tokens"),
+        color=alt.Color("kind:N", title="Price", sort=[k for _, k in PRICE_KINDS]),
+        detail="segment:N",
+    )
+    line = base.mark_line(interpolate="step-after")
+    dots = base.transform_filter("datum.change").mark_point(filled=True, size=60).encode(
+        tooltip=[alt.Tooltip("date:T", title="Effective from"), alt.Tooltip("kind:N", title="Price"),
+                 alt.Tooltip("usd_per_mtok:Q", title="$/Mtok", format=".4g"),
+                 alt.Tooltip("source_url:N", title="Source")])
+    return (line + dots).properties(height=320)

@@ -1,0 +1,146 @@
+"""What a build changed: rows added, changed and removed per table, against the catalog it replaces.
+
+The build computes this inside the new catalog file, before the swap, by attaching the live file read-only, so the
+answer travels with the build it describes (the Data page and `python -m ingest build` show it). Rows are matched
+by the table's key; a row is "changed" when any column both builds have differs. Identifiers come from the schema
+(a fixed allow-list); no value is ever spliced into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pandas as pd
+
+from ingest.schema import TABLES, Table
+
+PREVIOUS = "previous_build"
+KEY_SEPARATOR = " · "
+
+
+@dataclass(frozen=True)
+class TableChange:
+    table: str
+    added: int
+    changed: int
+    removed: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+@dataclass(frozen=True)
+class BuildChanges:
+    previous_build_id: str | None  # None: there was no readable catalog before this build
+    tables: tuple[TableChange, ...]
+    rows: pd.DataFrame  # table_name, change (added/changed/removed), row_key
+
+    @property
+    def any(self) -> bool:
+        return any(t.any for t in self.tables)
+
+    def summary(self) -> str:
+        if self.previous_build_id is None:
+            return "first build (no previous catalog to compare with)"
+        moved = [f"{t.table} +{t.added} ~{t.changed} -{t.removed}" for t in self.tables if t.any]
+        return (f"changes since build {self.previous_build_id}: " + ("; ".join(moved) if moved else "none"))
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _key_sql(table: Table) -> str:
+    parts = ", ".join(f"coalesce(CAST({_q(k)} AS VARCHAR), '')" for k in table.key)
+    return f"concat_ws('{KEY_SEPARATOR}', {parts})"
+
+
+def _hash_sql(columns: list[str]) -> str:
+    # chr(31) (unit separator) cannot be confused with text in a cell; NULL is spelled differently from ''.
+    parts = ", ".join(f"coalesce(CAST({_q(c)} AS VARCHAR), chr(30))" for c in columns)
+    return f"md5(concat_ws(chr(31), {parts}))"
+
+
+def _previous_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+                       "AND table_name = ? ORDER BY ordinal_position", [PREVIOUS, table]).fetchall()
+    return [r[0] for r in rows]
+
+
+def record_changes(con: duckdb.DuckDBPyConnection, previous: Path | None,
+                   progress: Callable[[str], None] = lambda _: None) -> None:
+    """Write build_previous, build_changes and build_change_rows into the catalog open on `con`."""
+    con.execute("CREATE TABLE build_previous (previous_build_id VARCHAR)")
+    con.execute("CREATE TABLE build_changes (table_name VARCHAR, added BIGINT, changed BIGINT, removed BIGINT)")
+    con.execute("CREATE TABLE build_change_rows (table_name VARCHAR, change VARCHAR, row_key VARCHAR)")
+    previous_id = _attach_previous(con, previous)
+    con.execute("INSERT INTO build_previous VALUES (?)", [previous_id])
+    try:
+        for table in TABLES:
+            if previous_id is None:
+                count = con.execute(f"SELECT count(*) FROM main.{_q(table.name)}").fetchone()[0]
+                con.execute("INSERT INTO build_changes VALUES (?, ?, 0, 0)", [table.name, count])
+                continue
+            old_columns = _previous_columns(con, table.name)
+            common = [c for c in table.column_names if c in old_columns]
+            if set(table.key) <= set(old_columns):
+                old_select = (f"SELECT {_key_sql(table)} AS k, {_hash_sql(common)} AS h "
+                              f"FROM {PREVIOUS}.{_q(table.name)}")
+            else:  # the table is new (or re-keyed) in this build: every row counts as added
+                old_select = "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS h WHERE false"
+                common = common or table.column_names
+            new_select = f"SELECT {_key_sql(table)} AS k, {_hash_sql(common)} AS h FROM main.{_q(table.name)}"
+            con.execute(f"""
+                INSERT INTO build_change_rows
+                SELECT ?, CASE WHEN o.k IS NULL THEN 'added' WHEN n.k IS NULL THEN 'removed' ELSE 'changed' END,
+                       coalesce(n.k, o.k)
+                FROM ({new_select}) n FULL OUTER JOIN ({old_select}) o ON n.k = o.k
+                WHERE o.k IS NULL OR n.k IS NULL OR n.h <> o.h
+            """, [table.name])
+            con.execute("""
+                INSERT INTO build_changes
+                SELECT ?, count(*) FILTER (WHERE change = 'added'), count(*) FILTER (WHERE change = 'changed'),
+                       count(*) FILTER (WHERE change = 'removed')
+                FROM build_change_rows WHERE table_name = ?
+            """, [table.name, table.name])
+    finally:
+        if previous_id is not None:
+            con.execute(f"DETACH {PREVIOUS}")
+    progress("recorded changes against the previous build" if previous_id else "first build: no previous catalog")
+
+
+def _attach_previous(con: duckdb.DuckDBPyConnection, previous: Path | None) -> str | None:
+    if previous is None or not Path(previous).exists():
+        return None
+    try:
+        con.execute(f"ATTACH ? AS {PREVIOUS} (READ_ONLY)", [str(previous)])
+    except duckdb.Error:
+        return None  # not a readable catalog (an interrupted copy, another file): compare with nothing
+    try:
+        row = con.execute(f"SELECT build_id FROM {PREVIOUS}.build_meta").fetchone()
+    except duckdb.Error:
+        row = None
+    if row is None:
+        con.execute(f"DETACH {PREVIOUS}")
+        return None
+    return str(row[0])
+
+
+def read_changes(reader) -> BuildChanges | None:
+    """The changes stamped into a built catalog (a CatalogReader), or None for a catalog built before tracking."""
+    try:
+        previous = reader.query("SELECT previous_build_id FROM build_previous")
+        counts = reader.query("SELECT table_name, added, changed, removed FROM build_changes")
+        rows = reader.query("SELECT table_name, change, row_key FROM build_change_rows "
+                            "ORDER BY table_name, change, row_key")
+    except duckdb.Error:
+        return None
+    previous_id = previous["previous_build_id"].iloc[0] if len(previous) else None
+    order = {t.name: i for i, t in enumerate(TABLES)}
+    tables = tuple(sorted((TableChange(str(r.table_name), int(r.added), int(r.changed), int(r.removed))
+                           for r in counts.itertuples(index=False)), key=lambda t: order.get(t.table, 99)))
+    return BuildChanges(None if pd.isna(previous_id) else str(previous_id), tables, rows)
