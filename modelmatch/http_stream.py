@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 from urllib.parse import urlparse
@@ -37,20 +38,109 @@ class HttpError(ChatBackendError):
         self.status, self.body, self.location_host = status, body, location_host
 
 
+class _StampedReads(asyncio.Protocol):
+    """The connection's bytes, each read stamped in data_received: the moment the event loop hands them over, before
+    any task runs. (Stamping after a StreamReader wakes the reading task adds every other ready task's turn to the
+    arrival time: at 500 concurrent streams that was tens of milliseconds; bench/client_accuracy.py measures it.)"""
+
+    HIGH_WATER = 1 << 20  # bytes buffered unread before reading from the socket pauses
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._reads: deque[tuple[float, bytes]] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._eof = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future | None = None
+        self._drained: asyncio.Future | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._reads.append((self._clock(), data))
+        self._buffered += len(data)
+        if self._buffered > self.HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._error = exc
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def sent(self) -> None:
+        """Wait until every written byte is in the kernel's hands."""
+        if self._drained is not None:
+            await self._drained
+        if self._error is not None:
+            raise ConnectionError(str(self._error))
+
+    async def read(self, timeout_s: float) -> tuple[float, bytes] | None:
+        """The next (clock reading, bytes) as it arrived; (now, b"") at the end of the stream; None on timeout."""
+        if not self._reads and not self._eof:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, self._wake)  # cheaper than asyncio.wait_for on every read
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self._reads:
+            at, data = self._reads.popleft()
+            self._buffered -= len(data)
+            if self._paused and self._buffered < self.HIGH_WATER // 2 and self.transport is not None:
+                self._paused = False
+                self.transport.resume_reading()
+            return at, data
+        if self._eof:
+            if self._error is not None:
+                raise ConnectionError(str(self._error))
+            return self._clock(), b""
+        return None
+
+
 async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits,
-                      clock: Callable[[], float]) -> AsyncIterator[tuple[float, bytes]]:
+                      clock: Callable[[], float],
+                      on_sent: Callable[[float], None] | None = None) -> AsyncIterator[tuple[float, bytes]]:
     """POST body to url and yield (clock reading, body bytes) as they arrive. Raises ChatBackendError (or its
-    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure."""
+    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure.
+
+    `on_sent`, if given, is called with the clock reading at which the whole request was in the kernel's hands (the
+    connection is set up by then): the "request sent" instant the measurement harness times from."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ChatBackendError(f"not an http(s) URL: {parsed.scheme}://{parsed.hostname}")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
     tls = ssl.create_default_context() if parsed.scheme == "https" else None
+    loop = asyncio.get_running_loop()
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parsed.hostname, port, ssl=tls,
-                                    server_hostname=parsed.hostname if tls else None),
+        transport, stream = await asyncio.wait_for(
+            loop.create_connection(lambda: _StampedReads(clock), parsed.hostname, port, ssl=tls,
+                                   server_hostname=parsed.hostname if tls else None),
             timeout=limits.connect_timeout_s)
     except asyncio.TimeoutError as exc:
         raise ChatBackendError(f"could not connect to {parsed.hostname}:{port} within "
@@ -64,8 +154,15 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
         *headers.items()])
     try:
-        writer.write(conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
-        await writer.drain()
+        transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
+        payload = conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        sent_at = clock()  # write() hands the bytes to the kernel at once unless the socket is full
+        transport.write(payload)
+        if transport.get_write_buffer_size():
+            await stream.sent()
+            sent_at = clock()
+        if on_sent is not None:
+            on_sent(sent_at)
         received = 0
         first = True
         status: int | None = None
@@ -76,12 +173,11 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
             if event is h11.NEED_DATA:
                 # Servers send headers at once and the body after prefill: "first byte" means first body byte.
                 timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                try:
-                    raw = await asyncio.wait_for(reader.read(READ_SIZE), timeout=timeout)
-                except asyncio.TimeoutError as exc:
+                got = await stream.read(timeout)
+                if got is None:
                     what = "no first byte" if first else "the stream stalled: no data"
-                    raise ChatBackendError(f"{what} from {parsed.hostname} within {timeout:g} s") from exc
-                now = clock()
+                    raise ChatBackendError(f"{what} from {parsed.hostname} within {timeout:g} s")
+                now, raw = got
                 received += len(raw)
                 if received > limits.max_response_bytes:
                     raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; stopped "
@@ -111,11 +207,7 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
     except (ConnectionError, OSError) as exc:
         raise ChatBackendError(f"the connection to {parsed.hostname} failed: {exc}") from exc
     finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), timeout=2)
-        except (asyncio.TimeoutError, OSError, ssl.SSLError):
-            pass
+        transport.close()
 
 
 class SSEParser:

@@ -67,8 +67,12 @@ def _error_message(endpoint: Endpoint, error: HttpError) -> str:
 
 
 async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest,
-                       clock: Clock = time.perf_counter) -> AsyncIterator[StreamEvent]:
-    """Yield the stream's events; failures end the stream with one `error` event (never an exception)."""
+                       clock: Clock = time.perf_counter,
+                       on_sent: Callable[[float], None] | None = None) -> AsyncIterator[StreamEvent]:
+    """Yield the stream's events; failures end the stream with one `error` event (never an exception).
+
+    `on_sent(clock reading)` is called once the request is in the kernel's hands (the measurement harness times
+    TTFT from that instant, so connection setup and the client's own scheduling stay out of it)."""
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
@@ -81,7 +85,7 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     saw_done = False
     last_at = clock()
     try:
-        async for at, chunk in post_stream(url, headers, body, limits, clock):
+        async for at, chunk in post_stream(url, headers, body, limits, clock, on_sent):
             last_at = at
             for data in parser.feed(chunk):
                 if data.strip() == "[DONE]":

@@ -1,0 +1,148 @@
+"""How far off is the measuring client? Runs the harness's own request path (ingest.measure.runner with
+modelmatch.openai_client.astream_chat) against bench.truth_server in a second process on loopback, and prints the
+client's error: measured minus true TTFT and TPOT, p50 and p99, at each concurrency.
+
+True values come from the server's own stamps on the shared monotonic clock: TTFT = first chunk handed to the
+kernel - request arrived; TPOT = ([DONE] handed to the kernel - first chunk) / (tokens - 1), vLLM's definition.
+The breakdown splits the TTFT error into "send" (client stamps the start -> the server has the whole request:
+connect, write, the server accepting) and "receive" (first chunk in the kernel -> the client stamps it). The
+server's slip (how late it was against its own plan) is printed too, but it is not the client's error.
+
+    python -m bench.client_accuracy                       # concurrency 1, 100, 500
+    python -m bench.client_accuracy --concurrency 1,100 --requests-per-level 300 --time-limit-s 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from ingest.measure.runner import LevelRun, gc_paused, run_level  # noqa: E402
+from modelmatch.chat_types import ChatMessage, ChatRequest  # noqa: E402
+from modelmatch.endpoints import Endpoint  # noqa: E402
+from modelmatch.openai_client import astream_chat  # noqa: E402
+from modelmatch.timing import percentile  # noqa: E402
+
+# The published figures for vLLM's own benchmark client against a ground-truth server (TTFT error), from
+# Chandrasekar & Kramberger, "Identifying and Mitigating Systemic Measurement Bias in Production LLM Inference
+# Benchmarks", arXiv:2605.24217 (2026), as quoted in issue 6.
+PUBLISHED_VLLM_TTFT_ERROR_MS = {1: 3.8, 100: 23.0, 500: 137.0}
+
+
+def start_server(ttft_ms: float, gap_ms: float) -> tuple[subprocess.Popen, int]:
+    ready = Path(tempfile.mkdtemp(prefix="truth-")) / "port"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.truth_server", "--ttft-ms", str(ttft_ms), "--gap-ms",
+                             str(gap_ms), "--ready-file", str(ready)], cwd=REPO_ROOT,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not ready.exists() or not ready.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("the truth server did not start")
+        time.sleep(0.05)
+    return proc, int(ready.read_text())
+
+
+def fetch_truth(port: int, reset: bool = False) -> dict[int, dict]:
+    if reset:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/reset", method="POST", data=b""),
+                               timeout=30).read()
+        return {}
+    raw = urllib.request.urlopen(f"http://127.0.0.1:{port}/truth", timeout=60).read()
+    return {int(k): v for k, v in json.loads(raw).items()}
+
+
+def measure_level(port: int, concurrency: int, n: int, tokens: int, time_limit_s: float,
+                  rid_base: int) -> tuple[LevelRun, dict[int, dict]]:
+    endpoint = Endpoint(name="truth", kind="openai", model="truth", base_url=f"http://127.0.0.1:{port}/v1",
+                        max_tokens_cap=100_000, think_tags=False, first_byte_timeout_s=300, stall_timeout_s=300)
+    requests = [ChatRequest(messages=(ChatMessage("user", f"rid:{rid_base + i} hello"),), max_tokens=tokens,
+                            temperature=0.0, exact_output_tokens=True) for i in range(n)]
+    level = LevelRun(concurrency=concurrency, rate_per_s=None, planned=n)
+    def send(request, on_sent):
+        return astream_chat(endpoint, None, request, on_sent=on_sent)
+    fetch_truth(port, reset=True)
+
+    async def go() -> None:
+        await run_level(level, send, requests, deadline_s=time.perf_counter() + time_limit_s)
+
+    with gc_paused():
+        asyncio.run(go())
+    return level, fetch_truth(port)
+
+
+def errors(level: LevelRun, truth: dict[int, dict], rid_base: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {k: [] for k in ("ttft", "tpot", "send", "receive", "slip")}
+    for done in level.completed:
+        m = done.metrics
+        t = truth.get(rid_base + done.index)
+        if not m.ok or t is None or m.ttft_ms is None or m.tpot_ms is None:
+            continue
+        true_ttft_ms = (t["first"] - t["arrived"]) * 1000
+        true_tpot_ms = (t["done"] - t["first"]) * 1000 / (t["tokens"] - 1)
+        out["ttft"].append(m.ttft_ms - true_ttft_ms)
+        out["tpot"].append(m.tpot_ms - true_tpot_ms)
+        out["send"].append((t["arrived"] - m.started_at_s) * 1000)
+        out["receive"].append((m.started_at_s + m.ttft_ms / 1000 - t["first"]) * 1000)
+        out["slip"].append((t["first"] - t["arrived"] - t["ttft_nominal_s"]) * 1000)
+    return out
+
+
+def fmt(values: list[float], q: float) -> str:
+    v = percentile(values, q)
+    return "    n/a" if v is None else f"{v:+7.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.client_accuracy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", default="1,100,500", help="comma-separated levels (default 1,100,500)")
+    parser.add_argument("--requests-per-level", type=int, default=0,
+                        help="requests at each level (default: 40 at c=1, else 2 x concurrency)")
+    parser.add_argument("--tokens", type=int, default=32, help="output tokens per request (default 32)")
+    parser.add_argument("--ttft-ms", type=float, default=50.0, help="server's TTFT (default 50 ms)")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="server's gap between tokens (default 20 ms)")
+    parser.add_argument("--time-limit-s", type=float, default=120.0, help="per level (default 120 s)")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+    proc, port = start_server(args.ttft_ms, args.gap_ms)
+    print(f"truth server: TTFT {args.ttft_ms:g} ms, gap {args.gap_ms:g} ms, {args.tokens} tokens per request; "
+          f"{os.cpu_count()} CPU cores; client and server share this machine over loopback\n")
+    header = (f"{'conc':>5} {'n':>5} {'fail':>4} | {'TTFT err p50':>12} {'p99':>7} | {'TPOT err p50':>12} {'p99':>7} |"
+              f" {'send p50':>8} {'recv p50':>8} {'recv p99':>8} | {'server slip p99':>15} | vLLM client TTFT err")
+    print(header)
+    print("-" * len(header))
+    try:
+        rid_base = 0
+        for c in levels:
+            n = args.requests_per_level or (40 if c == 1 else 2 * c)
+            level, truth = measure_level(port, c, n, args.tokens, args.time_limit_s, rid_base)
+            e = errors(level, truth, rid_base)
+            rid_base += n
+            published = PUBLISHED_VLLM_TTFT_ERROR_MS.get(c)
+            print(f"{c:>5} {len(e['ttft']):>5} {level.failed:>4} | {fmt(e['ttft'], 50):>12} {fmt(e['ttft'], 99)} | "
+                  f"{fmt(e['tpot'], 50):>12} {fmt(e['tpot'], 99)} | {fmt(e['send'], 50):>8} "
+                  f"{fmt(e['receive'], 50):>8} {fmt(e['receive'], 99):>8} | {fmt(e['slip'], 99):>15} | "
+                  f"{'+%g ms' % published if published is not None else '-'}"
+                  + (f"  [{level.status}]" if level.status != "complete" else ""), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print("\nerrors in ms, measured minus true (positive: the client reports slower than the truth)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""`python -m ingest measure-local` on this CPU with tiny architectures (seconds): models built from catalog rows with
+random weights, every code path timed, the KV cache measured against the planner's formula, rows that build into
+the catalog, incomplete rows skipped with the missing fields named, truncated proofs kept out of the data folder."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from ingest.__main__ import main as ingest_main
+from ingest.build import build
+from ingest.measure.arch_config import build_spec
+from ingest.measure.local_gpu import Device, build_model, weights_read_per_step
+from tests.fixture_data import SRC, write_table
+
+BASE = {"vendor": "Alibaba", "variant": "instruct", "open_weights": "true", "license_id": "apache-2.0",
+        "source_url": SRC, "as_of": "2025-01-01"}
+TINY_MODELS = [
+    {**BASE, "model_id": "test-org/Tiny-Qwen2", "display_name": "Tiny Qwen2", "family": "Qwen2.5",
+     "architecture": "dense", "attention": "gqa", "params_total_b": "0.01", "params_active_b": "0.01"},
+    {**BASE, "model_id": "test-org/Tiny-MLA-MoE", "display_name": "Tiny MLA MoE", "family": "DeepSeek-V2",
+     "vendor": "DeepSeek", "architecture": "moe", "attention": "mla", "params_total_b": "0.01",
+     "params_active_b": "0.01"},
+    {**BASE, "model_id": "test-org/Tiny-Incomplete", "display_name": "Tiny incomplete", "family": "Qwen2.5",
+     "architecture": "dense", "attention": "gqa"},
+]
+TINY_ARCHS = [
+    {"model_id": "test-org/Tiny-Qwen2", "num_layers": "2", "hidden_size": "64", "num_attention_heads": "4",
+     "num_kv_heads": "2", "head_dim": "16", "intermediate_size": "128", "vocab_size": "512",
+     "tie_word_embeddings": "true", "source_url": SRC, "as_of": "2025-01-01"},
+    {"model_id": "test-org/Tiny-MLA-MoE", "num_layers": "3", "hidden_size": "64", "num_attention_heads": "4",
+     "head_dim": "16", "intermediate_size": "128", "vocab_size": "512", "n_routed_experts": "8",
+     "n_shared_experts": "1", "experts_per_token": "2", "moe_intermediate_size": "32", "first_k_dense": "1",
+     "kv_lora_rank": "32", "qk_rope_head_dim": "8", "qk_nope_head_dim": "16", "v_head_dim": "16",
+     "source_url": SRC, "as_of": "2025-01-01"},
+    {"model_id": "test-org/Tiny-Incomplete", "num_layers": "2", "num_attention_heads": "4", "num_kv_heads": "2",
+     "source_url": SRC, "as_of": "2025-01-01"},
+]
+SMALL = ["--device", "cpu", "--batch-sizes", "1,2", "--prompt-len", "12", "--decode-steps", "3", "--repeats", "2",
+         "--kv-tokens", "16"]
+
+
+@pytest.fixture
+def tiny_data(fixture_data_dir: Path) -> Path:
+    write_table(fixture_data_dir, "models", TINY_MODELS, filename="tiny.csv")
+    write_table(fixture_data_dir, "architectures", TINY_ARCHS, filename="tiny.csv")
+    return fixture_data_dir
+
+
+def rows(folder: Path) -> list[dict]:
+    out = []
+    for path in sorted(folder.glob("measure-local-*.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            out.extend(csv.DictReader(handle))
+    return out
+
+
+def test_tiny_architectures_measured_on_cpu_into_the_catalog(tiny_data, tmp_path, capsys):
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--paths", "eager,static-cache",
+                      "--model", "test-org/Tiny-Qwen2", "--model", "test-org/Tiny-MLA-MoE",
+                      "--model", "test-org/Tiny-Incomplete", "--model", "test-org/Alpha-7B-Instruct",
+                      "--memory-bandwidth-gbps", "50", "--out", str(tiny_data)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert ("skip test-org/Tiny-Incomplete: the catalog's architecture row has no hidden_size, head_dim, "
+            "intermediate_size, vocab_size") in err
+    assert "skip test-org/Alpha-7B-Instruct: no transformers model class is known for family 'Alpha'" in err
+    summary = rows(tiny_data / "measurements")
+    assert len(summary) == 2 * 2 * 2  # 2 models x 2 batch sizes x 2 paths
+    for row in summary:
+        assert (row["engine"], row["weights"], row["hardware"], row["gpu_count"], row["dtype"]) == \
+            ("transformers", "random-init", "CPU", "0", "bf16")
+        assert row["path"] in ("eager", "static-cache") and row["token_source"] == "fixed-length"
+        assert (row["input_len"], row["output_len"], row["requests_ok"]) == ("12", "4", "2")
+        assert float(row["prefill_tokens_per_s"]) > 0 and float(row["output_tokens_per_s"]) > 0
+        # GQA: 2 x 2 layers x 2 KV heads x 16 x 2 bytes; MLA: 3 layers x (32 + 8) x 2 bytes; both exact
+        expected = 256 if row["model_id"] == "test-org/Tiny-Qwen2" else 240
+        assert float(row["kv_cache_formula_bytes_per_token"]) == expected
+        assert float(row["kv_cache_bytes_per_token"]) == expected
+        assert float(row["kv_cache_measured_to_formula"]) == 1.0
+        assert float(row["memory_bandwidth_gbps"]) == 50 and float(row["roofline_fraction"]) > 0
+        assert "50 GB/s" in row["notes"]
+        assert "CPU:" in row["notes"] and "peak memory not measured" in row["notes"]
+        assert row["peak_memory_gb"] == ""  # no CUDA allocator: never invented
+    assert len(rows(tiny_data / "measurement_requests")) == 8 * 2
+    build(tiny_data, tiny_data / "catalog.duckdb")  # CPU rows, clearly labelled, are valid catalog rows
+
+
+def test_cpu_run_without_out_writes_nothing_and_truncated_models_stay_out_of_data(tiny_data, capsys):
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--model", "test-org/Tiny-Qwen2"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "measured on a CPU and not written" in err
+    assert rows(tiny_data / "measurements") == []
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--model", "test-org/Tiny-MLA-MoE",
+                      "--max-layers", "2", "--out", str(tiny_data)])
+    assert rc == 2 and "never go into the data folder" in capsys.readouterr().err
+
+
+def test_truncated_proof_compares_the_kv_cache_like_with_like(tiny_data, tmp_path, capsys):
+    out = tmp_path / "proof"
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--batch-sizes", "1",
+                      "--model", "test-org/Tiny-MLA-MoE", "--max-layers", "2", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    row, = rows(out / "measurements")
+    assert "TRUNCATED: 2 of 3 layers" in row["notes"]
+    assert float(row["kv_cache_formula_bytes_per_token"]) == 2 * (32 + 8) * 2  # the layers actually built
+    assert float(row["kv_cache_measured_to_formula"]) == 1.0
+
+
+def test_bad_input_is_refused(tiny_data, capsys):
+    assert ingest_main(["--data", str(tiny_data), "measure-local", "--device", "cpu", "--batch-sizes", "0"]) == 2
+    assert "--batch-sizes" in capsys.readouterr().err
+    assert ingest_main(["--data", str(tiny_data), "measure-local", "--device", "cpu", "--paths", "turbo",
+                        "--model", "test-org/Tiny-Qwen2"]) == 2
+    assert "unknown path(s) turbo" in capsys.readouterr().err
+    assert ingest_main(["--data", str(tiny_data), "measure-local", "--device", "cpu", "--model", "no/such"]) == 2
+    assert "not in the catalog's models: no/such" in capsys.readouterr().err
+
+
+def test_roofline_reads_the_routed_experts_a_batch_touches():
+    model = {"model_id": "x/moe", "family": "DeepSeek-V2", "architecture": "moe"}
+    arch = {k: (int(v) if v.isdigit() else v) for k, v in TINY_ARCHS[1].items()}
+    built = build_model(build_spec(model, arch, 64), Device("cpu"), seed=0)
+    routed = sum(p.numel() * 2 for n, p in built.model.named_parameters() if ".experts." in n and "shared" not in n)
+    embed = sum(p.numel() * 2 for n, p in built.model.named_parameters() if "embed_tokens" in n)
+    everything = sum(p.numel() * 2 for p in built.model.parameters())
+    one, _ = weights_read_per_step(built, 1)
+    eight, _ = weights_read_per_step(built, 8)
+    assert one == pytest.approx(everything - embed - routed + routed * 2 / 8)  # k/E of the experts
+    assert eight == pytest.approx(everything - embed - routed + routed * (1 - (1 - 2 / 8) ** 8))
+
+
+@pytest.mark.parametrize("smi_name, gpu_id", [
+    ("NVIDIA H100 80GB HBM3", "h100-sxm"),
+    ("NVIDIA H200", "h200-sxm"),
+    ("NVIDIA H100 NVL", "h100-nvl"),
+    ("NVIDIA H100 PCIe", "h100-pcie"),
+    ("NVIDIA A100-SXM4-80GB", "a100-sxm-80gb"),
+    ("NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
+    ("NVIDIA L4", "l4"),
+    ("NVIDIA GeForce RTX 4090", None),
+])
+def test_nvidia_smi_names_find_their_catalog_gpu(smi_name, gpu_id):
+    from ingest.measure.hardware import match_catalog_gpu
+    from ingest.validate import validate
+    from tests.conftest import REPO_ROOT
+
+    gpus = [r.values for r in validate(REPO_ROOT / "data").tables["gpus"]]
+    row = match_catalog_gpu(smi_name, gpus)
+    assert (row["gpu_id"] if row else None) == gpu_id
