@@ -1,4 +1,6 @@
-"""Command line for the write side: `python -m ingest check` and `python -m ingest build [--db PATH]`."""
+"""Command line for the write side: `python -m ingest check`, `python -m ingest build [--db PATH]`, `report`, and the
+importers: `fetch <source>` writes a review batch under data/imports/, `review` lists held rows, `accept` / `reject`
+answer them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ import sys
 from pathlib import Path
 
 from ingest.build import BuildFailed, build
+from ingest.changes import read_changes
+from ingest.cli_review import REVIEW_COMMANDS, add_review_commands, run_review_command
 from ingest.coverage import coverage, format_coverage
+from ingest.measure.cli import MEASURE_COMMANDS, add_measure_commands, run_measure_command
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
 from ingest.validate import Problem, validate
 from modelmatch import settings
@@ -35,11 +40,19 @@ def main(argv: list[str] | None = None) -> int:
                               help=f"catalog file to write (default: {settings.get('catalog_path')})")
     report_parser = sub.add_parser("report", help="what the built catalog covers and which gaps remain")
     report_parser.add_argument("--db", type=Path, default=None, help="catalog file to read")
+    add_review_commands(sub)
+    add_measure_commands(sub)
     args = parser.parse_args(argv)
     data_dir = args.data or settings.data_dir()
     if not data_dir.is_dir():
         print(f"error: data folder {data_dir} does not exist", file=sys.stderr)
         return 2
+
+    if args.command in REVIEW_COMMANDS:
+        return run_review_command(args, data_dir)
+
+    if args.command in MEASURE_COMMANDS:
+        return run_measure_command(args, data_dir, argv)
 
     if args.command == "check":
         result = validate(data_dir, progress=_progress)
@@ -67,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     counts = ", ".join(f"{name} {n}" for name, n in report.row_counts.items())
     print(f"built {report.db_path} (build {report.build_id}, {report.seconds:.2f} s): {counts}")
+    changes = read_changes(CatalogReader(report.db_path))
+    if changes is not None:
+        print(changes.summary())
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
+from ingest.changes import record_changes
 from ingest.schema import TABLES, Table, ddl
 from ingest.validate import Problem, SourceFile, ValidationResult, data_files, fingerprint, validate
 
@@ -84,8 +85,10 @@ def _arrow_table(table: Table, result: ValidationResult) -> pa.Table:
     return pa.table(arrays)
 
 
-def write_catalog(result: ValidationResult, path: Path, build_id: str, progress: Progress = _quiet) -> dict[str, int]:
-    """Write a complete catalog into a new file at `path` (which must not exist)."""
+def write_catalog(result: ValidationResult, path: Path, build_id: str, progress: Progress = _quiet,
+                  previous: Path | None = None) -> dict[str, int]:
+    """Write a complete catalog into a new file at `path` (which must not exist); `previous` is the catalog it will
+    replace, compared row by row so the build records what it changed."""
     counts: dict[str, int] = {}
     con = duckdb.connect(str(path))
     try:
@@ -107,6 +110,7 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
                         [[f.relpath, f.sha256, f.rows] for f in result.files])
         con.execute("CREATE TABLE build_tables (table_name VARCHAR, rows BIGINT)")
         con.executemany("INSERT INTO build_tables VALUES (?, ?)", [[k, v] for k, v in counts.items()])
+        record_changes(con, previous, progress)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -136,7 +140,7 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
         temp_path = db_path.parent / f"{temp_prefix(db_path)}{os.getpid()}-{build_id}"
         try:
             progress(f"writing new catalog beside {db_path.name}")
-            counts = write_catalog(result, temp_path, build_id, progress)
+            counts = write_catalog(result, temp_path, build_id, progress, previous=db_path)
             _fsync(temp_path)
             os.replace(temp_path, db_path)
             _fsync(db_path.parent)

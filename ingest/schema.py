@@ -70,6 +70,25 @@ def _source_columns(required: bool = True) -> tuple[Column, ...]:
     )
 
 
+REVIEW_STATES = ("held", "accepted")
+
+
+def _import_columns() -> tuple[Column, ...]:
+    """Columns for rows an importer wrote (`python -m ingest fetch`); empty on hand-transcribed rows.
+
+    A row a guard flagged is `held`: the build refuses it until a maintainer checks the source and sets `accepted`
+    (`python -m ingest accept FILE:LINE`) or deletes the row (`python -m ingest reject FILE:LINE`).
+    """
+    return (
+        Column("review", "enum", "Empty: nothing to review. held: an import guard flagged this row and the build "
+               "refuses it until a maintainer accepts it. accepted: a maintainer checked the source.",
+               choices=REVIEW_STATES),
+        Column("review_reason", "text", "Which import guard flagged the row, and why."),
+        Column("retrieved_at", "datetime", "When an importer fetched the source (UTC); empty for rows typed by "
+               "hand."),
+    )
+
+
 VENDORS = ("Alibaba", "DeepSeek", "Meta", "Mistral AI", "01.AI", "Google", "OpenAI", "Anthropic")
 VARIANTS = ("base", "instruct", "reasoning", "coder", "math", "vision")
 CATEGORIES = (
@@ -139,6 +158,7 @@ ARCHITECTURES = Table(
         Column("q_lora_rank", "int", "MLA compressed query rank.", minimum=1, maximum=100_000),
         *_source_columns(),
         Column("notes", "text", "Free text (derived values say how they were derived)."),
+        *_import_columns(),
     ),
     key=("model_id",),
 )
@@ -214,6 +234,9 @@ PRICES = Table(
         Column("effective_from", "date", "Date the price took effect.", required=True),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        Column("context_length", "int", "Context window this provider serves at this price, tokens (may be "
+               "shorter than the model's).", minimum=512, maximum=100_000_000, label="served context (tokens)"),
+        *_import_columns(),
     ),
     key=("provider", "provider_model", "tier", "effective_from"),
 )
@@ -282,11 +305,35 @@ MEASUREMENTS = Table(
         Column("peak_memory_gb", "float", "Peak accelerator memory, GB.", minimum=0, maximum=100_000),
         Column("kv_cache_bytes_per_token", "float", "Measured KV-cache bytes per token.", minimum=0,
                maximum=1_000_000_000),
-        Column("token_source", "enum", "Where token counts came from.", choices=("server-usage", "tokenizer")),
+        Column("token_source", "enum", "Where token counts came from: the server's usage, a tokenizer count, both "
+               "(mixed), or fixed-length token tensors (local runs, counts exact by construction).",
+               choices=("server-usage", "tokenizer", "mixed", "fixed-length")),
         Column("duration_s", "float", "Benchmark wall time, seconds.", minimum=0, maximum=10_000_000),
         Column("measured_at", "datetime", "When the run finished (UTC).", required=True),
         Column("command", "text", "The command that produced the row."),
         Column("notes", "text", "Free text."),
+        # Added by the measurement harness (issue 6); all optional, so older files stay valid.
+        Column("status", "enum", "complete, or why the run stopped early: interrupted (Ctrl-C) or time-limit; the "
+               "row then covers only the requests that completed.", choices=("complete", "interrupted", "time-limit")),
+        Column("warmup_requests", "int", "Requests sent before measuring and never recorded.", minimum=0,
+               maximum=1_000_000),
+        Column("input_len_method", "text", "How prompts of input_len tokens were made (exact with a tokenizer, or "
+               "how the length was approximated)."),
+        Column("input_tokens_mean", "float", "Mean prompt tokens of the successful requests as counted (server "
+               "usage or tokenizer).", minimum=0, maximum=100_000_000),
+        Column("output_tokens_mean", "float", "Mean output tokens of the successful requests.", minimum=0,
+               maximum=100_000_000),
+        Column("ttfat_ms_p50", "float", "Time to the first answer (non-reasoning) token, median, ms.", **_MS),
+        Column("kv_cache_formula_bytes_per_token", "float", "The planner's KV-cache formula for this model "
+               "(modelmatch/memory.py), bytes per token.", minimum=0, maximum=1_000_000_000),
+        Column("kv_cache_measured_to_formula", "float", "kv_cache_bytes_per_token / kv_cache_formula_bytes_per_token.",
+               minimum=0, maximum=1_000_000),
+        Column("memory_bandwidth_gbps", "float", "Memory bandwidth the roofline used, GB/s (the notes say whose).",
+               minimum=0, maximum=1_000_000),
+        Column("roofline_tokens_per_s", "float", "Decode roofline for this batch: bandwidth / bytes read per step "
+               "(weights touched + KV cache).", minimum=0, maximum=1_000_000_000),
+        Column("roofline_fraction", "float", "output_tokens_per_s / roofline_tokens_per_s.", minimum=0,
+               maximum=1000),
     ),
     key=("run_id",),
     sourced=False,
@@ -311,14 +358,39 @@ MEASUREMENT_REQUESTS = Table(
         Column("itl_ms", "text", "Gaps between content chunks, ms, ;-separated."),
         Column("started_at_s", "float", "Start offset from the run's start, seconds.", minimum=0,
                maximum=10_000_000),
+        Column("token_source", "enum", "Where this request's token counts came from.",
+               choices=("server-usage", "tokenizer", "fixed-length")),
+        Column("connect_ms", "float", "Starting the request -> the request handed to the kernel (connection setup, "
+               "TLS); TTFT and E2E are timed from that send.", **_MS),
     ),
     key=("run_id", "request_index"),
+    sourced=False,
+)
+
+USE_CASE_CATEGORIES = CATEGORIES + ("cost", "speed")
+
+USE_CASE_WEIGHTS = Table(
+    "use_case_weights",
+    "The recommendation wizard's weights: for each use case, how much each benchmark category, cost and speed "
+    "count. Product judgments, not measurements: each row says why.",
+    (
+        Column("use_case", "text", "Use-case id, e.g. math-science-reasoning.", required=True),
+        Column("label", "text", "Use case as the wizard shows it.", required=True),
+        Column("category", "enum", "A benchmark category, or cost or speed.", required=True,
+               choices=USE_CASE_CATEGORIES),
+        Column("weight", "float", "Share of the use case's score (a use case's weights are normalised to sum to 1).",
+               required=True, minimum=0, maximum=1),
+        Column("rationale", "text", "Why this category matters this much for this use case.", required=True),
+        Column("seed_reference", "text", "Where the use case comes from (the article in shared/seeds naming it)."),
+    ),
+    key=("use_case", "category"),
     sourced=False,
 )
 
 # Order matters: a table is validated after the tables it references.
 TABLES: tuple[Table, ...] = (
     LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, GPUS, MEASUREMENTS, MEASUREMENT_REQUESTS,
+    USE_CASE_WEIGHTS,
 )
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 

@@ -77,8 +77,24 @@ def fingerprint(files: list[SourceFile]) -> str:
     return digest.hexdigest()
 
 
+# Importers (`python -m ingest fetch`) write their rows to data/imports/<source>/<table>.csv: those files are part of
+# their table (same columns, same checks) but stay apart from hand-transcribed files, so a review sees what came
+# from where. Mapping files and importer reports are CSVs too, but not tables.
+IMPORTS_DIR = "imports"
+MAPPINGS_DIR = "mappings"
+IMPORT_REPORT_FILES = ("unmapped.csv",)
+
+
 def table_files(data_dir: Path, table: Table) -> list[Path]:
-    return sorted((data_dir / table.name).glob("*.csv"))
+    return (sorted((data_dir / table.name).glob("*.csv"))
+            + sorted((data_dir / IMPORTS_DIR).glob(f"*/{table.name}.csv")))
+
+
+def _is_known_non_table_csv(path: Path, data_dir: Path) -> bool:
+    parent = path.parent.resolve()
+    if parent == (data_dir / MAPPINGS_DIR).resolve():
+        return True
+    return parent.parent == (data_dir / IMPORTS_DIR).resolve() and path.name in IMPORT_REPORT_FILES
 
 
 def data_files(data_dir: Path) -> list[Path]:
@@ -233,9 +249,9 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
     data_dir = Path(data_dir)
     result = ValidationResult()
     root = data_dir.parent
-    known_dirs = {(data_dir / t.name).resolve() for t in TABLES}
+    table_paths = {p.resolve() for t in TABLES for p in table_files(data_dir, t)}
     for stray in sorted(data_dir.rglob("*.csv")):
-        if stray.parent.resolve() not in known_dirs:
+        if stray.resolve() not in table_paths and not _is_known_non_table_csv(stray, data_dir):
             result.problems.append(Problem(_rel(stray, root), 0, "", "CSV file is outside every table folder; "
                                            f"tables are: {', '.join(t.name for t in TABLES)}"))
     for index, table in enumerate(TABLES, start=1):
@@ -260,6 +276,7 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
     _check_keys(result)
     _check_references(result)
     _check_cross_rules(result)
+    _check_held_rows(result)
     result.problems.sort()
     return result
 
@@ -323,3 +340,17 @@ def _check_cross_rules(result: ValidationResult) -> None:
         if total is not None and active is not None and active > total:
             result.problems.append(Problem(row.file, row.line, "params_active_b",
                                            f"active parameters {active:g}B exceed total {total:g}B"))
+
+
+def _check_held_rows(result: ValidationResult) -> None:
+    """A row an import guard held is refused until a maintainer accepts it (or deletes it)."""
+    for table in TABLES:
+        if "review" not in table.column_by_name:
+            continue
+        for row in result.tables.get(table.name, []):
+            if row.values.get("review") == "held":
+                reason = row.values.get("review_reason") or "no reason recorded"
+                result.problems.append(Problem(
+                    row.file, row.line, "review",
+                    f"held for review: {reason}. Check the source, then `python -m ingest accept {row.file}:"
+                    f"{row.line}` or delete the row with `python -m ingest reject {row.file}:{row.line}`"))

@@ -11,6 +11,8 @@ import pandas as pd
 from modelmatch.catalog_reader import CatalogReader
 
 HF_BASE_URL = "https://huggingface.co/"
+# Context-window filter choices shown on every page that filters models, label -> minimum tokens.
+CONTEXT_WINDOW_CHOICES = {"any": 0, "≥ 8K": 8_192, "≥ 32K": 32_768, "≥ 128K": 131_072, "≥ 1M": 1_000_000}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from modelmatch import memory, prices, scores
+from modelmatch import freshness, memory, prices, scores, settings
 from modelmatch.catalog import ModelFilter, models_table
 from modelmatch.catalog_reader import CatalogReader
 
@@ -150,24 +150,26 @@ def attribute_table(data: CompareData) -> pd.DataFrame:
     return table.reset_index().rename(columns={"index": "fact"})
 
 
-def fact_sources(data: CompareData, today: dt.date, stale_after_days: int) -> pd.DataFrame:
-    """Where each model's facts come from: model row, architecture, license, prices; with age and stale flag."""
+def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
+    """Where each model's facts come from (model row, architecture, license, prices), each with its age and a stale
+    badge under its own table's threshold."""
     parts = []
     for _, m in data.models.iterrows():
-        parts.append({"model": m["display_name"], "fact": "model facts", "source_url": m["source_url"],
-                      "where": m["source_location"], "as_of": m["as_of"]})
+        parts.append({"model": m["display_name"], "fact": "model facts", "table": "models",
+                      "source_url": m["source_url"], "where": m["source_location"], "as_of": m["as_of"]})
         if isinstance(m["license_url"], str):
-            parts.append({"model": m["display_name"], "fact": "license", "source_url": m["license_url"],
-                          "where": m["license_name"], "as_of": None})
+            parts.append({"model": m["display_name"], "fact": "license", "table": "licenses",
+                          "source_url": m["license_url"], "where": m["license_name"], "as_of": None})
+    names = dict(zip(data.models["model_id"], data.models["display_name"]))
     for _, a in data.architectures.iterrows():
-        name = data.models.loc[data.models["model_id"] == a["model_id"], "display_name"].iloc[0]
-        parts.append({"model": name, "fact": "architecture", "source_url": a["source_url"],
-                      "where": a["source_location"], "as_of": a["as_of"]})
+        parts.append({"model": names[a["model_id"]], "fact": "architecture", "table": "architectures",
+                      "source_url": a["source_url"], "where": a["source_location"], "as_of": a["as_of"]})
     for _, p in data.prices.iterrows():
-        name = data.models.loc[data.models["model_id"] == p["model_id"], "display_name"].iloc[0]
         tier = f", {p['tier']}" if isinstance(p["tier"], str) else ""
-        parts.append({"model": name, "fact": f"price {p['provider']} {p['provider_model']}{tier}",
-                      "source_url": p["source_url"], "where": p["source_location"], "as_of": p["as_of"]})
-    df = pd.DataFrame(parts, columns=["model", "fact", "source_url", "where", "as_of"])
-    df["freshness"] = scores.stale_flags(df["as_of"], today, stale_after_days)
+        parts.append({"model": names[p["model_id"]], "fact": f"price {p['provider']} {p['provider_model']}{tier}",
+                      "table": "prices", "source_url": p["source_url"], "where": p["source_location"],
+                      "as_of": p["as_of"]})
+    df = pd.DataFrame(parts, columns=["model", "fact", "table", "source_url", "where", "as_of"])
+    df["freshness"] = [freshness.badge(freshness.age_days(a, today), settings.stale_after_days_for(t))
+                       for a, t in zip(df["as_of"], df["table"])]
     return df

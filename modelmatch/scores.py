@@ -7,7 +7,6 @@ visible in the tables, and disagreements are listed, never silently dropped.
 
 from __future__ import annotations
 
-import datetime as dt
 import pandas as pd
 
 from modelmatch.catalog_reader import CatalogReader
@@ -91,16 +90,6 @@ def leaderboard(charted_scores: pd.DataFrame, category: str) -> pd.DataFrame:
     wide.insert(4, "benchmarks", wide["model_id"].map(summary["benchmarks_counted"]).fillna(0).astype(int))
     return wide.sort_values(["category mean", "benchmarks"], ascending=[False, False], na_position="last") \
         .reset_index(drop=True)
-
-
-def age_days(as_of: pd.Series, today: dt.date) -> pd.Series:
-    return (pd.Timestamp(today) - pd.to_datetime(as_of)).dt.days
-
-
-def stale_flags(as_of: pd.Series, today: dt.date, stale_after_days: int) -> pd.Series:
-    """'stale (N days)' for rows older than the threshold, '' otherwise."""
-    days = age_days(as_of, today)
-    return days.map(lambda d: f"stale ({int(d)} days)" if pd.notna(d) and d > stale_after_days else "")
 
 
 def benchmarks(reader: CatalogReader) -> pd.DataFrame:

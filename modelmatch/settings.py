@@ -26,6 +26,76 @@ SETTINGS: tuple[Setting, ...] = (
             "A row whose as_of date is older than this many days is marked stale in the UI."),
     Setting("query_cache_ttl_s", "MODELMATCH_QUERY_CACHE_TTL_S", "60",
             "Seconds a page may reuse a catalog query result before asking the catalog again."),
+    Setting("planner_gpu_memory_utilization", "MODELMATCH_PLANNER_GPU_MEMORY_UTILIZATION", "0.9",
+            "Default share of each GPU's memory the serving engine may use in the planner and wizard (vLLM's "
+            "--gpu-memory-utilization, whose default is 0.9); the rest is counted as overhead. Users can change it "
+            "per plan."),
+    Setting("planner_runtime_reserve_gb", "MODELMATCH_PLANNER_RUNTIME_RESERVE_GB", "2.0",
+            "Default GB per GPU the planner and wizard set aside, inside the engine's share, for activations, CUDA "
+            "graphs and the runtime. An assumption, not a measurement: users can change it per plan."),
+    Setting("endpoints_path", "MODELMATCH_ENDPOINTS", str(REPO_ROOT / "endpoints.toml"),
+            "Operator's endpoints file for the playground and evals (see endpoints.example.toml). Without it the "
+            "playground offers two small local models."),
+    Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.duckdb"),
+            "DuckDB file for saved playground runs and eval results (separate from the catalog)."),
+    Setting("session_requests_per_10_min", "MODELMATCH_SESSION_REQUESTS_PER_10_MIN", "40",
+            "Playground requests one visitor session may send in any 10 minutes (each column counts as one)."),
+    # Freshness: one threshold per table (prices move faster than licenses). Empty = the general
+    # MODELMATCH_STALE_AFTER_DAYS above.
+    Setting("stale_after_days_models", "MODELMATCH_STALE_AFTER_DAYS_MODELS", "",
+            "Days after which a models row (context, parameters, license id) is marked stale; empty = "
+            "MODELMATCH_STALE_AFTER_DAYS."),
+    Setting("stale_after_days_architectures", "MODELMATCH_STALE_AFTER_DAYS_ARCHITECTURES", "",
+            "Days after which an architectures row is marked stale; empty = MODELMATCH_STALE_AFTER_DAYS."),
+    Setting("stale_after_days_scores", "MODELMATCH_STALE_AFTER_DAYS_SCORES", "",
+            "Days after which a score is marked stale; empty = MODELMATCH_STALE_AFTER_DAYS."),
+    Setting("stale_after_days_prices", "MODELMATCH_STALE_AFTER_DAYS_PRICES", "90",
+            "Days after which a price row is marked stale (its as_of: the date the price was last read or "
+            "re-confirmed by an importer); API prices change every few months."),
+    Setting("stale_after_days_licenses", "MODELMATCH_STALE_AFTER_DAYS_LICENSES", "",
+            "Days after which a license row is marked stale; empty = MODELMATCH_STALE_AFTER_DAYS."),
+    Setting("stale_after_days_gpus", "MODELMATCH_STALE_AFTER_DAYS_GPUS", "",
+            "Days after which a GPU datasheet row is marked stale; empty = MODELMATCH_STALE_AFTER_DAYS."),
+    # Importers (`python -m ingest fetch`): fixed official URLs; the environment may point them elsewhere (tests
+    # point them at a loopback server). Plain http is refused unless the host is loopback.
+    Setting("openrouter_base_url", "MODELMATCH_OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1",
+            "OpenRouter API base; `fetch openrouter` reads {base}/models and {base}/models/{id}/endpoints."),
+    Setting("litellm_price_map_url", "MODELMATCH_LITELLM_PRICE_MAP_URL",
+            "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+            "LiteLLM's price map JSON (USD per token, cache prices, context) read by `fetch litellm`."),
+    Setting("huggingface_base_url", "MODELMATCH_HUGGINGFACE_BASE_URL", "https://huggingface.co",
+            "Hugging Face Hub base; `fetch hf-config` reads {base}/{repo}/resolve/{revision}/config.json."),
+    Setting("huggingface_token", "MODELMATCH_HF_TOKEN", "",
+            "Optional Hugging Face token for gated repos; sent only to the Hugging Face host, never logged or "
+            "written anywhere."),
+    Setting("fetch_timeout_s", "MODELMATCH_FETCH_TIMEOUT_S", "30",
+            "Seconds an importer waits for a server to connect, to send the next bytes, and to finish a response."),
+    Setting("fetch_max_bytes", "MODELMATCH_FETCH_MAX_BYTES", str(64 * 1024 * 1024),
+            "Largest response an importer accepts, in bytes; a bigger one is refused, never cut short."),
+    # Your own evals (pages/evals.py, `python -m modelmatch eval`).
+    Setting("eval_max_file_mb", "MODELMATCH_EVAL_MAX_FILE_MB", "20",
+            "Largest eval set file accepted, in MB; a bigger one is refused before it is parsed."),
+    Setting("eval_max_items", "MODELMATCH_EVAL_MAX_ITEMS", "5000",
+            "Most items an eval set may hold."),
+    Setting("eval_max_requests_per_run", "MODELMATCH_EVAL_MAX_REQUESTS_PER_RUN", "2000",
+            "Most requests (items x endpoints) one eval run started from the page may send."),
+    Setting("eval_concurrency", "MODELMATCH_EVAL_CONCURRENCY", "4",
+            "Default requests in flight at once per endpoint during an eval run (local models always run one at a "
+            "time)."),
+    Setting("eval_max_concurrency", "MODELMATCH_EVAL_MAX_CONCURRENCY", "16",
+            "Most requests in flight at once per endpoint that a user may choose for an eval run."),
+    Setting("eval_retries", "MODELMATCH_EVAL_RETRIES", "3",
+            "Retries of an eval request after HTTP 429, 5xx, a timeout or a broken connection (with exponential "
+            "backoff)."),
+    Setting("eval_retry_base_s", "MODELMATCH_EVAL_RETRY_BASE_S", "2",
+            "First retry delay in seconds; each further retry doubles it (with jitter, at most 60 s)."),
+    Setting("eval_breaker_failures", "MODELMATCH_EVAL_BREAKER_FAILURES", "3",
+            "Items in a row that fail after all retries before an endpoint is considered down: its remaining items "
+            "are marked failed (not sent) and can be resumed later."),
+    Setting("eval_cost_cap_usd", "MODELMATCH_EVAL_COST_CAP_USD", "2",
+            "Default spending cap for one eval run in USD, at catalog list prices."),
+    Setting("eval_cost_cap_max_usd", "MODELMATCH_EVAL_COST_CAP_MAX_USD", "20",
+            "Highest spending cap a visitor may set for one eval run on the page (the CLI is not limited)."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -49,3 +119,61 @@ def stale_after_days() -> int:
 
 def query_cache_ttl_s() -> int:
     return int(get("query_cache_ttl_s"))
+
+
+def planner_gpu_memory_utilization() -> float:
+    return float(get("planner_gpu_memory_utilization"))
+
+
+def planner_runtime_reserve_gb() -> float:
+    return float(get("planner_runtime_reserve_gb"))
+
+
+def endpoints_path() -> Path:
+    return Path(get("endpoints_path"))
+
+
+def runs_db_path() -> Path:
+    return Path(get("runs_db_path"))
+
+
+def session_requests_per_10_min() -> int:
+    return int(get("session_requests_per_10_min"))
+
+
+# Tables whose rows carry an as_of date, in the order the UI lists them.
+FRESHNESS_TABLES = ("models", "architectures", "scores", "prices", "licenses", "gpus")
+
+
+def stale_after_days_for(table: str) -> int:
+    """The staleness threshold for one table: its own setting, or the general stale_after_days."""
+    if table not in FRESHNESS_TABLES:
+        raise KeyError(f"no staleness setting for table {table!r}; tables: {', '.join(FRESHNESS_TABLES)}")
+    name = f"stale_after_days_{table}"
+    raw = get(name).strip()
+    return stale_after_days() if raw == "" else _positive_int(name, raw)
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{_BY_NAME[name].env}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{_BY_NAME[name].env}={raw!r} must be at least 1")
+    return value
+
+
+def fetch_timeout_s() -> float:
+    raw = get("fetch_timeout_s")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"MODELMATCH_FETCH_TIMEOUT_S={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"MODELMATCH_FETCH_TIMEOUT_S={raw!r} must be positive")
+    return value
+
+
+def fetch_max_bytes() -> int:
+    return _positive_int("fetch_max_bytes", get("fetch_max_bytes"))

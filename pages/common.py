@@ -19,6 +19,9 @@ from ingest.build import BuildFailed, ensure_current
 from ingest.validate import Problem
 from modelmatch import catalog, charts, compare, overview, scores, settings
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
+from modelmatch.endpoints import Endpoint, EndpointsFileError, load_endpoints
+from modelmatch.limits import SlidingWindowLimiter
+from modelmatch.runs_store import RunsStore
 from modelmatch.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
@@ -99,6 +102,33 @@ def display_names(build_id: str) -> dict[str, str]:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date) -> compare.CompareData:
     return compare.compare_data(catalog_reader(), model_ids, price_date)
+
+
+@st.cache_resource
+def _endpoints(path: str, mtime_ns: int) -> tuple[tuple[Endpoint, ...], str, str]:
+    try:
+        found, origin = load_endpoints(Path(path))
+        return found, origin, ""
+    except EndpointsFileError as exc:
+        return (), "", str(exc)
+
+
+def endpoints() -> tuple[tuple[Endpoint, ...], str, str]:
+    """(endpoints, where they came from, error). Reloaded when the operator edits the file."""
+    path = settings.endpoints_path()
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    return _endpoints(str(path), mtime)
+
+
+@st.cache_resource
+def runs_store(path: str) -> RunsStore:
+    return RunsStore(Path(path))
+
+
+@st.cache_resource
+def endpoint_limiter() -> SlidingWindowLimiter:
+    """Shared by every session of this process: requests per minute per endpoint."""
+    return SlidingWindowLimiter(window_s=60)
 
 
 def url_params() -> dict[str, list[str]]:

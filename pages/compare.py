@@ -5,7 +5,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import charts, compare, scores, settings
+from modelmatch import charts, compare, evals, freshness, scores
+from modelmatch.eval_store import RunsDatabaseBusy
 from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
 from pages import common
 
@@ -62,7 +63,6 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
 
 data = common.compare_data(build_id, state.model_ids, state.price_date or today)
 charted = scores.charted(data.scores)
-stale_days = settings.stale_after_days()
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
 columns = st.columns(len(data.models))
@@ -135,7 +135,33 @@ st.dataframe(
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
            "in the catalog reports it.")
 
-rows = data.scores.assign(freshness=scores.stale_flags(data.scores["as_of"], today, stale_days))
+st.markdown("**Your evals** — accuracy on your own prompt sets, next to the public numbers above")
+try:
+    your_evals = evals.latest_eval_accuracy(tuple(state.model_ids))
+except RunsDatabaseBusy as busy:
+    your_evals = None
+    st.caption(f"Your eval results cannot be read right now: {busy}")
+if your_evals is None:
+    pass
+elif your_evals.empty:
+    st.caption("None of these models has been through one of your eval sets yet.")
+    st.page_link("pages/evals.py", label="Run your own eval set", icon=":material/fact_check:")
+else:
+    shown = your_evals.assign(model=your_evals["model_id"].map(names))
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_order=["model", "eval_accuracy", "ci_low", "ci_high", "scored", "languages", "set_name",
+                               "endpoint_name", "run_at"],
+                 column_config={"eval_accuracy": st.column_config.NumberColumn("Accuracy (%)", format="%.1f"),
+                                "ci_low": st.column_config.NumberColumn("95% low", format="%.1f"),
+                                "ci_high": st.column_config.NumberColumn("95% high", format="%.1f"),
+                                "scored": st.column_config.NumberColumn("Items scored"),
+                                "set_name": "Eval set", "endpoint_name": "Endpoint",
+                                "run_at": st.column_config.DatetimeColumn("Run at")})
+    for _, row in your_evals.iterrows():
+        st.page_link("pages/evals.py", label=f"{names.get(row['model_id'], row['model_id'])}: open the eval run",
+                     icon=":material/fact_check:", query_params={"run": row["run_id"]})
+
+rows = freshness.add_freshness(data.scores, "scores", today)
 if state.category:
     rows = rows[rows["category"] == state.category]
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
@@ -162,7 +188,7 @@ if not conflicts.empty:
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 
 with st.expander("Where every other fact comes from"):
-    st.dataframe(compare.fact_sources(data, today, stale_days), hide_index=True, width="stretch",
+    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch",
                  column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
 common.glossary_link()

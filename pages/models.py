@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from modelmatch.catalog import ModelFilter
+from modelmatch.catalog import CONTEXT_WINDOW_CHOICES, ModelFilter
 from pages import common
 
-CONTEXT_CHOICES = {"any": 0, "≥ 8K": 8_192, "≥ 32K": 32_768, "≥ 128K": 131_072, "≥ 1M": 1_000_000}
 
 st.title("Models")
 st.caption("Every model in the catalog, with the official source each row was transcribed from. "
@@ -25,11 +24,11 @@ col5, col6, col7 = st.columns(3)
 open_only = col5.toggle("Open weights only", key="models_open")
 reasoning_only = col6.toggle("Reasoning models only", key="models_reasoning",
                              help="Models that think before answering, always or when switched on.")
-context = col7.selectbox("Context window", list(CONTEXT_CHOICES), key="models_context")
+context = col7.selectbox("Context window", list(CONTEXT_WINDOW_CHOICES), key="models_context")
 
 flt = ModelFilter(search=search, vendors=tuple(vendors), families=tuple(families), variants=tuple(variants),
                   commercial_use=tuple(commercial), open_weights_only=open_only, reasoning_only=reasoning_only,
-                  min_context_tokens=CONTEXT_CHOICES[context])
+                  min_context_tokens=CONTEXT_WINDOW_CHOICES[context])
 table = common.models_table(build_id, flt)
 everything = common.models_table(build_id, ModelFilter())
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 import streamlit as st
 
 from modelmatch import charts, prices, scores, settings
+from modelmatch.catalog import CONTEXT_WINDOW_CHOICES
 from modelmatch.view_state import OverviewState, overview_params, parse_overview
 from pages import common
 
 PAGE = "overview"
-CONTEXT_CHOICES = {"any": 0, "≥ 8K": 8_192, "≥ 32K": 32_768, "≥ 128K": 131_072, "≥ 1M": 1_000_000}
 
 st.title("Overview")
 st.caption("Quality against price and size across the catalog. Pick a benchmark or a whole category, filter the "
@@ -35,7 +35,7 @@ def seed(params: dict[str, list[str]]) -> list[str]:
     ss.ov_open, ss.ov_commercial, ss.ov_reasoning = (state.open_weights_only, state.commercial_only,
                                                      state.reasoning_only)
     ss.ov_arch = list(state.architectures)
-    ss.ov_ctx = next((k for k, v in CONTEXT_CHOICES.items() if v == state.min_context_tokens), "any")
+    ss.ov_ctx = next((k for k, v in CONTEXT_WINDOW_CHOICES.items() if v == state.min_context_tokens), "any")
     ss.ov_total_min, ss.ov_total_max = state.params_total_b
     ss.ov_active_min, ss.ov_active_max = state.params_active_b
     ss.ov_from, ss.ov_to = state.released_from, state.released_to
@@ -68,7 +68,7 @@ with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
     c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, key="ov_active_min")
     c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, key="ov_active_max")
     c8, c9, c10, c11 = st.columns(4)
-    c8.selectbox("Context window", list(CONTEXT_CHOICES), key="ov_ctx")
+    c8.selectbox("Context window", list(CONTEXT_WINDOW_CHOICES), key="ov_ctx")
     c9.date_input("Released from", key="ov_from", value=None)
     c10.date_input("Released until", key="ov_to", value=None)
     c11.date_input("Prices in force on", key="ov_price_date", help=prices.BLEND_RULE)
@@ -79,7 +79,7 @@ state = OverviewState(
     category=ss.ov_category if mode == "Category" else None,
     vendors=tuple(ss.ov_vendor), families=tuple(ss.ov_family), open_weights_only=ss.ov_open,
     commercial_only=ss.ov_commercial, architectures=tuple(ss.ov_arch),
-    min_context_tokens=CONTEXT_CHOICES[ss.ov_ctx], reasoning_only=ss.ov_reasoning,
+    min_context_tokens=CONTEXT_WINDOW_CHOICES[ss.ov_ctx], reasoning_only=ss.ov_reasoning,
     params_total_b=(ss.ov_total_min, ss.ov_total_max), params_active_b=(ss.ov_active_min, ss.ov_active_max),
     released_from=ss.ov_from, released_to=ss.ov_to,
     price_date=ss.ov_price_date if ss.ov_price_date != today else None,
@@ -162,4 +162,5 @@ st.dataframe(table, hide_index=True, width="stretch",
 st.download_button("This table as CSV", table.to_csv(index=False).encode(), "modelmatch-overview.csv", "text/csv",
                    on_click="ignore", icon=":material/download:")
 common.glossary_link()
-st.caption(f"Rows whose source is older than {settings.stale_after_days()} days are marked stale on Compare.")
+st.caption(f"Score rows whose source is older than {settings.stale_after_days_for('scores')} days are marked stale "
+           "on Compare (thresholds per table: see the Data page).")

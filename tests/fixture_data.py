@@ -74,6 +74,22 @@ FIXTURE_ROWS: dict[str, list[dict[str, str]]] = {
     ],
     "measurements": [],
     "measurement_requests": [],
+    "use_case_weights": [
+        {"use_case": "general-chat", "label": "General chat assistant", "category": "knowledge", "weight": "0.5",
+         "rationale": "fixture weight"},
+        {"use_case": "general-chat", "label": "General chat assistant", "category": "instruction", "weight": "0.2",
+         "rationale": "fixture weight"},
+        {"use_case": "general-chat", "label": "General chat assistant", "category": "cost", "weight": "0.2",
+         "rationale": "fixture weight"},
+        {"use_case": "general-chat", "label": "General chat assistant", "category": "speed", "weight": "0.1",
+         "rationale": "fixture weight"},
+        {"use_case": "math-science-reasoning", "label": "Advanced math and science reasoning", "category": "math",
+         "weight": "0.6", "rationale": "fixture weight"},
+        {"use_case": "math-science-reasoning", "label": "Advanced math and science reasoning",
+         "category": "knowledge", "weight": "0.3", "rationale": "fixture weight"},
+        {"use_case": "math-science-reasoning", "label": "Advanced math and science reasoning", "category": "cost",
+         "weight": "0.1", "rationale": "fixture weight"},
+    ],
 }
 
 

@@ -99,12 +99,12 @@ KILL_SCRIPT = """
 import sys, time
 import ingest.build as b
 real_write = b.write_catalog
-def slow_write(result, path, build_id, progress=print):
+def slow_write(result, path, build_id, progress=print, **kwargs):
     def stall(message):
         if message.startswith("wrote models"):
             open(sys.argv[3], "w").write(str(path))
             time.sleep(60)
-    return real_write(result, path, build_id, stall)
+    return real_write(result, path, build_id, stall, **kwargs)
 b.write_catalog = slow_write
 b.build(sys.argv[1], sys.argv[2])
 """

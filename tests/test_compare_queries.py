@@ -170,13 +170,11 @@ def test_attribute_table_flags_differences(reader):
     assert compare.kv_cache_text(data, B) == "no architecture row in the catalog"
 
 
-def test_stale_flags_use_the_threshold():
-    flags = scores.stale_flags(pd.Series([dt.date(2024, 1, 1), dt.date(2025, 12, 1), None]), dt.date(2025, 12, 31), 365)
-    assert list(flags) == ["stale (730 days)", "", ""]
-
-
-def test_fact_sources_mark_stale_rows(reader):
+def test_fact_sources_mark_stale_rows_by_their_tables_threshold(reader, monkeypatch):
+    monkeypatch.setenv("MODELMATCH_STALE_AFTER_DAYS_MODELS", "365")
+    monkeypatch.setenv("MODELMATCH_STALE_AFTER_DAYS_PRICES", "90")
     data = compare.compare_data(reader, (A, B), dt.date(2025, 10, 1))
-    sources = compare.fact_sources(data, dt.date(2026, 6, 1), 365)
-    alpha_model = sources[(sources["model"] == "Alpha 7B Instruct") & (sources["fact"] == "model facts")]
-    assert alpha_model["freshness"].iloc[0].startswith("stale")
+    sources = compare.fact_sources(data, dt.date(2025, 10, 1)).set_index(["model", "fact"])
+    # Alpha's model row is from 2024-09-19: 377 days > 365. Beta's price since 2025-09-05: 26 days < 90.
+    assert sources.loc[("Alpha 7B Instruct", "model facts"), "freshness"].startswith("STALE")
+    assert sources.loc[("Beta MoE", "price TestCloud beta-chat"), "freshness"].startswith("fresh")
