@@ -128,3 +128,16 @@ class ScriptedServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+def write_endpoints(path, servers: dict[str, "ScriptedServer"], keyed: str | None = None, key_env: str = "MM_TEST_KEY",
+                    extra_lines: tuple[str, ...] = ()) -> None:
+    """An operator's endpoints.toml naming each loopback server; `keyed` reads its key from `key_env`."""
+    lines = []
+    for name, server in servers.items():
+        lines += ["[[endpoint]]", f'name = "{name}"', 'kind = "openai"', f'base_url = "{server.base_url}"',
+                  f'model = "{name.lower()}"', *extra_lines]
+        if name == keyed:
+            lines.append(f'api_key_env = "{key_env}"')
+        lines.append("")
+    path.write_text("\n".join(lines))

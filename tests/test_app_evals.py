@@ -12,21 +12,16 @@ from modelmatch.eval_sets import load_builtin, sent_prompt
 from modelmatch.eval_store import shared_store
 from tests.conftest import REPO_ROOT
 from tests.openai_server import Script, ScriptedServer, answer_script
+from tests.openai_server import write_endpoints as shared_write_endpoints
 
 CANARY = "sk-canary-evalpage-7a6b5c4d3e2f1a0b"
 COMPLIANT = {"inst-01": "YES", "inst-02": "1. Red\n2. Blue\n3. Green", "inst-03": '{"count": 6}',
              "inst-04": "ModelMatch, ModelMatch, ModelMatch"}
 
 
-def write_endpoints(path, servers: dict[str, ScriptedServer], keyed: str | None = None) -> None:
-    lines = []
-    for name, server in servers.items():
-        lines += ["[[endpoint]]", f'name = "{name}"', 'kind = "openai"', f'base_url = "{server.base_url}"',
-                  f'model = "{name.lower()}"', "requests_per_minute = 100000", "first_byte_timeout_s = 5"]
-        if name == keyed:
-            lines.append('api_key_env = "MM_EVAL_PAGE_KEY"')
-        lines.append("")
-    path.write_text("\n".join(lines))
+def write_endpoints(path, servers, keyed=None):
+    shared_write_endpoints(path, servers, keyed, "MM_EVAL_PAGE_KEY",
+                           ("requests_per_minute = 100000", "first_byte_timeout_s = 5"))
 
 
 @pytest.fixture

@@ -10,19 +10,13 @@ from streamlit.testing.v1 import AppTest
 from modelmatch.runs_store import RunsStore
 from tests.conftest import REPO_ROOT
 from tests.openai_server import DONE, Script, ScriptedServer, answer_script, delta, sse, usage
+from tests.openai_server import write_endpoints as shared_write_endpoints
 
 CANARY = "sk-canary-playground-93b1c5d7e9f1a3b5"
 
 
-def write_endpoints(path, servers: dict[str, ScriptedServer], keyed: str | None = None) -> None:
-    lines = []
-    for name, server in servers.items():
-        lines += ["[[endpoint]]", f'name = "{name}"', 'kind = "openai"', f'base_url = "{server.base_url}"',
-                  f'model = "{name.lower()}"', 'first_byte_timeout_s = 5', 'stall_timeout_s = 5']
-        if name == keyed:
-            lines.append('api_key_env = "MM_TEST_KEY"')
-        lines.append("")
-    path.write_text("\n".join(lines))
+def write_endpoints(path, servers, keyed=None):
+    shared_write_endpoints(path, servers, keyed, "MM_TEST_KEY", ("first_byte_timeout_s = 5", "stall_timeout_s = 5"))
 
 
 @pytest.fixture
