@@ -359,8 +359,9 @@ run_endpoints = [e.name for e in info.endpoints]
 for language, by_language in rows.groupby("language", sort=False):
     first = by_language.iloc[0]
     with st.container(border=True):
-        st.markdown(f"**{language_name(language)}** · `{first['item_id']}` · {first['scorer']} · expected "
-                    f"`{first['expected']}`")
+        # The item id and expected answer come from an uploaded file: neutralised like model output.
+        st.markdown(safe_markdown(f"**{language_name(language)}** · `{first['item_id']}` · {first['scorer']} · "
+                                  f"expected `{first['expected']}`"))
         st.markdown(safe_markdown(first["prompt"]))
         columns = st.columns(len(run_endpoints))
         for column, name in zip(columns, run_endpoints):
@@ -374,12 +375,12 @@ for language, by_language in rows.groupby("language", sort=False):
                     st.caption("never sent (resume the run)")
                     continue
                 if r["status"] == "failed":
-                    st.error(f"failed, not scored: {r['error']}", icon=":material/cloud_off:")
+                    st.error(safe_markdown(f"failed, not scored: {r['error']}"), icon=":material/cloud_off:")
                 else:
                     verdict = "right" if bool(r["correct"]) else "wrong"
                     extracted = r["extracted"] if isinstance(r["extracted"], str) else "no answer found"
-                    (st.success if verdict == "right" else st.warning)(
-                        f"{verdict}: read `{extracted}`" + (f" ({r['score_note']})" if r["score_note"] else ""))
+                    (st.success if verdict == "right" else st.warning)(safe_markdown(
+                        f"{verdict}: read `{extracted}`" + (f" ({r['score_note']})" if r["score_note"] else "")))
                     if not pd.isna(r["language_switch"]) and bool(r["language_switch"]):
                         st.caption(f"language switch: reply looks like {language_name(str(r['answer_language']))}")
                 if isinstance(r["reasoning"], str) and r["reasoning"]:

@@ -67,7 +67,7 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
             st.markdown(safe_markdown(reasoning))
     st.markdown(safe_markdown(answer) if answer else "_(no answer)_")
     if error:
-        st.error(error, icon=":material/error:")
+        st.error(safe_markdown(error), icon=":material/error:")  # may quote the server's own error text
 
 
 def show_saved_run(run: rs.RunRecord) -> None:
@@ -197,7 +197,7 @@ if ss.pg_active:
     for slot, (cs, run, refusal) in zip(slots, active["runs"]):
         if run is None:
             with slot.container():
-                st.error(refusal)
+                st.error(safe_markdown(refusal))
     while True:
         done = True
         for slot, (cs, run, _) in zip(slots, active["runs"]):

@@ -90,3 +90,9 @@ def test_another_process_can_write_while_this_one_has_the_store_open(tmp_path):
     assert proc.returncode == 0, proc.stderr
     theirs = proc.stdout.strip()
     assert here.load(theirs).prompt == "from the other process" and here.load(mine) is not None
+
+
+def test_a_backtick_cannot_smuggle_an_image_out_of_a_code_span():
+    expected = "a` ![x](http://127.0.0.1:9/p.png) `"
+    safe = safe_markdown(f"expected `{expected}`")
+    assert "![" not in safe and "image not loaded" in safe
