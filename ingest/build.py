@@ -117,7 +117,8 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
     return counts
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (after a rename) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -141,9 +142,9 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
         try:
             progress(f"writing new catalog beside {db_path.name}")
             counts = write_catalog(result, temp_path, build_id, progress, previous=db_path)
-            _fsync(temp_path)
+            fsync_path(temp_path)
             os.replace(temp_path, db_path)
-            _fsync(db_path.parent)
+            fsync_path(db_path.parent)
         finally:
             for leftover in (temp_path, Path(str(temp_path) + ".wal")):
                 with contextlib.suppress(FileNotFoundError):

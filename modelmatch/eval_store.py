@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-
 from modelmatch.eval_sets import EvalItem
+from modelmatch.runs_store import valid_run_id  # one run-id format for the whole runs database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS eval_runs (
@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS eval_sessions (
     run_id VARCHAR, session_index INTEGER, endpoint_name VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
     wall_s DOUBLE, requests_sent INTEGER, outcome VARCHAR, PRIMARY KEY (run_id, session_index, endpoint_name));
 """
-RUN_ID_CHARS = set("0123456789abcdef")
 APP_VERSION = "1"
 # Result statuses: "scored" (right or wrong: complete) and "failed" (transport failure or not sent: resumable).
 SCORED, FAILED = "scored", "failed"
@@ -53,8 +52,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def valid_run_id(run_id: object) -> bool:
-    return isinstance(run_id, str) and len(run_id) == 16 and set(run_id) <= RUN_ID_CHARS
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ingest.build import fsync_path
+
 
 class CsvReadError(ValueError):
     """A CSV under data/ that cannot be parsed; the message names the file and line."""
@@ -139,14 +141,6 @@ def serialize_row(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def commit_files(files: dict[Path, str | bytes | None]) -> None:
     """Replace every path with its new content (None deletes it), all-or-nothing as far as a filesystem allows:
     every temporary file is complete and fsynced before the first rename."""
@@ -171,7 +165,7 @@ def commit_files(files: dict[Path, str | bytes | None]) -> None:
                     path.unlink()
         for folder in {p.parent for p in files}:
             if folder.exists():
-                _fsync_dir(folder)
+                fsync_path(folder)
     finally:
         for temp, _ in temps:
             with contextlib.suppress(FileNotFoundError):
