@@ -14,6 +14,11 @@ from tests.conftest import REPO_ROOT
 
 PRODUCT_DIRS = ("modelmatch", "ingest", "pages")
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ATTACH|DROP|COPY|ALTER)\b")
+# The same statements written in lower or mixed case, recognised by their shape so prose ("Select 2 models") is not.
+SQL_SHAPES = re.compile(r"(?is)\b(select\b.*\bfrom\b|insert\s+into\b|update\s+\w+\s+set\b|delete\s+from\b|"
+                        r"create\s+(or\s+replace\s+)?(table|view|index|schema)\b|drop\s+(table|view|index)\b|"
+                        r"attach\s+(database\s+)?['?]|alter\s+table\b|copy\s+\w+\s+(to|from)\b)")
+HTML_CALLS = re.compile(r"unsafe_allow_html\s*=\s*True|\bst\.html\(|components(\.v1)?\.html\(")
 
 # SQL built with f-strings is allowed only where every interpolated piece is an identifier from the schema (or a
 # fixed constant) or a run of "?" placeholders. Each such function is listed here with the reason; a new one fails
@@ -42,11 +47,19 @@ def rel(path: Path) -> str:
     return path.relative_to(REPO_ROOT).as_posix()
 
 
+def looks_like_sql(text: str) -> bool:
+    return bool(SQL_WORDS.search(text) or SQL_SHAPES.search(text))
+
+
+def _sql_constant(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and looks_like_sql(node.value)
+
+
 class _Scan(ast.NodeVisitor):
     def __init__(self) -> None:
         self.functions: list[str] = []
         self.sql_fstrings: list[tuple[str, int]] = []
-        self.sql_format_calls: list[int] = []
+        self.sql_format_calls: list[int] = []  # "...".format(...), "..." % x, "..." + x on SQL text
         self.cached_functions: list[ast.FunctionDef] = []
 
     def visit_FunctionDef(self, node):  # noqa: N802
@@ -62,34 +75,55 @@ class _Scan(ast.NodeVisitor):
 
     def visit_JoinedStr(self, node):  # noqa: N802
         text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
-        if SQL_WORDS.search(text) and any(isinstance(v, ast.FormattedValue) for v in node.values):
+        if looks_like_sql(text) and any(isinstance(v, ast.FormattedValue) for v in node.values):
             self.sql_fstrings.append((self.functions[0] if self.functions else "<module>", node.lineno))
         self.generic_visit(node)
 
     def visit_Call(self, node):  # noqa: N802
         func = node.func
-        if (isinstance(func, ast.Attribute) and func.attr == "format" and isinstance(func.value, ast.Constant)
-                and isinstance(func.value.value, str) and SQL_WORDS.search(func.value.value)):
+        if isinstance(func, ast.Attribute) and func.attr == "format" and _sql_constant(func.value):
+            self.sql_format_calls.append(node.lineno)
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node):  # noqa: N802
+        if isinstance(node.op, ast.Mod) and _sql_constant(node.left):
+            self.sql_format_calls.append(node.lineno)
+        elif isinstance(node.op, ast.Add) and (
+                (_sql_constant(node.left) and not isinstance(node.right, ast.Constant))
+                or (_sql_constant(node.right) and not isinstance(node.left, ast.Constant))):
             self.sql_format_calls.append(node.lineno)
         self.generic_visit(node)
 
 
+def scan_source(code: str) -> _Scan:
+    scan = _Scan()
+    scan.visit(ast.parse(code))
+    return scan
+
+
+def html_offences(code: str) -> list[int]:
+    return [number for number, line in enumerate(code.splitlines(), start=1)
+            if HTML_CALLS.search(line.split("#", 1)[0])]
+
+
+def cached_function_offences(scan: _Scan) -> list[str]:
+    offenders = []
+    for fn in scan.cached_functions:
+        names = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]]
+        offenders += [f"{fn.lineno} {fn.name}({n})" for n in names if KEYISH_PARAM.search(n)]
+        returns = ast.unparse(fn.returns) if fn.returns else ""
+        if re.search(r"(Client|Session|ApiKey|Secret|Key\b)", returns):
+            offenders.append(f"{fn.lineno} {fn.name} returns {returns}")
+    return offenders
+
+
 def scans() -> dict[str, _Scan]:
-    out = {}
-    for path in product_files():
-        scan = _Scan()
-        scan.visit(ast.parse(path.read_text(encoding="utf-8")))
-        out[rel(path)] = scan
-    return out
+    return {rel(path): scan_source(path.read_text(encoding="utf-8")) for path in product_files()}
 
 
 def test_no_html_rendering_anywhere_in_the_product():
-    offenders = []
-    for path in product_files():
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            code = line.split("#", 1)[0]
-            if re.search(r"unsafe_allow_html\s*=\s*True|st\.html\(|components(\.v1)?\.html\(", code):
-                offenders.append(f"{rel(path)}:{number}")
+    offenders = [f"{rel(path)}:{number}" for path in product_files()
+                 for number in html_offences(path.read_text(encoding="utf-8"))]
     assert offenders == []
 
 
@@ -110,14 +144,7 @@ def test_the_reviewed_list_has_no_stale_entries():
 
 
 def test_cached_functions_never_take_keys_or_clients():
-    offenders = []
-    for path, scan in scans().items():
-        for fn in scan.cached_functions:
-            names = [a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]]
-            offenders += [f"{path}:{fn.lineno} {fn.name}({n})" for n in names if KEYISH_PARAM.search(n)]
-            returns = ast.unparse(fn.returns) if fn.returns else ""
-            if re.search(r"(Client|Session|ApiKey|Secret)", returns):
-                offenders.append(f"{path}:{fn.lineno} {fn.name} returns {returns}")
+    offenders = [f"{path}:{o}" for path, scan in scans().items() for o in cached_function_offences(scan)]
     assert offenders == []
 
 
@@ -146,3 +173,66 @@ def test_streamlit_config_keeps_xsrf_on_and_hides_error_details_and_secrets_are_
     for private in (".streamlit/secrets.toml", "endpoints.toml", "runs/runs.duckdb", "data/catalog.duckdb"):
         ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO_ROOT)
         assert ignored.returncode == 0, f"{private} is not git-ignored"
+
+
+# The checks above must be able to fail: each planted violation is caught, and ordinary code is not.
+PLANTED_SQL = [
+    'con.execute(f"SELECT * FROM models WHERE model_id = \'{model_id}\'")',
+    'con.execute(f"select * from models where vendor = {vendor}")',
+    'con.execute("SELECT * FROM scores WHERE model_id = \'{}\'".format(model_id))',
+    'con.execute("DELETE FROM runs WHERE run_id = \'%s\'" % run_id)',
+    'con.execute("SELECT * FROM prices WHERE provider = \'" + provider + "\'")',
+    'con.execute("attach \'" + path + "\' as other")',
+]
+CLEAN_SQL = [
+    'con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])',
+    'st.caption(f"Select {count} models to compare")',
+    'label = "Update " + name',
+    'sql = "SELECT model_id " + "FROM models"',
+]
+
+
+@pytest.mark.parametrize("code", PLANTED_SQL)
+def test_the_sql_rule_catches_each_way_of_building_sql_from_values(code):
+    scan = scan_source(code)
+    assert scan.sql_fstrings or scan.sql_format_calls, code
+
+
+@pytest.mark.parametrize("code", CLEAN_SQL)
+def test_the_sql_rule_leaves_bound_parameters_and_prose_alone(code):
+    scan = scan_source(code)
+    assert not scan.sql_fstrings and not scan.sql_format_calls, code
+
+
+@pytest.mark.parametrize("code", [
+    "st.markdown(answer, unsafe_allow_html=True)", "st.markdown(answer, unsafe_allow_html = True)",
+    "st.html(answer)", "components.html(page)", "st.components.v1.html(page)",
+])
+def test_the_html_rule_catches_each_html_call(code):
+    assert html_offences(f"import streamlit as st\n{code}\n") == [2]
+
+
+def test_the_html_rule_ignores_comments_and_safe_markdown():
+    assert html_offences("st.markdown(safe_markdown(text))  # never unsafe_allow_html=True\n") == []
+
+
+@pytest.mark.parametrize("code", [
+    "@st.cache_data\ndef prices(api_key: str):\n    pass\n",
+    "@st.cache_resource(ttl=60)\ndef client(*, token):\n    pass\n",
+    "@st.cache_resource\ndef make() -> OpenAIClient:\n    pass\n",
+    "@st.cache_data\ndef secret_of(name) -> ApiKey:\n    pass\n",
+])
+def test_the_cache_rule_catches_keys_and_clients(code):
+    assert cached_function_offences(scan_source(code)), code
+
+
+def test_the_cache_rule_leaves_ordinary_cached_queries_alone():
+    assert cached_function_offences(scan_source("@st.cache_data\ndef scores(build_id: str) -> pd.DataFrame:\n"
+                                                "    pass\n")) == []
+
+
+@pytest.mark.parametrize("planted", [
+    "sk-" + "Ab3" * 8, "hf_" + "x9Y" * 11, "AKIA" + "ABCD2345" * 2, "-----BEGIN RSA " + "PRIVATE KEY-----",
+])
+def test_the_key_rule_catches_common_key_shapes(planted):
+    assert KEY_LIKE.search(f"api_key = '{planted}'")
