@@ -83,11 +83,17 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     parser = SSEParser()
     splitter = ThinkSplitter(endpoint.starts_in_thinking) if endpoint.think_tags else None
     saw_done = False
-    last_at = clock()
+    last_at = started_at = clock()
+    last_event_at: float | None = None
     try:
         async for at, chunk in post_stream(url, headers, body, limits, clock, on_sent):
             last_at = at
-            for data in parser.feed(chunk):
+            complete = parser.feed(chunk)
+            if complete:
+                last_event_at = at
+            else:
+                _check_progress(endpoint, started_at, last_event_at, at)
+            for data in complete:
                 if data.strip() == "[DONE]":
                     saw_done = True
                     continue
@@ -101,6 +107,12 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                     err = payload["error"]
                     message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
                     raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: {str(message)[:300]}")
+                if splitter is not None and _server_sent_reasoning(payload):
+                    # The server runs a reasoning parser, so its content is all answer: a template that opens
+                    # <think> itself (starts_in_thinking) must not turn that answer into reasoning.
+                    for event in _flush(splitter, at):
+                        yield event
+                    splitter = None
                 for event in _events_from_chunk(payload, at, splitter):
                     yield event
     except HttpError as exc:
@@ -119,6 +131,19 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
         return
     detail = {"invalid_utf8_events": parser.invalid_utf8} if parser.invalid_utf8 else {}
     yield StreamEvent("done", clock(), detail=detail)
+
+
+def _check_progress(endpoint: Endpoint, started_at: float, last_event_at: float | None, now: float) -> None:
+    """The byte-level limits restart on every read, so a server dripping a byte a second would hold a column for
+    as long as it liked (until max_response_bytes, days away). Only complete events count as progress: the first
+    within first_byte_timeout_s, then one at least every stall_timeout_s."""
+    if last_event_at is None:
+        limit, since, what = endpoint.first_byte_timeout_s, started_at, "no complete event"
+    else:
+        limit, since, what = endpoint.stall_timeout_s, last_event_at, "the stream stalled: no complete event"
+    if now - since > limit:
+        raise ChatBackendError(f"{what} from {endpoint.name} within {limit:g} s (bytes kept trickling in without "
+                               "completing one)")
 
 
 def _kept_note(parser: SSEParser) -> str:
@@ -146,11 +171,23 @@ def _events_from_chunk(payload: dict, at: float, splitter: ThinkSplitter | None)
                 events.extend(StreamEvent(kind, at, text) for kind, text in splitter.feed(content))
     usage = payload.get("usage")
     if isinstance(usage, dict):
-        details = usage.get("completion_tokens_details") or {}
+        details = usage.get("completion_tokens_details")
+        reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        if reasoning_tokens is None:  # SGLang reports it at the top level of usage
+            reasoning_tokens = usage.get("reasoning_tokens")
         events.append(StreamEvent("usage", at, usage=Usage(
             input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-            reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None)))
+            reasoning_tokens=reasoning_tokens)))
     return events
+
+
+def _server_sent_reasoning(payload: dict) -> bool:
+    for choice in payload.get("choices") or []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(isinstance(delta.get(k), str) and delta.get(k)
+                                           for k in ("reasoning_content", "reasoning")):
+            return True
+    return False
 
 
 def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,

@@ -60,6 +60,7 @@ class Snapshot:
     queue_position: int | None
     live: LiveStats
     metrics: RequestMetrics | None
+    invalid_utf8_events: int = 0  # events whose bytes were not UTF-8 (their text shows U+FFFD)
 
 
 def _default_local_stream(endpoint: Endpoint, request: ChatRequest, cancel: threading.Event,
@@ -82,6 +83,7 @@ class ColumnRun:
         self._answer: list[str] = []
         self._error = ""
         self._queue_position: int | None = None
+        self._invalid_utf8_events = 0
         self._finished = threading.Event()
         self._timer = RequestTimer(clock())
         self._metrics: RequestMetrics | None = None
@@ -121,6 +123,8 @@ class ColumnRun:
                         self._queue_position = event.queue_position
                     elif event.kind == "error":
                         self._error = event.text
+                    elif event.kind == "done":
+                        self._invalid_utf8_events = int(event.detail.get("invalid_utf8_events", 0))
                 if event.kind in ("reasoning", "content"):
                     self._queue_position = None
         except Exception as exc:  # a bug must still end the column with a message, not a hung spinner
@@ -146,7 +150,8 @@ class ColumnRun:
     def snapshot(self) -> Snapshot:
         with self._lock:
             return Snapshot("".join(self._reasoning), "".join(self._answer), self._error, self._finished.is_set(),
-                            self._queue_position, self._timer.live(self._clock()), self._metrics)
+                            self._queue_position, self._timer.live(self._clock()), self._metrics,
+                            self._invalid_utf8_events)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from pages import common
 
 MAX_COLUMNS = 4
 POLL_S = 0.1
+# A reply can be megabytes (up to the endpoint's max_response_bytes); the page re-sends what it shows on every poll,
+# so it shows the start of a long reply and says so. The saved run and its exports keep the whole text.
+MAX_SHOWN_CHARS = 50_000
 
 st.title("Playground")
 st.caption("Send one prompt to several models at once. Answers stream side by side with their reasoning kept "
@@ -41,7 +44,10 @@ def metrics_line(snap: pg.Snapshot, endpoint: Endpoint) -> str:
     parts = []
     ttft = m.ttft_ms if m else snap.live.ttft_ms
     ttfat = m.ttfat_ms if m else snap.live.ttfat_ms
-    parts.append(f"TTFT {ttft:,.0f} ms" if ttft is not None else "waiting for the first token")
+    if ttft is not None:
+        parts.append(f"TTFT {ttft:,.0f} ms")
+    else:
+        parts.append("no text arrived" if m else "waiting for the first token")
     if ttfat is not None and ttft is not None and ttfat != ttft:
         parts.append(f"first answer token {ttfat:,.0f} ms")
     if m and m.output_tokens_per_s:
@@ -58,14 +64,28 @@ def metrics_line(snap: pg.Snapshot, endpoint: Endpoint) -> str:
             parts.append("token counts not reported")
         cost = pg.estimate_cost(reader, endpoint, m, dt.date.today())
         parts.append(f"cost ${cost.usd:.6f}" if cost.usd is not None else cost.note)
+    if snap.invalid_utf8_events:
+        parts.append(f"{snap.invalid_utf8_events} event(s) had bytes that are not UTF-8, shown as \ufffd")
     return " · ".join(parts)
+
+
+def show_text(text: str, empty: str) -> None:
+    """Model output as safe markdown, at most MAX_SHOWN_CHARS of it (cut before rendering, so a huge reply costs
+    neither the server's regexes nor the browser's markdown renderer)."""
+    if not text:
+        st.markdown(empty)
+        return
+    st.markdown(safe_markdown(text[:MAX_SHOWN_CHARS]))
+    if len(text) > MAX_SHOWN_CHARS:
+        st.caption(f"Showing the first {MAX_SHOWN_CHARS:,} of {len(text):,} characters; the saved run's Markdown "
+                   "and JSON exports have all of it.")
 
 
 def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) -> None:
     if reasoning:
         with st.expander("Reasoning", expanded=expanded, icon=":material/psychology:"):
-            st.markdown(safe_markdown(reasoning))
-    st.markdown(safe_markdown(answer) if answer else "_(no answer)_")
+            show_text(reasoning, "")
+    show_text(answer, "_(no answer)_")
     if error:
         st.error(safe_markdown(error), icon=":material/error:")  # may quote the server's own error text
 
@@ -214,11 +234,11 @@ if ss.pg_active:
                     if snap.reasoning and not snap.finished:
                         st.caption("Reasoning (live)")
                         with st.container(height=140):
-                            st.markdown(safe_markdown(snap.reasoning))
+                            show_text(snap.reasoning, "")
                     if snap.finished:
                         show_reply(snap.reasoning, snap.answer, snap.error)
                     else:
-                        st.markdown(safe_markdown(snap.answer) if snap.answer else "…")
+                        show_text(snap.answer, "…")
                     st.caption(metrics_line(snap, run.endpoint))
         if done:
             break

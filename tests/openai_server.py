@@ -65,6 +65,24 @@ def answer_script(words: list[str], gap_s: float = 0.0, first_s: float = 0.0, pr
     return Script(steps=steps)
 
 
+def drip(data: bytes, gap_s: float = 1.0) -> list[tuple[float, bytes]]:
+    """Steps writing `data` one byte at a time, `gap_s` apart: a server that never goes quiet for long, yet says
+    next to nothing."""
+    return [(gap_s, data[i:i + 1]) for i in range(len(data))]
+
+
+class Flood:
+    """Steps writing `piece` again and again until `total_bytes` are out, made as they are written (a 50 MB reply
+    never sits in memory). Iterable any number of times, so one Script serves every request."""
+
+    def __init__(self, piece: bytes, total_bytes: int):
+        self.piece, self.total_bytes = piece, total_bytes
+
+    def __iter__(self):
+        for _ in range(max(1, self.total_bytes // len(self.piece))):
+            yield 0.0, self.piece
+
+
 class ScriptedServer:
     def __init__(self, script: Script | Callable[[dict], Script] | None = None):
         self.script = script or answer_script(["Hello", " world"])
