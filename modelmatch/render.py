@@ -8,6 +8,12 @@ import re
 INLINE_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)")
 REFERENCE_IMAGE = re.compile(r"!\[([^\]\n]*)\]\[([^\]\n]*)\]")
 HTML_IMG = re.compile(r"<\s*img\b[^>]*>", re.IGNORECASE)
+# Whatever the patterns above miss (nested brackets in the alt text, a title in parentheses, an address in <...>
+# with spaces, a reference defined later, a backslash before the "!") must still not be an image: a markdown image
+# needs "![" with nothing between, so a zero-width space goes between. It renders as nothing, so text that merely
+# contains "![" looks the same, and no escaping trick in the input can undo it.
+IMAGE_OPENER = "!["
+BROKEN_OPENER = "!\u200b["
 
 
 def _shown_url(url: str) -> str:
@@ -19,7 +25,8 @@ def neutralize_images(text: str) -> str:
     text = INLINE_IMAGE.sub(lambda m: f"[image not loaded: {m.group(1) or 'untitled'} — {_shown_url(m.group(2))}]",
                             text)
     text = REFERENCE_IMAGE.sub(lambda m: f"[image not loaded: {m.group(1) or m.group(2) or 'untitled'}]", text)
-    return HTML_IMG.sub("[image tag removed]", text)
+    text = HTML_IMG.sub("[image tag removed]", text)
+    return text.replace(IMAGE_OPENER, BROKEN_OPENER)
 
 
 def safe_markdown(text: str) -> str:

@@ -26,7 +26,12 @@ def test_two_columns_stream_and_hostile_output_is_inert(fixture_data_dir, tmp_pa
         "<img src=x onerror=\"window.__pwned = 2\"> ",
     ]
     with pixel_host:
-        hostile.append(f"![tracking]({pixel_host.origin}/pixel.png) done.")
+        hostile += [f"![tracking]({pixel_host.origin}/pixel.png) ",
+                    # forms a pattern-based filter misses: nested brackets, a title in parentheses, <...> with a
+                    # space, a reference defined later
+                    f"![a [b] c]({pixel_host.origin}/nested.png) ", f"![t]({pixel_host.origin}/title.png (t)) ",
+                    f"![s](<{pixel_host.origin}/with space.png>) ", "![short] done.\n\n",
+                    f"[short]: {pixel_host.origin}/ref.png\n"]
         qwen = ScriptedServer(slow_answer(["Qwen ", "says ", "four ", "in ", "the ", "end."], 0.4))
         deep = ScriptedServer(slow_answer(hostile, 0.3))
         with qwen, deep:
@@ -56,7 +61,7 @@ def test_two_columns_stream_and_hostile_output_is_inert(fixture_data_dir, tmp_pa
                     expect(page.get_by_text("Saved as run", exact=False)).to_be_visible(timeout=30_000)
                     time.sleep(1.0)  # give a would-be image fetch or onerror handler time to happen
                     assert page.evaluate("window.__pwned") is None
-                    assert page.locator("main img[src*='pixel.png']").count() == 0
+                    assert page.locator("main img[src*='127.0.0.1']").count() == 0
                     assert page.locator("main script").count() == 0
                     expect(page.get_by_text("image not loaded: tracking", exact=False).first).to_be_visible()
                     page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from modelmatch.limits import SlidingWindowLimiter
 from modelmatch.render import safe_markdown
 from modelmatch.runs_store import ColumnRecord, RunRecord, RunsStore, to_json, to_markdown, valid_run_id
@@ -55,10 +59,30 @@ def test_images_in_model_output_become_text():
     text = ("look ![chart](http://127.0.0.1:9/pixel.png \"t\") and ![ref][1] and <img src=x onerror=alert(1)>\n\n"
             "[1]: http://127.0.0.1:9/other.png\n`code ![x](y)` stays a [link](https://example.org)")
     safe = safe_markdown(text)
-    assert "![" not in safe.split("`code")[0]
+    assert "![" not in safe
     assert "[image not loaded: chart — `http://127.0.0.1:9/pixel.png`]" in safe
     assert "[image not loaded: ref]" in safe and "[image tag removed]" in safe
     assert "[link](https://example.org)" in safe
+
+
+@pytest.mark.parametrize("text", [
+    "![a [b] c](http://127.0.0.1:9/nested.png)",  # brackets inside the alt text
+    "![t](http://127.0.0.1:9/title.png (a title))",  # title in parentheses
+    "![s](<http://127.0.0.1:9/with space.png>)",  # address in angle brackets with a space
+    "![short]\n\n[short]: http://127.0.0.1:9/ref.png",  # shortcut reference defined later
+    "\\![x](http://127.0.0.1:9/escaped.png)",  # a backslash before the "!"
+    "!![x](http://127.0.0.1:9/double.png)",
+])
+def test_no_markdown_image_survives_whatever_its_form(text):
+    safe = safe_markdown(text)
+    assert "![" not in safe
+    assert safe.replace("\u200b", "").count("127.0.0.1:9") == text.count("127.0.0.1:9")  # the address stays readable
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("![]()<>\\ \n`:xy'\"")), max_size=60))
+def test_no_image_opener_survives_any_text(text):
+    assert "![" not in safe_markdown(text)
 
 
 def test_sliding_window_limiter_with_a_scripted_clock():
