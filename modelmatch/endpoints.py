@@ -44,6 +44,7 @@ class Endpoint:
     first_byte_timeout_s: float = 120.0
     stall_timeout_s: float = 60.0
     max_response_bytes: int = 20_000_000
+    max_duration_s: float = 900.0  # a reply may take at most this long in all, however steadily it streams
     embedded_default: bool = False
 
     @property
@@ -93,13 +94,13 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         if name in seen:
             raise EndpointsFileError(f"{where}: the name is used twice")
         seen.add(name)
+        if "api_key" in entry or "key" in entry:
+            raise EndpointsFileError(f"{where}: keys never go in this file; name an environment variable with "
+                                     "api_key_env")
         unknown = set(entry) - _FIELDS - {"name"}
         if unknown:
             raise EndpointsFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: "
                                      f"{', '.join(sorted(_FIELDS))}")
-        if "api_key" in entry or "key" in entry:
-            raise EndpointsFileError(f"{where}: keys never go in this file; name an environment variable with "
-                                     "api_key_env")
         kind = entry.get("kind")
         if kind not in ("openai", "transformers"):
             raise EndpointsFileError(f"{where}: 'kind' must be 'openai' or 'transformers'")
@@ -126,6 +127,10 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
             if key in entry and (not isinstance(entry[key], (int, float)) or isinstance(entry[key], bool)
                                  or not 0 < entry[key] <= 3600):
                 raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and 3600")
+        duration = entry.get("max_duration_s")
+        if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool)
+                                     or not 0 < duration <= 86400):
+            raise EndpointsFileError(f"{where}: 'max_duration_s' must be a number of seconds between 0 and 86400")
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")

@@ -28,6 +28,7 @@ class Limits:
     first_byte_timeout_s: float = 120.0
     stall_timeout_s: float = 60.0
     max_response_bytes: int = 20_000_000
+    max_duration_s: float = 900.0  # the whole reply, however steadily it arrives
 
 
 class HttpError(ChatBackendError):
@@ -163,6 +164,7 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
             sent_at = clock()
         if on_sent is not None:
             on_sent(sent_at)
+        deadline = sent_at + limits.max_duration_s
         received = 0
         first = True
         status: int | None = None
@@ -173,7 +175,11 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
             if event is h11.NEED_DATA:
                 # Servers send headers at once and the body after prefill: "first byte" means first body byte.
                 timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                got = await stream.read(timeout)
+                left_s = deadline - clock()
+                got = await stream.read(min(timeout, left_s)) if left_s > 0 else None
+                if got is None and clock() >= deadline:
+                    raise ChatBackendError(f"the reply from {parsed.hostname} took longer than "
+                                           f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
                 if got is None:
                     what = "no first byte" if first else "the stream stalled: no data"
                     raise ChatBackendError(f"{what} from {parsed.hostname} within {timeout:g} s")

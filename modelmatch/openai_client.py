@@ -77,7 +77,7 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
-                    endpoint.max_response_bytes)
+                    endpoint.max_response_bytes, endpoint.max_duration_s)
     url = f"{endpoint.base_url}/chat/completions"
     body = json.dumps(request_body(endpoint, request)).encode()
     parser = SSEParser()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 
@@ -122,6 +123,19 @@ def test_stall_mid_stream_keeps_what_arrived():
         events = collect(endpoint(server, stall_timeout_s=0.3))
     assert text_of(events, "content") == "partial"
     assert "stalled" in only_error(events) and "kept" in only_error(events)
+
+
+def test_a_reply_that_never_stalls_is_still_ended_by_max_duration():
+    # A complete (empty) event every 0.2 s keeps the stall limit happy forever; only the total limit ends it.
+    keepalive = [(0.2, sse({"id": "x", "object": "chat.completion.chunk", "choices": []}))] * 200
+    script = Script(steps=[(0, delta(content="partial")), *keepalive, (0, DONE)])
+    with ScriptedServer(script) as server:
+        started = time.perf_counter()
+        events = collect(endpoint(server, stall_timeout_s=1, max_duration_s=1.5))
+        elapsed_s = time.perf_counter() - started
+    assert text_of(events, "content") == "partial"
+    assert "longer than 1.5 s (max_duration_s)" in only_error(events)
+    assert elapsed_s < 5
 
 
 @pytest.mark.parametrize(("status", "expected"), [(401, "API key"), (429, "rate limited"), (500, "server failed")])
