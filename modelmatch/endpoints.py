@@ -15,7 +15,11 @@ from typing import Literal, Mapping
 from urllib.parse import urlparse
 
 EndpointKind = Literal["openai", "transformers"]
-ThinkingControl = Literal["none", "qwen3-enable-thinking", "deepseek-thinking", "always"]
+# qwen3-enable-thinking: chat_template_kwargs {"enable_thinking": ...} (Qwen3 on vLLM/SGLang, and locally);
+# deepseek-v31-template: chat_template_kwargs {"thinking": ...} (DeepSeek-V3.1's template on vLLM/SGLang, and locally);
+# deepseek-thinking: DeepSeek's own API, top-level "thinking": {"type": "enabled"|"disabled"}.
+ThinkingControl = Literal["none", "qwen3-enable-thinking", "deepseek-v31-template", "deepseek-thinking", "always"]
+THINKING_CONTROLS = ("none", "qwen3-enable-thinking", "deepseek-v31-template", "deepseek-thinking", "always")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 
@@ -117,9 +121,8 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         if env is not None and (not isinstance(env, str) or not ENV_NAME_RE.match(env)):
             raise EndpointsFileError(f"{where}: 'api_key_env' must be an environment variable name like "
                                      "DEEPSEEK_API_KEY")
-        if entry.get("thinking", "none") not in ("none", "qwen3-enable-thinking", "deepseek-thinking", "always"):
-            raise EndpointsFileError(f"{where}: 'thinking' must be none, qwen3-enable-thinking, "
-                                     "deepseek-thinking or always")
+        if entry.get("thinking", "none") not in THINKING_CONTROLS:
+            raise EndpointsFileError(f"{where}: 'thinking' must be one of {', '.join(THINKING_CONTROLS)}")
         for key in ("max_tokens_cap", "requests_per_minute", "max_response_bytes"):
             if key in entry and (not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 1):
                 raise EndpointsFileError(f"{where}: '{key}' must be a whole number of at least 1")

@@ -455,6 +455,8 @@ def _prompt_inputs(loaded: LoadedModel, endpoint: Endpoint, request: ChatRequest
     kwargs: dict[str, Any] = {}
     if endpoint.thinking == "qwen3-enable-thinking" and request.thinking is not None:
         kwargs["enable_thinking"] = request.thinking
+    elif endpoint.thinking == "deepseek-v31-template" and request.thinking is not None:
+        kwargs["thinking"] = request.thinking
     messages = [message.as_dict() for message in request.messages]
     with loaded.tokenizer_lock:
         # transformers 5: tokenize=True returns a BatchEncoding (input_ids + attention_mask) by default.

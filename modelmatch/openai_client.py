@@ -36,6 +36,9 @@ def request_body(endpoint: Endpoint, request: ChatRequest) -> dict:
         if endpoint.thinking == "qwen3-enable-thinking":
             # vLLM and SGLang pass chat_template_kwargs to Qwen3's template.
             body["chat_template_kwargs"] = {"enable_thinking": request.thinking}
+        elif endpoint.thinking == "deepseek-v31-template":
+            # DeepSeek-V3.1's template reads `thinking` (vLLM's deepseek_v3 reasoning parser too).
+            body["chat_template_kwargs"] = {"thinking": request.thinking}
         elif endpoint.thinking == "deepseek-thinking":
             body["thinking"] = {"type": "enabled" if request.thinking else "disabled"}
     if request.exact_output_tokens:

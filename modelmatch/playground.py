@@ -48,7 +48,7 @@ def build_request(settings: ColumnSettings, history: list[ChatMessage], prompt: 
 
 
 def supports_thinking_switch(endpoint: Endpoint) -> bool:
-    return endpoint.thinking in ("qwen3-enable-thinking", "deepseek-thinking")
+    return endpoint.thinking in ("qwen3-enable-thinking", "deepseek-v31-template", "deepseek-thinking")
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,17 @@ def test_qwen3_thinking_switch_goes_in_chat_template_kwargs(thinking, sent, reas
     assert events[-1].kind == "done"
 
 
+@pytest.mark.parametrize("thinking", [True, False])
+def test_deepseek_v31_thinking_switch_goes_in_chat_template_kwargs_not_the_api_field(thinking):
+    # vLLM logs and ignores an unknown top-level "thinking"; DeepSeek-V3.1's template reads chat_template_kwargs.
+    with ScriptedServer(Script(steps=[(0.0, vllm_chunk({"content": "Hi"}, finish="stop")), (0.0, DONE)])) as server:
+        ep = endpoint(server, name="DeepSeek-V3.1 (vLLM)", model="deepseek-v31", thinking="deepseek-v31-template")
+        collect(ep, request=ChatRequest(messages=(ChatMessage("user", "Hi"),), max_tokens=64, thinking=thinking))
+        body = server.received[0].body
+    assert body["chat_template_kwargs"] == {"thinking": thinking} and "thinking" not in body
+    assert set(body) <= VLLM_REQUEST_FIELDS
+
+
 def test_force_include_usage_puts_running_usage_on_every_chunk_and_the_last_one_counts():
     running = lambda done: {"prompt_tokens": 14, "total_tokens": 14 + done, "completion_tokens": done}  # noqa: E731
     steps = [(0.0, vllm_chunk({"role": "assistant", "content": ""}, first=True, usage=running(0))),
