@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException
 
 from modelmatch import playground as pg
 from modelmatch import runs_store as rs
@@ -207,17 +208,8 @@ def start_runs(text: str) -> None:
     ss.pg_last_prompt = text
 
 
-if prompt and not ss.pg_active:
-    start_runs(prompt)
-
-if ss.pg_active:
-    st.button("Stop", key="pg_stop", icon=":material/stop_circle:", type="primary",
-              help="Stop every column; what arrived is kept.")
-    active = ss.pg_active
-    for slot, (cs, run, refusal) in zip(slots, active["runs"]):
-        if run is None:
-            with slot.container():
-                st.error(safe_markdown(refusal))
+def show_live(slots: list, active: dict) -> None:
+    """Redraw every column from its run's snapshot until all have finished."""
     while True:
         done = True
         for slot, (cs, run, _) in zip(slots, active["runs"]):
@@ -241,8 +233,32 @@ if ss.pg_active:
                         show_text(snap.answer, "…")
                     st.caption(metrics_line(snap, run.endpoint))
         if done:
-            break
+            return
         time.sleep(POLL_S)
+
+
+if prompt and not ss.pg_active:
+    start_runs(prompt)
+
+if ss.pg_active:
+    st.button("Stop", key="pg_stop", icon=":material/stop_circle:", type="primary",
+              help="Stop every column; what arrived is kept.")
+    active = ss.pg_active
+    for slot, (cs, run, refusal) in zip(slots, active["runs"]):
+        if run is None:
+            with slot.container():
+                st.error(safe_markdown(refusal))
+    try:
+        show_live(slots, active)
+    except RerunException:
+        raise  # a click here (Stop, a setting) or on another page: the runs go on and this page picks them up again
+    except BaseException:
+        # The session ended (the visitor left and did not come back within server.disconnectedSessionTTL) or the
+        # page failed: nobody will see the rest of these replies, so stop generating (and paying for) them.
+        for _, run, _ in active["runs"]:
+            if run is not None:
+                run.cancel()
+        raise
 
     records = []
     for i, (cs, run, refusal) in enumerate(active["runs"]):

@@ -87,6 +87,7 @@ class ScriptedServer:
     def __init__(self, script: Script | Callable[[dict], Script] | None = None):
         self.script = script or answer_script(["Hello", " world"])
         self.received: list[Received] = []
+        self.cut_short: list[int] = []  # for each reply the client hung up on: how many steps had been written
         self._lock = threading.Lock()
         server = self
 
@@ -111,17 +112,20 @@ class ScriptedServer:
                     self.send_header(key, value)
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
+                written = 0
                 try:
                     for delay, data in script.steps:
                         if delay:
                             time.sleep(delay)
                         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                         self.wfile.flush()
+                        written += 1
                     if not script.end_abruptly:
                         self.wfile.write(b"0\r\n\r\n")
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    with server._lock:
+                        server.cut_short.append(written)
                 self.close_connection = True
 
             do_GET = do_POST  # noqa: N815 (images in model output are fetched with GET)
