@@ -80,7 +80,7 @@ def _store(args) -> EvalStore:
     try:
         return EvalStore(args.runs_db or settings.runs_db_path())
     except RunsDatabaseBusy as busy:
-        raise EvalInputError(str(busy)) from None
+        raise EvalInputError(f"{busy} (here: --runs-db FILE)") from None
 
 
 def _endpoints(args):

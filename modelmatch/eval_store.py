@@ -1,12 +1,14 @@
 """Eval runs and their results, in the runs database (settings.runs_db_path(), never the catalog).
 
-One EvalStore per database file per process (`shared_store`), and every write goes through its lock: the page,
+One EvalStore per database file per process (`shared_store`); every read and write opens the file briefly under its
+lock (never holding it, so app replicas and the CLI share the file): the page,
 the runner's worker threads and the Compare page's "your eval" column all use the same object. Endpoints are
 recorded by name, model and catalog model_id: never a URL, never a key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -14,11 +16,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from modelmatch.eval_sets import EvalItem
-from modelmatch.runs_store import valid_run_id  # one run-id format for the whole runs database
+from modelmatch.runs_store import RunsDatabaseBusy, open_runs_db, valid_run_id  # one runs database, one way in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS eval_runs (
@@ -108,8 +109,6 @@ class RunInfo:
     item_count: int
 
 
-class RunsDatabaseBusy(Exception):
-    """Another process holds the runs database (DuckDB allows one writing process per file)."""
 
 
 class EvalStore:
@@ -117,31 +116,28 @@ class EvalStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise RunsDatabaseBusy(
-                    f"the runs database {self.path} is open in another process (the app, or another eval); stop "
-                    "it or use another file (MODELMATCH_RUNS_DB, or --runs-db for the CLI)") from None
-            raise
-        self._con.execute(SCHEMA)
+        with self._connection() as con:
+            con.execute(SCHEMA)
+
+    @contextlib.contextmanager
+    def _connection(self):
+        """The file is opened for one read or write and closed again, never held: DuckDB lets one process at a time
+        open a file, and app replicas, the eval CLI and the playground's runs all share this one."""
+        with self._lock, open_runs_db(self.path) as con:
+            yield con
 
     # -- writes -------------------------------------------------------------------------------------------------
 
     def _write(self, statements: list[tuple[str, list]]) -> None:
-        with self._lock:
-            cur = self._con.cursor()
+        with self._connection() as con:
+            con.execute("BEGIN")
             try:
-                cur.execute("BEGIN")
                 for sql, params in statements:
-                    cur.execute(sql, params)
-                cur.execute("COMMIT")
+                    con.execute(sql, params)
+                con.execute("COMMIT")
             except Exception:
-                cur.execute("ROLLBACK")
+                con.execute("ROLLBACK")
                 raise
-            finally:
-                cur.close()
 
     def create_run(self, set_name: str, set_sha256: str, set_source: str, items: list[EvalItem],
                    sent_prompts: list[str], settings: dict, endpoints: list[EndpointRecord]) -> str:
@@ -178,12 +174,8 @@ class EvalStore:
     # -- reads --------------------------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: list) -> pd.DataFrame:
-        with self._lock:
-            cur = self._con.cursor()
-            try:
-                return cur.execute(sql, params).df()
-            finally:
-                cur.close()
+        with self._connection() as con:
+            return con.execute(sql, params).df()
 
     def run_info(self, run_id: str) -> RunInfo | None:
         if not valid_run_id(run_id):
@@ -263,8 +255,7 @@ class EvalStore:
         return pd.concat(frames, ignore_index=True)
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        """Nothing is held open between operations; kept so callers can say they are done."""
 
 
 _SHARED: dict[str, EvalStore] = {}

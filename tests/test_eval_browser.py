@@ -53,7 +53,7 @@ def test_progress_cancel_and_inert_output(fixture_data_dir, tmp_path):
                     cancel.click()
                     expect(cancel).to_have_count(0, timeout=30_000)
                     expect(page.get_by_text("status cancelled", exact=False)).to_be_visible(timeout=30_000)
-                    expect(page.get_by_role("button", name="Resume: send", exact=False)).to_be_visible()
+                    expect(page.get_by_role("button", name="Resume: send", exact=False)).to_be_visible(timeout=30_000)
                     expect(page.get_by_text("[image tag removed]", exact=False).first).to_be_visible(timeout=30_000)
                     time.sleep(1.0)  # time for a would-be image fetch or onerror handler
                     assert page.evaluate("window.__pwned") is None

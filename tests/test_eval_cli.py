@@ -183,11 +183,12 @@ def test_dry_run_estimates_and_sends_nothing(tmp_path, live_catalog):
 def test_a_runs_database_held_by_another_process_is_explained(tmp_path):
     import duckdb
 
-    holder = duckdb.connect(str(tmp_path / "runs.duckdb"))  # this test process plays the running app
+    # Something outside ModelMatch (a DuckDB shell, say) holds the file open for longer than the brief retry.
+    holder = duckdb.connect(str(tmp_path / "runs.duckdb"))
     try:
         (tmp_path / "endpoints.toml").write_text('[[endpoint]]\nname = "A"\nkind = "openai"\n'
                                                  'base_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n')
         proc = run_cli(tmp_path, "--list")
     finally:
         holder.close()
-    assert proc.returncode == 2 and "is open in another process" in proc.stderr and "--runs-db" in proc.stderr
+    assert proc.returncode == 2 and "in use by another process" in proc.stderr and "--runs-db" in proc.stderr
