@@ -25,8 +25,10 @@ class CompareData:
 
 
 def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date) -> CompareData:
-    ids = list(model_ids)
-    models = models_table(reader, ModelFilter(model_ids=model_ids))
+    ids = list(dict.fromkeys(model_ids))  # a repeated id keeps its first place
+    models = models_table(reader, ModelFilter(model_ids=tuple(ids)))
+    # An empty id list means "no filter" to models_table and prices_in_force; an empty selection means no models.
+    models = models[models["model_id"].isin(ids)]
     order = {m: i for i, m in enumerate(ids)}
     models = models.sort_values("model_id", key=lambda s: s.map(order)).reset_index(drop=True)
     architectures = reader.query("SELECT * FROM architectures WHERE list_contains(?::VARCHAR[], model_id)", [ids])
@@ -38,7 +40,8 @@ def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: 
     attention = dict(zip(models["model_id"], models["attention"]))
     kv_cache = {row["model_id"]: memory.kv_cache_bytes_per_token(row, attention.get(row["model_id"]))
                 for row in architectures.to_dict("records")}
-    return CompareData(models, architectures, prices.prices_in_force(reader, price_date, ids),
+    in_force = prices.prices_in_force(reader, price_date, ids)
+    return CompareData(models, architectures, in_force[in_force["model_id"].isin(ids)].reset_index(drop=True),
                        scores.scores_for(reader, ids), measured, kv_cache)
 
 

@@ -42,6 +42,13 @@ __all__ = [
 HOURS_PER_MONTH = 8760 / 12  # 730: a month of continuous service, so monthly GPU cost = hourly price x 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 GB = 1e9  # decimal gigabytes, as GPU datasheets state memory and bandwidth
+# Limits on what a user types: far beyond any real device, price or traffic, and low enough that every product of
+# them stays a finite float (a month of 1e300 tokens made the replica count infinite and the plan crashed).
+MAX_DEVICE_MEMORY_GB = 1e6
+MIN_BANDWIDTH_GBPS, MAX_BANDWIDTH_GBPS = 1e-3, 1e6
+MAX_GPU_USD_PER_HOUR = 1e6
+MAX_MTOK_PER_MONTH = 1e9
+MAX_THINKING_TOKENS_PER_OUTPUT_TOKEN = 1e4
 
 PRECISION_ALIASES = {
     "bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "float16": "bf16",
@@ -325,11 +332,16 @@ class UsageProfile:
         return self.input_mtok_per_month == 0 and self.output_mtok_per_month == 0
 
     def validate(self) -> None:
-        for name in ("input_mtok_per_month", "output_mtok_per_month", "thinking_tokens_per_output_token"):
+        for name, maximum in (("input_mtok_per_month", MAX_MTOK_PER_MONTH),
+                              ("output_mtok_per_month", MAX_MTOK_PER_MONTH),
+                              ("thinking_tokens_per_output_token", MAX_THINKING_TOKENS_PER_OUTPUT_TOKEN)):
             value = getattr(self, name)
             if value is None or not math.isfinite(value) or value < 0:
                 raise PlanInputError(f"{name.replace('_', ' ')} must be a number of at least 0, got {value!r}")
-        if not (0 <= self.cached_input_share <= 1):
+            if value > maximum:
+                raise PlanInputError(f"{name.replace('_', ' ')} of {value:g} is beyond what this planner handles "
+                                     f"(at most {maximum:g})")
+        if self.cached_input_share is None or not (0 <= self.cached_input_share <= 1):
             raise PlanInputError(f"the cached share of input tokens must be between 0 and 1, "
                                  f"got {self.cached_input_share!r}")
 
@@ -380,11 +392,17 @@ def resolve_gpu(catalog: DecisionCatalog, query: str | None, custom_memory_gb: f
     """A catalog GPU by id or unambiguous name, or a user-described device; bandwidth may be user-entered."""
     if bandwidth_gbps is not None and (not math.isfinite(bandwidth_gbps) or bandwidth_gbps <= 0):
         raise PlanInputError(f"memory bandwidth must be a positive number of GB/s, got {bandwidth_gbps!r}")
+    if bandwidth_gbps is not None and not MIN_BANDWIDTH_GBPS <= bandwidth_gbps <= MAX_BANDWIDTH_GBPS:
+        raise PlanInputError(f"memory bandwidth of {bandwidth_gbps:g} GB/s is beyond what this planner handles "
+                             f"(from {MIN_BANDWIDTH_GBPS:g} to {MAX_BANDWIDTH_GBPS:g} GB/s)")
     if custom_memory_gb is not None:
         if query:
             raise PlanInputError("choose either a catalog GPU or a custom memory size, not both")
         if not math.isfinite(custom_memory_gb) or custom_memory_gb <= 0:
             raise PlanInputError(f"device memory must be a positive number of GB, got {custom_memory_gb!r}")
+        if custom_memory_gb > MAX_DEVICE_MEMORY_GB:
+            raise PlanInputError(f"device memory of {custom_memory_gb:g} GB is beyond what this planner handles "
+                                 f"(at most {MAX_DEVICE_MEMORY_GB:g} GB)")
         return GpuSpec("custom", f"your device with {custom_memory_gb:g} GB", float(custom_memory_gb),
                        bandwidth_gbps, None, None, None, "user-entered" if bandwidth_gbps else None, True)
     if not query:
@@ -414,14 +432,36 @@ def resolve_gpu(catalog: DecisionCatalog, query: str | None, custom_memory_gb: f
 
 
 def _positive_int(value: Any, what: str, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or int(value) != value:
+    # An int is whole whatever its size (math.isfinite would overflow on one too large for a float).
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if isinstance(value, bool) or not whole:
         raise PlanInputError(f"{what} must be a whole number, got {value!r}")
     if value < 1:
         raise PlanInputError(f"{what} must be at least 1, got {int(value)}")
     if value > maximum:
         raise PlanInputError(f"{what} of {int(value):,} is beyond what this planner handles (at most {maximum:,})")
     return int(value)
+
+
+def gpu_price_per_hour(value: float | None) -> float | None:
+    """The user's GPU rental price, checked: positive, finite and below MAX_GPU_USD_PER_HOUR."""
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise PlanInputError(f"GPU price per hour must be a positive number of USD, got {value!r}")
+    if value is not None and value > MAX_GPU_USD_PER_HOUR:
+        raise PlanInputError(f"GPU price per hour of ${value:g} is beyond what this planner handles "
+                             f"(at most ${MAX_GPU_USD_PER_HOUR:g})")
+    return value
+
+
+def prices_day(value: str | None) -> str:
+    """The day whose prices apply, as YYYY-MM-DD; default today. Price rows are compared with it as text, so
+    another ISO spelling (20260101) or a non-date must never reach that comparison."""
+    if not value:
+        return dt.date.today().isoformat()
+    try:
+        return dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise PlanInputError(f"prices date must be a date written YYYY-MM-DD, got {value!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -920,9 +960,8 @@ def validate_request(request: PlanRequest, catalog: DecisionCatalog) -> tuple[Mo
                              f"got {request.gpu_memory_utilization!r}")
     if request.runtime_reserve_gb < 0 or not math.isfinite(request.runtime_reserve_gb):
         raise PlanInputError(f"runtime reserve must be 0 GB or more, got {request.runtime_reserve_gb!r}")
-    if request.gpu_usd_per_hour is not None and (not math.isfinite(request.gpu_usd_per_hour)
-                                                 or request.gpu_usd_per_hour <= 0):
-        raise PlanInputError(f"GPU price per hour must be a positive number of USD, got {request.gpu_usd_per_hour!r}")
+    gpu_price_per_hour(request.gpu_usd_per_hour)
+    prices_day(request.prices_as_of)
     request.usage.validate()
     if not model.open_weights:
         raise PlanInputError(f"{model.model_id} is API-only (no open weights), so there is nothing to host; compare "
@@ -980,7 +1019,7 @@ def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
                    "read one row at a time, so this overstates bytes read slightly)"]
     speed = SpeedEstimate(batch1, at_b, measured, measured_status, tuple(speed_notes))
 
-    as_of = request.prices_as_of or dt.date.today().isoformat()
+    as_of = prices_day(request.prices_as_of)
     usage = request.usage
     prices = current_prices(catalog.prices.get(model.model_id, ()), as_of)
     api = tuple(api_cost(p, usage, model) for p in prices)

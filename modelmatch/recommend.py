@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
@@ -46,6 +45,8 @@ from modelmatch.planner import (
     serving_seconds,
     _matching_measurement,
     _positive_int,
+    gpu_price_per_hour,
+    prices_day,
 )
 
 __all__ = ["WizardRequest", "LicenseNeeds", "RecommendResult", "recommend", "use_cases", "DEPLOYMENTS",
@@ -265,10 +266,12 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
                              + ", ".join(known))
     if request.deployment not in DEPLOYMENTS:
         raise PlanInputError(f"deployment must be one of {', '.join(DEPLOYMENTS)}, got {request.deployment!r}")
-    _positive_int(request.context_tokens, "context length (tokens)", 100_000_000)
-    _positive_int(request.concurrent_sequences, "concurrent sequences", 1_000_000)
-    _positive_int(request.gpu_count, "GPU count", 1024)
-    _positive_int(request.top_n, "shortlist length", 1000)
+    # A whole-number float (2.0) is accepted; what follows needs ints (tensor-parallel sizes, the shortlist slice).
+    request = dataclasses.replace(
+        request, context_tokens=_positive_int(request.context_tokens, "context length (tokens)", 100_000_000),
+        concurrent_sequences=_positive_int(request.concurrent_sequences, "concurrent sequences", 1_000_000),
+        gpu_count=_positive_int(request.gpu_count, "GPU count", 1024),
+        top_n=_positive_int(request.top_n, "shortlist length", 1000))
     request.usage.validate()
     if request.kv_dtype not in KV_DTYPES:
         raise PlanInputError(f"unknown KV-cache dtype {request.kv_dtype!r}; choose one of {', '.join(KV_DTYPES)}")
@@ -276,10 +279,11 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
                         ("latency target", request.min_tokens_per_s)):
         if value is not None and (not math.isfinite(value) or value < 0 or (value == 0 and name != "budget")):
             raise PlanInputError(f"{name} must be a positive number, got {value!r}")
+    gpu_price_per_hour(request.gpu_usd_per_hour)
     if not (0 < request.gpu_memory_utilization <= 1):
         raise PlanInputError(f"engine memory utilization must be above 0 and at most 1, "
                              f"got {request.gpu_memory_utilization!r}")
-    if request.runtime_reserve_gb < 0:
+    if request.runtime_reserve_gb < 0 or not math.isfinite(request.runtime_reserve_gb):
         raise PlanInputError(f"runtime reserve must be 0 GB or more, got {request.runtime_reserve_gb!r}")
     precisions = tuple(dict.fromkeys(resolve_precision(p) for p in request.precisions))
     if not precisions:
@@ -331,7 +335,7 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
     if request.deployment != "api" and gpu is not None and request.gpu_usd_per_hour is None:
         assumptions.append("no GPU price per hour given (rental prices are not in the catalog): self-hosting "
                            "cost is unknown")
-    as_of = request.prices_as_of or dt.date.today().isoformat()
+    as_of = prices_day(request.prices_as_of)
     return _Context(request, chosen, weights, gpu, precisions, needs_image, include_base, languages, as_of,
                     tuple(assumptions))
 
@@ -794,7 +798,12 @@ def _sensitivity(request: WizardRequest, catalog: DecisionCatalog, base: list[Ca
     base_ids = [c.model_id for c in base]
     out = []
     for label, changed in cases:
-        _, ranked, _ = _rank(dataclasses.replace(changed, with_sensitivity=False), catalog)
+        try:
+            _, ranked, _ = _rank(dataclasses.replace(changed, with_sensitivity=False), catalog)
+        except PlanInputError:
+            # The what-if leaves the range the planner handles (1,024 GPUs doubled, a budget doubled to infinity):
+            # there is nothing to compare, and the answer to the request itself stands.
+            continue
         ids = [c.model_id for c in ranked]
         added = tuple(i for i in ids if i not in base_ids)
         removed = tuple(i for i in base_ids if i not in ids)
@@ -820,13 +829,14 @@ def _sensitivity(request: WizardRequest, catalog: DecisionCatalog, base: list[Ca
 
 def recommend(request: WizardRequest, catalog: DecisionCatalog) -> RecommendResult:
     ctx, ranked, excluded = _rank(request, catalog)
-    sensitivity = _sensitivity(request, catalog, ranked) if request.with_sensitivity else []
+    top_n = ctx.request.top_n
+    sensitivity = _sensitivity(ctx.request, catalog, ranked) if request.with_sensitivity else []
     weights = tuple(sorted(((c, w) for c, w in ctx.weights.items()), key=lambda kv: -kv[1]))
     excluded.sort(key=lambda e: e.display_name.lower())
     return RecommendResult(
         build_id=catalog.build_id, request=request, use_case_labels=tuple(uc.label for uc in ctx.use_cases),
         weights=weights, assumptions=ctx.assumptions, ranking_rule=RANKING_RULE,
-        shortlist=tuple(ranked[:request.top_n]), other_eligible=tuple(c.model_id for c in ranked[request.top_n:]),
+        shortlist=tuple(ranked[:top_n]), other_eligible=tuple(c.model_id for c in ranked[top_n:]),
         excluded=tuple(excluded), sensitivity=tuple(sensitivity))
 
 
