@@ -4,6 +4,7 @@ parameters (the filter's fields), never as SQL."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -66,8 +67,28 @@ ORDER BY m.vendor, m.family, m.release_date NULLS LAST, m.params_total_b NULLS L
 """
 
 
+# DuckDB binds integers up to 128 bits; no context window is near 2**62, so clamping keeps the filter's meaning.
+MAX_CONTEXT_FILTER_TOKENS = 2**62
+
+
+def _bound(value: float | None) -> float | None:
+    """A range end as the query takes it. NaN is no bound (a link drops it too; bound as-is, DuckDB sorts NaN above
+    every number, so a NaN minimum matched nothing and a NaN maximum everything), and an int too large for a double
+    is an infinite bound rather than a binding error."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
+    return None if math.isnan(number) else number
+
+
 def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.DataFrame:
     search = flt.search.strip()
+    min_context = max(0, min(int(flt.min_context_tokens), MAX_CONTEXT_FILTER_TOKENS))
+    low_total, high_total = (_bound(v) for v in flt.params_total_b)
+    low_active, high_active = (_bound(v) for v in flt.params_active_b)
     params = [
         HF_BASE_URL,
         search, search,
@@ -77,10 +98,10 @@ def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.
         list(flt.commercial_use), list(flt.commercial_use),
         flt.open_weights_only,
         flt.reasoning_only,
-        int(flt.min_context_tokens), int(flt.min_context_tokens),
+        min_context, min_context,
         list(flt.architectures), list(flt.architectures),
-        flt.params_total_b[0], flt.params_total_b[0], flt.params_total_b[1], flt.params_total_b[1],
-        flt.params_active_b[0], flt.params_active_b[0], flt.params_active_b[1], flt.params_active_b[1],
+        low_total, low_total, high_total, high_total,
+        low_active, low_active, high_active, high_active,
         flt.released_from, flt.released_from, flt.released_to, flt.released_to,
         list(flt.model_ids), list(flt.model_ids),
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,34 +25,13 @@ class OverviewData:
     measured: pd.DataFrame  # measured speed rows of those models, price joined
 
 
-# DuckDB binds integers up to 128 bits; no context window is near 2**62, so clamping keeps the filter's meaning.
-MAX_CONTEXT_FILTER_TOKENS = 2**62
-
-
-def _bound(value: float | None) -> float | None:
-    """A range end as the query takes it. NaN is no bound (a link drops it too; bound as-is, DuckDB sorts NaN above
-    every number, so a NaN minimum matched nothing and a NaN maximum everything), and an int too large for a double
-    is an infinite bound rather than a binding error."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf if value > 0 else -math.inf
-    return None if math.isnan(number) else number
-
-
 def model_filter(state: OverviewState) -> ModelFilter:
-    low_total, high_total = state.params_total_b
-    low_active, high_active = state.params_active_b
     return ModelFilter(
         vendors=state.vendors, families=state.families, open_weights_only=state.open_weights_only,
         commercial_use=("yes", "conditional") if state.commercial_only else (),
-        architectures=state.architectures,
-        min_context_tokens=max(0, min(int(state.min_context_tokens), MAX_CONTEXT_FILTER_TOKENS)),
-        reasoning_only=state.reasoning_only, params_total_b=(_bound(low_total), _bound(high_total)),
-        params_active_b=(_bound(low_active), _bound(high_active)), released_from=state.released_from,
-        released_to=state.released_to,
+        architectures=state.architectures, min_context_tokens=state.min_context_tokens,
+        reasoning_only=state.reasoning_only, params_total_b=state.params_total_b,
+        params_active_b=state.params_active_b, released_from=state.released_from, released_to=state.released_to,
     )
 
 
