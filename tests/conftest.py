@@ -46,3 +46,15 @@ def real_catalog(tmp_path_factory) -> Path:
     db_path = tmp_path_factory.mktemp("real") / "catalog.duckdb"
     build(REPO_ROOT / "data", db_path)
     return db_path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Close what the in-process page tests left open (catalog readers cached by st.cache_resource hold DuckDB
+    connections) before the interpreter shuts down, so DuckDB's bindings do not report them as leaked."""
+    import gc
+
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    gc.collect()
