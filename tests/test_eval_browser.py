@@ -3,6 +3,7 @@ stops it with finished items kept, and hostile model output shown side by side r
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -49,7 +50,9 @@ def test_progress_cancel_and_inert_output(fixture_data_dir, tmp_path):
                     cancel = page.get_by_role("button", name="Cancel the run")
                     expect(cancel).to_be_visible(timeout=30_000)
                     # The progress text advances without any click (the fragment polls the runner).
-                    expect(page.get_by_text("Slow: 2/235 scored", exact=False)).to_be_visible(timeout=30_000)
+                    # (two or more: the fragment redraws on its own schedule, so it may step past any exact count)
+                    expect(page.get_by_text(re.compile(r"Slow: ([2-9]|\d{2,3})/235 scored"))).to_be_visible(
+                        timeout=30_000)
                     cancel.click()
                     expect(cancel).to_have_count(0, timeout=30_000)
                     expect(page.get_by_text("status cancelled", exact=False)).to_be_visible(timeout=30_000)
