@@ -46,12 +46,12 @@ from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from modelmatch.timing import percentile  # noqa: E402
 from tests.browser import CHROMIUM_ARGS, app_process, chromium_path  # noqa: E402  (the tests' own launchers)
 COMPARE_MODELS = "Qwen/Qwen2.5-72B-Instruct,deepseek-ai/DeepSeek-V3"
 CHART = '[data-testid="stVegaLiteChart"]'
 CHAT_BOX = '[data-testid="stChatInputTextArea"]'
 FAILURE_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
-PAGE_TIMEOUT_MS = 300_000  # --page-timeout-s
 STREAM_TIMEOUT_MS = 300_000
 ENDPOINT_NAME = "Drip (loopback)"
 
@@ -119,15 +119,6 @@ class Level:
     closed: ProcessSample | None = None
     after_ttl: ProcessSample | None = None
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-# ---------------------------------------------------------------------------------------------- the app process
 
 def sample_process(pid: int, started: float) -> ProcessSample:
     """RSS and threads from /proc/<pid>/status, CPU seconds (user+system) from /proc/<pid>/stat."""
@@ -217,11 +208,12 @@ def read_rebuilds(stamps: Path) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------ one session
 
-async def timed_load(page, url: str, selector: str, level: int, session: int, name: str) -> PageLoad:
+async def timed_load(page, url: str, selector: str, level: int, session: int, name: str,
+                     timeout_ms: int) -> PageLoad:
     started = time.perf_counter()
     try:
-        await page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_MS)
-        await page.wait_for_selector(selector, state="visible", timeout=PAGE_TIMEOUT_MS)
+        await page.goto(url, wait_until="commit", timeout=timeout_ms)
+        await page.wait_for_selector(selector, state="visible", timeout=timeout_ms)
     except Exception as exc:  # playwright's TimeoutError and navigation errors: a failed load
         return PageLoad(level, session, name, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
                         started)
@@ -233,8 +225,9 @@ async def timed_load(page, url: str, selector: str, level: int, session: int, na
     return load
 
 
-async def stream_once(page, base: str, level: int, session: int, rid: int) -> tuple[PageLoad, StreamResult]:
-    load = await timed_load(page, f"{base}/playground", CHAT_BOX, level, session, "playground")
+async def stream_once(page, base: str, level: int, session: int, rid: int,
+                      timeout_ms: int) -> tuple[PageLoad, StreamResult]:
+    load = await timed_load(page, f"{base}/playground", CHAT_BOX, level, session, "playground", timeout_ms)
     result = StreamResult(level, session, rid)
     if load.failure:
         result.failure = "playground did not load"
@@ -265,7 +258,7 @@ async def stream_once(page, base: str, level: int, session: int, rid: int) -> tu
 
 
 async def one_session(browser, base: str, level: Level, session: int, rounds: int, next_rid,
-                      start_after_s: float) -> None:
+                      start_after_s: float, timeout_ms: int) -> None:
     await asyncio.sleep(start_after_s)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     await context.add_init_script(TOKEN_WATCH_JS)
@@ -273,17 +266,18 @@ async def one_session(browser, base: str, level: Level, session: int, rounds: in
     try:
         for _ in range(rounds):
             level.loads.append(await timed_load(page, f"{base}/overview", CHART, level.sessions, session,
-                                                "overview"))
+                                                "overview", timeout_ms))
             level.loads.append(await timed_load(page, f"{base}/compare?models={COMPARE_MODELS}", CHART,
-                                                level.sessions, session, "compare"))
-            load, stream = await stream_once(page, base, level.sessions, session, next_rid())
+                                                level.sessions, session, "compare", timeout_ms))
+            load, stream = await stream_once(page, base, level.sessions, session, next_rid(), timeout_ms)
             level.loads.append(load)
             level.streams.append(stream)
     finally:
         await context.close()
 
 
-async def run_level(base: str, level: Level, rounds: int, next_rid, ramp_s: float = 0.0) -> None:
+async def run_level(base: str, level: Level, rounds: int, next_rid, ramp_s: float = 0.0,
+                    timeout_ms: int = 300_000) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -293,7 +287,8 @@ async def run_level(base: str, level: Level, rounds: int, next_rid, ramp_s: floa
         try:
             started = time.perf_counter()
             await asyncio.gather(*(one_session(browser, base, level, i, rounds, next_rid,
-                                               ramp_s * i / level.sessions) for i in range(level.sessions)))
+                                               ramp_s * i / level.sessions, timeout_ms)
+                                   for i in range(level.sessions)))
             level.wall_s = time.perf_counter() - started
         finally:
             await browser.close()
@@ -304,14 +299,14 @@ async def run_level(base: str, level: Level, rounds: int, next_rid, ramp_s: floa
 def summarize_ms(values: list[float]) -> str:
     if not values:
         return "no successful loads"
-    return (f"p50 {statistics.median(values):7.0f} ms  p95 {percentile(values, 0.95):7.0f} ms  "
+    return (f"p50 {statistics.median(values):7.0f} ms  p95 {percentile(values, 95):7.0f} ms  "
             f"max {max(values):7.0f} ms  (n={len(values)})")
 
 
-def mark_rebuild_overlap(level: Level, rebuilds: list[dict]) -> None:
+def mark_rebuild_overlap(level: Level, rebuilds: list[dict], timeout_ms: int) -> None:
     windows = [(r["start"], r["end"]) for r in rebuilds]
     for load in level.loads:
-        ended = load.started + (load.ms or PAGE_TIMEOUT_MS) / 1000
+        ended = load.started + (load.ms or timeout_ms) / 1000
         load.during_rebuild = any(s < ended and e > load.started for s, e in windows)
 
 
@@ -432,8 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         data, db, every, stamps = args.rebuild_loop
         rebuild_loop(Path(data), Path(db), float(every), Path(stamps))
         return 0
-    global PAGE_TIMEOUT_MS
-    PAGE_TIMEOUT_MS = int(args.page_timeout_s * 1000)
+    timeout_ms = int(args.page_timeout_s * 1000)
     levels_wanted = [int(x) for x in args.sessions.split(",") if x.strip()]
     if not levels_wanted or min(levels_wanted) < 1:
         parser.error("--sessions: give positive counts, e.g. 5,20,50")
@@ -495,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             level = Level(sessions=count, before=sampler.now())
             print(f"{count} sessions ...", flush=True)
             started = level.before.t_s
-            asyncio.run(run_level(base, level, args.rounds, next_rid, args.ramp_s))
+            asyncio.run(run_level(base, level, args.rounds, next_rid, args.ramp_s, timeout_ms))
             level.ended = sampler.now()
             level.peak_rss_mb, level.peak_threads = sampler.peak_since(started)
             time.sleep(args.settle_s)
@@ -510,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_child(rebuilder)
         rebuilds = read_rebuilds(stamps)
         for level in levels:
-            mark_rebuild_overlap(level, rebuilds)
+            mark_rebuild_overlap(level, rebuilds, timeout_ms)
         truth = server_truth(truth_url)
         sampler.stop()
         stop_child(app)  # the runs database is read once the app has let go of it

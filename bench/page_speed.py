@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from modelmatch.timing import percentile  # noqa: E402
 
 PAGES = {
     # page file, query params, CSS selector of the element that means "rendered"
@@ -28,15 +30,8 @@ PAGES = {
 }
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
 def summary(values_ms: list[float]) -> str:
-    return f"median {statistics.median(values_ms):7.1f} ms  p95 {percentile(values_ms, 0.95):7.1f} ms  (n={len(values_ms)})"
+    return f"median {statistics.median(values_ms):7.1f} ms  p95 {percentile(values_ms, 95):7.1f} ms  (n={len(values_ms)})"
 
 
 def apptest_times(page: str, params: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
@@ -68,7 +63,6 @@ def browser_times(page_slug: str, params: dict[str, str], selector: str, env: di
 
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(REPO_ROOT))
     from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
 
     first, reload_ = [], []
@@ -98,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = {"MODELMATCH_DATA_DIR": str(args.data_dir), "MODELMATCH_CATALOG": str(args.data_dir / "catalog.duckdb")}
     os.environ.update(env)
-    sys.path.insert(0, str(REPO_ROOT))
     for name in args.pages.split(","):
         page, params, selector = PAGES[name]
         cold, warm = apptest_times(page, params, args.runs)

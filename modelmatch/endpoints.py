@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal, Mapping, get_args
 from urllib.parse import urlparse
 
 EndpointKind = Literal["openai", "transformers"]
@@ -19,9 +19,12 @@ EndpointKind = Literal["openai", "transformers"]
 # deepseek-v31-template: chat_template_kwargs {"thinking": ...} (DeepSeek-V3.1's template on vLLM/SGLang, and locally);
 # deepseek-thinking: DeepSeek's own API, top-level "thinking": {"type": "enabled"|"disabled"}.
 ThinkingControl = Literal["none", "qwen3-enable-thinking", "deepseek-v31-template", "deepseek-thinking", "always"]
-THINKING_CONTROLS = ("none", "qwen3-enable-thinking", "deepseek-v31-template", "deepseek-thinking", "always")
+THINKING_CONTROLS: tuple[str, ...] = get_args(ThinkingControl)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+# The time limits an endpoint may set, each with the most seconds it accepts.
+SECONDS_FIELDS = {"connect_timeout_s": 3600, "first_byte_timeout_s": 3600, "stall_timeout_s": 3600,
+                  "max_duration_s": 86400}
 
 
 class EndpointsFileError(Exception):
@@ -126,14 +129,10 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         for key in ("max_tokens_cap", "requests_per_minute", "max_response_bytes"):
             if key in entry and (not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 1):
                 raise EndpointsFileError(f"{where}: '{key}' must be a whole number of at least 1")
-        for key in ("connect_timeout_s", "first_byte_timeout_s", "stall_timeout_s"):
+        for key, most_s in SECONDS_FIELDS.items():
             if key in entry and (not isinstance(entry[key], (int, float)) or isinstance(entry[key], bool)
-                                 or not 0 < entry[key] <= 3600):
-                raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and 3600")
-        duration = entry.get("max_duration_s")
-        if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool)
-                                     or not 0 < duration <= 86400):
-            raise EndpointsFileError(f"{where}: 'max_duration_s' must be a number of seconds between 0 and 86400")
+                                 or not 0 < entry[key] <= most_s):
+                raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and {most_s}")
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")

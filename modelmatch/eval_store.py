@@ -109,8 +109,6 @@ class RunInfo:
     item_count: int
 
 
-
-
 class EvalStore:
     def __init__(self, path: Path):
         self.path = Path(path)

@@ -35,6 +35,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def app_env(data_dir: Path, work_dir: Path, **extra: str) -> dict[str, str]:
+    """The app's environment in a test: the catalog built from data_dir, the endpoints file and runs database in
+    work_dir, and any extra variables."""
+    return {"MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb"),
+            "MODELMATCH_ENDPOINTS": str(work_dir / "endpoints.toml"),
+            "MODELMATCH_RUNS_DB": str(work_dir / "runs.duckdb"), **extra}
+
+
 @contextmanager
 def app_process(env_overrides: dict[str, str], timeout_s: float = 90, extra_args: tuple[str, ...] = (),
                 log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from modelmatch.chat_types import ChatMessage, ChatRequest
 from modelmatch.endpoints import Endpoint
 from modelmatch.openai_client import astream_chat
-from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+from tests.browser import CHROMIUM_ARGS, app_env, chromium_path, running_app
 from tests.openai_server import DONE, Flood, Script, ScriptedServer, answer_script, delta, drip, sse, usage
 
 CANARY = "sk-canary-endpoint-faults-5d1e9b3f7a"
@@ -164,11 +164,7 @@ def test_endpoint_faults_through_the_playground_page(fixture_data_dir, tmp_path)
             "Flood": [f"max_response_bytes = {MAX_RESPONSE_BYTES}"],
             "Redirect": [f'api_key_env = "{KEY_ENV}"'],
         }))
-        env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir),
-               "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"),
-               "MODELMATCH_ENDPOINTS": str(tmp_path / "endpoints.toml"),
-               "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb"),
-               KEY_ENV: CANARY}
+        env = app_env(fixture_data_dir, tmp_path, **{KEY_ENV: CANARY})
         sent: dict[str, list[str]] = {name: [] for name in servers}
         with running_app(env) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+from tests.browser import CHROMIUM_ARGS, app_env, chromium_path, running_app
 from tests.openai_server import DONE, Script, ScriptedServer, delta, usage
 
 
@@ -38,10 +38,7 @@ def test_two_columns_stream_and_hostile_output_is_inert(fixture_data_dir, tmp_pa
             (tmp_path / "endpoints.toml").write_text(
                 f'[[endpoint]]\nname = "Qwen"\nkind = "openai"\nbase_url = "{qwen.base_url}"\nmodel = "q"\n\n'
                 f'[[endpoint]]\nname = "DeepSeek"\nkind = "openai"\nbase_url = "{deep.base_url}"\nmodel = "d"\n')
-            env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir),
-                   "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"),
-                   "MODELMATCH_ENDPOINTS": str(tmp_path / "endpoints.toml"),
-                   "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb")}
+            env = app_env(fixture_data_dir, tmp_path)
             with running_app(env) as url, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
                 try:

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+from tests.browser import CHROMIUM_ARGS, app_env, chromium_path, running_app
 from tests.openai_server import DONE, Script, ScriptedServer, delta, usage, write_endpoints
 
 WORDS = 160
@@ -22,11 +22,7 @@ def test_closing_the_tab_mid_answer_cancels_the_request(fixture_data_dir, tmp_pa
     server = ScriptedServer(Script(steps=[*steps, (0, usage(5, WORDS)), (0, DONE)]))
     with server:
         write_endpoints(tmp_path / "endpoints.toml", {"Slow": server}, extra_lines=("max_tokens_cap = 256",))
-        env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir),
-               "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"),
-               "MODELMATCH_ENDPOINTS": str(tmp_path / "endpoints.toml"),
-               "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb"),
-               "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "2"}
+        env = app_env(fixture_data_dir, tmp_path, STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL="2")
         with running_app(env) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             try:

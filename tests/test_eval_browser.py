@@ -12,7 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 from modelmatch import evals
 from modelmatch.eval_sets import load_builtin, sent_prompt
 from modelmatch.eval_store import EvalStore
-from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+from tests.browser import CHROMIUM_ARGS, app_env, chromium_path, running_app
 from tests.openai_server import DONE, Script, ScriptedServer, delta, usage
 
 
@@ -34,11 +34,7 @@ def test_progress_cancel_and_inert_output(fixture_data_dir, tmp_path):
             (tmp_path / "endpoints.toml").write_text(
                 f'[[endpoint]]\nname = "Slow"\nkind = "openai"\nbase_url = "{server.base_url}"\nmodel = "s"\n'
                 "requests_per_minute = 100000\n")
-            env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir),
-                   "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"),
-                   "MODELMATCH_ENDPOINTS": str(tmp_path / "endpoints.toml"),
-                   "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb"),
-                   "MODELMATCH_EVAL_CONCURRENCY": "1"}
+            env = app_env(fixture_data_dir, tmp_path, MODELMATCH_EVAL_CONCURRENCY="1")
             with running_app(env) as url, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
                 try:

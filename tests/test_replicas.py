@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from ingest.build import build
-from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
+from tests.browser import CHROMIUM_ARGS, app_env, chromium_path, running_app
 from tests.openai_server import ScriptedServer, answer_script, write_endpoints
 
 COMPARE = "/compare?models=test-org/Alpha-7B-Instruct,test-org/Beta-MoE"
@@ -35,9 +35,7 @@ def test_two_replicas_share_the_catalog_and_the_runs(fixture_data_dir, tmp_path)
     server = ScriptedServer(answer_script(["Shared ", "answer."]))
     with server, sync_playwright() as pw, ExitStack() as stack:
         write_endpoints(tmp_path / "endpoints.toml", {"Echo": server})
-        env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir), "MODELMATCH_CATALOG": str(catalog),
-               "MODELMATCH_ENDPOINTS": str(tmp_path / "endpoints.toml"),
-               "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb")}
+        env = app_env(fixture_data_dir, tmp_path)  # both replicas: one catalog file, one runs database
         url_a = stack.enter_context(running_app(env))
         url_b = stack.enter_context(running_app(env))
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
