@@ -123,9 +123,12 @@ def test_roofline_reads_the_routed_experts_a_batch_touches():
     model = {"model_id": "x/moe", "family": "DeepSeek-V2", "architecture": "moe"}
     arch = {k: (int(v) if v.isdigit() else v) for k, v in TINY_ARCHS[1].items()}
     built = build_model(build_spec(model, arch, 64), Device("cpu"), seed=0)
-    routed = sum(p.numel() * 2 for n, p in built.model.named_parameters() if ".experts." in n and "shared" not in n)
-    embed = sum(p.numel() * 2 for n, p in built.model.named_parameters() if "embed_tokens" in n)
-    everything = sum(p.numel() * 2 for p in built.model.parameters())
+    # Bytes as stored: transformers keeps the router's gate in float32 next to bf16 weights.
+    def size(p):
+        return p.numel() * p.element_size()
+    routed = sum(size(p) for n, p in built.model.named_parameters() if ".experts." in n and "shared" not in n)
+    embed = sum(size(p) for n, p in built.model.named_parameters() if "embed_tokens" in n)
+    everything = sum(size(p) for p in built.model.parameters())
     one, _ = weights_read_per_step(built, 1)
     eight, _ = weights_read_per_step(built, 8)
     assert one == pytest.approx(everything - embed - routed + routed * 2 / 8)  # k/E of the experts
@@ -150,3 +153,13 @@ def test_nvidia_smi_names_find_their_catalog_gpu(smi_name, gpu_id):
     gpus = [r.values for r in validate(REPO_ROOT / "data").tables["gpus"]]
     row = match_catalog_gpu(smi_name, gpus)
     assert (row["gpu_id"] if row else None) == gpu_id
+
+
+def test_small_figures_are_not_written_as_zero():
+    """Regression: measurement cells were rounded to 4 decimal places, so a CPU run's roofline fraction (6e-5)
+    reached the catalog as 0.0."""
+    from ingest.measure.records import _cell
+
+    assert float(_cell(0.0000612345678)) == pytest.approx(0.0000612346, rel=1e-6)
+    assert float(_cell(123456.789)) == pytest.approx(123457)
+    assert _cell(0.0) == "0.0"
