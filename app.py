@@ -7,6 +7,14 @@ from pages import common
 
 st.set_page_config(page_title="ModelMatch", page_icon=":material/compare_arrows:", layout="wide")
 
+bad_settings = settings.check_all()
+if bad_settings:
+    # The same lines the command line prints; nothing else can run with a setting it cannot read.
+    # The values are shown as plain text (st.code), never as markdown.
+    st.error("ModelMatch cannot start: an environment variable holds a value it cannot use. Fix it and restart.")
+    st.code("\n".join(bad_settings), language=None)
+    st.stop()
+
 startup = common.startup(str(settings.data_dir()), str(settings.catalog_path()))
 
 pages = {

@@ -31,6 +31,12 @@ def _report_problems(problems: list[Problem]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before the parser: its help shows settings, and a typo in one must not become a traceback.
+    bad_settings = settings.check_all()
+    if bad_settings:
+        for line in bad_settings:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
     parser.add_argument("--data", type=Path, default=None, help=f"CSV folder (default: {settings.get('data_dir')})")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import os
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import duckdb
+from filelock import FileLock
 import pyarrow as pa
 
 from ingest.changes import record_changes
@@ -61,12 +61,9 @@ def temp_prefix(db_path: Path) -> str:
 def build_lock(db_path: Path) -> Iterator[None]:
     """One builder at a time per catalog file (a second waits), across processes."""
     lock_path = db_path.parent / f".{db_path.name}.lock"
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    # filelock: an OS lock on POSIX and Windows alike (fcntl exists only on POSIX).
+    with FileLock(lock_path):
+        yield
 
 
 def _remove_leftovers(db_path: Path) -> None:

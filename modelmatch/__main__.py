@@ -193,10 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before the parser: its defaults come from the settings, and a typo in one must not become a traceback.
+    bad_settings = settings.check_all()
+    if bad_settings:
+        for line in bad_settings:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (PlanInputError, CliError) as exc:
+    except (PlanInputError, CliError, settings.SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `... | head` closed the pipe: not an error of ours

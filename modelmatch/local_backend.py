@@ -299,13 +299,32 @@ def _explain_load_failure(ref: str, exc: BaseException) -> str:
     return f"cannot load {ref}: {type(exc).__name__}: {first_line}"
 
 
+# How to add the local-model stack to a lean server install (see README "Installing").
+LOCAL_EXTRA_HINT = ("install the local-model extra: pip install torch==2.13.0 'modelmatch[local]' (or, in a checkout, "
+                    "pip install -r requirements.lock && pip install torch==2.13.0)")
+LOCAL_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors")
+
+
+def missing_local_packages() -> list[str]:
+    """The local-model packages this installation lacks, found without importing them (torch takes seconds)."""
+    import importlib.util
+
+    def missing(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):  # a broken or blocked install is as good as none
+            return True
+
+    return [name for name in LOCAL_PACKAGES if missing(name)]
+
+
 def _load(ref: str) -> LoadedModel:
     try:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
-        raise LocalModelError(f"cannot load {ref}: the local backend needs torch and transformers ({exc}); install "
-                              "them with pip install -r requirements.txt") from exc
+        raise LocalModelError(f"cannot load {ref}: the local backend needs torch and transformers ({exc}); "
+                              f"{LOCAL_EXTRA_HINT}") from exc
 
     source, location = _source_of(ref)
     if source == "folder":

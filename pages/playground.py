@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException
 
+from modelmatch import local_backend
 from modelmatch import playground as pg
 from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
@@ -132,6 +133,11 @@ if ss.get("pg_stop") and ss.pg_active:
     for _, run, _ in ss.pg_active["runs"]:
         run.cancel()
 
+missing_local = local_backend.missing_local_packages() if any(e.embedded_default for e in found) else []
+if missing_local:
+    st.warning(f"The local models need {', '.join(missing_local)}, which this installation lacks (a lean server "
+               f"install). To add them, {local_backend.LOCAL_EXTRA_HINT}. Or name an OpenAI-compatible server "
+               "in endpoints.toml (see endpoints.example.toml).", icon=":material/download:")
 if all(e.embedded_default for e in found):
     st.caption("No endpoints file yet, so two small local models are offered: they run on this machine (GPU if "
                "there is one) and download on first use where the machine is online. An operator adds servers "

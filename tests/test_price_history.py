@@ -105,7 +105,7 @@ def test_bad_threshold_setting_says_which_variable(monkeypatch):
     with pytest.raises(ValueError, match="MODELMATCH_STALE_AFTER_DAYS_SCORES='soon' is not a whole number"):
         settings.stale_after_days_for("scores")
     monkeypatch.setenv("MODELMATCH_STALE_AFTER_DAYS_SCORES", "0")
-    with pytest.raises(ValueError, match="must be at least 1"):
+    with pytest.raises(ValueError, match="='0' is not a whole number of at least 1"):
         settings.stale_after_days_for("scores")
 
 

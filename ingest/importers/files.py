@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import hashlib
 import io
 import os
@@ -18,6 +17,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from filelock import FileLock
 
 from ingest.build import fsync_path
 
@@ -180,9 +181,6 @@ def imports_lock(data_dir: Path) -> Iterator[None]:
     it was, down to the list of files."""
     digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir()) / f"modelmatch-imports-{digest}.lock"
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    # filelock: an OS lock on POSIX and Windows alike (fcntl exists only on POSIX).
+    with FileLock(lock_path):
+        yield
