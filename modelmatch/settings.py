@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parent.parent
+# Relative defaults (data/, endpoints.toml, runs/) are inside the checkout when the code runs from one; an installed
+# package (`pip install .`) has no data/ beside it, so they are taken from the folder the command runs in.
+REPO_ROOT = _CHECKOUT if (_CHECKOUT / "data").is_dir() else Path.cwd()
 
 
 class SettingError(ValueError):
