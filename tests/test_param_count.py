@@ -93,3 +93,16 @@ def test_mla_rows_need_the_latent_numbers():
 def test_precision_of_a_stated_count(value, figures, half):
     assert significant_figures(value) == figures
     assert half_last_digit(value) == pytest.approx(half)
+
+
+@pytest.mark.parametrize(("computed", "stated", "reproduces"), [
+    (7.6156, 7.61, True),    # cut off, as the Qwen2.5 blog does
+    (0.494, 0.49, True),
+    (32.763, 32.5, False),   # 0.8 % off: inside the 1 % warning line, but not the same number to 3 figures
+    (30.532, 30, True),
+    (37.55, 37, True),
+    (38.1, 37, False),
+])
+def test_copied_rows_must_reproduce_the_stated_count_to_its_precision(computed, stated, reproduces):
+    from modelmatch.param_count import Check
+    assert Check("total", computed, stated).to_precision_of_stated() is reproduces
