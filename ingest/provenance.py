@@ -105,9 +105,22 @@ def derived_columns(values: dict[str, Any], table: Table) -> set[str]:
         return set()
 
 
+# On shared code hosts the publisher is the account, not the site: two organisations' repositories on github.com
+# are independent sources; two pages of one website are not.
+CODE_HOSTS = ("github.com", "gitlab.com", "gitcode.com", "huggingface.co", "raw.githubusercontent.com")
+
+
 def _host(url: str | None) -> str:
-    host = (urlparse(url).hostname or "") if url else ""
-    return host[4:] if host.startswith("www.") else host
+    """Who published a URL: the site, or site/account on a shared code host."""
+    if not url:
+        return ""
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    host = host[4:] if host.startswith("www.") else host
+    if host in CODE_HOSTS:
+        account = parsed.path.strip("/").split("/")[0].lower()
+        return f"{host}/{account}"
+    return host
 
 
 def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]:

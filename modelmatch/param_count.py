@@ -14,9 +14,9 @@ experts_per_token of n_routed_experts, plus the shared experts. Vendors differ o
 token reads one row of it, no matrix multiply): Mistral counts it as active (Mixtral 12.9B), DeepSeek does not
 (DeepSeek-V3 37B: 37.55B with it, 36.63B without). The check accepts either convention and says which matched.
 
-A vendor's count is often rounded to the size in the name ("8B", "70B"), so the check allows 1 % or half a unit of
-the stated number's last significant digit, whichever is larger; anything beyond is a mismatch reported with both
-numbers and a reason, never dropped.
+A vendor's count is often rounded or cut off to the size in the name ("8B", "70B", Qwen2.5-7B's 7,615,616,512
+parameters stated as 7.61B), so the check allows 1 % or one unit of the stated number's last digit, whichever is
+larger; anything beyond is a mismatch reported with both numbers and a reason, never dropped.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class Check:
     def allowed_b(self) -> float | None:
         if self.stated_b is None:
             return None
-        return max(RELATIVE_TOLERANCE * self.stated_b, half_last_digit(self.stated_b))
+        return max(RELATIVE_TOLERANCE * self.stated_b, last_digit_unit(self.stated_b))
 
     @property
     def relative_diff(self) -> float | None:
@@ -174,10 +174,10 @@ def significant_figures(value: float) -> int:
     return max(1, len((whole + frac).lstrip("0")))
 
 
-def half_last_digit(value: float) -> float:
-    """Half a unit of the last written digit: 70 -> 0.5, 72.71 -> 0.005, 0.6 -> 0.05."""
+def last_digit_unit(value: float) -> float:
+    """One unit of the last written digit: 70 -> 1, 72.71 -> 0.01, 0.6 -> 0.1."""
     _, frac = _digits(value)
-    return 0.5 * 10 ** -len(frac)
+    return 10.0 ** -len(frac)
 
 
 @dataclass(frozen=True)

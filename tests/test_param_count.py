@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelmatch.param_count import count_params, half_last_digit, significant_figures, verify
+from modelmatch.param_count import count_params, last_digit_unit, significant_figures, verify
 
 QWEN2_72B = dict(model_id="Qwen/Qwen2-72B", num_layers=80, hidden_size=8192, num_attention_heads=64, num_kv_heads=8,
                  head_dim=128, intermediate_size=29568, vocab_size=152064, tie_word_embeddings=False)
@@ -88,11 +88,20 @@ def test_mla_rows_need_the_latent_numbers():
     assert count_params(partial, "mla").missing == ("kv_lora_rank",)
 
 
-@pytest.mark.parametrize(("value", "figures", "half"), [
-    (70, 2, 0.5), (72.71, 4, 0.005), (0.6, 1, 0.05), (671, 3, 0.5), (0.49, 2, 0.005), (12.9, 3, 0.05)])
-def test_precision_of_a_stated_count(value, figures, half):
+@pytest.mark.parametrize(("value", "figures", "unit"), [
+    (70, 2, 1), (72.71, 4, 0.01), (0.6, 1, 0.1), (671, 3, 1), (0.49, 2, 0.01), (12.9, 3, 0.1)])
+def test_precision_of_a_stated_count(value, figures, unit):
     assert significant_figures(value) == figures
-    assert half_last_digit(value) == pytest.approx(half)
+    assert last_digit_unit(value) == pytest.approx(unit)
+
+
+def test_a_count_cut_off_to_the_size_name_is_not_a_mismatch():
+    # Qwen3-30B-A3B-Instruct-2507's card: 30.5B total, 3.3B active; the architecture counts 30.53B / 3.35B.
+    arch = dict(model_id="q", num_layers=48, hidden_size=2048, num_attention_heads=32, num_kv_heads=4, head_dim=128,
+                vocab_size=151936, tie_word_embeddings=False, n_routed_experts=128, experts_per_token=8,
+                moe_intermediate_size=768)
+    assert verify(arch, dict(params_total_b=30.5, params_active_b=3.3, attention="gqa")).status == "verified"
+    assert verify(arch, dict(params_total_b=30.5, params_active_b=2.8, attention="gqa")).status == "mismatch"
 
 
 @pytest.mark.parametrize(("computed", "stated", "reproduces"), [

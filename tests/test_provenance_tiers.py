@@ -144,3 +144,14 @@ def test_another_vendors_report_ranks_after_the_vendors_own():
     assert score_rank("official") < score_rank("official", "DeepSeek") == score_rank("third-party")
     assert score_rank("official", "DeepSeek") < score_rank("secondary") < score_rank("measured")
     assert score_rank("local-run") == score_rank("measured")
+
+
+def test_two_organisations_on_one_code_host_are_independent_sources(fixture_data_dir, tmp_path):
+    write_arch(fixture_data_dir, provenance="secondary", source_url="https://github.com/org-one/registry/blob/abc/x.py",
+               second_source_url="https://github.com/org-two/other/blob/def/y.sh")
+    build(fixture_data_dir, tmp_path / "c.duckdb")
+    write_arch(fixture_data_dir, provenance="secondary", source_url="https://github.com/org-one/registry/blob/abc/x.py",
+               second_source_url="https://github.com/Org-One/mirror/blob/def/y.sh")
+    with pytest.raises(BuildFailed) as failed:
+        build(fixture_data_dir, tmp_path / "d.duckdb")
+    assert "not an independent second source" in failed.value.problems[0].reason
