@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import planner, settings
+from modelmatch import planner, settings, tiers
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
 from pages import common, decide_support
 
@@ -110,6 +110,9 @@ except PlanInputError as problem:
 mem = result.memory
 st.divider()
 {planner.FITS: st.success, planner.DOES_NOT_FIT: st.error}.get(mem.verdict, st.warning)(mem.verdict_text)
+evidence_gpu = None if gpu_choice == OTHER_DEVICE else gpu_choice
+st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), model_id, evidence_gpu)
+           + " (the weakest provenance tier among the numbers each result uses; see Glossary).")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Weights per GPU", f"{mem.weights_per_gpu_gb:,.1f} GB",
           help=f"{mem.weights_formula}" + (" — a lower bound" if mem.weights_lower_bound else ""))
