@@ -49,8 +49,15 @@ class TierReport:
         return [v for v in self.verifications if v.status == "mismatch"]
 
 
+# Fixed SQL only.
+_TABLE_SQL = {
+    "models": "SELECT * FROM models", "architectures": "SELECT * FROM architectures", "scores": "SELECT * FROM scores",
+    "licenses": "SELECT * FROM licenses", "prices": "SELECT * FROM prices", "gpus": "SELECT * FROM gpus",
+}
+
+
 def _rows(reader: CatalogReader, table: str) -> list[dict[str, Any]]:
-    df = reader.query(f'SELECT * FROM "{table}"')
+    df = reader.query(_TABLE_SQL[table])
     return [{k: clean(v) for k, v in rec.items()} for rec in df.to_dict("records")]
 
 

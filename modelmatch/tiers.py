@@ -55,10 +55,19 @@ class Evidence:
         return f"{self.result}: {self.tier} ({shown})" if shown else f"{self.result}: {self.tier}"
 
 
-def _row(reader: CatalogReader, table: str, key: str, value: str | None) -> dict[str, Any] | None:
+# Fixed SQL only; the looked-up key is a bound value.
+_ROW_SQL = {
+    "models": "SELECT * FROM models WHERE model_id = ?",
+    "architectures": "SELECT * FROM architectures WHERE model_id = ?",
+    "gpus": "SELECT * FROM gpus WHERE gpu_id = ?",
+    "licenses": "SELECT * FROM licenses WHERE license_id = ?",
+}
+
+
+def _row(reader: CatalogReader, table: str, value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    df = reader.query(f'SELECT * FROM "{table}" WHERE "{key}" = ?', [value])  # fixed table/column names only
+    df = reader.query(_ROW_SQL[table], [value])
     if df.empty:
         return None
     return {k: clean(v) for k, v in df.iloc[0].to_dict().items()}
@@ -80,10 +89,10 @@ def _evidence(result: str, parts: list[tuple[str, str]]) -> Evidence:
 
 def model_evidence(reader: CatalogReader, model_id: str, gpu_id: str | None = None) -> list[Evidence]:
     """Evidence for memory fit, speed roofline and license of one model (on one GPU, when given)."""
-    model = _row(reader, "models", "model_id", model_id)
-    arch = _row(reader, "architectures", "model_id", model_id)
-    gpu = _row(reader, "gpus", "gpu_id", gpu_id)
-    lic = _row(reader, "licenses", "license_id", model.get("license_id") if model else None)
+    model = _row(reader, "models", model_id)
+    arch = _row(reader, "architectures", model_id)
+    gpu = _row(reader, "gpus", gpu_id)
+    lic = _row(reader, "licenses", model.get("license_id") if model else None)
     attention = (model or {}).get("attention")
     kv = KV_FIELDS["mla" if attention == "mla" else "other"]
     memory = [("parameters", _cell(model, "models", "params_total_b"))]
