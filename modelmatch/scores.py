@@ -99,3 +99,10 @@ def benchmarks(reader: CatalogReader) -> pd.DataFrame:
     return reader.query("""
         SELECT b.*, (SELECT count(*) FROM scores s WHERE s.benchmark_id = b.benchmark_id) AS score_count
         FROM benchmarks b ORDER BY b.category, b.name""")
+
+
+def official_only(scores: pd.DataFrame) -> pd.DataFrame:
+    """Rows the model's own vendor published (tier official or official-copy, not another vendor's re-measurement):
+    the 'official numbers only' filter."""
+    mask = scores["provenance"].isin(["official", "official-copy"]) & scores["measured_by"].isna()
+    return scores[mask].reset_index(drop=True)

@@ -165,6 +165,10 @@ else:
 rows = freshness.add_freshness(data.scores, "scores", today)
 if state.category:
     rows = rows[rows["category"] == state.category]
+if st.toggle("Official numbers only", key="cmp_official_only",
+             help="Only numbers the model's own vendor published (tier official or official-copy); hides other "
+                  "vendors' re-measurements and derived, secondary or measured numbers."):
+    rows = scores.official_only(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "measured_by",

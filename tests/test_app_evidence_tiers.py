@@ -65,3 +65,16 @@ def test_compare_card_without_a_gpu_rests_on_the_model_and_architecture(tiered_e
     lines = how_sure(at)
     assert "memory fit: derived" in lines[0]  # official parameters, head_dim from the formula
     assert "memory fit: missing" in lines[1]  # Beta-MoE has no architecture row
+
+
+def test_compare_official_only_hides_other_vendors_reports(tiered_env):
+    at = open_page("pages/compare.py", {"models": f"{ALPHA},test-org/Beta-MoE"})
+
+    def score_rows():
+        return next(d.value for d in at.dataframe if "charted" in d.value.columns and "freshness" in d.value.columns)
+
+    assert "third-party" in set(score_rows()["provenance"])
+    at.toggle(key="cmp_official_only").set_value(True).run()
+    assert not at.exception
+    assert set(score_rows()["provenance"]) == {"official"}
+    assert len(score_rows()) == 2

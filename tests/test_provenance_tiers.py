@@ -155,3 +155,11 @@ def test_two_organisations_on_one_code_host_are_independent_sources(fixture_data
     with pytest.raises(BuildFailed) as failed:
         build(fixture_data_dir, tmp_path / "d.duckdb")
     assert "not an independent second source" in failed.value.problems[0].reason
+
+
+def test_official_only_keeps_the_vendors_own_numbers(live_catalog):
+    from modelmatch.scores import official_only, scores_for
+    rows = scores_for(CatalogReader(live_catalog), [MODEL])
+    assert len(rows) == 2  # the vendor's 74.2 and another report's 73.9 (legacy third-party)
+    kept = official_only(rows)
+    assert list(kept["value"]) == [74.2]
