@@ -110,3 +110,9 @@ def model_evidence(reader: CatalogReader, model_id: str, gpu_id: str | None = No
 def evidence_line(reader: CatalogReader, model_id: str, gpu_id: str | None = None) -> str:
     """One line for a card or a result: each result's weakest tier."""
     return "; ".join(f"{e.result}: {e.tier}" for e in model_evidence(reader, model_id, gpu_id))
+
+
+def evidence_jsonable(reader: CatalogReader, model_id: str, gpu_id: str | None = None) -> list[dict[str, Any]]:
+    """The same evidence for an export: [{"result", "tier", "rests_on": {number: tier}}]."""
+    return [{"result": e.result, "tier": e.tier, "rests_on": dict(e.parts)}
+            for e in model_evidence(reader, model_id, gpu_id)]

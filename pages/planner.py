@@ -190,5 +190,7 @@ if result.notes:
 st.divider()
 st.caption("The same plan from the command line (prints exactly these numbers):")
 st.code(planner.plan_cli_command(request), language="bash")
-st.download_button("Download this plan (JSON)", json.dumps(planner.to_jsonable(result), indent=2).encode(),
+plan_export = {**planner.to_jsonable(result),
+               "how_sure": tiers.evidence_jsonable(common.catalog_reader(), model_id, evidence_gpu)}
+st.download_button("Download this plan (JSON)", json.dumps(plan_export, indent=2).encode(),
                    "modelmatch-plan.json", "application/json")

@@ -163,3 +163,15 @@ def test_official_only_keeps_the_vendors_own_numbers(live_catalog):
     assert len(rows) == 2  # the vendor's 74.2 and another report's 73.9 (legacy third-party)
     kept = official_only(rows)
     assert list(kept["value"]) == [74.2]
+
+
+def test_evidence_export_names_each_number_and_its_tier(fixture_data_dir, tmp_path):
+    from modelmatch.tiers import evidence_jsonable
+    write_arch(fixture_data_dir, provenance="official", formula="head_dim = hidden_size / num_attention_heads")
+    db = tmp_path / "c.duckdb"
+    build(fixture_data_dir, db)
+    memory, speed, licence = evidence_jsonable(CatalogReader(db), MODEL, "test-gpu")
+    assert memory["result"] == "memory fit" and memory["rests_on"]["architecture head_dim"] == "derived"
+    assert memory["rests_on"]["architecture num_layers"] == "official"
+    assert speed["rests_on"]["GPU bandwidth"] == "no tier" and speed["tier"] == "no tier"
+    assert licence == {"result": "license", "tier": "no tier", "rests_on": {"license terms": "no tier"}}
