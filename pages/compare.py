@@ -172,8 +172,7 @@ if st.toggle("Official numbers only", key="cmp_official_only",
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "measured_by",
-                               "charted",
-                               "source_location", "source_url", "as_of", "freshness", "notes"],
+                               "charted", "source_location", "source_url", "as_of", "freshness", "notes"],
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                 "benchmark_name": "Benchmark",
                                 "charted": st.column_config.CheckboxColumn("Charted"),
@@ -188,9 +187,8 @@ if not conflicts.empty:
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
         st.dataframe(conflicts, hide_index=True, width="stretch",
-                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "measured_by",
-                               "charted",
-                                   "source_location", "source_url", "as_of"],
+                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance",
+                                   "measured_by", "charted", "source_location", "source_url", "as_of"],
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 
