@@ -12,6 +12,7 @@ from ingest.build import BuildFailed, build
 from ingest.changes import read_changes
 from ingest.cli_review import REVIEW_COMMANDS, add_review_commands, run_review_command
 from ingest.coverage import coverage, format_coverage
+from ingest.tier_coverage import format_tier_report, tier_report
 from ingest.measure.cli import MEASURE_COMMANDS, add_measure_commands, run_measure_command
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
 from ingest.validate import Problem, validate
@@ -28,6 +29,14 @@ def _report_problems(problems: list[Problem]) -> None:
         print(problem)
         by_file[problem.file] = by_file.get(problem.file, 0) + 1
     print(f"\n{len(problems)} problem(s) in {len(by_file)} file(s).", file=sys.stderr)
+
+
+def _report_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if warnings:
+        print(f"{len(warnings)} warning(s): they do not stop the build; `python -m ingest report` lists them.",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "check":
         result = validate(data_dir, progress=_progress)
+        _report_warnings(result.warnings)
         if result.problems:
             _report_problems(result.problems)
             return 1
@@ -72,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     db_path = args.db or settings.catalog_path()
     if args.command == "report":
         try:
-            print(format_coverage(coverage(CatalogReader(db_path))))
+            reader = CatalogReader(db_path)
+            print(format_coverage(coverage(reader)))
+            print()
+            print(format_tier_report(tier_report(reader)))
         except CatalogMissing as missing:
             print(f"error: {missing}", file=sys.stderr)
             return 2
@@ -84,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         _report_problems(failed.problems)
         print(f"build refused: nothing was written; {db_path} is unchanged", file=sys.stderr)
         return 1
+    _report_warnings(report.warnings)
     counts = ", ".join(f"{name} {n}" for name, n in report.row_counts.items())
     print(f"built {report.db_path} (build {report.build_id}, {report.seconds:.2f} s): {counts}")
     changes = read_changes(CatalogReader(report.db_path))

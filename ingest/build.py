@@ -47,6 +47,7 @@ class BuildReport:
     files: list[SourceFile]
     seconds: float
     data_sha256: str = field(default="")
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _quiet(_: str) -> None:
@@ -148,7 +149,7 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
                     leftover.unlink()
     seconds = time.perf_counter() - started
     progress(f"catalog {build_id} is live at {db_path} ({seconds:.2f} s)")
-    return BuildReport(build_id, db_path, counts, result.files, seconds, result.data_sha256)
+    return BuildReport(build_id, db_path, counts, result.files, seconds, result.data_sha256, result.warnings)
 
 
 def current_data_sha256(data_dir: Path) -> str:

@@ -70,6 +70,32 @@ def _source_columns(required: bool = True) -> tuple[Column, ...]:
     )
 
 
+# How sure a number is: every sourced row says which tier its numbers come from (data/README.md, "Provenance
+# tiers"). Ordered strongest first; a result that depends on several rows is as sure as its weakest tier.
+TIERS = ("official", "official-copy", "derived", "secondary", "measured")
+# Score rows written before the tiers existed; still read so older files stay valid. third-party = an official
+# report of another vendor (new rows: official + measured_by), local-run = measured.
+LEGACY_SCORE_PROVENANCES = ("third-party", "local-run")
+
+
+def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
+    """The tier columns, declared once for every sourced table (validation rules: ingest/provenance.py)."""
+    return (
+        Column("provenance", "enum", "How sure the row's numbers are: official (the vendor's own page, repo, paper "
+               "or config, read directly), official-copy (an exact copy of an official document read elsewhere; "
+               "copy_url says where), derived (computed from official numbers; formula says how), secondary (two "
+               "independent reputable sources that agree; second_source_url), measured (this project's runs).",
+               required=required, choices=TIERS),
+        Column("copy_url", "url", "official-copy: where the copy of the official document was read (web-archive "
+               "capture, commit page, verbatim copy); source_url stays the official URL."),
+        Column("formula", "text", "Derived cells: 'column = expression over other columns', ;-separated "
+               "(head_dim = hidden_size / num_attention_heads). Those cells are tier derived; the build recomputes "
+               "each formula and refuses a row whose cell disagrees."),
+        Column("second_source_url", "url", "secondary: the second, independent source that states the same "
+               "numbers (required for secondary)."),
+    )
+
+
 REVIEW_STATES = ("held", "accepted")
 
 
@@ -95,7 +121,7 @@ CATEGORIES = (
     "knowledge", "coding", "math", "reasoning", "multilingual", "chinese", "instruction", "agentic",
     "long-context", "vision",
 )
-PROVENANCES = ("official", "third-party", "local-run")
+PROVENANCES = TIERS + LEGACY_SCORE_PROVENANCES
 
 MODELS = Table(
     "models",
@@ -126,6 +152,12 @@ MODELS = Table(
         Column("base_model_id", "text", "Base or parent model in the catalog.", references=("models", "model_id")),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        Column("context_length_extended", "int", "Officially stated context with the vendor's extension method "
+               "(YaRN, DCA...), tokens; empty when none is stated.", minimum=512, maximum=100_000_000,
+               label="extended context (tokens)"),
+        Column("max_output_tokens", "int", "Officially stated maximum output length, tokens.", minimum=1,
+               maximum=100_000_000, label="max output (tokens)"),
+        *_provenance_columns(),
     ),
     key=("model_id",),
 )
@@ -159,6 +191,7 @@ ARCHITECTURES = Table(
         *_source_columns(),
         Column("notes", "text", "Free text (derived values say how they were derived)."),
         *_import_columns(),
+        *_provenance_columns(),
     ),
     key=("model_id",),
 )
@@ -190,10 +223,14 @@ SCORES = Table(
         Column("value", "float", "The result, in the benchmark's unit (percent as 0-100).", required=True,
                minimum=-1_000_000, maximum=1_000_000),
         Column("setting", "text", "How it was run: shots, CoT, thinking mode, pass@k."),
-        Column("provenance", "enum", "official: the model's vendor; third-party: another vendor's report; "
-               "local-run: measured by this project.", required=True, choices=PROVENANCES),
+        Column("provenance", "enum", "Tier: official (published by a vendor, read directly; measured_by names "
+               "another vendor that ran it), official-copy, derived, secondary, or measured (this project's runs). "
+               "Legacy: third-party, local-run.", required=True, choices=PROVENANCES),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        *_provenance_columns()[1:],
+        Column("measured_by", "text", "Who ran the benchmark when it is not the model's vendor (an official report "
+               "of another vendor, e.g. DeepSeek measuring Qwen2.5-72B); empty: the model's vendor."),
     ),
     key=("model_id", "benchmark_id", "setting", "source_url", "source_location"),
 )
@@ -212,6 +249,11 @@ LICENSES = Table(
         Column("summary", "text", "Plain-words summary."),
         Column("source_url", "url", "Where the terms were read.", required=True),
         Column("as_of", "date", "Date of the version read.", required=True),
+        Column("user_threshold_mau", "int", "Monthly active users above which the license requires a separate "
+               "license from the licensor; empty when the license has no such threshold.", minimum=1,
+               maximum=100_000_000_000, label="user threshold (MAU)"),
+        Column("source_location", "text", "Where in the license text (section).", label="where in source"),
+        *_provenance_columns(),
     ),
     key=("license_id",),
 )
@@ -237,6 +279,7 @@ PRICES = Table(
         Column("context_length", "int", "Context window this provider serves at this price, tokens (may be "
                "shorter than the model's).", minimum=512, maximum=100_000_000, label="served context (tokens)"),
         *_import_columns(),
+        *_provenance_columns(),
     ),
     key=("provider", "provider_model", "tier", "effective_from"),
 )
@@ -257,6 +300,10 @@ GPUS = Table(
         Column("tdp_w", "float", "Max power, W.", minimum=1, maximum=100_000),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        Column("int8_tops_dense", "float", "Dense INT8 tensor TOPS.", minimum=0.1, maximum=100_000),
+        Column("interconnect", "text", "GPU-to-GPU link and its bandwidth as the datasheet states it "
+               "(NVLink 900 GB/s, PCIe Gen5 128 GB/s...)."),
+        *_provenance_columns(),
     ),
     key=("gpu_id",),
 )

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ingest.provenance import tier_problems
 from ingest.schema import PERCENT_MAX, TABLES, Column, Table
+from modelmatch.param_count import verify as verify_params
 
 FORMULA_RE = re.compile(r"^[=+\-@][A-Za-z]")
 INT_RE = re.compile(r"^[+-]?\d+$")
@@ -56,6 +58,8 @@ class SourceFile:
 class ValidationResult:
     tables: dict[str, list[Row]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Printed by check and build but not refusing the build: a row without a tier, a parameter-count mismatch.
+    warnings: list[Problem] = field(default_factory=list)
     files: list[SourceFile] = field(default_factory=list)
     # Tables with a file that could not be read at all: references into them are not checked, because every
     # row pointing at the unreadable file would be reported again as a false "does not exist".
@@ -277,7 +281,10 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
     _check_references(result)
     _check_cross_rules(result)
     _check_held_rows(result)
+    _check_tiers(result)
+    _check_param_counts(result)
     result.problems.sort()
+    result.warnings.sort()
     return result
 
 
@@ -354,3 +361,43 @@ def _check_held_rows(result: ValidationResult) -> None:
                     row.file, row.line, "review",
                     f"held for review: {reason}. Check the source, then `python -m ingest accept {row.file}:"
                     f"{row.line}` or delete the row with `python -m ingest reject {row.file}:{row.line}`"))
+
+
+def _check_tiers(result: ValidationResult) -> None:
+    """Each tier needs what makes it true (ingest/provenance.py); a sourced row without a tier is a warning."""
+    for table in TABLES:
+        if "provenance" not in table.column_by_name:
+            continue
+        for row in result.tables.get(table.name, []):
+            if row.values.get("provenance") is None and table.sourced:
+                result.warnings.append(Problem(row.file, row.line, "provenance",
+                                               "no provenance tier: its numbers show as 'no tier' until one is set"))
+            for column, reason in tier_problems(row.values, table):
+                result.problems.append(Problem(row.file, row.line, column, reason))
+
+
+def _check_param_counts(result: ValidationResult) -> None:
+    """Parameters counted from each architecture row against the model row's official count.
+
+    A difference over the tolerance is a warning with both numbers. A row copied from elsewhere (official-copy or
+    secondary) is trusted only when it reproduces the official count to the precision stated (at most three
+    significant figures): otherwise it is held back (refused), because a copy that does not add up may not be the
+    vendor's config.
+    """
+    models = {r.values.get("model_id"): r for r in result.tables.get("models", [])}
+    for row in result.tables.get("architectures", []):
+        model = models.get(row.values.get("model_id"))
+        if model is None:
+            continue
+        check = verify_params(row.values, model.values)
+        copied = row.values.get("provenance") in ("official-copy", "secondary")
+        if check.status == "mismatch":
+            result.warnings.append(Problem(row.file, row.line, "", f"parameter count check: {check.reason}"))
+        if copied and check.status in ("verified", "mismatch"):
+            off = [c for c in check.checks if c.stated_b is not None and not c.to_precision_of_stated()]
+            if off:
+                shown = "; ".join(f"{c.what} {c.computed_b:.3g}B vs official {c.stated_b:g}B" for c in off)
+                result.problems.append(Problem(
+                    row.file, row.line, "provenance",
+                    f"held back: a {row.values['provenance']} architecture must reproduce the official parameter "
+                    f"count to the precision stated (up to 3 significant figures), and it does not: {shown}"))

@@ -6,10 +6,23 @@ from modelmatch.prices import BLEND_RULE
 from modelmatch.scores import CHARTED_RULE
 
 TERMS: tuple[tuple[str, str], ...] = (
-    ("official", "A number published by the model's own vendor (model card, tech report, official blog)."),
-    ("third-party", "A number for this model published in another vendor's official report, e.g. Qwen2.5-72B "
-                    "as measured in the DeepSeek-V3 README. Re-measurements often differ from the vendor's own."),
-    ("local-run", "A number measured by this project, with the command and hardware recorded."),
+    ("official", "Provenance tier: read directly in the vendor's own page, repository, paper or config (model card, "
+                 "tech report, official blog, datasheet)."),
+    ("official-copy", "Provenance tier: an exact copy of an official document read elsewhere (a dated web-archive "
+                      "capture, a commit page of the vendor's own repository, a config copied verbatim); the row "
+                      "cites the official URL and where the copy was read."),
+    ("derived", "Provenance tier: computed from official numbers by a formula written in the row, e.g. head_dim = "
+                "hidden_size / num_attention_heads. The build recomputes it."),
+    ("secondary", "Provenance tier: no official source could be opened, but two independent reputable sources (an "
+                  "engineering registry, a hardware partner's datasheet, a paper) state the same number; both are "
+                  "cited. A copied architecture must also reproduce the official parameter count."),
+    ("measured", "Provenance tier: measured by this project, with the command and hardware recorded (older rows: "
+                 "local-run)."),
+    ("measured by", "A score published in another vendor's official report, e.g. Qwen2.5-72B as measured in the "
+                    "DeepSeek-V3 README (older rows: third-party). Re-measurements often differ from the vendor's "
+                    "own, so the vendor's own number is charted first."),
+    ("how sure", "The weakest provenance tier among the numbers a result rests on: a memory fit is only as sure as "
+                 "its parameter count, its KV-cache numbers and the GPU's memory."),
     ("as of", "The date of the source version the number was read from (commit, publication or page date)."),
     ("stale", "The source is older than the staleness threshold; newer numbers may exist."),
     ("charted number", CHARTED_RULE),

@@ -232,6 +232,7 @@ class ScoreRow:
     provenance: str
     source_url: str | None
     source_location: str | None
+    measured_by: str | None = None  # another vendor's official report: shown next to the tier
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,8 @@ _SQL = {
     "gpus": "SELECT * FROM gpus ORDER BY vendor, memory_gb, gpu_id",
     "prices": "SELECT * FROM prices ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
     "measurements": "SELECT * FROM measurements ORDER BY model_id, measured_at",
-    "scores": "SELECT model_id, benchmark_id, value, setting, provenance, source_url, source_location FROM scores",
+    "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location "
+              "FROM scores",
     "benchmarks": "SELECT benchmark_id, name, category, unit, higher_is_better FROM benchmarks",
     "use_case_weights": "SELECT use_case, label, category, weight, rationale FROM use_case_weights "
                         "ORDER BY use_case, weight DESC, category",
@@ -301,7 +303,8 @@ def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
         measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
     scores = tuple(
         ScoreRow(r["model_id"], r["benchmark_id"], float(r["value"]), _opt_str(r.get("setting")),
-                 str(r["provenance"]), _opt_str(r.get("source_url")), _opt_str(r.get("source_location")))
+                 str(r["provenance"]), _opt_str(r.get("source_url")), _opt_str(r.get("source_location")),
+                 _opt_str(r.get("measured_by")))
         for r in _records(reader, "scores") if clean(r.get("value")) is not None)
     benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
                                                    str(r["unit"]), bool(r["higher_is_better"]))

@@ -48,6 +48,7 @@ from modelmatch.planner import (
     gpu_price_per_hour,
     prices_day,
 )
+from modelmatch.tiers import score_rank
 
 __all__ = ["WizardRequest", "LicenseNeeds", "RecommendResult", "recommend", "use_cases", "DEPLOYMENTS",
            "format_recommendation_text", "ranking_key", "Unverified", "recommend_cli_command",
@@ -55,7 +56,6 @@ __all__ = ["WizardRequest", "LicenseNeeds", "RecommendResult", "recommend", "use
 
 DEPLOYMENTS = ("self-host", "api", "either")
 QUALITY_TERMS_EXCLUDED = ("cost", "speed")
-PROVENANCE_ORDER = {"official": 0, "third-party": 1, "local-run": 2}
 HIGH_CONFIDENCE_COVERAGE = 0.8
 LOW_CONFIDENCE_COVERAGE = 0.5
 MAU_LIMIT_USER = 100_000_000  # the wizard's question: "more than 100 million monthly active users?"
@@ -668,7 +668,7 @@ def _representative_scores(scores: tuple[ScoreRow, ...], catalog: DecisionCatalo
     out = {}
     for key, rows in grouped.items():
         higher = catalog.benchmarks[key[1]].higher_is_better
-        best = min(rows, key=lambda r: (PROVENANCE_ORDER.get(r.provenance, 9), -r.value if higher else r.value))
+        best = min(rows, key=lambda r: (score_rank(r.provenance, r.measured_by), -r.value if higher else r.value))
         out[key] = (best, len(rows) - 1)
     return out
 

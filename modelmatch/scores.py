@@ -11,9 +11,10 @@ import pandas as pd
 
 from modelmatch.catalog_reader import CatalogReader
 
-CHARTED_RULE = ("Charted number per model and benchmark: the model vendor's own report first (official), then "
-                "another vendor's report (third-party), then this project's runs (local-run); among those, the "
-                "newest source. Every other row stays in the table below.")
+CHARTED_RULE = ("Charted number per model and benchmark: the model vendor's own report first (official, or its "
+                "exact copy), then another vendor's official report (measured by that vendor), then derived or "
+                "secondary numbers, then this project's runs (measured); among those, the newest source. Every "
+                "other row stays in the table below.")
 
 SCORES_SQL = """
 WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
@@ -21,7 +22,7 @@ ranked AS (
 SELECT
     s.model_id, m.display_name, m.vendor, m.family,
     s.benchmark_id, b.name AS benchmark_name, b.category, b.metric, b.unit, b.higher_is_better,
-    s.value, s.setting, s.provenance, s.source_url, s.source_location, s.as_of, s.notes,
+    s.value, s.setting, s.provenance, s.measured_by, s.source_url, s.source_location, s.as_of, s.notes,
     row_number() OVER w_rank = 1 AS charted,
     count(*) OVER w_all AS rows_for_pair,
     max(s.value) OVER w_all - min(s.value) OVER w_all AS spread_between_sources
@@ -33,7 +34,9 @@ WHERE (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], s.benchmark_id))
 WINDOW
     w_all AS (PARTITION BY s.model_id, s.benchmark_id),
     w_rank AS (PARTITION BY s.model_id, s.benchmark_id
-               ORDER BY CASE s.provenance WHEN 'official' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END,
+               ORDER BY CASE WHEN s.provenance IN ('official', 'official-copy') AND s.measured_by IS NULL THEN 0
+                             WHEN s.provenance IN ('official', 'official-copy', 'third-party') THEN 1
+                             WHEN s.provenance IN ('derived', 'secondary') THEN 2 ELSE 3 END,
                         s.as_of DESC, s.source_url, coalesce(s.setting, ''), s.source_location)
 )
 SELECT * FROM ranked WHERE charted OR NOT ?
@@ -96,3 +99,10 @@ def benchmarks(reader: CatalogReader) -> pd.DataFrame:
     return reader.query("""
         SELECT b.*, (SELECT count(*) FROM scores s WHERE s.benchmark_id = b.benchmark_id) AS score_count
         FROM benchmarks b ORDER BY b.category, b.name""")
+
+
+def official_only(scores: pd.DataFrame) -> pd.DataFrame:
+    """Rows the model's own vendor published (tier official or official-copy, not another vendor's re-measurement):
+    the 'official numbers only' filter."""
+    mask = scores["provenance"].isin(["official", "official-copy"]) & scores["measured_by"].isna()
+    return scores[mask].reset_index(drop=True)

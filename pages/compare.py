@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import charts, compare, evals, freshness, scores
+from modelmatch import charts, compare, evals, freshness, scores, tiers
 from modelmatch.eval_store import RunsDatabaseBusy
 from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
 from pages import common
@@ -100,6 +100,7 @@ for column, (_, m) in zip(columns, data.models.iterrows()):
         speed = data.measured[data.measured["model_id"] == m["model_id"]]
         st.markdown("**Measured speed:** " + ("not measured yet" if speed.empty else
                     f"{speed['output_tokens_per_s'].max():,.0f} output tok/s ({speed['hardware'].iloc[0]})"))
+        st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), m["model_id"]))
         st.markdown(f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}")
 
 st.subheader("Side by side")
@@ -164,10 +165,14 @@ else:
 rows = freshness.add_freshness(data.scores, "scores", today)
 if state.category:
     rows = rows[rows["category"] == state.category]
+if st.toggle("Official numbers only", key="cmp_official_only",
+             help="Only numbers the model's own vendor published (tier official or official-copy); hides other "
+                  "vendors' re-measurements and derived, secondary or measured numbers."):
+    rows = scores.official_only(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
-                               "source_location", "source_url", "as_of", "freshness", "notes"],
+                 column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "measured_by",
+                               "charted", "source_location", "source_url", "as_of", "freshness", "notes"],
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                 "benchmark_name": "Benchmark",
                                 "charted": st.column_config.CheckboxColumn("Charted"),
@@ -182,8 +187,8 @@ if not conflicts.empty:
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
         st.dataframe(conflicts, hide_index=True, width="stretch",
-                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
-                                   "source_location", "source_url", "as_of"],
+                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance",
+                                   "measured_by", "charted", "source_location", "source_url", "as_of"],
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from ingest.guards import GUARDS
 from ingest.review import import_summaries, review_queue
+from ingest.tier_coverage import coverage_matrix, tier_report
 from ingest.validate import validate
 from modelmatch import catalog, freshness, prices, settings
 from pages import common, data_support
@@ -45,7 +46,7 @@ DATES = {c: DATE for c in ("effective_from", "effective_until", "as_of", "oldest
 SOURCE = {"source_url": st.column_config.LinkColumn("source")}
 
 tabs = st.tabs(["Review queue", "Validation", "Last build", "Freshness", "Price history", "Imports",
-                "How to add a model"])
+                "How to add a model", "Coverage by tier"])
 
 with tabs[0]:
     st.subheader("Review queue")
@@ -200,3 +201,34 @@ with tabs[6]:
     if fresh_howto:
         with st.expander("Keeping data fresh: importers and the review queue"):
             st.markdown(fresh_howto)
+
+with tabs[7]:
+    st.subheader("Coverage by provenance tier")
+    st.caption("How sure each number is: official (the vendor's own document), official-copy (an exact copy read "
+               "elsewhere), derived (a stated formula over official numbers), secondary (two independent sources "
+               "that agree), measured (this project's runs); missing = no number. The same report: "
+               "`python -m ingest report`.")
+    report = tier_report(reader)
+    t1, t2, t3 = st.columns(3)
+    t1.metric("Models the planner cannot size", len(report.cannot_size),
+              help="Open-weights models whose weights or KV cache cannot be computed from the catalog.")
+    t2.metric("Parameter counts verified", len(report.verified),
+              help="Architecture rows whose computed parameter count matches the official count.")
+    t3.metric("Parameter-count mismatches", len(report.mismatched))
+    st.markdown("**Rows by tier**")
+    st.dataframe(pd.DataFrame(report.rows_by_tier).fillna(0).astype(int).T, width="stretch")
+    st.markdown("**Each model's fields by tier** (empty: the field does not apply)")
+    st.dataframe(coverage_matrix(report), width="stretch")
+    if report.cannot_size:
+        st.markdown("**Open-weights models the planner cannot size**")
+        st.dataframe(pd.DataFrame([{"model_id": m, "lacks": ", ".join(lacks)}
+                                   for m, lacks in report.cannot_size.items()]), hide_index=True, width="stretch")
+    checks = [{"model_id": v.model_id, "status": v.status, "why": v.reason,
+               "computed total (B)": None if v.count.total is None else round(v.count.total / 1e9, 3),
+               "computed active (B)": None if v.count.active is None else round(v.count.active / 1e9, 3)}
+              for v in report.verifications if v.status != "verified"]
+    st.markdown("**Parameter-count check: every row that did not verify, with both numbers**")
+    if checks:
+        st.dataframe(pd.DataFrame(checks), hide_index=True, width="stretch")
+    else:
+        st.success("Every architecture row reproduces its model's official parameter count.")

@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import planner, settings
+from modelmatch import planner, settings, tiers
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
 from pages import common, decide_support
 
@@ -110,6 +110,9 @@ except PlanInputError as problem:
 mem = result.memory
 st.divider()
 {planner.FITS: st.success, planner.DOES_NOT_FIT: st.error}.get(mem.verdict, st.warning)(mem.verdict_text)
+evidence_gpu = None if gpu_choice == OTHER_DEVICE else gpu_choice
+st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), model_id, evidence_gpu)
+           + " (the weakest provenance tier among the numbers each result uses; see Glossary).")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Weights per GPU", f"{mem.weights_per_gpu_gb:,.1f} GB",
           help=f"{mem.weights_formula}" + (" — a lower bound" if mem.weights_lower_bound else ""))
@@ -187,5 +190,7 @@ if result.notes:
 st.divider()
 st.caption("The same plan from the command line (prints exactly these numbers):")
 st.code(planner.plan_cli_command(request), language="bash")
-st.download_button("Download this plan (JSON)", json.dumps(planner.to_jsonable(result), indent=2).encode(),
+plan_export = {**planner.to_jsonable(result),
+               "how_sure": tiers.evidence_jsonable(common.catalog_reader(), model_id, evidence_gpu)}
+st.download_button("Download this plan (JSON)", json.dumps(plan_export, indent=2).encode(),
                    "modelmatch-plan.json", "application/json")

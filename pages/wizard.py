@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from modelmatch import planner, recommend, settings
+from modelmatch import planner, recommend, settings, tiers
 from modelmatch.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
 from pages import common, decide_support
 
@@ -157,6 +157,8 @@ else:
         with st.expander(f"{c.rank}. {c.display_name} — {score}, coverage {c.coverage:.0%}, "
                          f"confidence {c.confidence}"):
             st.markdown(f"**Assumed deployment:** {c.deployment.text}")
+            st.caption("How sure: " + tiers.evidence_line(
+                common.catalog_reader(), c.model_id, None if gpu_choice == OTHER_DEVICE else gpu_choice))
             if c.deployment.cost_text:
                 st.markdown(f"**Cost:** {c.deployment.cost_text}")
             st.markdown(f"**Speed:** {c.deployment.speed_text}")

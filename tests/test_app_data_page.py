@@ -70,7 +70,7 @@ def test_data_page_sections_with_a_clean_catalog(app_env):
     at = open_data_page()
     assert at.title[0].value == "Data"
     assert [t.label for t in at.tabs] == ["Review queue", "Validation", "Last build", "Freshness", "Price history",
-                                          "Imports", "How to add a model"]
+                                          "Imports", "How to add a model", "Coverage by tier"]
     assert metric(at, "Held for review") == "0" and metric(at, "Validation problems") == "0"
     queue = tab(at, "Review queue")
     assert "Nothing is waiting for review" in queue.success[0].value
@@ -193,3 +193,17 @@ def test_how_to_add_a_model_comes_from_data_readme(app_env):
     howto = tab(at, "How to add a model")
     assert "Add one row to the vendor's file in `data/models/`" in howto.markdown[0].value
     assert "python -m ingest fetch openrouter" in howto.expander[0].markdown[0].value
+
+
+def test_coverage_tab_lists_tiers_unsizable_models_and_the_parameter_check(app_env):
+    at = open_data_page()
+    coverage = tab(at, "Coverage by tier")
+    assert coverage.subheader[0].value == "Coverage by provenance tier"
+    labels = {m.label: m.value for m in coverage.metric}
+    assert labels["Models the planner cannot size"] == "1"  # the fixture's MoE model has no architecture row
+    assert labels["Parameter counts verified"] == "1"
+    frames = [d.value for d in coverage.dataframe]
+    matrix = next(f for f in frames if "head_dim" in f.columns)
+    assert matrix.loc["test-org/Beta-MoE", "kv_lora_rank"] == "missing"
+    unsizable = next(f for f in frames if "lacks" in f.columns)
+    assert list(unsizable["model_id"]) == ["test-org/Beta-MoE"]

@@ -188,6 +188,7 @@ def test_hf_config_adds_missing_architecture_and_reports_differences(net, data_d
             beta["q_lora_rank"], beta["head_dim"], beta["tie_word_embeddings"]) == \
            ("27", "2048", "16", "64", "2", "6", "1408", "1", "512", "64", "128", "", "", "false")
     assert beta["source_url"] == f"{net.base}/test-org/Beta-MoE/blob/{COMMIT}/config.json"
+    assert beta["provenance"] == "official"  # the vendor's own repository at a pinned commit
     assert beta["retrieved_at"] == "2026-01-10T12:00:00Z" and beta["source_location"] == "config.json"
     # The hand-typed Alpha row is never overwritten; differences and fillable blanks are listed.
     assert (data_dir / "architectures" / "fixture.csv").read_bytes() == curated

@@ -232,7 +232,10 @@ def fetch(data_dir, current: CurrentData, model_ids: list[str], missing_only: bo
                   "notes": (f"Imported by `python -m ingest fetch hf-config` on {today}" +
                             (f" from revision {rev}" if rev != "main" else "") + (f". {notes}." if notes else ".")),
                   "review": "held" if findings else "", "review_reason": reason_text(findings),
-                  "retrieved_at": iso_utc(response.retrieved_at)}
+                  "retrieved_at": iso_utc(response.retrieved_at),
+                  # The vendor's own repository read at a pinned commit is tier official; a config fetched from
+                  # another account is left without a tier for the maintainer to judge (the build warns).
+                  "provenance": "official" if repo.split("/")[0] == model_id.split("/")[0] else ""}
         if existing is None:
             record = doc.append(values)
             plan.changes.append(RowChange("held" if findings else "new", model_id, model_id,
