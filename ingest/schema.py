@@ -96,6 +96,27 @@ CATEGORIES = (
     "long-context", "vision",
 )
 PROVENANCES = ("official", "third-party", "local-run")
+# Evidence tiers (the evidence issue): official = the vendor's own page/repo/paper/config; official-copy = an exact
+# copy of an official document read elsewhere (cite both: source_url official, copy_url where read); derived = a
+# stated formula over official numbers (formula); secondary = two independent reputable sources that agree (both
+# cited: source_url and second_source_url); measured = this project's own runs.
+EVIDENCE_TIERS = ("official", "official-copy", "derived", "secondary", "measured")
+SCORE_PROVENANCES = PROVENANCES + tuple(t for t in EVIDENCE_TIERS if t not in PROVENANCES)
+# A score's mode: the same weights give different numbers thinking and not thinking, so the mode is a dimension of
+# the score, not a disagreement between sources. n.a. = the source states no mode for a model that has modes.
+SCORE_MODES = ("thinking", "non-thinking", "base", "n.a.")
+
+
+def _evidence_columns(with_provenance: bool = True) -> tuple[Column, ...]:
+    """The evidence-tier columns (same names on every table that carries numbers)."""
+    tier = (Column("provenance", "enum", "Evidence tier: official, official-copy, derived, secondary or measured.",
+                   choices=EVIDENCE_TIERS),) if with_provenance else ()
+    return (
+        *tier,
+        Column("copy_url", "url", "official-copy: where the exact copy of the official document was read."),
+        Column("formula", "text", "derived: the formula over official numbers that gives the value."),
+        Column("second_source_url", "url", "secondary: the second independent source that agrees."),
+    )
 
 MODELS = Table(
     "models",
@@ -126,6 +147,7 @@ MODELS = Table(
         Column("base_model_id", "text", "Base or parent model in the catalog.", references=("models", "model_id")),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        *_evidence_columns(),
     ),
     key=("model_id",),
 )
@@ -159,6 +181,7 @@ ARCHITECTURES = Table(
         *_source_columns(),
         Column("notes", "text", "Free text (derived values say how they were derived)."),
         *_import_columns(),
+        *_evidence_columns(),
     ),
     key=("model_id",),
 )
@@ -191,11 +214,18 @@ SCORES = Table(
                minimum=-1_000_000, maximum=1_000_000),
         Column("setting", "text", "How it was run: shots, CoT, thinking mode, pass@k."),
         Column("provenance", "enum", "official: the model's vendor; third-party: another vendor's report; "
-               "local-run: measured by this project.", required=True, choices=PROVENANCES),
+               "local-run: measured by this project; or an evidence tier (official-copy, derived, secondary, "
+               "measured).", required=True, choices=SCORE_PROVENANCES),
         *_source_columns(),
         Column("notes", "text", "Free text."),
+        Column("mode", "enum", "thinking, non-thinking, base (a base checkpoint) or n.a. (the source states no "
+               "mode). Empty: the build derives it from the setting and the model (mode_source = derived).",
+               choices=SCORE_MODES),
+        Column("mode_source", "enum", "stated (the row's mode cell) or derived (filled by the build's stated "
+               "rule); written by the build, leave empty.", choices=("stated", "derived")),
+        *_evidence_columns(with_provenance=False),
     ),
-    key=("model_id", "benchmark_id", "setting", "source_url", "source_location"),
+    key=("model_id", "benchmark_id", "setting", "mode", "source_url", "source_location"),
 )
 
 LICENSES = Table(
@@ -212,6 +242,7 @@ LICENSES = Table(
         Column("summary", "text", "Plain-words summary."),
         Column("source_url", "url", "Where the terms were read.", required=True),
         Column("as_of", "date", "Date of the version read.", required=True),
+        *_evidence_columns(),
     ),
     key=("license_id",),
 )
@@ -237,8 +268,30 @@ PRICES = Table(
         Column("context_length", "int", "Context window this provider serves at this price, tokens (may be "
                "shorter than the model's).", minimum=512, maximum=100_000_000, label="served context (tokens)"),
         *_import_columns(),
+        *_evidence_columns(),
     ),
     key=("provider", "provider_model", "tier", "effective_from"),
+)
+
+SERVED_MODELS = Table(
+    "served_models",
+    "Which model an API offering (provider + API model name) served in each period: the offering is not the model.",
+    (
+        Column("provider", "text", "Who sells the API.", required=True),
+        Column("provider_model", "text", "The provider's API model name, e.g. deepseek-chat.", required=True),
+        Column("model_id", "text", "Catalog model served under that name in this period.", required=True,
+               references=("models", "model_id")),
+        Column("mode", "enum", "The mode the name serves the model in (deepseek-chat: non-thinking; "
+               "deepseek-reasoner: thinking); n.a. for models without modes.", required=True,
+               choices=SCORE_MODES),
+        Column("served_from", "date", "First day of the period.", required=True),
+        Column("served_until", "date", "First day the name no longer served this model (empty: still served, or "
+               "until the next period of the same name)."),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+        *_evidence_columns(),
+    ),
+    key=("provider", "provider_model", "served_from"),
 )
 
 GPUS = Table(
@@ -389,8 +442,8 @@ USE_CASE_WEIGHTS = Table(
 
 # Order matters: a table is validated after the tables it references.
 TABLES: tuple[Table, ...] = (
-    LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, GPUS, MEASUREMENTS, MEASUREMENT_REQUESTS,
-    USE_CASE_WEIGHTS,
+    LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, SERVED_MODELS, GPUS, MEASUREMENTS,
+    MEASUREMENT_REQUESTS, USE_CASE_WEIGHTS,
 )
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
