@@ -24,7 +24,9 @@ class CompareData:
     kv_cache: dict[str, memory.KVCachePerToken]  # bf16 KV cache per token, for models with an architecture row
 
 
-def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date) -> CompareData:
+def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date,
+                 mode: str = scores.DEFAULT_MODE) -> CompareData:
+    """`mode`: the score mode charted (thinking / non-thinking / base); empty = each model's default mode."""
     ids = list(dict.fromkeys(model_ids))  # a repeated id keeps its first place
     models = models_table(reader, ModelFilter(model_ids=tuple(ids)))
     # An empty id list means "no filter" to models_table and prices_in_force; an empty selection means no models.
@@ -42,7 +44,7 @@ def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: 
                 for row in architectures.to_dict("records")}
     in_force = prices.prices_in_force(reader, price_date, ids)
     return CompareData(models, architectures, in_force[in_force["model_id"].isin(ids)].reset_index(drop=True),
-                       scores.scores_for(reader, ids), measured, kv_cache)
+                       scores.scores_for(reader, ids, mode=mode), measured, kv_cache)
 
 
 def kv_cache_text(data: CompareData, model_id: str) -> str:
