@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from modelmatch import settings
 from modelmatch.catalog_reader import CatalogReader
+from modelmatch.prices import PRICE_ROWS_CTE
 from modelmatch.memory import (
     KV_DTYPES,
     PRECISIONS,
@@ -278,9 +279,9 @@ _SQL = {
     "architectures": "SELECT * FROM architectures",
     "licenses": "SELECT * FROM licenses",
     "gpus": "SELECT * FROM gpus ORDER BY vendor, memory_gb, gpu_id",
-    "prices": "SELECT *, lead(effective_from) OVER (PARTITION BY provider, provider_model, coalesce(tier, '') "
-              "ORDER BY effective_from) AS effective_until "
-              "FROM prices ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
+    # effective_until: the row ends at the offering's next row or when the offering stopped serving its model.
+    "prices": f"WITH {PRICE_ROWS_CTE} SELECT * EXCLUDE (succeeded_by_model_id) FROM price_rows "
+              "ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
     "measurements": "SELECT * FROM measurements ORDER BY model_id, measured_at",
     "scores": "SELECT model_id, benchmark_id, value, setting, provenance, source_url, source_location, mode "
               "FROM scores",

@@ -55,7 +55,15 @@ def test_required_models_are_in_the_catalog(reader):
 @pytest.mark.parametrize("table", SOURCED_TABLES)
 def test_every_row_comes_from_an_official_publisher(reader, table):
     unofficial = []
-    for url in reader.query(f"SELECT DISTINCT source_url FROM {table}")["source_url"]:
+    # A 'secondary' row (evidence tier: two independent reputable sources that agree) cites two third-party pages;
+    # it must name its second source, on another site.
+    provenance = "provenance" in reader.query(f"SELECT * FROM {table} LIMIT 0").columns
+    if provenance:
+        secondary = reader.query(f"SELECT source_url, second_source_url FROM {table} WHERE provenance = 'secondary'")
+        for first, second in zip(secondary["source_url"], secondary["second_source_url"]):
+            assert isinstance(second, str) and urlparse(second).netloc != urlparse(first).netloc, (first, second)
+    where = " WHERE provenance IS DISTINCT FROM 'secondary'" if provenance else ""
+    for url in reader.query(f"SELECT DISTINCT source_url FROM {table}{where}")["source_url"]:
         parsed = urlparse(url)
         if parsed.netloc not in OFFICIAL_SOURCES:
             unofficial.append(url)

@@ -92,3 +92,96 @@ def test_compare_deepseek_r1_today_has_no_deepseek_api_price(real_reader, others
     r1_then = then.prices[(then.prices["model_id"] == "deepseek-ai/DeepSeek-R1")
                           & (then.prices["provider_model"] == "deepseek-reasoner")]
     assert list(r1_then["output_usd_per_mtok"]) == [2.19]
+
+
+# -- served-model periods -----------------------------------------------------------------------------------------
+# Price on a date for every offering whose served model changed, on the real catalog. Expected values are the
+# numbers of the rows cited in data/prices (official pages, the dated capture, or the two agreeing sources).
+from modelmatch import offerings  # noqa: E402
+
+CHAT, REASONER = ("DeepSeek", "deepseek-chat"), ("DeepSeek", "deepseek-reasoner")
+
+
+@pytest.mark.parametrize(("offering", "on", "model", "expected"), [
+    (REASONER, dt.date(2025, 3, 1), "deepseek-ai/DeepSeek-R1", (0.55, 2.19)),
+    (REASONER, dt.date(2025, 8, 21), "deepseek-ai/DeepSeek-V3.1", (0.55, 2.19)),
+    (CHAT, dt.date(2025, 8, 21), "deepseek-ai/DeepSeek-V3.1", (0.27, 1.10)),
+    (CHAT, dt.date(2025, 9, 10), "deepseek-ai/DeepSeek-V3.1", (0.56, 1.68)),
+    (REASONER, dt.date(2025, 9, 10), "deepseek-ai/DeepSeek-V3.1", (0.56, 1.68)),
+    # Served model changed, no price sourced for the period: the model is named and the price is unknown, not the
+    # previous model's price.
+    (CHAT, dt.date(2025, 9, 25), "deepseek-ai/DeepSeek-V3.1-Terminus", None),
+    (CHAT, dt.date(2025, 10, 1), "deepseek-ai/DeepSeek-V3.2-Exp", None),
+    (REASONER, dt.date(2025, 10, 1), "deepseek-ai/DeepSeek-V3.2-Exp", None),
+    (CHAT, dt.date(2026, 1, 1), "deepseek-ai/DeepSeek-V3.2", (0.28, 0.42)),
+    (REASONER, dt.date(2026, 1, 1), "deepseek-ai/DeepSeek-V3.2", (0.28, 0.42)),
+    (CHAT, dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Flash", (0.14, 0.28)),
+    (REASONER, dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Flash", (0.14, 0.28)),
+    (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Flash", (0.14, 0.28)),
+    (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 8, 14), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.14, 0.28)),
+    (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 9, 1), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.44, 1.32)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Pro", (0.435, 0.87)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek/deepseek-v4-pro-0813", (0.435, 0.87)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek/deepseek-v4-pro-0813", (1.32, 3.96)),
+])
+def test_price_of_an_offering_on_a_date_belongs_to_the_model_it_served(real_reader, offering, on, model, expected):
+    got = offerings.offering_on(real_reader, *offering, on)
+    assert got.model_id == model, got.answer
+    standard = got.prices[got.prices["tier"].isna()]
+    if expected is None:
+        assert standard.empty, got.answer
+        assert "could not be sourced" in got.answer
+        # ... and no other model picks up the offering's old price on that date.
+        others = prices.prices_in_force(real_reader, on)
+        assert others[(others["provider_model"] == offering[1])].empty
+    else:
+        assert (standard.iloc[0]["input_usd_per_mtok"], standard.iloc[0]["output_usd_per_mtok"]) == expected
+        assert model in got.answer and f"${expected[0]:g}" in got.answer
+
+
+def test_the_price_of_deepseek_r1_today_is_an_honest_answer(real_reader):
+    """R1 is no longer served by DeepSeek's API: no price in force today, and where_served says when it was."""
+    today = dt.date(2026, 12, 6)
+    assert prices.prices_in_force(real_reader, today, ["deepseek-ai/DeepSeek-R1"]).empty
+    served = offerings.where_served(real_reader, "deepseek-ai/DeepSeek-R1", today)
+    assert list(served["provider_model"]) == ["deepseek-reasoner"]
+    row = served.iloc[0]
+    assert not row["still_served"]
+    assert f"{row['served_from']:%Y-%m-%d}" == "2025-01-20" and f"{row['served_until']:%Y-%m-%d}" == "2025-08-21"
+    assert row["last_price"] == "$0.55 in / $2.19 out per Mtok from 2025-01-20"
+
+
+def test_every_price_row_belongs_to_the_model_its_offering_served_that_day(real_reader):
+    """Data check: a price row's model is the model the offering served on its effective_from (where periods exist)."""
+    periods = offerings.served_periods(real_reader)
+    rows = real_reader.query("SELECT provider, provider_model, model_id, effective_from FROM prices")
+    checked = 0
+    for r in rows.itertuples(index=False):
+        mine = periods[(periods["provider"] == r.provider) & (periods["provider_model"] == r.provider_model)]
+        if mine.empty:
+            continue
+        on = pd.Timestamp(r.effective_from)
+        covering = mine[(pd.to_datetime(mine["served_from"]) <= on)
+                        & (mine["served_until"].isna() | (pd.to_datetime(mine["served_until"]) > on))]
+        assert list(covering["model_id"]) == [r.model_id], (r, list(covering["model_id"]))
+        checked += 1
+    assert checked >= 20
+
+
+def test_a_served_model_change_without_a_new_price_ends_the_old_models_price(tmp_path):
+    """Fixture: the offering switches model with no new price row; from that day neither model has a price."""
+    rows = [_row(OLD, "2025-01-20", "0.55", "2.19")]
+    periods = [{"provider": "TestCloud", "provider_model": "beta-reasoner", "model_id": OLD, "mode": "thinking",
+                "served_from": "2025-01-20", "source_url": SRC, "as_of": "2025-01-20"},
+               {"provider": "TestCloud", "provider_model": "beta-reasoner", "model_id": NEW, "mode": "n.a.",
+                "served_from": "2025-08-21", "source_url": SRC, "as_of": "2025-08-21"}]
+    data = write_fixture_data(tmp_path / "data", {"prices": rows, "served_models": periods})
+    build(data, data / "catalog.duckdb")
+    reader = CatalogReader(data / "catalog.duckdb")
+    assert list(prices.prices_in_force(reader, dt.date(2025, 8, 20), [OLD])["output_usd_per_mtok"]) == [2.19]
+    assert prices.prices_in_force(reader, dt.date(2025, 8, 21)).empty
+    got = offerings.offering_on(reader, "TestCloud", "beta-reasoner", dt.date(2025, 9, 1))
+    assert got.model_id == NEW and got.prices.empty
+    history = prices.price_history(reader, OLD)
+    assert f"{history.iloc[0]['effective_until']:%Y-%m-%d}" == "2025-08-21"
+    assert history.iloc[0]["succeeded_by_model_id"] == NEW
