@@ -175,6 +175,7 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
                       "table": "prices", "source_url": p["source_url"], "where": p["source_location"],
                       "as_of": p["as_of"]})
     df = pd.DataFrame(parts, columns=["model", "fact", "table", "source_url", "where", "as_of"])
-    df["freshness"] = [freshness.badge(freshness.age_days(a, today), settings.stale_after_days_for(t))
-                       for a, t in zip(df["as_of"], df["table"])]
+    df["freshness"] = [freshness.badge(freshness.age_days(a, today), settings.stale_after_days_for(t),
+                                       t in freshness.PINNED_TABLES and freshness.is_pinned_source(u))
+                       for a, t, u in zip(df["as_of"], df["table"], df["source_url"])]
     return df
