@@ -185,3 +185,11 @@ def test_a_served_model_change_without_a_new_price_ends_the_old_models_price(tmp
     history = prices.price_history(reader, OLD)
     assert f"{history.iloc[0]['effective_until']:%Y-%m-%d}" == "2025-08-21"
     assert history.iloc[0]["succeeded_by_model_id"] == NEW
+
+
+def test_compare_says_when_a_model_was_last_served_instead_of_a_stale_price(real_reader):
+    data = compare.compare_data(real_reader, ("deepseek-ai/DeepSeek-R1", "Qwen/Qwen3-235B-A22B"), dt.date(2026, 12, 6))
+    table = compare.attribute_table(data).set_index("fact")
+    text = table.loc["Cheapest API price", "DeepSeek-R1"]
+    assert text.startswith("no longer served: DeepSeek deepseek-reasoner served it 2025-01-20 to 2025-08-21")
+    assert "$0.55 in / $2.19 out" in text
