@@ -104,3 +104,10 @@ def test_compare_presets_include_a_2026_pairing_of_catalog_models(monkeypatch, r
     links = [el for el in at.get("page_link")]
     labels = [el.proto.label for el in links]
     assert any(label.startswith("2026:") for label in labels), labels
+    # The 2026 pairing renders on the real catalog, with licenses and the DeepSeek price history's V3.2 row.
+    at = open_page("pages/compare.py", models="Qwen/Qwen3.5-397B-A17B,deepseek-ai/DeepSeek-V3.2,"
+                                              "deepseek-ai/DeepSeek-V3.2-Exp", price_date="2026-01-01")
+    facts = next(df.value for df in at.dataframe if "fact" in df.value.columns).set_index("fact")
+    assert facts.loc["License", "Qwen3.5-397B-A17B"] == "Apache License 2.0"
+    assert facts.loc["License", "DeepSeek-V3.2"] == "MIT License"
+    assert facts.loc["Cheapest API price", "DeepSeek-V3.2"].startswith("$0.28 in / $0.42 out")
