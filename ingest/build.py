@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ingest.changes import record_changes
 from ingest.schema import TABLES, Table, ddl
+from ingest.score_modes import fill_score_modes
 from ingest.validate import Problem, SourceFile, ValidationResult, data_files, fingerprint, validate
 
 SCHEMA_VERSION = 1
@@ -98,6 +99,7 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
             con.unregister("incoming")
             counts[table.name] = arrow.num_rows
             progress(f"wrote {table.name}: {arrow.num_rows} row(s)")
+        fill_score_modes(con)
         con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "
                     "schema_version INTEGER)")
         con.execute("INSERT INTO build_meta VALUES (?, ?, ?, ?)",

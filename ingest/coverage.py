@@ -28,6 +28,8 @@ class Coverage:
     distinct_sources: int
     scores_by_provenance: dict[str, int]
     gaps: dict[str, list[str]]
+    scores_by_mode: dict[str, int] | None = None  # "thinking (stated)": n, "non-thinking (derived)": n, ...
+    offerings: int = 0  # distinct provider + API name + tier among the prices
 
 
 def coverage(reader: CatalogReader) -> Coverage:
@@ -40,14 +42,21 @@ def coverage(reader: CatalogReader) -> Coverage:
     provenance = dict(reader.query("SELECT provenance, count(*) FROM scores GROUP BY 1 ORDER BY 1")
                       .itertuples(index=False))
     gaps = {label: reader.query(sql).iloc[:, 0].tolist() for label, sql in GAP_QUERIES.items()}
+    modes = dict(reader.query("SELECT mode || ' (' || mode_source || ')', count(*) FROM scores GROUP BY 1 ORDER BY 1")
+                 .itertuples(index=False))
+    offerings = reader.query("SELECT count(DISTINCT provider || '|' || provider_model || '|' || coalesce(tier, '')) "
+                             "FROM prices").iloc[0, 0]
     return Coverage({k: int(v) for k, v in counts.items()}, int(sources),
-                    {k: int(v) for k, v in provenance.items()}, gaps)
+                    {k: int(v) for k, v in provenance.items()}, gaps, {k: int(v) for k, v in modes.items()},
+                    int(offerings))
 
 
 def format_coverage(cov: Coverage) -> str:
     lines = ["rows: " + ", ".join(f"{k} {v}" for k, v in cov.row_counts.items()),
              f"distinct source documents: {cov.distinct_sources}",
-             "scores by provenance: " + ", ".join(f"{k} {v}" for k, v in cov.scores_by_provenance.items())]
+             "scores by provenance: " + ", ".join(f"{k} {v}" for k, v in cov.scores_by_provenance.items()),
+             "scores by mode: " + ", ".join(f"{k} {v}" for k, v in (cov.scores_by_mode or {}).items()),
+             f"price offerings (provider + API name + tier): {cov.offerings}"]
     for label, ids in cov.gaps.items():
         lines.append(f"{label}: {len(ids)}")
         lines.extend(f"  - {i}" for i in ids)

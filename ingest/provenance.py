@@ -150,9 +150,8 @@ def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]
         elif _host(second) == _host(source):
             problems.append(("second_source_url", f"second_source_url is on the same site as source_url "
                                                   f"({_host(source)}): not an independent second source"))
-    elif second and tier not in (None, "secondary"):
-        problems.append(("second_source_url", f"second_source_url is only for provenance secondary (this row "
-                                              f"says {tier})"))
+    # On other tiers a second source is a further citation of the same fact (an official page's other-language
+    # twin): allowed, and it does not change the tier.
     if tier == "measured" and values.get("measured_by") and table.name == "scores":
         problems.append(("measured_by", "measured_by names another vendor's run; a measured row is this "
                                         "project's own run"))

@@ -122,6 +122,9 @@ CATEGORIES = (
     "long-context", "vision",
 )
 PROVENANCES = TIERS + LEGACY_SCORE_PROVENANCES
+# A score's mode: the same weights give different numbers thinking and not thinking, so the mode is a dimension of
+# the score, not a disagreement between sources. n.a. = the source states no mode for a model that has modes.
+SCORE_MODES = ("thinking", "non-thinking", "base", "n.a.")
 
 MODELS = Table(
     "models",
@@ -231,8 +234,13 @@ SCORES = Table(
         *_provenance_columns()[1:],
         Column("measured_by", "text", "Who ran the benchmark when it is not the model's vendor (an official report "
                "of another vendor, e.g. DeepSeek measuring Qwen2.5-72B); empty: the model's vendor."),
+        Column("mode", "enum", "thinking, non-thinking, base (a base checkpoint) or n.a. (the source states no "
+               "mode). Empty: the build derives it from the setting and the model (mode_source = derived).",
+               choices=SCORE_MODES),
+        Column("mode_source", "enum", "stated (the row's mode cell) or derived (filled by the build's stated "
+               "rule); written by the build, leave empty.", choices=("stated", "derived")),
     ),
-    key=("model_id", "benchmark_id", "setting", "source_url", "source_location"),
+    key=("model_id", "benchmark_id", "setting", "mode", "source_url", "source_location"),
 )
 
 LICENSES = Table(
@@ -282,6 +290,27 @@ PRICES = Table(
         *_provenance_columns(),
     ),
     key=("provider", "provider_model", "tier", "effective_from"),
+)
+
+SERVED_MODELS = Table(
+    "served_models",
+    "Which model an API offering (provider + API model name) served in each period: the offering is not the model.",
+    (
+        Column("provider", "text", "Who sells the API.", required=True),
+        Column("provider_model", "text", "The provider's API model name, e.g. deepseek-chat.", required=True),
+        Column("model_id", "text", "Catalog model served under that name in this period.", required=True,
+               references=("models", "model_id")),
+        Column("mode", "enum", "The mode the name serves the model in (deepseek-chat: non-thinking; "
+               "deepseek-reasoner: thinking); n.a. for models without modes.", required=True,
+               choices=SCORE_MODES),
+        Column("served_from", "date", "First day of the period.", required=True),
+        Column("served_until", "date", "First day the name no longer served this model (empty: still served, or "
+               "until the next period of the same name)."),
+        *_source_columns(),
+        Column("notes", "text", "Free text."),
+        *_provenance_columns(),
+    ),
+    key=("provider", "provider_model", "served_from"),
 )
 
 GPUS = Table(
@@ -436,8 +465,8 @@ USE_CASE_WEIGHTS = Table(
 
 # Order matters: a table is validated after the tables it references.
 TABLES: tuple[Table, ...] = (
-    LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, GPUS, MEASUREMENTS, MEASUREMENT_REQUESTS,
-    USE_CASE_WEIGHTS,
+    LICENSES, MODELS, ARCHITECTURES, BENCHMARKS, SCORES, PRICES, SERVED_MODELS, GPUS, MEASUREMENTS,
+    MEASUREMENT_REQUESTS, USE_CASE_WEIGHTS,
 )
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 

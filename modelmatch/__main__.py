@@ -133,7 +133,7 @@ def _run_recommend(args: argparse.Namespace) -> None:
         include_base_models=True if args.include_base else None,
         precisions=tuple(args.precision) if args.precision else PRECISION_QUALITY_ORDER, kv_dtype=args.kv_dtype,
         gpu_memory_utilization=args.utilization, runtime_reserve_gb=args.reserve_gb, top_n=args.top,
-        prices_as_of=args.prices_as_of, with_sensitivity=not args.no_sensitivity)
+        prices_as_of=args.prices_as_of, with_sensitivity=not args.no_sensitivity, score_mode=args.score_mode)
     _emit(recommend(request, catalog), args.json, format_recommendation_text)
 
 
@@ -157,6 +157,9 @@ def _add_recommend(sub) -> None:
                                                         "default: all)")
     p.add_argument("--top", type=int, default=10, help="shortlist length (default 10)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the what-if runs")
+    p.add_argument("--score-mode", choices=("thinking", "non-thinking"), default="",
+                   help="rank hybrid models on their thinking or non-thinking scores (default: each model's "
+                        "default; thinking tokens are billed only in thinking mode)")
     _common_deployment_args(p)
     p.set_defaults(handler=_run_recommend)
 

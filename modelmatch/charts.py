@@ -89,6 +89,7 @@ def grouped_benchmarks(df: pd.DataFrame) -> alt.Chart:
             color=alt.Color("display_name:N", title="Model", sort=order),
             tooltip=[alt.Tooltip("display_name:N", title="Model"), "vendor:N",
                      alt.Tooltip("benchmark_name:N", title="Benchmark"), alt.Tooltip("value:Q", format=".1f"),
+                     *(["mode:N"] if "mode" in df.columns else []),
                      "setting:N", "provenance:N", alt.Tooltip("source_location:N", title="Where in source"),
                      alt.Tooltip("as_of:T", title="As of", format="%Y-%m-%d")],
         )

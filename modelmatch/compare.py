@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from modelmatch import freshness, memory, prices, scores, settings
+from modelmatch import freshness, memory, offerings, prices, scores, settings
 from modelmatch.catalog import ModelFilter, models_table
 from modelmatch.catalog_reader import CatalogReader
 
@@ -22,9 +22,12 @@ class CompareData:
     scores: pd.DataFrame  # every score row, charted flag set
     measured: pd.DataFrame
     kv_cache: dict[str, memory.KVCachePerToken]  # bf16 KV cache per token, for models with an architecture row
+    served: pd.DataFrame | None = None  # API offerings that served each model, with their periods (where_served)
 
 
-def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date) -> CompareData:
+def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date,
+                 mode: str = scores.DEFAULT_MODE) -> CompareData:
+    """`mode`: the score mode charted (thinking / non-thinking / base); empty = each model's default mode."""
     ids = list(dict.fromkeys(model_ids))  # a repeated id keeps its first place
     models = models_table(reader, ModelFilter(model_ids=tuple(ids)))
     # An empty id list means "no filter" to models_table and prices_in_force; an empty selection means no models.
@@ -41,8 +44,24 @@ def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: 
     kv_cache = {row["model_id"]: memory.kv_cache_bytes_per_token(row, attention.get(row["model_id"]))
                 for row in architectures.to_dict("records")}
     in_force = prices.prices_in_force(reader, price_date, ids)
+    served = pd.concat([offerings.where_served(reader, m, price_date) for m in ids], ignore_index=True) if ids \
+        else None
     return CompareData(models, architectures, in_force[in_force["model_id"].isin(ids)].reset_index(drop=True),
-                       scores.scores_for(reader, ids), measured, kv_cache)
+                       scores.scores_for(reader, ids, mode=mode), measured, kv_cache, served)
+
+
+def no_price_text(data: CompareData, model_id: str) -> str:
+    """What to say when a model has no API price on the chosen date: was it served once, and until when?"""
+    served = data.served
+    if served is None or served.empty:
+        return "no API price in catalog"
+    mine = served[served["model_id"] == model_id]
+    ended = mine[~mine["still_served"]]
+    if ended.empty:
+        return "no API price in catalog" if mine.empty else "served, but no sourced price on this date"
+    last = ended.sort_values("served_until").iloc[-1]
+    return (f"no longer served: {last['provider']} {last['provider_model']} served it "
+            f"{last['served_from']:%Y-%m-%d} to {last['served_until']:%Y-%m-%d} (last price {last['last_price']})")
 
 
 def kv_cache_text(data: CompareData, model_id: str) -> str:
@@ -139,7 +158,8 @@ def attribute_table(data: CompareData) -> pd.DataFrame:
             "Commercial use": m["commercial_use"] if isinstance(m["commercial_use"], str) else "unknown",
             "Cheapest API price": (f"${cheapest['input_usd_per_mtok'].iloc[0]:g} in / "
                                    f"${cheapest['output_usd_per_mtok'].iloc[0]:g} out per Mtok "
-                                   f"({cheapest['provider'].iloc[0]})") if not cheapest.empty else "no API price in catalog",
+                                   f"({cheapest['provider'].iloc[0]})") if not cheapest.empty
+                                  else no_price_text(data, m["model_id"]),
             "KV cache per token (bf16)": (f"{data.kv_cache[m['model_id']].bytes_per_token:,} bytes"
                                           if m["model_id"] in data.kv_cache and data.kv_cache[m["model_id"]].ok
                                           else "not computable (see card)"),
@@ -173,6 +193,7 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
                       "table": "prices", "source_url": p["source_url"], "where": p["source_location"],
                       "as_of": p["as_of"]})
     df = pd.DataFrame(parts, columns=["model", "fact", "table", "source_url", "where", "as_of"])
-    df["freshness"] = [freshness.badge(freshness.age_days(a, today), settings.stale_after_days_for(t))
-                       for a, t in zip(df["as_of"], df["table"])]
+    df["freshness"] = [freshness.badge(freshness.age_days(a, today), settings.stale_after_days_for(t),
+                                       t in freshness.PINNED_TABLES and freshness.is_pinned_source(u))
+                       for a, t, u in zip(df["as_of"], df["table"], df["source_url"])]
     return df

@@ -18,6 +18,24 @@ from modelmatch.catalog_reader import CatalogReader
 
 FRESHNESS_TABLES = settings.FRESHNESS_TABLES
 
+# A number read from an immutable version of its source (a GitHub blob or commit pinned to a hash, a Hugging Face
+# commit, a versioned arXiv paper) cannot drift from that source: a published benchmark result or a released config
+# of fixed weights does not change. Rows of these tables with such a source are "pinned", never stale. Prices and
+# licenses are facts about the world today, so their age always counts.
+PINNED_TABLES = ("scores", "architectures", "models")
+PINNED_SOURCE_PATTERN = (r"^https://(github\.com/[^/]+/[^/]+/(blob|tree|raw)/[0-9a-f]{40}/"
+                         r"|github\.com/[^/]+/[^/]+/commit/[0-9a-f]{7,40}"
+                         r"|huggingface\.co/.+/(blob|resolve|commit)/[0-9a-f]{7,40}"
+                         r"|arxiv\.org/(abs|pdf|html)/[0-9.]+v[0-9]+)")
+PINNED_RULE = ("Rows of scores, architectures and models whose source is pinned to an immutable version (a commit "
+               "hash, a versioned paper) are 'pinned': the number cannot drift from its source, so it is not stale.")
+
+
+def is_pinned_source(url: object) -> bool:
+    import re
+
+    return isinstance(url, str) and re.match(PINNED_SOURCE_PATTERN, url) is not None
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -49,11 +67,11 @@ def human_age(days: float | int | None) -> str:
     return f"{days / 365.25:.1f} years"
 
 
-def badge(days: float | int | None, threshold_days: int) -> str:
-    """A short text badge: 'fresh · 3 weeks', 'STALE · 1.2 years', 'no date'. Plain text: no HTML anywhere."""
+def badge(days: float | int | None, threshold_days: int, pinned: bool = False) -> str:
+    """A short text badge: 'fresh · 3 weeks', 'STALE · 1.2 years', 'pinned · 1.2 years', 'no date'. Plain text."""
     if days is None or pd.isna(days):
         return "no date"
-    state = "STALE" if days > threshold_days else "fresh"
+    state = "pinned" if pinned and days > threshold_days else "STALE" if days > threshold_days else "fresh"
     return f"{state} · {human_age(days)}"
 
 
@@ -72,8 +90,10 @@ def add_freshness(df: pd.DataFrame, table: str, today: dt.date, column: str = "a
     dates = pd.to_datetime(out[column], errors="coerce")
     ages = (pd.Timestamp(today) - dates).dt.days
     out["age_days"] = ages.astype("Int64")
-    out["stale"] = (ages > threshold).fillna(False).astype(bool)
-    out["freshness"] = [badge(a, threshold) for a in ages]
+    pinned = (out["source_url"].map(is_pinned_source) if table in PINNED_TABLES and "source_url" in out.columns
+              else pd.Series(False, index=out.index))
+    out["stale"] = ((ages > threshold) & ~pinned.astype(bool)).fillna(False).astype(bool)
+    out["freshness"] = [badge(a, threshold, bool(p)) for a, p in zip(ages, pinned)]
     return out
 
 
@@ -86,9 +106,11 @@ def summary(reader: CatalogReader, today: dt.date) -> pd.DataFrame:
     records = []
     for t in thresholds():
         cutoff = today - dt.timedelta(days=t.days)
-        # Identifier from the fixed allow-list above; values are bound.
+        pinned = (f"regexp_matches(coalesce(source_url, ''), '{PINNED_SOURCE_PATTERN}')" if t.table in PINNED_TABLES
+                  else "false")
+        # Identifiers and the pattern are fixed constants above; values are bound.
         row = reader.query(f"""
-            SELECT count(*) AS n, count(*) FILTER (WHERE as_of < ?::DATE) AS stale,
+            SELECT count(*) AS n, count(*) FILTER (WHERE as_of < ?::DATE AND NOT {pinned}) AS stale,
                    count(*) FILTER (WHERE as_of IS NULL) AS undated, min(as_of) AS oldest, max(as_of) AS newest,
                    median(date_diff('day', as_of, ?::DATE)) AS median_age
             FROM "{t.table}"

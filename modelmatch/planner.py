@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from modelmatch import settings
 from modelmatch.catalog_reader import CatalogReader
+from modelmatch.prices import PRICE_ROWS_CTE
 from modelmatch.memory import (
     KV_DTYPES,
     PRECISIONS,
@@ -184,13 +185,16 @@ class PriceRow:
     output_usd_per_mtok: float | None
     effective_from: str
     source_url: str | None
+    # The next row of the same offering (provider, API name, tier) took effect on this day, whichever model it
+    # serves; None = still in force. Without it a model's last row would look current after its API name moved on.
+    effective_until: str | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> "PriceRow":
         return cls(row["provider"], row["model_id"], row["provider_model"], _opt_str(row.get("tier")),
                    _opt_float(row.get("input_usd_per_mtok")), _opt_float(row.get("cached_input_usd_per_mtok")),
                    _opt_float(row.get("output_usd_per_mtok")), _date_text(row.get("effective_from")) or "",
-                   _opt_str(row.get("source_url")))
+                   _opt_str(row.get("source_url")), _date_text(row.get("effective_until")))
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ class ScoreRow:
     source_url: str | None
     source_location: str | None
     measured_by: str | None = None  # another vendor's official report: shown next to the tier
+    mode: str | None = None  # thinking / non-thinking / base / n.a. (filled by the build)
 
 
 @dataclass(frozen=True)
@@ -275,9 +280,11 @@ _SQL = {
     "architectures": "SELECT * FROM architectures",
     "licenses": "SELECT * FROM licenses",
     "gpus": "SELECT * FROM gpus ORDER BY vendor, memory_gb, gpu_id",
-    "prices": "SELECT * FROM prices ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
+    # effective_until: the row ends at the offering's next row or when the offering stopped serving its model.
+    "prices": f"WITH {PRICE_ROWS_CTE} SELECT * EXCLUDE (succeeded_by_model_id) FROM price_rows "
+              "ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
     "measurements": "SELECT * FROM measurements ORDER BY model_id, measured_at",
-    "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location "
+    "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode "
               "FROM scores",
     "benchmarks": "SELECT benchmark_id, name, category, unit, higher_is_better FROM benchmarks",
     "use_case_weights": "SELECT use_case, label, category, weight, rationale FROM use_case_weights "
@@ -304,7 +311,7 @@ def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
     scores = tuple(
         ScoreRow(r["model_id"], r["benchmark_id"], float(r["value"]), _opt_str(r.get("setting")),
                  str(r["provenance"]), _opt_str(r.get("source_url")), _opt_str(r.get("source_location")),
-                 _opt_str(r.get("measured_by")))
+                 _opt_str(r.get("measured_by")), _opt_str(r.get("mode")))
         for r in _records(reader, "scores") if clean(r.get("value")) is not None)
     benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
                                                    str(r["unit"]), bool(r["higher_is_better"]))
@@ -820,7 +827,9 @@ def current_prices(rows: Iterable[PriceRow], as_of: str) -> list[PriceRow]:
             key = (row.provider, row.provider_model, row.tier or "")
             if key not in latest or row.effective_from > latest[key].effective_from:
                 latest[key] = row
-    return sorted(latest.values(), key=lambda r: (r.provider, r.provider_model, r.tier or ""))
+    # The offering moved on (to another model) before as_of: this model has no price there any more.
+    in_force = [r for r in latest.values() if not (r.effective_until and r.effective_until <= as_of)]
+    return sorted(in_force, key=lambda r: (r.provider, r.provider_model, r.tier or ""))
 
 
 def billed_output_mtok(usage: UsageProfile, model: ModelInfo) -> float:

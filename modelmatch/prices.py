@@ -17,20 +17,64 @@ BLEND_RULE = (f"Blended price = ({INPUT_WEIGHT} x input + {OUTPUT_WEIGHT} x outp
               f"{INPUT_WEIGHT + OUTPUT_WEIGHT}, US$ per million tokens, list price in force on the chosen date "
               "(no batch or off-peak discount), cheapest provider per model.")
 
-PRICES_IN_FORCE_SQL = """
-SELECT p.*, (3 * p.input_usd_per_mtok + p.output_usd_per_mtok) / 4 AS blended_usd_per_mtok,
-       coalesce(contains(lower(p.tier), 'off-peak') OR contains(lower(p.tier), 'batch'), false) AS is_discount
-FROM prices p
-WHERE p.effective_from <= ?::DATE
-  AND (len(?::VARCHAR[]) = 0 OR p.model_id IN (SELECT unnest(?::VARCHAR[])))
-QUALIFY row_number() OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
-                           ORDER BY p.effective_from DESC) = 1
-ORDER BY p.model_id, p.provider, p.provider_model, p.tier NULLS FIRST
+# Every price row with the day it stopped being in force (effective_until, NULL = still in force). A row ends at the
+# next row of the same offering (provider, API name, tier), or earlier, when the offering stopped serving the row's
+# model (served_models): a price belongs to the model the offering served at the time, never to its successor.
+PRICE_ROWS_CTE = """
+periods AS (
+    SELECT provider, provider_model, model_id, served_from,
+           coalesce(served_until, lead(served_from) OVER (PARTITION BY provider, provider_model
+                                                          ORDER BY served_from)) AS served_end
+    FROM served_models
+),
+priced AS (
+    SELECT p.*,
+           lead(p.effective_from) OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
+                                        ORDER BY p.effective_from) AS next_from,
+           lead(p.model_id) OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
+                                  ORDER BY p.effective_from) AS next_model_id,
+           (SELECT min(s.served_end) FROM periods s
+            WHERE s.provider = p.provider AND s.provider_model = p.provider_model AND s.model_id = p.model_id
+              AND s.served_from <= p.effective_from
+              AND (s.served_end IS NULL OR s.served_end > p.effective_from)) AS served_end
+    FROM prices p
+),
+price_rows AS (
+    SELECT * EXCLUDE (next_from, served_end, next_model_id),
+           CASE WHEN next_from IS NULL THEN served_end WHEN served_end IS NULL THEN next_from
+                ELSE least(next_from, served_end) END AS effective_until,
+           coalesce((SELECT s.model_id FROM periods s
+                     WHERE s.provider = priced.provider AND s.provider_model = priced.provider_model
+                       AND s.served_from = priced.served_end AND s.model_id <> priced.model_id LIMIT 1),
+                    CASE WHEN next_model_id <> model_id THEN next_model_id END) AS succeeded_by_model_id
+    FROM priced
+)
+"""
+
+# The latest row per offering is chosen over ALL rows first and only then filtered by model: filtering first would
+# bring back a superseded price whenever the offering has since moved on to a model that is not in the filter (the
+# old bug: deepseek-reasoner's R1 price reappeared after the endpoint began serving DeepSeek-V3.1). A latest row whose
+# offering no longer served its model on the date (effective_until) is no price at all.
+PRICES_IN_FORCE_SQL = f"""
+WITH {PRICE_ROWS_CTE},
+latest AS (
+    SELECT * FROM price_rows
+    WHERE effective_from <= ?::DATE
+    QUALIFY row_number() OVER (PARTITION BY provider, provider_model, coalesce(tier, '')
+                               ORDER BY effective_from DESC) = 1
+)
+SELECT l.* EXCLUDE (effective_until, succeeded_by_model_id),
+       (3 * l.input_usd_per_mtok + l.output_usd_per_mtok) / 4 AS blended_usd_per_mtok,
+       coalesce(contains(lower(l.tier), 'off-peak') OR contains(lower(l.tier), 'batch'), false) AS is_discount
+FROM latest l
+WHERE (l.effective_until IS NULL OR l.effective_until > ?::DATE)
+  AND (len(?::VARCHAR[]) = 0 OR l.model_id IN (SELECT unnest(?::VARCHAR[])))
+ORDER BY l.model_id, l.provider, l.provider_model, l.tier NULLS FIRST
 """
 
 
 def prices_in_force(reader: CatalogReader, on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
-    return reader.query(PRICES_IN_FORCE_SQL, [on, list(model_ids), list(model_ids)])
+    return reader.query(PRICES_IN_FORCE_SQL, [on, on, list(model_ids), list(model_ids)])
 
 
 def list_price_by_model(prices: pd.DataFrame) -> pd.DataFrame:
@@ -46,15 +90,16 @@ def list_price_by_model(prices: pd.DataFrame) -> pd.DataFrame:
 
 # -- history ------------------------------------------------------------------------------------------------------
 # Every row a model's prices ever had, each with the date the next row of the same offering replaced it.
-PRICE_HISTORY_SQL = """
+# effective_until is computed over the whole offering and its served-model periods before the model filter, so a
+# model's last row under an offering ends when the offering moved on to another model (not "still in force").
+PRICE_HISTORY_SQL = f"""
+WITH {PRICE_ROWS_CTE}
 SELECT p.provider, p.model_id, p.provider_model, p.tier,
        p.provider || ' ' || p.provider_model || coalesce(' [' || p.tier || ']', '') AS offering,
        p.input_usd_per_mtok, p.cached_input_usd_per_mtok, p.output_usd_per_mtok, p.context_length,
-       p.effective_from,
-       lead(p.effective_from) OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
-                                    ORDER BY p.effective_from) AS effective_until,
+       p.effective_from, p.effective_until, p.succeeded_by_model_id,
        p.source_url, p.source_location, p.as_of, p.review, p.retrieved_at, p.notes
-FROM prices p
+FROM price_rows p
 WHERE p.model_id = ?
 ORDER BY p.provider, p.provider_model, p.tier NULLS FIRST, p.effective_from
 """
@@ -87,6 +132,10 @@ def price_on(history: pd.DataFrame, on: dt.date) -> pd.DataFrame:
         return history
     dates = pd.to_datetime(history["effective_from"]).dt.date
     eligible = history[dates <= on]
+    if "effective_until" in eligible.columns:
+        # A row whose offering moved on (to a new price or another model) before `on` is no longer in force.
+        until = pd.to_datetime(eligible["effective_until"]).dt.date
+        eligible = eligible[until.isna() | (until > on)]
     # tail(1), not last(): last() takes each column's last non-null value, which would carry an old cached price
     # into a row that no longer states one.
     return (eligible.sort_values("effective_from").groupby("offering").tail(1)
@@ -112,7 +161,11 @@ def history_points(history: pd.DataFrame, offering: str, today: dt.date) -> pd.D
                           "change": True, "segment": f"{kind} {segment}"}
             points.append(open_point)
         if open_point is not None:
-            points.append({**open_point, "date": max(pd.Timestamp(today), open_point["date"]), "change": False})
+            # The last row closes at today, or where the offering moved on to another model.
+            last_until = getattr(rows.iloc[-1], "effective_until", None) if len(rows) else None
+            end = (pd.Timestamp(last_until) if last_until is not None and not pd.isna(last_until)
+                   else max(pd.Timestamp(today), open_point["date"]))
+            points.append({**open_point, "date": end, "change": False})
     return pd.DataFrame(points, columns=["date", "kind", "usd_per_mtok", "source_url", "change", "segment"])
 
 

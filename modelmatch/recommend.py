@@ -103,6 +103,9 @@ class WizardRequest:
     top_n: int = 10
     prices_as_of: str | None = None
     with_sensitivity: bool = True
+    # Score mode the wizard ranks on: "thinking", "non-thinking" or "" (each model's default). Quality and cost use
+    # the same mode: thinking tokens are billed exactly when a model is ranked on its thinking scores.
+    score_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,9 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
         gpu_count=_positive_int(request.gpu_count, "GPU count", 1024),
         top_n=_positive_int(request.top_n, "shortlist length", 1000))
     request.usage.validate()
+    if request.score_mode not in WIZARD_MODES:
+        raise PlanInputError(f"score mode must be one of thinking, non-thinking or empty (each model's default), "
+                             f"got {request.score_mode!r}")
     if request.kv_dtype not in KV_DTYPES:
         raise PlanInputError(f"unknown KV-cache dtype {request.kv_dtype!r}; choose one of {', '.join(KV_DTYPES)}")
     for name, value in (("budget", request.budget_usd_per_month), ("GPU price per hour", request.gpu_usd_per_hour),
@@ -502,7 +508,7 @@ def _self_host_option(ctx: _Context, catalog: DecisionCatalog, model: ModelInfo)
                  else "")
     needed_replicas = None
     if tps_replica:
-        seconds, _, _ = serving_seconds(req.usage, model, gpu, tp, tps_replica)
+        seconds, _, _ = serving_seconds(usage_in_mode(req.usage, model, req.score_mode), model, gpu, tp, tps_replica)
         needed_replicas = max(1, math.ceil(seconds / SECONDS_PER_MONTH))
         if needed_replicas > replicas and failure is None:
             failure = (f"the given GPUs cannot serve the monthly volume: it needs {needed_replicas} replicas of {tp} "
@@ -527,12 +533,37 @@ def _no_deployment(kind: str) -> Deployment:
     return Deployment(kind, "", None, "", None, "")
 
 
+WIZARD_MODES = ("", "thinking", "non-thinking")
+WIZARD_MODE_RULE = ("Mode per model: models that always think are ranked on thinking scores, models without a "
+                    "thinking mode on non-thinking scores, base checkpoints on base scores; hybrid models in the "
+                    "mode you choose (default: thinking). Scores whose source states no mode count in every mode. "
+                    "Thinking tokens are billed exactly for models ranked in thinking mode.")
+
+
+def model_mode(model: ModelInfo, chosen: str) -> str:
+    """The mode a model is ranked (and billed) in, under the wizard's chosen mode."""
+    if model.variant == "base":
+        return "base"
+    if model.reasoning == "yes":
+        return "thinking"
+    if model.reasoning == "hybrid":
+        return chosen or "thinking"
+    return "non-thinking"
+
+
+def usage_in_mode(usage: UsageProfile, model: ModelInfo, chosen: str) -> UsageProfile:
+    """The usage billed for this model: no thinking tokens when it is ranked in a non-thinking mode."""
+    if model_mode(model, chosen) == "thinking" or usage.thinking_tokens_per_output_token == 0:
+        return usage
+    return dataclasses.replace(usage, thinking_tokens_per_output_token=0.0)
+
+
 def _api_option(ctx: _Context, catalog: DecisionCatalog, model: ModelInfo) -> _Option:
     prices = current_prices(catalog.prices.get(model.model_id, ()), ctx.as_of)
     if not prices:
         return _Option(_no_deployment("api"), (), "no API price in the catalog for this model")
     standard = [p for p in prices if not p.tier] or prices
-    costs = [api_cost(p, ctx.request.usage, model) for p in standard]
+    costs = [api_cost(p, usage_in_mode(ctx.request.usage, model, ctx.request.score_mode), model) for p in standard]
     known = [c for c in costs if c.usd_per_month is not None]
     if not known:
         return _Option(_no_deployment("api"), (), f"API price incomplete: {costs[0].formula}")
@@ -657,12 +688,16 @@ class _BenchStats:
     models: int
 
 
-def _representative_scores(scores: tuple[ScoreRow, ...], catalog: DecisionCatalog
+def _representative_scores(scores: tuple[ScoreRow, ...], catalog: DecisionCatalog, chosen_mode: str = ""
                            ) -> dict[tuple[str, str], tuple[ScoreRow, int]]:
     """One score per (model, benchmark): the most official source, then the best value it reports; the count of
     rows not used is kept so the breakdown can say there were others."""
     grouped: dict[tuple[str, str], list[ScoreRow]] = {}
     for row in scores:
+        model = catalog.models.get(row.model_id)
+        # Like with like: only the model's ranked mode (and rows whose source states no mode) count.
+        if model is not None and row.mode not in (None, "n.a.", model_mode(model, chosen_mode)):
+            continue
         if row.benchmark_id in catalog.benchmarks:
             grouped.setdefault((row.model_id, row.benchmark_id), []).append(row)
     out = {}
@@ -705,7 +740,7 @@ def _quality_term(category: str, weight: float, model_id: str, catalog: Decision
 
 
 def _score(ctx: _Context, catalog: DecisionCatalog, eligible: list[_Eligible]) -> list[Candidate]:
-    rep = _representative_scores(catalog.scores, catalog)
+    rep = _representative_scores(catalog.scores, catalog, ctx.request.score_mode)
     stats = _bench_stats(rep)
     costs = [e.deployment.usd_per_month for e in eligible if e.deployment.usd_per_month is not None]
     speeds = [e.deployment.tokens_per_s_per_sequence for e in eligible if e.deployment.tokens_per_s_per_sequence]
@@ -902,6 +937,8 @@ def recommend_cli_command(request: WizardRequest) -> str:
     args += (["--non-commercial"] if not lic.commercial_use else []) + \
         (["--over-100m-users"] if lic.over_100m_monthly_users else []) + \
         (["--no-attribution"] if not lic.attribution_acceptable else [])
+    if request.score_mode:
+        args += ["--score-mode", request.score_mode]
     if request.needs_image_input:
         args.append("--needs-image")
     if request.include_base_models:

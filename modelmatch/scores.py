@@ -11,33 +11,51 @@ import pandas as pd
 
 from modelmatch.catalog_reader import CatalogReader
 
-CHARTED_RULE = ("Charted number per model and benchmark: the model vendor's own report first (official, or its "
-                "exact copy), then another vendor's official report (measured by that vendor), then derived or "
-                "secondary numbers, then this project's runs (measured); among those, the newest source. Every "
-                "other row stays in the table below.")
+MODES = ("thinking", "non-thinking", "base")
+DEFAULT_MODE = ""  # each model in its own default mode (see MODE_DEFAULT_RULE)
+MODE_DEFAULT_RULE = ("Default mode: each model as it answers by default: models that always think and hybrid "
+                     "models in thinking mode, models without a thinking mode non-thinking, base checkpoints base. "
+                     "Pick one mode to compare like with like.")
+
+CHARTED_RULE = ("Charted number per model and benchmark, in the chosen mode (scores whose source states no mode "
+                "count in every mode): the model vendor's own report first (official, or its exact copy), then "
+                "another vendor's official report (measured by that vendor), then derived or secondary numbers, "
+                "then this project's runs (measured); among those, the newest source. Every other row, other modes "
+                "included, stays in the table below.")
 
 SCORES_SQL = """
 WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
-ranked AS (
+joined AS (
 SELECT
     s.model_id, m.display_name, m.vendor, m.family,
     s.benchmark_id, b.name AS benchmark_name, b.category, b.metric, b.unit, b.higher_is_better,
-    s.value, s.setting, s.provenance, s.measured_by, s.source_url, s.source_location, s.as_of, s.notes,
-    row_number() OVER w_rank = 1 AS charted,
-    count(*) OVER w_all AS rows_for_pair,
-    max(s.value) OVER w_all - min(s.value) OVER w_all AS spread_between_sources
+    s.value, s.setting, s.mode, s.mode_source, s.provenance, s.measured_by, s.source_url, s.source_location,
+    s.as_of, s.notes,
+    coalesce(nullif(?::VARCHAR, ''), CASE WHEN m.variant = 'base' THEN 'base'
+                                          WHEN m.reasoning IN ('yes', 'hybrid') THEN 'thinking'
+                                          ELSE 'non-thinking' END) AS chosen_mode
 FROM scores s
 JOIN wanted USING (model_id)  -- a hash join: the id list can be thousands long
 JOIN benchmarks b USING (benchmark_id)
 JOIN models m USING (model_id)
 WHERE (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], s.benchmark_id))
+),
+ranked AS (
+SELECT *,
+    (mode = chosen_mode OR mode = 'n.a.') AS in_mode,
+    (mode = chosen_mode OR mode = 'n.a.') AND row_number() OVER w_rank = 1 AS charted,
+    -- Sources disagree only like with like: the spread is taken within one mode.
+    count(*) OVER w_all AS rows_for_pair,
+    max(value) OVER w_all - min(value) OVER w_all AS spread_between_sources
+FROM joined
 WINDOW
-    w_all AS (PARTITION BY s.model_id, s.benchmark_id),
-    w_rank AS (PARTITION BY s.model_id, s.benchmark_id
-               ORDER BY CASE WHEN s.provenance IN ('official', 'official-copy') AND s.measured_by IS NULL THEN 0
-                             WHEN s.provenance IN ('official', 'official-copy', 'third-party') THEN 1
-                             WHEN s.provenance IN ('derived', 'secondary') THEN 2 ELSE 3 END,
-                        s.as_of DESC, s.source_url, coalesce(s.setting, ''), s.source_location)
+    w_all AS (PARTITION BY model_id, benchmark_id, mode),
+    w_rank AS (PARTITION BY model_id, benchmark_id
+               ORDER BY (mode = chosen_mode OR mode = 'n.a.') DESC, mode = chosen_mode DESC,
+                        CASE WHEN provenance IN ('official', 'official-copy') AND measured_by IS NULL THEN 0
+                             WHEN provenance IN ('official', 'official-copy', 'third-party') THEN 1
+                             WHEN provenance IN ('derived', 'secondary') THEN 2 ELSE 3 END,
+                        as_of DESC, source_url, coalesce(setting, ''), source_location)
 )
 SELECT * FROM ranked WHERE charted OR NOT ?
 ORDER BY category, benchmark_id, model_id, charted DESC, as_of DESC
@@ -45,10 +63,13 @@ ORDER BY category, benchmark_id, model_id, charted DESC, as_of DESC
 
 
 def scores_for(reader: CatalogReader, model_ids: list[str] | tuple[str, ...],
-               benchmark_ids: list[str] | tuple[str, ...] = (), charted_only: bool = False) -> pd.DataFrame:
-    """Every score row for these models (optionally these benchmarks), flagged with the charted one; with
-    charted_only, just the charted rows (what charts and leaderboards need, a third of the rows or less)."""
-    return reader.query(SCORES_SQL, [list(model_ids), list(benchmark_ids), list(benchmark_ids), charted_only])
+               benchmark_ids: list[str] | tuple[str, ...] = (), charted_only: bool = False,
+               mode: str = DEFAULT_MODE) -> pd.DataFrame:
+    """Every score row for these models (optionally these benchmarks), flagged with the charted one in `mode`
+    (one of MODES; empty = each model's default mode); with charted_only, just the charted rows."""
+    if mode and mode not in MODES:
+        raise ValueError(f"unknown score mode {mode!r}: choose one of {', '.join(MODES)} or '' (each model's default)")
+    return reader.query(SCORES_SQL, [list(model_ids), mode, list(benchmark_ids), list(benchmark_ids), charted_only])
 
 
 def charted(scores: pd.DataFrame) -> pd.DataFrame:
@@ -56,10 +77,11 @@ def charted(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def disagreements(scores: pd.DataFrame) -> pd.DataFrame:
-    """Model x benchmark pairs whose sources report different numbers (any setting), widest spread first."""
+    """Model x benchmark pairs whose sources report different numbers in the same mode, widest spread first (a
+    thinking and a non-thinking number are two modes, not a disagreement)."""
     mask = (scores["rows_for_pair"] > 1) & (scores["spread_between_sources"] > 0)
-    return scores[mask].sort_values(["spread_between_sources", "model_id", "benchmark_id"],
-                                    ascending=[False, True, True]).reset_index(drop=True)
+    return scores[mask].sort_values(["spread_between_sources", "model_id", "benchmark_id", "mode"],
+                                    ascending=[False, True, True, True]).reset_index(drop=True)
 
 
 def category_summary(charted_scores: pd.DataFrame, category: str) -> pd.DataFrame:

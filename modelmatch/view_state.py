@@ -42,6 +42,10 @@ class CompareState:
     model_ids: tuple[str, ...] = ()
     category: str | None = None
     price_date: dt.date | None = None
+    mode: str | None = None  # score mode (thinking / non-thinking / base); None = each model's default mode
+
+
+SCORE_MODES = ("thinking", "non-thinking", "base")
 
 
 @dataclass(frozen=True)
@@ -221,7 +225,7 @@ def parse_compare(params: QueryParams, choices: Choices) -> tuple[CompareState, 
                          "so the first six are shown.")
         models = models[:MAX_COMPARE_MODELS]
     state = CompareState(model_ids=models, category=p.choice("category", choices.categories, "category"),
-                         price_date=p.date("price_date"))
+                         price_date=p.date("price_date"), mode=p.choice("mode", SCORE_MODES, "score mode"))
     p.report_unused()
     return state, p.notices
 
@@ -234,4 +238,6 @@ def compare_params(state: CompareState) -> dict[str, str]:
         out["category"] = state.category
     if state.price_date:
         out["price_date"] = state.price_date.isoformat()
+    if state.mode:
+        out["mode"] = state.mode
     return out

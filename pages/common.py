@@ -100,8 +100,9 @@ def display_names(build_id: str) -> dict[str, str]:
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
-def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date) -> compare.CompareData:
-    return compare.compare_data(catalog_reader(), model_ids, price_date)
+def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date,
+                 mode: str = "") -> compare.CompareData:
+    return compare.compare_data(catalog_reader(), model_ids, price_date, mode)
 
 
 @st.cache_resource

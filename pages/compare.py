@@ -12,9 +12,11 @@ from pages import common
 
 PAGE = "compare"
 ALL_CATEGORIES = "all categories"
+DEFAULT_MODE_LABEL = "each model's default"
 EXAMPLES = {
     "Qwen2.5-72B-Instruct vs DeepSeek-V3": ("Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-V3"),
     "Qwen3-235B-A22B vs DeepSeek-R1": ("Qwen/Qwen3-235B-A22B", "deepseek-ai/DeepSeek-R1"),
+    "2026: Qwen3.5-397B-A17B vs DeepSeek-V3.2": ("Qwen/Qwen3.5-397B-A17B", "deepseek-ai/DeepSeek-V3.2"),
     "Small models: Qwen2.5-7B vs Llama-3.1-8B vs R1-Distill-Qwen-7B": (
         "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"),
 }
@@ -34,22 +36,26 @@ def seed(params: dict[str, list[str]]) -> list[str]:
     st.session_state.cmp_models = list(state.model_ids)
     st.session_state.cmp_category = state.category or ALL_CATEGORIES
     st.session_state.cmp_price_date = state.price_date or today
+    st.session_state.cmp_mode = state.mode or DEFAULT_MODE_LABEL
     return notices
 
 
 common.show_notices(common.sync_from_url(PAGE, seed))
 
-pick, cat, when = st.columns([4, 1.3, 1.2])
+pick, cat, mode_box, when = st.columns([4, 1.3, 1.3, 1.2])
 pick.multiselect("Models", sorted(names, key=lambda m: names[m].lower()), key="cmp_models",
                  format_func=lambda m: names.get(m, m), max_selections=MAX_COMPARE_MODELS,
                  placeholder="Type a model name, e.g. Qwen2.5-72B or DeepSeek-V3")
 cat.selectbox("Chart category", [ALL_CATEGORIES, *sorted(choices.categories)], key="cmp_category")
+mode_box.selectbox("Score mode", [DEFAULT_MODE_LABEL, *scores.MODES], key="cmp_mode",
+                   help=scores.MODE_DEFAULT_RULE)
 when.date_input("Prices in force on", key="cmp_price_date")
 
 ss = st.session_state
 state = CompareState(model_ids=tuple(ss.cmp_models),
                      category=None if ss.cmp_category == ALL_CATEGORIES else ss.cmp_category,
-                     price_date=ss.cmp_price_date if ss.cmp_price_date != today else None)
+                     price_date=ss.cmp_price_date if ss.cmp_price_date != today else None,
+                     mode=None if ss.cmp_mode == DEFAULT_MODE_LABEL else ss.cmp_mode)
 common.write_url(PAGE, compare_params(state))
 
 if len(state.model_ids) < MIN_COMPARE_MODELS:
@@ -61,7 +67,8 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
                          query_params={"models": ",".join(ids)})
     st.stop()
 
-data = common.compare_data(build_id, state.model_ids, state.price_date or today)
+data = common.compare_data(build_id, state.model_ids, state.price_date or today, state.mode or "")
+st.caption(f"Scores charted in: **{state.mode or DEFAULT_MODE_LABEL}** mode. {scores.MODE_DEFAULT_RULE}")
 charted = scores.charted(data.scores)
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
@@ -171,7 +178,7 @@ if st.toggle("Official numbers only", key="cmp_official_only",
     rows = scores.official_only(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "measured_by",
+                 column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by",
                                "charted", "source_location", "source_url", "as_of", "freshness", "notes"],
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                 "benchmark_name": "Benchmark",
@@ -187,7 +194,7 @@ if not conflicts.empty:
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
         st.dataframe(conflicts, hide_index=True, width="stretch",
-                     column_order=["display_name", "benchmark_name", "value", "setting", "provenance",
+                     column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance",
                                    "measured_by", "charted", "source_location", "source_url", "as_of"],
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})

@@ -109,7 +109,8 @@ with tabs[2]:
 with tabs[3]:
     st.subheader("Freshness")
     st.caption("Age counts from each row's as_of: the date of the source version that was read, or the day an "
-               "importer last confirmed the number. Thresholds are settings (environment variables), one per table.")
+               "importer last confirmed the number. Thresholds are settings (environment variables), one per table. "
+               + freshness.PINNED_RULE)
     st.dataframe(fresh, hide_index=True, width="stretch",
                  column_config={**DATES, "stale_after_days": st.column_config.NumberColumn("stale after (days)"),
                                 "stale_rows": "stale rows", "undated_rows": "rows without date",

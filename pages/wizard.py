@@ -69,6 +69,10 @@ cached_share = v3.slider("Cached share of input", 0.0, 1.0, 0.0, 0.05, key="wiz_
 thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, value=0.0, step=0.5,
                            key="wiz_thinking", help="Reasoning models spend these before answering; billed as output.")
 budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=None, key="wiz_budget")
+MODE_LABELS = {"": "each model's default", "thinking": "thinking", "non-thinking": "non-thinking"}
+score_mode = st.radio("Rank hybrid models on their", list(MODE_LABELS), format_func=MODE_LABELS.get,
+                      key="wiz_score_mode", horizontal=True, help=recommend.WIZARD_MODE_RULE)
+st.caption(recommend.WIZARD_MODE_RULE)
 l1, l2, l3 = st.columns(3)
 commercial = l1.checkbox("Commercial use", value=True, key="wiz_commercial")
 over_100m = l2.checkbox("More than 100M monthly active users", value=False, key="wiz_over_100m")
@@ -111,7 +115,7 @@ request = recommend.WizardRequest(
     needs_image_input={"auto": None, "required": True, "not required": False}[image],
     include_base_models={"auto": None, "include": True, "exclude": False}[base],
     precisions=tuple(precisions), gpu_memory_utilization=float(utilization), runtime_reserve_gb=float(reserve),
-    top_n=int(top_n))
+    top_n=int(top_n), score_mode=score_mode)
 
 try:
     result = decide_support.recommendation(build_id, request)

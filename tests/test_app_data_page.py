@@ -76,7 +76,7 @@ def test_data_page_sections_with_a_clean_catalog(app_env):
     assert "Nothing is waiting for review" in queue.success[0].value
     guards = queue.expander[0].dataframe[0].value
     assert "fell-to-zero" in set(guards["guard"]) and "unit-mixup" in set(guards["guard"])
-    assert "No problems in 10 files" in tab(at, "Validation").success[0].value
+    assert "No problems in 11 files" in tab(at, "Validation").success[0].value
     mappings = tab(at, "Validation").dataframe[0].value
     assert list(mappings["source"]) == ["openrouter", "litellm", "hf-config"]
     assert "First build" in tab(at, "Last build").info[0].value

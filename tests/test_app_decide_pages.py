@@ -140,3 +140,12 @@ def test_wizard_needs_a_use_case(app_env):
     at = open_page("pages/wizard.py")
     at.multiselect(key="wiz_use_cases").set_value([]).run()
     assert any("Choose at least one use case" in i for i in texts(at.info))
+
+
+def test_wizard_mode_choice_reaches_the_command_and_states_its_rule(app_env):
+    at = open_page("pages/wizard.py")
+    assert at.radio(key="wiz_score_mode").value == ""
+    assert any("Thinking tokens are billed exactly for models ranked in thinking mode" in c.value for c in at.caption)
+    at.radio(key="wiz_score_mode").set_value("non-thinking").run()
+    assert not at.exception
+    assert "--score-mode non-thinking" in at.code[0].value

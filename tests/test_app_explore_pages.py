@@ -80,3 +80,34 @@ def test_glossary_filters_benchmarks(app_env):
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="glossary_category").set_value(["knowledge"]).run()
     assert list(at.dataframe[0].value["benchmark_id"]) == ["mmlu"]
+
+
+def test_compare_charts_one_score_mode_chosen_explicitly_with_a_stated_default(app_env):
+    at = open_page("pages/compare.py", models=f"{A},{B}")
+    assert at.selectbox(key="cmp_mode").value == "each model's default"
+    assert any("Scores charted in: **each model's default** mode" in c.value for c in at.caption)
+    matrix = at.dataframe[1].value.set_index("benchmark")
+    assert matrix.loc["MMLU", "Beta MoE"] == "90.8"  # Beta always thinks: its default mode is thinking
+    at = open_page("pages/compare.py", models=f"{A},{B}", mode="non-thinking")
+    assert at.selectbox(key="cmp_mode").value == "non-thinking"
+    matrix = at.dataframe[1].value.set_index("benchmark")
+    assert matrix.loc["MMLU", "Beta MoE"] == "no official number"  # no non-thinking number for Beta
+    assert matrix.loc["MMLU", "Alpha 7B Instruct"] == "74.2"
+    at.selectbox(key="cmp_mode").set_value("thinking").run()
+    assert at.query_params["mode"] == "thinking"
+
+
+def test_compare_presets_include_a_2026_pairing_of_catalog_models(monkeypatch, real_catalog):
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    at = open_page("pages/compare.py")
+    links = [el for el in at.get("page_link")]
+    labels = [el.proto.label for el in links]
+    assert any(label.startswith("2026:") for label in labels), labels
+    # The 2026 pairing renders on the real catalog, with licenses and the DeepSeek price history's V3.2 row.
+    at = open_page("pages/compare.py", models="Qwen/Qwen3.5-397B-A17B,deepseek-ai/DeepSeek-V3.2,"
+                                              "deepseek-ai/DeepSeek-V3.2-Exp", price_date="2026-01-01")
+    facts = next(df.value for df in at.dataframe if "fact" in df.value.columns).set_index("fact")
+    assert facts.loc["License", "Qwen3.5-397B-A17B"] == "Apache License 2.0"
+    assert facts.loc["License", "DeepSeek-V3.2"] == "MIT License"
+    assert facts.loc["Cheapest API price", "DeepSeek-V3.2"].startswith("$0.28 in / $0.42 out")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from ingest.build import build, ensure_current
-from ingest.schema import TABLES
+from ingest.score_modes import BUILD_FILLED
+from ingest.schema import TABLE_BY_NAME, TABLES
 from ingest.validate import parse_cell, table_files
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
 from tests.conftest import REPO_ROOT, file_sha256
@@ -28,6 +29,8 @@ def csv_rows(data_dir: Path, table) -> list[tuple]:
             for record in csv.DictReader(handle):
                 values = []
                 for col in table.columns:
+                    if (table.name, col.name) in BUILD_FILLED:
+                        continue
                     value, problem = parse_cell(record.get(col.name) or "", col)
                     assert problem is None, (path, col.name, problem)
                     values.append(value)
@@ -36,7 +39,7 @@ def csv_rows(data_dir: Path, table) -> list[tuple]:
 
 
 def db_rows(db_path: Path, table) -> list[tuple]:
-    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    cols = ", ".join(f'"{c.name}"' for c in table.columns if (table.name, c.name) not in BUILD_FILLED)
     return [tuple(r) for r in CatalogReader(db_path).connection().execute(f'SELECT {cols} FROM "{table.name}"').fetchall()]
 
 
@@ -57,6 +60,15 @@ def test_round_trip_csv_to_catalog_equals_csv(which, request):
         assert actual == expected, f"table {table.name} differs after the build"
         compared += len(expected)
     assert compared > 0
+    # The columns the build fills: a stated mode survives as stated, and no row is left without a mode.
+    con = CatalogReader(db_path).connection()
+    assert con.execute("SELECT count(*) FROM scores WHERE mode IS NULL OR mode_source IS NULL").fetchone()[0] == 0
+    stated = sorted((r[0], r[1], r[2]) for path in table_files(data_dir, TABLE_BY_NAME["scores"])
+                    for r in [(rec["model_id"], rec["benchmark_id"], rec.get("mode") or "")
+                              for rec in csv.DictReader(open(path, newline="", encoding="utf-8-sig"))] if r[2])
+    in_db = sorted(con.execute("SELECT model_id, benchmark_id, mode FROM scores WHERE mode_source = 'stated'")
+                   .fetchall())
+    assert [tuple(r) for r in in_db] == stated
 
 
 def test_build_stamps_meta_and_counts(fixture_data_dir, tmp_path):

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import pytest
 
 from ingest.coverage import coverage
+from ingest.provenance import _host as publisher
 from modelmatch.catalog_reader import CatalogReader
 
 REQUIRED_MODELS = [
@@ -57,8 +58,15 @@ def test_every_row_comes_from_an_official_publisher(reader, table):
     """Rows of tier official / official-copy / derived cite the vendor's URL; secondary rows are the one exception
     (no official source could be opened; two independent sources are cited instead, checked below)."""
     unofficial = []
-    for url in reader.query(f"SELECT DISTINCT source_url FROM {table} "
-                            "WHERE provenance IS DISTINCT FROM 'secondary'")["source_url"]:
+    # A 'secondary' row (evidence tier: two independent reputable sources that agree) cites two third-party pages;
+    # it must name its second source, from another publisher (another site, or another account on a code host).
+    provenance = "provenance" in reader.query(f"SELECT * FROM {table} LIMIT 0").columns
+    if provenance:
+        secondary = reader.query(f"SELECT source_url, second_source_url FROM {table} WHERE provenance = 'secondary'")
+        for first, second in zip(secondary["source_url"], secondary["second_source_url"]):
+            assert isinstance(second, str) and publisher(second) != publisher(first), (first, second)
+    where = " WHERE provenance IS DISTINCT FROM 'secondary'" if provenance else ""
+    for url in reader.query(f"SELECT DISTINCT source_url FROM {table}{where}")["source_url"]:
         parsed = urlparse(url)
         if parsed.netloc not in OFFICIAL_SOURCES:
             unofficial.append(url)

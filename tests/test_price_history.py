@@ -166,3 +166,27 @@ def test_age_days_of_missing_dates_is_none_whatever_the_missing_type():
     today = dt.date(2025, 1, 31)
     assert [age_days(v, today) for v in (None, pd.NaT, float("nan"))] == [None, None, None]
     assert age_days(pd.Timestamp("2025-01-01"), today) == 30 and age_days("2025-01-30", today) == 1
+
+
+def test_rows_from_a_pinned_source_are_not_stale_but_prices_always_age(tmp_path):
+    """A score read from a commit-pinned file cannot drift from it; a price is a fact about today and always ages."""
+    pinned = "https://github.com/test-org/repo/blob/" + "a" * 40 + "/README.md"
+    rows = [dict(FIXTURE_ROWS["scores"][0], source_url=pinned, as_of="2020-01-01"),
+            dict(FIXTURE_ROWS["scores"][1], as_of="2020-01-01")]
+    today = dt.date(2026, 12, 6)
+    df = freshness.add_freshness(pd.DataFrame(rows), "scores", today)
+    assert list(df["stale"]) == [False, True]
+    assert df["freshness"].iloc[0].startswith("pinned") and df["freshness"].iloc[1].startswith("STALE")
+    prices_df = freshness.add_freshness(pd.DataFrame([{"source_url": pinned, "as_of": "2020-01-01"}]), "prices", today)
+    assert list(prices_df["stale"]) == [True]
+    from tests.fixture_data import write_fixture_data
+    data = write_fixture_data(tmp_path / "data", {"scores": rows})
+    build(data, data / "c.duckdb")
+    summary = freshness.summary(CatalogReader(data / "c.duckdb"), today).set_index("table")
+    assert summary.loc["scores", "stale_rows"] == 1
+
+
+def test_most_of_the_real_catalog_is_not_stale(real_catalog):
+    summary = freshness.summary(CatalogReader(real_catalog), dt.date(2026, 12, 6)).set_index("table")
+    assert summary.loc["scores", "stale_rows"] < summary.loc["scores", "rows"] / 2
+    assert summary["stale_rows"].sum() < summary["rows"].sum() / 2

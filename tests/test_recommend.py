@@ -266,13 +266,37 @@ def test_more_thinking_costs_more_only_for_thinking_models(real, math_tutor):
             assert c.deployment.usd_per_month == pytest.approx(before[c.model_id])
 
 
-def test_an_api_name_moved_to_a_newer_model_is_flagged(real, math_tutor):
-    _, result = math_tutor
-    r1 = next((c for c in result.shortlist if c.model_id == "deepseek-ai/DeepSeek-R1"), None)
+def test_prices_in_force_filters_by_model_before_choosing_the_latest_row_per_offering_in_the_wizard(real, math_tutor):
+    """The bug: the wizard priced DeepSeek-R1 at deepseek-reasoner's old R1 price after the name moved to V3.1."""
     newer = [p for p in real.prices.get("deepseek-ai/DeepSeek-V3.1", ())
              if p.provider_model == "deepseek-reasoner" and p.effective_from <= AS_OF]
-    if r1 is not None and newer:
-        assert any(u.requirement == "availability" for u in r1.unverified)
+    assert newer, "the real catalog records deepseek-reasoner serving DeepSeek-V3.1"
+    assert current_prices(real.prices["deepseek-ai/DeepSeek-R1"], AS_OF) == []
+    assert [p.output_usd_per_mtok for p in current_prices(real.prices["deepseek-ai/DeepSeek-R1"], "2025-03-01")
+            if p.provider_model == "deepseek-reasoner"] == [2.19]
+    _, result = math_tutor  # an API-only request: R1 has no API price in force, so it is not shortlisted
+    assert all(c.model_id != "deepseek-ai/DeepSeek-R1" for c in result.shortlist)
+
+
+def test_quality_and_cost_use_the_same_mode(real):
+    """A hybrid model ranked on non-thinking scores is billed no thinking tokens; ranked on thinking it is."""
+    hybrid = next(m for m in real.models.values() if m.reasoning == "hybrid" and current_prices(
+        real.prices.get(m.model_id, ()), AS_OF))
+    usage = UsageProfile(20, 5, 0.2, 8.0)
+    base = WizardRequest(("math-science-reasoning",), (), "api", context_tokens=16384, usage=usage, top_n=500,
+                         prices_as_of=AS_OF, with_sensitivity=False)
+    by_mode = {}
+    for mode in ("thinking", "non-thinking"):
+        result = recommend(dataclasses.replace(base, score_mode=mode), real)
+        by_mode[mode] = next(c for c in result.shortlist if c.model_id == hybrid.model_id)
+    assert by_mode["thinking"].deployment.usd_per_month > by_mode["non-thinking"].deployment.usd_per_month
+    for mode, cand in by_mode.items():
+        used = [e for t in cand.terms for e in t.evidence]
+        modes = {r.mode for r in real.scores if r.model_id == hybrid.model_id
+                 and (r.benchmark_id, r.value, r.source_url) in {(e.benchmark_id, e.value, e.source_url) for e in used}}
+        assert modes <= {mode, "n.a."}, (mode, modes)
+    with pytest.raises(PlanInputError):
+        recommend(dataclasses.replace(base, score_mode="sometimes"), real)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -356,7 +380,8 @@ def test_context_too_short_excludes(real):
     result = recommend(request, real)
     for c in result.shortlist:
         cl = real.models[c.model_id].context_length
-        assert cl is None and any(u.requirement == "context" for u in c.unverified)
+        assert (cl is not None and cl >= 500_000) or (cl is None and any(u.requirement == "context"
+                                                                          for u in c.unverified))
     assert any("shorter than the 500,000" in " ".join(e.reasons) for e in result.excluded)
 
 

@@ -31,6 +31,8 @@ REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/freshness.py", "summary"): "table names from settings.FRESHNESS_TABLES",
     ("modelmatch/freshness.py", "rows_by_age"): "table checked against FRESHNESS_TABLES; key columns from schema",
     ("modelmatch/eval_store.py", "save_result"): "only a run of ? placeholders, one per result column",
+    ("modelmatch/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
+    ("modelmatch/planner.py", "<module>"): "the price-rows CTE constant from modelmatch.prices; values are bound",
 }
 KEYISH_PARAM = re.compile(r"(key|secret|token|password|client)", re.IGNORECASE)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
