@@ -513,6 +513,8 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     if arch.attention_not_modelled:
         return SequenceCache(**base, kind=attention or "unknown", parts=(), not_modelled=arch.attention_not_modelled,
                              formula=f"not modelled: {arch.attention_not_modelled}")
+    if attention is None and arch.full_attention_interval is not None:
+        attention = "gqa"  # hybrid rows: the full-attention layers' KV heads decide; missing ones are named below
     if attention is None:
         return SequenceCache(**base, kind="unknown", parts=(), missing=("attention",),
                              formula=f"cannot compute the cache for {arch.model_id}: the catalog has no attention "
@@ -533,6 +535,8 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
         kv_heads = 1
     hybrid = arch.full_attention_interval is not None
     missing = [n for n, v in (("num_kv_heads", kv_heads), ("head_dim", arch.head_dim)) if v is None]
+    if hybrid:
+        missing = [f"{n} (full-attention layers)" for n in missing]
     if hybrid:
         missing += [n for n in ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
                                 "linear_value_head_dim", "linear_conv_kernel_dim") if getattr(arch, n) is None]

@@ -587,8 +587,12 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
     """Weights + cache + overhead per GPU, and the engine's predicted peak. Parallelism splits weights and cache; it
     never pools GPU memories."""
     if model.params_total_b is None:
+        try:
+            cache_text = sequence_cache(arch or Architecture(model.model_id), model.attention, kv_dtype).message
+        except PlanInputError as exc:
+            cache_text = str(exc)
         raise PlanInputError(f"no official total parameter count for {model.model_id} in the catalog, so its "
-                             "weight memory cannot be computed")
+                             "weight memory cannot be computed" + (f"; the cache: {cache_text}" if cache_text else ""))
     check_engine(engine)
     par = parallelism_for(engine, gpu_count, pipeline_parallel, expert_parallel)
     tp, pp = par.tensor, par.pipeline
