@@ -140,3 +140,31 @@ def test_wizard_needs_a_use_case(app_env):
     at = open_page("pages/wizard.py")
     at.multiselect(key="wiz_use_cases").set_value([]).run()
     assert any("Choose at least one use case" in i for i in texts(at.info))
+
+
+@pytest.fixture
+def real_app_env(monkeypatch, real_catalog):
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    return real_catalog
+
+
+def test_planner_engine_choice_shows_peak_and_published_comparison(real_app_env):
+    at = open_page("pages/planner.py", {"model": "Qwen/Qwen2.5-7B-Instruct"})
+    at.selectbox(key="plan_engine").set_value("transformers").run()
+    at.selectbox(key="plan_weights").set_value("bf16").run()
+    at.selectbox(key="plan_gpu").set_value("a100-sxm-80gb").run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Predicted peak per GPU (transformers)" in metrics
+    # The Qwen team's published A100 transformers points for this model are on the page, with their source.
+    assert any(m.value.startswith("nearest published point:") for m in at.markdown)
+    frames = [df.value for df in at.dataframe if "published GB" in df.value.columns]
+    assert frames and len(frames[0]) == 4 and set(frames[0]["input tokens"]) == {1, 6144, 14336, 30720}
+
+
+def test_planner_hybrid_model_without_official_numbers_names_them(real_app_env):
+    at = open_page("pages/planner.py", {"model": "Qwen/Qwen3.5-27B"})
+    (error,) = at.error
+    assert "no official total parameter count for Qwen/Qwen3.5-27B" in error.value
+    assert "linear_conv_kernel_dim" in error.value and "head_dim (full-attention layers)" in error.value
