@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in points:
         pred = "—" if p.predicted_gb is None else f"{p.predicted_gb:9.2f}"
         err = "—" if p.error_pct is None else f"{p.error_pct:+8.1f}"
-        flag = "  lower bound: " + p.formula.split("(lower bound: ")[-1].rstrip(")") if p.lower_bound else ""
+        flag = f"  lower bound, the catalog lacks {', '.join(p.missing)}" if p.lower_bound else ""
         if p.predicted_gb is None:
             flag = f"  no prediction: {p.formula}"
         print(f"{p.model_id.split('/')[-1]:34} {p.engine + ' ' + p.engine_version:22} {p.gpu_count:>4} "

@@ -43,6 +43,7 @@ class PublishedPoint:
     formula: str
     source_url: str | None
     source_location: str | None
+    missing: tuple[str, ...] = ()  # the architecture numbers a lower-bound prediction lacks
 
     @property
     def ratio(self) -> float | None:
@@ -96,14 +97,15 @@ def predict_point(catalog: DecisionCatalog, row: MeasurementRow) -> PublishedPoi
                                  if scope == "sum-over-gpus" and gpus > 1 else "")
     error = (predicted - row.peak_memory_gb) / row.peak_memory_gb * 100
     return PublishedPoint(**base, predicted_gb=predicted, error_pct=error, lower_bound=mp.peak_lower_bound,
-                          formula=formula)
+                          formula=formula, missing=mp.peak_missing)
 
 
 def published_points(catalog: DecisionCatalog, model_ids: tuple[str, ...] | None = None) -> list[PublishedPoint]:
     rows = [r for mid, rs in sorted(catalog.measurements.items()) if model_ids is None or mid in model_ids
             for r in rs]
     points = [predict_point(catalog, r) for r in rows]
-    return [p for p in points if p is not None]
+    return sorted((p for p in points if p is not None),
+                  key=lambda p: (p.model_id, p.engine, p.gpu_count, p.input_len, p.run_id))
 
 
 @dataclass(frozen=True)
