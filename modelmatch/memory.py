@@ -189,7 +189,7 @@ def kv_cache_bytes_per_token(arch: Architecture | Mapping[str, Any], attention: 
     tp = tensor_parallel
     base = dict(model_id=arch.model_id, attention=attention, kv_dtype=kv_dtype, bytes_per_element=bpe,
                 tensor_parallel=tp)
-    if _has_layout(arch) and attention is not None:
+    if _has_layout(arch) and (attention is not None or arch.full_attention_interval):
         # Sliding, hybrid-linear and sparse layouts: the per-token figure is the part that grows without bound; the
         # windowed and fixed-size parts are in sequence_cache(), which the planner uses.
         seq = sequence_cache(arch, attention, kv_dtype, tp)

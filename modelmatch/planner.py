@@ -1242,7 +1242,7 @@ def format_plan_text(result: PlanResult) -> str:
         f"  total per GPU     {_gb(mem.total_per_gpu_gb):>10} GB   of {mem.gpu_memory_gb:g} GB",
         f"  peak per GPU      {_gb(mem.peak_gb):>10} GB   {mem.peak_formula}",
         f"  engine {mem.engine}, {mem.parallelism}; attention {mem.attention_kind}",
-        f"  cache per sequence: {mem.cache.message or mem.cache.formula if mem.cache else mem.kv.formula}",
+        f"  cache per sequence: {(mem.cache.message or mem.cache.formula) if mem.cache else mem.kv.formula}",
         f"  {result.published_status}",
         f"  {mem.limits_text}",
         "",
