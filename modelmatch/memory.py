@@ -15,6 +15,7 @@ for which model, and carries `bytes_per_token=None`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
@@ -189,7 +190,7 @@ def kv_cache_bytes_per_token(arch: Architecture | Mapping[str, Any], attention: 
     tp = tensor_parallel
     base = dict(model_id=arch.model_id, attention=attention, kv_dtype=kv_dtype, bytes_per_element=bpe,
                 tensor_parallel=tp)
-    if _has_layout(arch) and (attention is not None or arch.full_attention_interval):
+    if _has_layout(arch) and (attention is not None or arch.full_attention_interval or arch.kv_lora_rank):
         # Sliding, hybrid-linear and sparse layouts: the per-token figure is the part that grows without bound; the
         # windowed and fixed-size parts are in sequence_cache(), which the planner uses.
         seq = sequence_cache(arch, attention, kv_dtype, tp)
@@ -513,8 +514,13 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     if arch.attention_not_modelled:
         return SequenceCache(**base, kind=attention or "unknown", parts=(), not_modelled=arch.attention_not_modelled,
                              formula=f"not modelled: {arch.attention_not_modelled}")
+    inferred_note = ()
     if attention is None and arch.full_attention_interval is not None:
         attention = "gqa"  # hybrid rows: the full-attention layers' KV heads decide; missing ones are named below
+    elif attention is None and arch.kv_lora_rank is not None:
+        # The architecture row itself is MLA (a compressed KV rank exists only there); the models row lacks the type.
+        attention = "mla"
+        inferred_note = ("attention type read from the architecture row: it has a kv_lora_rank, so MLA",)
     if attention is None:
         return SequenceCache(**base, kind="unknown", parts=(), missing=("attention",),
                              formula=f"cannot compute the cache for {arch.model_id}: the catalog has no attention "
@@ -526,7 +532,8 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     stage_note = f" on the busiest of {pp} pipeline stages" if pp > 1 else ""
 
     if attention == "mla":
-        return _mla_cache(arch, base, kv_dtype, bpe, tp, pp, stage_note, fail)
+        cache = _mla_cache(arch, base, kv_dtype, bpe, tp, pp, stage_note, fail)
+        return dataclasses.replace(cache, notes=inferred_note + cache.notes) if inferred_note else cache
 
     kv_heads = arch.num_kv_heads
     if kv_heads is None and attention == "mha":

@@ -273,3 +273,12 @@ def test_transformers_pipeline_prediction_of_the_published_72b_point_by_hand(rea
     assert p.predicted_gb == pytest.approx(3 * per_gpu / 1e9)
     assert p.published_gb == pytest.approx(164.79 * GiB / 1e9, abs=1e-4)
     assert abs(p.error_pct) < 1.0  # held against the published figure: within 1 %
+
+
+def test_dsa_row_whose_model_row_lacks_the_attention_type_is_still_mla(real):
+    # A models row may leave `attention` empty; the architecture row's kv_lora_rank says MLA on its own.
+    cache = sequence_cache(arch(real, "deepseek-ai/DeepSeek-V3.2-Exp"), None, "bf16")
+    assert cache.kind == "mla+dsa" and cache.growing_bytes_per_token == 78_324
+    assert cache.notes[0].startswith("attention type read from the architecture row")
+    assert sequence_cache(Architecture("x/plain", num_layers=2, num_kv_heads=1, head_dim=8), None).missing == \
+        ("attention",)
