@@ -282,3 +282,27 @@ def test_dsa_row_whose_model_row_lacks_the_attention_type_is_still_mla(real):
     assert cache.notes[0].startswith("attention type read from the architecture row")
     assert sequence_cache(Architecture("x/plain", num_layers=2, num_kv_heads=1, head_dim=8), None).missing == \
         ("attention",)
+
+
+def test_hf_config_importer_reads_the_layout_fields():
+    from ingest.importers.hf_config import parse_config
+
+    # Shapes of the official config keys (values are test inputs): a hybrid linear-attention text_config ...
+    hybrid = parse_config({"text_config": {"num_hidden_layers": 8, "hidden_size": 64, "num_attention_heads": 4,
+                                           "num_key_value_heads": 2, "head_dim": 16, "full_attention_interval": 4,
+                                           "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                                           "linear_key_head_dim": 16, "linear_value_head_dim": 16,
+                                           "linear_conv_kernel_dim": 4}}, "test://hybrid")
+    assert {k: hybrid.values[k] for k in ("full_attention_interval", "linear_num_value_heads",
+                                          "linear_conv_kernel_dim")} == {"full_attention_interval": 4,
+                                                                         "linear_num_value_heads": 4,
+                                                                         "linear_conv_kernel_dim": 4}
+    # ... a DSA config, and alternating sliding/global layers counted from layer_types.
+    dsa = parse_config({"num_hidden_layers": 3, "hidden_size": 64, "num_attention_heads": 4, "kv_lora_rank": 32,
+                        "qk_rope_head_dim": 8, "index_n_heads": 4, "index_head_dim": 16, "index_topk": 64},
+                       "test://dsa")
+    assert (dsa.values["index_head_dim"], dsa.values["index_topk"]) == (16, 64)
+    gemma = parse_config({"num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
+                          "num_key_value_heads": 2, "head_dim": 16, "sliding_window": 32,
+                          "layer_types": ["sliding_attention", "full_attention"] * 2}, "test://gemma")
+    assert (gemma.values["sliding_window"], gemma.values["sliding_window_layers"]) == (32, 2)
