@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="also write the table as CSV here")
     args = parser.parse_args(argv)
     points = published_points(_catalog(args.db))
-    header = f"{'model':34} {'engine':22} {'GPUs':>4} {'input':>7} {'published GB':>12} {'peak_gb':>9} {'error %':>8}"
+    header = (f"{'model':28} {'weights':10} {'engine':20} {'GPUs':>4} {'input':>7} {'published GB':>12} {'peak_gb':>9} "
+              f"{'error %':>8}")
     print(header)
     print("-" * len(header))
     for p in points:
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         flag = f"  lower bound, the catalog lacks {', '.join(p.missing)}" if p.lower_bound else ""
         if p.predicted_gb is None:
             flag = f"  no prediction: {p.formula}"
-        print(f"{p.model_id.split('/')[-1]:34} {p.engine + ' ' + p.engine_version:22} {p.gpu_count:>4} "
+        print(f"{p.model_id.split('/')[-1]:28} {p.precision or '?':10} {p.engine + ' ' + p.engine_version:20} "
+              f"{p.gpu_count:>4} "
               f"{p.input_len:>7} {p.published_gb:12.2f} {pred:>9} {err:>8}{flag}")
     s = summarize(points)
     print()
@@ -67,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         with args.csv.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["model_id", "engine", "engine_version", "hardware", "gpu_count", "input_len", "output_len",
+            w.writerow(["model_id", "precision", "engine", "engine_version", "hardware", "gpu_count", "input_len",
+                        "output_len",
                         "published_gb", "scope", "predicted_peak_gb", "error_pct", "lower_bound", "formula",
                         "source_url", "source_location"])
             for p in points:
-                w.writerow([p.model_id, p.engine, p.engine_version, p.hardware, p.gpu_count, p.input_len,
+                w.writerow([p.model_id, p.precision, p.engine, p.engine_version, p.hardware, p.gpu_count, p.input_len,
                             p.output_len, f"{p.published_gb:.4f}", p.scope,
                             "" if p.predicted_gb is None else f"{p.predicted_gb:.4f}",
                             "" if p.error_pct is None else f"{p.error_pct:.2f}", p.lower_bound, p.formula,

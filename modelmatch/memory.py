@@ -283,6 +283,8 @@ PRECISIONS: dict[str, Precision] = {p.key: p for p in (
               "8 bits per weight; per-block or per-channel scales add under 0.1 % and are not counted", True),
     Precision("int8", "INT8 (8-bit integer, W8A8 / weight-only)", 8.0,
               "8 bits per weight; per-channel scales add under 0.1 % and are not counted", True),
+    Precision("int8-gptq", "INT8 GPTQ (group size 128)", 8.0 + (16 + 8) / 128,
+              "8 bits + (16-bit scale + 8-bit zero point) per group of 128 weights = 8.1875 bits per weight", True),
     Precision("int4-awq", "INT4 AWQ / GPTQ (group size 128)", 4.0 + (16 + 4) / 128,
               "4 bits + (16-bit scale + 4-bit zero point) per group of 128 weights = 4.15625 bits per weight", True,
               source_url="https://github.com/mit-han-lab/llm-awq"),

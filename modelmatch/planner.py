@@ -65,7 +65,7 @@ MAX_THINKING_TOKENS_PER_OUTPUT_TOKEN = 1e4
 
 PRECISION_ALIASES = {
     "bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "float16": "bf16",
-    "fp8": "fp8", "int8": "int8", "w8a8": "int8",
+    "fp8": "fp8", "int8": "int8", "w8a8": "int8", "int8-gptq": "int8-gptq", "gptq-int8": "int8-gptq",
     "int4": "int4-awq", "awq": "int4-awq", "gptq": "int4-awq", "int4-awq": "int4-awq", "int4-gptq": "int4-awq",
     "q8_0": "gguf-q8_0", "gguf-q8_0": "gguf-q8_0", "q4_k_m": "gguf-q4_k_m", "gguf-q4_k_m": "gguf-q4_k_m",
 }
@@ -821,8 +821,11 @@ def match_hardware(catalog: DecisionCatalog, hardware: str) -> GpuSpec | None:
 def _precision_of(row: MeasurementRow) -> str | None:
     if row.quantization:
         q = row.quantization.lower()
-        for word, key in (("awq", "int4-awq"), ("gptq", "int4-awq"), ("q4_k_m", "gguf-q4_k_m"),
-                          ("q8_0", "gguf-q8_0"), ("fp8", "fp8"), ("int8", "int8")):
+        # "GPTQ-Int8" names both a method and a width: the width decides, so int8 is looked for first.
+        if "gptq" in q and "int8" in q:
+            return "int8-gptq"
+        for word, key in (("int8", "int8"), ("awq", "int4-awq"), ("gptq", "int4-awq"), ("q4_k_m", "gguf-q4_k_m"),
+                          ("q8_0", "gguf-q8_0"), ("fp8", "fp8")):
             if word in q:
                 return key
         return None
@@ -1188,7 +1191,8 @@ def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
     curve, curve_missing = kv_curve(catalog, compare_ids, request.kv_dtype, max(contexts))
     from modelmatch.published import nearest_published  # imports this module
 
-    near = nearest_published(catalog, model.model_id, gpu.gpu_id, memory.prompt_tokens or memory.context_tokens)
+    near = nearest_published(catalog, model.model_id, gpu.gpu_id, memory.prompt_tokens or memory.context_tokens,
+                             precision)
     if near is None:
         published_status = f"no published memory measurement of {model.display_name} in the catalog"
     elif near.predicted_gb is None:
@@ -1196,8 +1200,9 @@ def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
                             f"{near.engine_version}, {near.hardware}, prompt {near.input_len:,}); no prediction: "
                             f"{near.formula}")
     else:
-        published_status = (f"nearest published point: {near.published_gb:,.2f} GB ({near.engine} "
-                            f"{near.engine_version}, {near.gpu_count} × {near.hardware}, prompt {near.input_len:,} + "
+        published_status = (f"nearest published point: {near.published_gb:,.2f} GB ({near.precision} weights, "
+                            f"{near.engine} {near.engine_version}, {near.gpu_count} × {near.hardware}, prompt "
+                            f"{near.input_len:,} + "
                             f"{near.output_len:,} generated, {near.scope}); predicted {near.predicted_gb:,.2f} GB = "
                             f"{near.ratio:.2f} × published ({near.error_pct:+.1f} %)"
                             + (" — a lower bound, the catalog lacks terms" if near.lower_bound else ""))

@@ -13,10 +13,10 @@ import statistics
 from dataclasses import dataclass
 
 from modelmatch.planner import (
-    PRECISION_ALIASES,
     DecisionCatalog,
     GpuSpec,
     MeasurementRow,
+    _precision_of,
     match_hardware,
     memory_plan,
 )
@@ -35,6 +35,7 @@ class PublishedPoint:
     gpu_count: int
     input_len: int
     output_len: int
+    precision: str | None
     published_gb: float  # as the row states it (decimal GB), summed over GPUs when scope says so
     scope: str
     predicted_gb: float | None  # the planner's prediction on the same scope
@@ -68,11 +69,12 @@ def predict_point(catalog: DecisionCatalog, row: MeasurementRow) -> PublishedPoi
     scope = row.peak_memory_scope or "per-gpu"
     base = dict(run_id=row.run_id, model_id=row.model_id, engine=row.engine, engine_version=row.engine_version,
                 hardware=row.hardware, gpu_count=gpus, input_len=row.input_len or 0, output_len=row.output_len or 0,
+                precision=_precision_of(row),
                 published_gb=row.peak_memory_gb, scope=scope, source_url=row.source_url,
                 source_location=row.source_location)
     engine = _engine_of(row)
     gpu: GpuSpec | None = match_hardware(catalog, row.hardware)
-    precision = PRECISION_ALIASES.get(row.dtype.lower()) if not row.quantization else None
+    precision = _precision_of(row)
     why = None
     if model is None:
         why = "model not in the catalog"
@@ -105,7 +107,7 @@ def published_points(catalog: DecisionCatalog, model_ids: tuple[str, ...] | None
             for r in rs]
     points = [predict_point(catalog, r) for r in rows]
     return sorted((p for p in points if p is not None),
-                  key=lambda p: (p.model_id, p.engine, p.gpu_count, p.input_len, p.run_id))
+                  key=lambda p: (p.model_id, p.engine, p.precision or "", p.gpu_count, p.input_len, p.run_id))
 
 
 @dataclass(frozen=True)
@@ -134,15 +136,17 @@ def summarize(points: list[PublishedPoint]) -> ErrorSummary:
                         worst(complete), sum(1 for p in done if abs(p.error_pct) <= 10))
 
 
-def nearest_published(catalog: DecisionCatalog, model_id: str, gpu_id: str | None, prompt_tokens: int
-                      ) -> PublishedPoint | None:
-    """The published point of this model nearest to the plan: same GPU first, then the closest prompt length."""
-    points = [p for p in published_points(catalog, (model_id,))]
+def nearest_published(catalog: DecisionCatalog, model_id: str, gpu_id: str | None, prompt_tokens: int,
+                      precision: str | None = None) -> PublishedPoint | None:
+    """The published point of this model nearest to the plan: same weight format first, then the same GPU, then the
+    closest prompt length."""
+    points = published_points(catalog, (model_id,))
     if not points:
         return None
 
     def key(p: PublishedPoint):
         gpu = match_hardware(catalog, p.hardware)
-        return (0 if gpu is not None and gpu.gpu_id == gpu_id else 1, abs(p.input_len - prompt_tokens))
+        return (0 if p.precision == precision else 1, 0 if gpu is not None and gpu.gpu_id == gpu_id else 1,
+                abs(p.input_len - prompt_tokens))
 
     return min(points, key=key)

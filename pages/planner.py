@@ -149,8 +149,11 @@ st.caption(f"Attention: {mem.attention_kind}; {mem.parallelism}; engine {ENGINE_
 st.subheader("Predicted against published")
 st.write(result.published_status)
 model_points = published_points(catalog, (model_id,))
+same_format = [p for p in model_points if p.precision == planner.resolve_precision(weights)]
+model_points = same_format or model_points  # the chosen weight format's points; all of them when it has none
 if model_points:
-    st.dataframe(pd.DataFrame([{"engine": f"{p.engine} {p.engine_version}", "GPUs": p.gpu_count,
+    st.dataframe(pd.DataFrame([{"weights": p.precision, "engine": f"{p.engine} {p.engine_version}",
+                                "GPUs": p.gpu_count,
                                 "hardware": p.hardware, "input tokens": p.input_len,
                                 "published GB": p.published_gb, "predicted GB": p.predicted_gb,
                                 "predicted ÷ published": p.ratio, "complete": not p.lower_bound,

@@ -241,14 +241,17 @@ def test_published_qwen_points_enter_with_their_units_and_scope(real):
 
 def test_predicted_vs_published_table_and_summary(real):
     points = published_points(real)
-    assert len(points) == 44  # every BF16 transformers row of catalog models, Qwen2.5 (28) and Qwen3 (16)
+    bf16 = [p for p in points if p.precision == "bf16"]
+    assert len(bf16) == 44  # every BF16 transformers row of catalog models, Qwen2.5 (28) and Qwen3 (16)
+    # GPTQ-Int8 is its own format (8-bit weights + a 16-bit scale and 8-bit zero per 128), not plain int8.
+    assert {p.precision for p in points} == {"bf16", "fp8", "int8-gptq", "int4-awq"}
     p = next(p for p in points if p.run_id == "published-qwen-speed-qwen2.5-72b-instruct-transformers-in1-gpu2")
     # 2 GPUs with device_map="auto": each holds half the layers; the published figure adds both GPUs' peaks.
     assert p.scope == "sum-over-gpus" and p.gpu_count == 2
     assert p.predicted_gb >= 72.7 * 2  # at least the weights of both halves
     assert p.error_pct == pytest.approx((p.predicted_gb - p.published_gb) / p.published_gb * 100)
     s = summarize(points)
-    assert s.points == 44 and s.predicted == 44
+    assert s.points == len(points) == s.predicted
     assert s.worst is not None and abs(s.worst.error_pct) >= s.median_abs_error_pct
 
 
