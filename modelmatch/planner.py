@@ -230,6 +230,7 @@ class MeasurementRow:
     provenance: str | None = None  # official (a vendor's published table) or measured (our harness)
     source_url: str | None = None
     source_location: str | None = None
+    total_tokens_per_s: float | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> "MeasurementRow":
@@ -241,7 +242,7 @@ class MeasurementRow:
                    int(row["requests_ok"]), int(row["requests_failed"]), _date_text(row.get("measured_at")),
                    _opt_float(row.get("peak_memory_gb")), _opt_str(row.get("peak_memory_scope")),
                    _opt_str(row.get("provenance")), _opt_str(row.get("source_url")),
-                   _opt_str(row.get("source_location")))
+                   _opt_str(row.get("source_location")), _opt_float(row.get("total_tokens_per_s")))
 
 
 @dataclass(frozen=True)
@@ -838,7 +839,10 @@ def measured_speeds(catalog: DecisionCatalog, model: ModelInfo, arch: Architectu
         precision = _precision_of(row)
         gpu = match_hardware(catalog, row.hardware)
         ratio, ceiling = None, None
-        if row.requests_ok == 0 or row.output_tokens_per_s is None:
+        if row.requests_ok > 0 and row.output_tokens_per_s is None and row.total_tokens_per_s is not None:
+            comparison = (f"the published speed, {row.total_tokens_per_s:,.1f} tokens/s, counts prompt and generated "
+                          "tokens over the whole request, so it is not a decode speed and has no roofline ratio")
+        elif row.requests_ok == 0 or row.output_tokens_per_s is None:
             comparison = "no successful requests with a throughput in this run"
         elif precision is None:
             comparison = f"no roofline: cannot tell the weight format of dtype {row.dtype!r} / {row.quantization!r}"

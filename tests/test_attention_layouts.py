@@ -309,3 +309,22 @@ def test_hf_config_importer_reads_the_layout_fields():
                           "num_key_value_heads": 2, "head_dim": 16, "sliding_window": 32,
                           "layer_types": ["sliding_attention", "full_attention"] * 2}, "test://gemma")
     assert (gemma.values["sliding_window"], gemma.values["sliding_window_layers"]) == (32, 2)
+
+
+def test_gptq_int8_is_not_read_as_int4(real):
+    # Regression: "GPTQ-Int8" matched "gptq" first and was planned as 4-bit weights.
+    from modelmatch.planner import _precision_of
+
+    row = next(r for r in real.measurements["Qwen/Qwen2.5-32B-Instruct"] if r.quantization == "GPTQ-Int8")
+    assert _precision_of(row) == "int8-gptq"
+    assert _precision_of(dataclasses.replace(row, quantization="GPTQ-Int4")) == "int4-awq"
+
+
+def test_qwen3_published_speed_is_not_compared_with_a_decode_roofline(real):
+    from modelmatch.planner import measured_speeds
+
+    model = real.models["Qwen/Qwen3-8B"]
+    speeds = {s.run_id: s for s in measured_speeds(real, model, real.architectures.get(model.model_id))}
+    s = speeds["published-qwen-speed-qwen3-8b-sglang-in1-gpu1"]
+    assert s.measured_to_roofline_ratio is None
+    assert s.comparison.startswith("the published speed, 81.7 tokens/s, counts prompt and generated tokens")
