@@ -646,6 +646,11 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
         kv_formula = (f"{per_seq:,} bytes per sequence{' per GPU' if gpu_count > 1 else ''} at {context_tokens:,} "
                       f"tokens ({cache.formula}) × {concurrent_sequences:,} sequences = {kv_gb:,.2f} GB")
         total = weights_per_gpu_b / GB + kv_gb + overhead_gb
+        if engine not in PREALLOCATING_ENGINES:
+            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
+            prefill_gb = cache.bytes_for(prompt) * concurrent_sequences / GB + (activations.bytes or 0) * \
+                concurrent_sequences / GB
+            total = weights_per_gpu_b / GB + max(prefill_gb, kv_gb) + runtime_reserve_gb
         margin = gpu.memory_gb - total
         if free_gb > 0:
             free_bytes = free_gb * GB
