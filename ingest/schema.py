@@ -115,6 +115,37 @@ def _import_columns() -> tuple[Column, ...]:
     )
 
 
+def _attention_layout_columns() -> tuple[Column, ...]:
+    """Architecture numbers for attention beyond plain MHA/GQA/MLA (names as in the official configs).
+
+    Sliding-window layers keep at most `sliding_window` tokens; hybrid linear attention (Gated DeltaNet) keeps a
+    fixed-size state per linear layer and full KV only on every `full_attention_interval`-th layer; DeepSeek Sparse
+    Attention adds an FP8 indexer key per token and layer and attends to `index_topk` tokens.
+    """
+    return (
+        Column("sliding_window_layers", "int", "Layers that use the sliding window (the others attend globally); "
+               "empty when every layer attends globally.", minimum=0, maximum=1000),
+        Column("full_attention_interval", "int", "Hybrid linear attention: every N-th layer is full attention, the "
+               "others linear (Gated DeltaNet).", minimum=1, maximum=1000),
+        Column("linear_num_key_heads", "int", "Linear-attention (Gated DeltaNet) query/key heads.", minimum=1,
+               maximum=10_000),
+        Column("linear_num_value_heads", "int", "Linear-attention (Gated DeltaNet) value heads.", minimum=1,
+               maximum=10_000),
+        Column("linear_key_head_dim", "int", "Linear-attention key head dimension.", minimum=1, maximum=10_000),
+        Column("linear_value_head_dim", "int", "Linear-attention value head dimension.", minimum=1, maximum=10_000),
+        Column("linear_conv_kernel_dim", "int", "Linear-attention short convolution width.", minimum=1, maximum=1000),
+        Column("index_n_heads", "int", "DeepSeek Sparse Attention indexer heads.", minimum=1, maximum=10_000),
+        Column("index_head_dim", "int", "DeepSeek Sparse Attention indexer key dimension.", minimum=1,
+               maximum=10_000),
+        Column("index_topk", "int", "DeepSeek Sparse Attention: key-value tokens selected per query token.",
+               minimum=1, maximum=100_000_000),
+        Column("mtp_params_b", "float", "Multi-token-prediction module weights, billions (loaded only when an "
+               "engine uses it for speculative decoding).", minimum=0, maximum=5000),
+        Column("attention_not_modelled", "text", "What is missing to compute this model's attention memory (e.g. an "
+               "unpublished compressed-attention layout); the planner says 'not modelled: <this>'."),
+    )
+
+
 VENDORS = ("Alibaba", "DeepSeek", "Meta", "Mistral AI", "01.AI", "Google", "OpenAI", "Anthropic")
 VARIANTS = ("base", "instruct", "reasoning", "coder", "math", "vision")
 CATEGORIES = (
@@ -191,6 +222,7 @@ ARCHITECTURES = Table(
         Column("qk_nope_head_dim", "int", "MLA non-RoPE query/key head dimension.", minimum=1, maximum=10_000),
         Column("v_head_dim", "int", "MLA value head dimension.", minimum=1, maximum=10_000),
         Column("q_lora_rank", "int", "MLA compressed query rank.", minimum=1, maximum=100_000),
+        *_attention_layout_columns(),
         *_source_columns(),
         Column("notes", "text", "Free text (derived values say how they were derived)."),
         *_import_columns(),
@@ -410,6 +442,15 @@ MEASUREMENTS = Table(
                "(weights touched + KV cache).", minimum=0, maximum=1_000_000_000),
         Column("roofline_fraction", "float", "output_tokens_per_s / roofline_tokens_per_s.", minimum=0,
                maximum=1000),
+        # Published measurements (a vendor's own benchmark tables) enter through the normal build with their source.
+        Column("peak_memory_scope", "enum", "What peak_memory_gb covers: one GPU, or the sum over all GPUs used "
+               "(a script that adds torch.cuda.max_memory_allocated of every device).",
+               choices=("per-gpu", "sum-over-gpus")),
+        Column("source_url", "url", "Published measurement: the page the row was transcribed from."),
+        Column("source_location", "text", "Published measurement: table and row in the source.",
+               label="where in source"),
+        Column("as_of", "date", "Published measurement: date of the source version read."),
+        *_provenance_columns(),
     ),
     key=("run_id",),
     sourced=False,

@@ -18,6 +18,7 @@ from typing import Callable
 
 from modelmatch import settings
 from modelmatch.catalog_reader import CatalogMissing, CatalogReader
+from modelmatch.engine_memory import ENGINES
 from modelmatch.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
 from modelmatch.planner import (
     DecisionCatalog,
@@ -101,7 +102,9 @@ def _run_plan(args: argparse.Namespace) -> None:
         concurrent_sequences=args.batch, gpu=args.gpu, gpu_count=args.gpus, custom_gpu_memory_gb=args.gpu_memory_gb,
         gpu_bandwidth_gbps=args.gpu_bandwidth_gbps, gpu_usd_per_hour=args.gpu_usd_per_hour,
         gpu_memory_utilization=args.utilization, runtime_reserve_gb=args.reserve_gb, usage=_usage(args),
-        compare_model_ids=tuple(args.compare or ()), prices_as_of=args.prices_as_of)
+        compare_model_ids=tuple(args.compare or ()), prices_as_of=args.prices_as_of, engine=args.engine,
+        pipeline_parallel=args.pipeline_parallel, expert_parallel=args.expert_parallel, include_mtp=args.mtp,
+        prompt_tokens=args.prompt_tokens)
     _emit(plan(request, catalog), args.json, format_plan_text)
 
 
@@ -112,9 +115,19 @@ def _add_plan(sub) -> None:
     p.add_argument("--weights", default="bf16",
                    help=f"weight precision: {', '.join(PRECISIONS)} (aliases: int4, awq, gptq, q4_k_m, q8_0)")
     p.add_argument("--batch", type=int, default=1, help="concurrent sequences (default 1)")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs, used as the tensor-parallel size (default 1)")
+    p.add_argument("--gpus", type=int, default=1, help="GPUs (tensor parallel x pipeline stages; default 1)")
     p.add_argument("--compare", action="append", metavar="MODEL_ID",
                    help="another model for the KV-cache-versus-context chart (repeatable)")
+    p.add_argument("--engine", choices=ENGINES, default="vllm",
+                   help="vllm or sglang (preallocate a share of each GPU) or transformers (weights + cache in use + "
+                        "activations); the JSON's memory.peak_gb is that engine's predicted peak per GPU")
+    p.add_argument("--pipeline-parallel", type=int, default=1,
+                   help="pipeline stages (--gpus = tensor parallel x stages; default 1)")
+    p.add_argument("--expert-parallel", action="store_true",
+                   help="MoE: split the routed experts over the GPUs, attention replicated (data-parallel attention)")
+    p.add_argument("--mtp", action="store_true", help="load the multi-token-prediction module (speculative decoding)")
+    p.add_argument("--prompt-tokens", type=int,
+                   help="prompt part of --context, for prefill activations (default: all of it)")
     _common_deployment_args(p)
     p.set_defaults(handler=_run_plan)
 

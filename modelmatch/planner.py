@@ -21,16 +21,29 @@ from typing import Any, Iterable
 
 from modelmatch import settings
 from modelmatch.catalog_reader import CatalogReader
+from modelmatch.engine_memory import (
+    ENGINES,
+    PREALLOCATING_ENGINES,
+    Activations,
+    check_engine,
+    engine_peak,
+    parallelism_for,
+    prefill_activations,
+    weights_per_gpu,
+)
 from modelmatch.prices import PRICE_ROWS_CTE
 from modelmatch.memory import (
     KV_DTYPES,
     PRECISIONS,
     Architecture,
+    CachePart,
     KVCachePerToken,
     PlanInputError,
+    SequenceCache,
     clean,
     kv_cache_bytes_per_token,
     moe_expert_params,
+    sequence_cache,
     weight_bytes,
 )
 
@@ -53,7 +66,7 @@ MAX_THINKING_TOKENS_PER_OUTPUT_TOKEN = 1e4
 
 PRECISION_ALIASES = {
     "bf16": "bf16", "bfloat16": "bf16", "fp16": "bf16", "float16": "bf16",
-    "fp8": "fp8", "int8": "int8", "w8a8": "int8",
+    "fp8": "fp8", "int8": "int8", "w8a8": "int8", "int8-gptq": "int8-gptq", "gptq-int8": "int8-gptq",
     "int4": "int4-awq", "awq": "int4-awq", "gptq": "int4-awq", "int4-awq": "int4-awq", "int4-gptq": "int4-awq",
     "q8_0": "gguf-q8_0", "gguf-q8_0": "gguf-q8_0", "q4_k_m": "gguf-q4_k_m", "gguf-q4_k_m": "gguf-q4_k_m",
 }
@@ -216,6 +229,12 @@ class MeasurementRow:
     requests_ok: int
     requests_failed: int
     measured_at: str | None
+    peak_memory_gb: float | None = None
+    peak_memory_scope: str | None = None  # per-gpu | sum-over-gpus
+    provenance: str | None = None  # official (a vendor's published table) or measured (our harness)
+    source_url: str | None = None
+    source_location: str | None = None
+    total_tokens_per_s: float | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> "MeasurementRow":
@@ -224,7 +243,10 @@ class MeasurementRow:
                    _opt_str(row.get("quantization")), str(row["weights"]), _opt_int(row.get("concurrency")),
                    _opt_int(row.get("input_len")), _opt_int(row.get("output_len")),
                    _opt_float(row.get("output_tokens_per_s")), _opt_float(row.get("tpot_ms_p50")),
-                   int(row["requests_ok"]), int(row["requests_failed"]), _date_text(row.get("measured_at")))
+                   int(row["requests_ok"]), int(row["requests_failed"]), _date_text(row.get("measured_at")),
+                   _opt_float(row.get("peak_memory_gb")), _opt_str(row.get("peak_memory_scope")),
+                   _opt_str(row.get("provenance")), _opt_str(row.get("source_url")),
+                   _opt_str(row.get("source_location")), _opt_float(row.get("total_tokens_per_s")))
 
 
 @dataclass(frozen=True)
@@ -373,6 +395,11 @@ class PlanRequest:
     usage: UsageProfile = UsageProfile()
     compare_model_ids: tuple[str, ...] = ()
     prices_as_of: str | None = None  # YYYY-MM-DD; default today
+    engine: str = "vllm"  # vllm | sglang preallocate a share of each GPU; transformers allocates as it goes
+    pipeline_parallel: int = 1  # pipeline stages; gpu_count = tensor parallel x pipeline stages
+    expert_parallel: bool = False  # routed experts split over the GPUs, attention replicated (DP attention)
+    include_mtp: bool = False  # load the multi-token-prediction module (MTP speculative decoding)
+    prompt_tokens: int | None = None  # prompt part of the context (prefill activations); default: all of it
 
 
 def resolve_precision(name: str) -> str:
@@ -510,56 +537,142 @@ class MemoryPlan:
     limits_text: str
     verdict_text: str
     notes: tuple[str, ...]
+    engine: str = "vllm"
+    parallelism: str = ""
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    expert_parallel: bool = False
+    prompt_tokens: int | None = None
+    cache: SequenceCache | None = None  # the whole per-sequence cache by layer kind, per GPU
+    attention_kind: str | None = None
+    mtp_weights_gb: float = 0.0
+    activations_gb: float | None = None
+    activations_formula: str = ""
+    peak_gb: float | None = None  # predicted peak allocated memory per GPU for this engine
+    peak_formula: str = ""
+    peak_lower_bound: bool = False
+    peak_missing: tuple[str, ...] = ()
+
+
+def _max_context(cache: SequenceCache, free_bytes: float, sequences: int, limit: int) -> int:
+    """Longest context whose cache for `sequences` sequences fits in `free_bytes` (the cache only grows with context)."""
+    if cache.bytes_for(1) * sequences > free_bytes:
+        return 0
+    lo, hi = 1, max(limit, 1)
+    if cache.bytes_for(hi) * sequences <= free_bytes:
+        return hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cache.bytes_for(mid) * sequences <= free_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def transformers_mla_cache(arch: Architecture, cache: SequenceCache, kv_dtype: str, pipeline: int) -> SequenceCache:
+    """Hugging Face transformers' DeepSeek code caches K and V per head (the expanded form), not MLA's latent."""
+    need = [n for n in ("num_attention_heads", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+            if getattr(arch, n) is None]
+    if need:
+        return dataclasses.replace(cache, parts=(), missing=tuple(need),
+                                   formula=f"transformers caches MLA expanded per head, which needs "
+                                           f"{', '.join(need)}: the catalog lacks them for {arch.model_id}")
+    layers = -(-arch.num_layers // pipeline)
+    bpe = KV_DTYPES[kv_dtype]
+    per_token = layers * arch.num_attention_heads * (arch.qk_nope_head_dim + arch.qk_rope_head_dim +
+                                                     arch.v_head_dim) * bpe
+    part = CachePart("expanded K and V (transformers)", layers, bytes_per_token=per_token,
+                     formula=f"{layers} layers × {arch.num_attention_heads} heads × ({arch.qk_nope_head_dim} + "
+                             f"{arch.qk_rope_head_dim} key + {arch.v_head_dim} value) × {bpe} bytes = "
+                             f"{per_token:,} bytes per token (transformers expands MLA per head)")
+    return dataclasses.replace(cache, kind="mla (expanded)", parts=(part,), formula=part.formula,
+                               decode_topk_tokens=None)
 
 
 def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
                 concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
-                runtime_reserve_gb: float) -> MemoryPlan:
-    """Weights + KV cache + overhead per GPU. Tensor parallel divides weights and KV heads; it never pools memory."""
+                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
+                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
+                ) -> MemoryPlan:
+    """Weights + cache + overhead per GPU, and the engine's predicted peak. Parallelism splits weights and cache; it
+    never pools GPU memories."""
     if model.params_total_b is None:
+        try:
+            cache_text = sequence_cache(arch or Architecture(model.model_id), model.attention, kv_dtype).message
+        except PlanInputError as exc:
+            cache_text = str(exc)
         raise PlanInputError(f"no official total parameter count for {model.model_id} in the catalog, so its "
-                             "weight memory cannot be computed")
+                             "weight memory cannot be computed" + (f"; the cache: {cache_text}" if cache_text else ""))
+    check_engine(engine)
+    par = parallelism_for(engine, gpu_count, pipeline_parallel, expert_parallel)
+    tp, pp = par.tensor, par.pipeline
+    prompt = context_tokens if prompt_tokens is None else min(prompt_tokens, context_tokens)
     notes: list[str] = []
-    wb = weight_bytes(model.params_total_b, precision, arch)
-    notes.extend(wb.notes)
+    wpg = weights_per_gpu(model.params_total_b, precision, arch, par, include_mtp, model.architecture)
+    notes.extend(wpg.notes)
     if model.architecture == "moe":
         notes.append(f"MoE: memory holds all {model.params_total_b:g}B parameters (every expert must be resident); "
                      f"speed uses the {model.params_active_b or '?'}B active per token")
-    weights_per_gpu = wb.bytes / gpu_count
+    if engine == "transformers" and gpu_count > 1:
+        notes.append(f"transformers with device_map=\"auto\" splits the layers over the {gpu_count} GPUs (a pipeline "
+                     "that runs one GPU at a time), not tensor parallel")
+    weights_per_gpu_b = wpg.per_gpu_bytes
     arch_for_kv = arch or Architecture(model.model_id)
-    kv = kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, gpu_count)
+    kv = kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
     kv1 = kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
+    cache = sequence_cache(arch_for_kv, model.attention, kv_dtype, tp, pp)
+    if engine == "transformers" and cache.kind in ("mla", "mla+dsa") and cache.ok:
+        cache = transformers_mla_cache(arch_for_kv, cache, kv_dtype, pp)
+        notes.append("transformers caches DeepSeek's MLA expanded per head (K and V of every head), far more than "
+                     "vLLM's or SGLang's latent cache")
     if arch is None and model.attention is not None:
         kv = dataclasses.replace(kv, formula=f"cannot compute the KV cache for {model.model_id}: the catalog has "
                                              "no architecture row for it", missing=("architecture row",))
         kv1 = dataclasses.replace(kv1, bytes_per_token=None, formula=kv.formula, missing=kv.missing)
-    notes.extend(n for n in kv.notes if n not in notes)
-    tokens = context_tokens * concurrent_sequences
-    unused_gb = gpu.memory_gb * (1 - gpu_memory_utilization)
-    overhead_gb = unused_gb + runtime_reserve_gb
-    overhead_formula = (f"{gpu.memory_gb:g} GB × (1 − {gpu_memory_utilization:g} engine memory utilization) + "
-                        f"{runtime_reserve_gb:g} GB runtime reserve (activations, CUDA graphs, context) = "
-                        f"{overhead_gb:,.2f} GB per GPU")
-    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu / GB
-    weights_formula = wb.formula + (f"; ÷ {gpu_count} GPUs = {weights_per_gpu / GB:,.2f} GB per GPU"
-                                    if gpu_count > 1 else "")
-    lower = " (lower bound)" if wb.lower_bound else ""
-    if kv.ok:
-        kv_gb = kv.bytes_per_token * tokens / GB
-        kv_formula = (f"{kv.bytes_per_token:,} bytes per token{' per GPU' if gpu_count > 1 else ''} × "
-                      f"{context_tokens:,} tokens × {concurrent_sequences:,} sequences = {kv_gb:,.2f} GB")
-        total = weights_per_gpu / GB + kv_gb + overhead_gb
+        cache = dataclasses.replace(cache, parts=(), missing=("architecture row",), formula=kv.formula)
+    notes.extend(n for n in (*kv.notes, *cache.notes) if n not in notes)
+    if engine in PREALLOCATING_ENGINES:
+        unused_gb = gpu.memory_gb * (1 - gpu_memory_utilization)
+        overhead_gb = unused_gb + runtime_reserve_gb
+        overhead_formula = (f"{gpu.memory_gb:g} GB × (1 − {gpu_memory_utilization:g} engine memory utilization) + "
+                            f"{runtime_reserve_gb:g} GB runtime reserve (activations, CUDA graphs, context) = "
+                            f"{overhead_gb:,.2f} GB per GPU")
+        activations = Activations(0.0, "inside the runtime reserve (the engine's preallocated share)")
+    else:
+        activations = prefill_activations(arch, model.architecture, prompt)
+        act_gb = (activations.bytes or 0) * concurrent_sequences / GB
+        overhead_gb = runtime_reserve_gb + act_gb
+        overhead_formula = (f"{act_gb:,.2f} GB prefill activations ({activations.formula}) + {runtime_reserve_gb:g} "
+                            "GB reserve for what the allocator does not count (CUDA context, fragmentation) = "
+                            f"{overhead_gb:,.2f} GB per GPU")
+    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu_b / GB
+    weights_formula = wpg.formula
+    lower = " (lower bound)" if wpg.lower_bound else ""
+    limit = model.context_length or 100_000_000
+    if cache.ok:
+        per_seq = cache.bytes_for(context_tokens)
+        kv_gb = per_seq * concurrent_sequences / GB
+        kv_formula = (f"{per_seq:,} bytes per sequence{' per GPU' if gpu_count > 1 else ''} at {context_tokens:,} "
+                      f"tokens ({cache.formula}) × {concurrent_sequences:,} sequences = {kv_gb:,.2f} GB")
+        total = weights_per_gpu_b / GB + kv_gb + overhead_gb
+        if engine not in PREALLOCATING_ENGINES:
+            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
+            prefill_gb = cache.bytes_for(prompt) * concurrent_sequences / GB + (activations.bytes or 0) * \
+                concurrent_sequences / GB
+            total = weights_per_gpu_b / GB + max(prefill_gb, kv_gb) + runtime_reserve_gb
         margin = gpu.memory_gb - total
         if free_gb > 0:
-            max_tokens = int(free_gb * GB // kv.bytes_per_token)
-            max_context = max_tokens // concurrent_sequences
-            cap = ""
-            if model.context_length is not None and max_context > model.context_length:
-                max_context, cap = model.context_length, " (the model's own limit)"
-            max_batch = max_tokens // context_tokens
-            limits_text = (f"Room for {max_tokens:,} cached tokens per GPU: up to {max_context:,} tokens of context "
-                           f"at {concurrent_sequences:,} sequences{cap}, or up to {max_batch:,} concurrent "
-                           f"sequences at {context_tokens:,} tokens.")
+            free_bytes = free_gb * GB
+            max_context = _max_context(cache, free_bytes, concurrent_sequences, limit)
+            cap = " (the model's own limit)" if model.context_length is not None and max_context == limit else ""
+            max_batch = int(free_bytes // per_seq) if per_seq else 0
+            growing = cache.growing_bytes_per_token
+            plain = len(cache.parts) == 1 and not cache.constant_bytes and cache.parts[0].window_tokens is None
+            room = (f"Room for {int(free_bytes // growing):,} cached tokens per GPU: " if plain and growing
+                    else f"Room for {free_gb:,.1f} GB of cache per GPU: ")
+            limits_text = (f"{room}up to {max_context:,} tokens of context at {concurrent_sequences:,} sequences"
+                           f"{cap}, or up to {max_batch:,} concurrent sequences at {context_tokens:,} tokens.")
         else:
             max_context, max_batch = 0, 0
             limits_text = "No room for any KV cache: the weights and overhead already exceed the GPU memory."
@@ -573,29 +686,36 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
                             f"{gpu.memory_gb:g} GB each GPU has{lower}.")
     else:
         kv_gb, total, margin, max_context, max_batch = None, None, None, None, None
-        kv_formula = kv.formula
-        limits_text = f"The largest context and concurrency cannot be computed: {kv.formula}."
+        kv_formula = cache.message or cache.formula
+        limits_text = f"The largest context and concurrency cannot be computed: {kv_formula}."
         if free_gb < 0:
             verdict = DOES_NOT_FIT
-            need_gb = weights_per_gpu / GB + overhead_gb
+            need_gb = weights_per_gpu_b / GB + overhead_gb
             verdict_text = (f"Does not fit: weights and overhead alone need {need_gb:,.1f} GB "
                             f"per GPU, {-free_gb:,.1f} GB more than the {gpu.memory_gb:g} GB each GPU has{lower}.")
         else:
             verdict = UNKNOWN
-            verdict_text = (f"Weights and overhead fit ({weights_per_gpu / GB + overhead_gb:,.1f} GB per GPU, "
+            verdict_text = (f"Weights and overhead fit ({weights_per_gpu_b / GB + overhead_gb:,.1f} GB per GPU, "
                             f"{free_gb:,.1f} GB left for the KV cache), but the KV cache cannot be computed: "
-                            f"{kv.formula}.")
-    if wb.lower_bound:
+                            f"{kv_formula}.")
+    if wpg.lower_bound:
         notes.append("weights are a lower bound, so a 'fits' with little to spare may not hold for the real files")
+    peak = engine_peak(engine, gpu.memory_gb, gpu_memory_utilization, weights_per_gpu_b / GB, cache, context_tokens,
+                       prompt, concurrent_sequences, activations, wpg.lower_bound)
     return MemoryPlan(
         model_id=model.model_id, precision=precision, precision_label=PRECISIONS[precision].label, kv_dtype=kv_dtype,
         context_tokens=context_tokens, concurrent_sequences=concurrent_sequences, gpu_count=gpu_count,
-        gpu_memory_gb=gpu.memory_gb, weights_total_gb=wb.bytes / GB, weights_per_gpu_gb=weights_per_gpu / GB,
-        weights_formula=weights_formula, weights_lower_bound=wb.lower_bound, kv=kv, kv_unsharded=kv1,
+        gpu_memory_gb=gpu.memory_gb, weights_total_gb=wpg.total_bytes / GB, weights_per_gpu_gb=weights_per_gpu_b / GB,
+        weights_formula=weights_formula, weights_lower_bound=wpg.lower_bound, kv=kv, kv_unsharded=kv1,
         kv_cache_per_gpu_gb=kv_gb, kv_cache_formula=kv_formula, overhead_per_gpu_gb=overhead_gb,
         overhead_formula=overhead_formula, total_per_gpu_gb=total, verdict=verdict, margin_gb=margin,
         free_for_kv_per_gpu_gb=free_gb, max_context_tokens=max_context, max_concurrent_sequences=max_batch,
-        limits_text=limits_text, verdict_text=verdict_text, notes=tuple(notes))
+        limits_text=limits_text, verdict_text=verdict_text, notes=tuple(notes), engine=engine,
+        parallelism=par.text, tensor_parallel=tp, pipeline_parallel=pp, expert_parallel=par.expert,
+        prompt_tokens=prompt, cache=cache, attention_kind=cache.kind, mtp_weights_gb=wpg.mtp_bytes / GB,
+        activations_gb=None if activations.bytes is None else activations.bytes * concurrent_sequences / GB,
+        activations_formula=activations.formula, peak_gb=peak.peak_gb, peak_formula=peak.formula,
+        peak_lower_bound=peak.lower_bound, peak_missing=peak.missing)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -666,7 +786,7 @@ def _weights_read_per_step_b(model: ModelInfo, arch: Architecture | None, sequen
 
 
 def roofline(model: ModelInfo, arch: Architecture | None, precision: str, kv: KVCachePerToken, gpu: GpuSpec,
-             gpu_count: int, context_tokens: int, sequences: int) -> Roofline:
+             gpu_count: int, context_tokens: int, sequences: int, cache: SequenceCache | None = None) -> Roofline:
     """Decode roofline: tokens/s <= bandwidth / bytes read per step (weights touched + KV cache of every sequence)."""
     if gpu.memory_bandwidth_gbps is None:
         return Roofline(None, None, None, f"no official memory bandwidth for {gpu.name} in the catalog, so there is "
@@ -675,10 +795,14 @@ def roofline(model: ModelInfo, arch: Architecture | None, precision: str, kv: KV
     params_b, params_text = _weights_read_per_step_b(model, arch, sequences)
     if params_b is None:
         return Roofline(None, None, None, f"no roofline: {params_text}")
-    if not kv.ok:
+    if cache is not None and cache.ok:
+        # The cache one decode step reads: windows and fixed states included, DSA's top-k selection applied.
+        kv_gb = cache.decode_read_bytes(context_tokens) * sequences / GB
+    elif not kv.ok:
         return Roofline(None, None, None, f"no roofline: {kv.formula}")
+    else:
+        kv_gb = kv.bytes_per_token * context_tokens * sequences / GB
     weights_gb = weight_bytes(params_b, precision, arch).bytes / GB / gpu_count
-    kv_gb = kv.bytes_per_token * context_tokens * sequences / GB
     step_gb = weights_gb + kv_gb
     per_step_s = step_gb / gpu.memory_bandwidth_gbps
     tokens_per_s = sequences / per_step_s
@@ -713,8 +837,11 @@ def match_hardware(catalog: DecisionCatalog, hardware: str) -> GpuSpec | None:
 def _precision_of(row: MeasurementRow) -> str | None:
     if row.quantization:
         q = row.quantization.lower()
-        for word, key in (("awq", "int4-awq"), ("gptq", "int4-awq"), ("q4_k_m", "gguf-q4_k_m"),
-                          ("q8_0", "gguf-q8_0"), ("fp8", "fp8"), ("int8", "int8")):
+        # "GPTQ-Int8" names both a method and a width: the width decides, so int8 is looked for first.
+        if "gptq" in q and "int8" in q:
+            return "int8-gptq"
+        for word, key in (("int8", "int8"), ("awq", "int4-awq"), ("gptq", "int4-awq"), ("q4_k_m", "gguf-q4_k_m"),
+                          ("q8_0", "gguf-q8_0"), ("fp8", "fp8")):
             if word in q:
                 return key
         return None
@@ -727,7 +854,10 @@ def measured_speeds(catalog: DecisionCatalog, model: ModelInfo, arch: Architectu
         precision = _precision_of(row)
         gpu = match_hardware(catalog, row.hardware)
         ratio, ceiling = None, None
-        if row.requests_ok == 0 or row.output_tokens_per_s is None:
+        if row.requests_ok > 0 and row.output_tokens_per_s is None and row.total_tokens_per_s is not None:
+            comparison = (f"the published speed, {row.total_tokens_per_s:,.1f} tokens/s, counts prompt and generated "
+                          "tokens over the whole request, so it is not a decode speed and has no roofline ratio")
+        elif row.requests_ok == 0 or row.output_tokens_per_s is None:
             comparison = "no successful requests with a throughput in this run"
         elif precision is None:
             comparison = f"no roofline: cannot tell the weight format of dtype {row.dtype!r} / {row.quantization!r}"
@@ -943,6 +1073,7 @@ class KVCurvePoint:
     display_name: str
     context_tokens: int
     kv_cache_gb: float
+    attention_kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -957,6 +1088,8 @@ class PlanResult:
     kv_curve: tuple[KVCurvePoint, ...]
     kv_curve_missing: tuple[str, ...]
     notes: tuple[str, ...]
+    published: Any = None  # modelmatch.published.PublishedPoint nearest to this plan, or None
+    published_status: str = ""
 
 
 def validate_request(request: PlanRequest, catalog: DecisionCatalog) -> tuple[ModelInfo, GpuSpec, str]:
@@ -982,6 +1115,12 @@ def validate_request(request: PlanRequest, catalog: DecisionCatalog) -> tuple[Mo
         raise PlanInputError(f"impossible combination: a context of {request.context_tokens:,} tokens is longer "
                              f"than {model.display_name}'s official {model.context_length:,}-token window")
     gpu = resolve_gpu(catalog, request.gpu, request.custom_gpu_memory_gb, request.gpu_bandwidth_gbps)
+    check_engine(request.engine)
+    _positive_int(request.pipeline_parallel, "pipeline-parallel size", 1024)
+    if request.prompt_tokens is not None:
+        _positive_int(request.prompt_tokens, "prompt length (tokens)", 100_000_000)
+    parallelism_for(request.engine, int(request.gpu_count), int(request.pipeline_parallel),
+                    bool(request.expert_parallel))
     return model, gpu, precision
 
 
@@ -997,12 +1136,12 @@ def kv_curve(catalog: DecisionCatalog, model_ids: Iterable[str], kv_dtype: str, 
         if arch is None:
             missing.append(f"{model.display_name}: no architecture row in the catalog")
             continue
-        kv = kv_cache_bytes_per_token(arch, model.attention, kv_dtype)
-        if not kv.ok:
-            missing.append(f"{model.display_name}: {kv.formula}")
+        cache = sequence_cache(arch, model.attention, kv_dtype)
+        if not cache.ok:
+            missing.append(f"{model.display_name}: {cache.message or cache.formula}")
             continue
         limit = model.context_length or max_context
-        points.extend(KVCurvePoint(model.model_id, model.display_name, c, kv.bytes_per_token * c / GB)
+        points.extend(KVCurvePoint(model.model_id, model.display_name, c, cache.bytes_for(c) / GB, cache.kind)
                       for c in contexts if c <= max(limit, 1024))
     return tuple(points), tuple(missing)
 
@@ -1013,15 +1152,17 @@ def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
     tp = int(request.gpu_count)
     memory = memory_plan(model, arch, precision, request.kv_dtype, int(request.context_tokens),
                          int(request.concurrent_sequences), gpu, tp, request.gpu_memory_utilization,
-                         request.runtime_reserve_gb)
+                         request.runtime_reserve_gb, request.engine, int(request.pipeline_parallel),
+                         bool(request.expert_parallel), bool(request.include_mtp), request.prompt_tokens)
     notes: list[str] = list(memory.notes)
     if gpu.bandwidth_source == "user-entered":
         notes.append(f"memory bandwidth {gpu.memory_bandwidth_gbps:g} GB/s is your input, not catalog data")
     if gpu.user_entered:
         notes.append(f"{gpu.name}: memory size is your input, not catalog data")
 
-    batch1 = roofline(model, arch, precision, memory.kv, gpu, tp, memory.context_tokens, 1)
-    at_b = roofline(model, arch, precision, memory.kv, gpu, tp, memory.context_tokens, memory.concurrent_sequences)
+    batch1 = roofline(model, arch, precision, memory.kv, gpu, tp, memory.context_tokens, 1, memory.cache)
+    at_b = roofline(model, arch, precision, memory.kv, gpu, tp, memory.context_tokens, memory.concurrent_sequences,
+                    memory.cache)
     measured = measured_speeds(catalog, model, arch)
     measured_status = (f"{len(measured)} measured run(s) of {model.display_name} in the catalog" if measured
                        else f"no measurement yet for {model.display_name}: only the roofline is shown")
@@ -1069,7 +1210,25 @@ def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
     contexts = [memory.context_tokens] + [catalog.models[m].context_length or 0 for m in compare_ids
                                           if m in catalog.models]
     curve, curve_missing = kv_curve(catalog, compare_ids, request.kv_dtype, max(contexts))
-    return PlanResult(catalog.build_id, request, model, gpu, memory, speed, cost, curve, curve_missing, tuple(notes))
+    from modelmatch.published import nearest_published  # imports this module
+
+    near = nearest_published(catalog, model.model_id, gpu.gpu_id, memory.prompt_tokens or memory.context_tokens,
+                             precision)
+    if near is None:
+        published_status = f"no published memory measurement of {model.display_name} in the catalog"
+    elif near.predicted_gb is None:
+        published_status = (f"nearest published point: {near.published_gb:,.2f} GB ({near.engine} "
+                            f"{near.engine_version}, {near.hardware}, prompt {near.input_len:,}); no prediction: "
+                            f"{near.formula}")
+    else:
+        published_status = (f"nearest published point: {near.published_gb:,.2f} GB ({near.precision} weights, "
+                            f"{near.engine} {near.engine_version}, {near.gpu_count} × {near.hardware}, prompt "
+                            f"{near.input_len:,} + "
+                            f"{near.output_len:,} generated, {near.scope}); predicted {near.predicted_gb:,.2f} GB = "
+                            f"{near.ratio:.2f} × published ({near.error_pct:+.1f} %)"
+                            + (" — a lower bound, the catalog lacks terms" if near.lower_bound else ""))
+    return PlanResult(catalog.build_id, request, model, gpu, memory, speed, cost, curve, curve_missing, tuple(notes),
+                      near, published_status)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1107,7 +1266,10 @@ def format_plan_text(result: PlanResult) -> str:
         f"  KV cache per GPU  {_gb(mem.kv_cache_per_gpu_gb):>10} GB   {mem.kv_cache_formula}",
         f"  overhead per GPU  {mem.overhead_per_gpu_gb:10,.2f} GB   {mem.overhead_formula}",
         f"  total per GPU     {_gb(mem.total_per_gpu_gb):>10} GB   of {mem.gpu_memory_gb:g} GB",
-        f"  KV per token: {mem.kv.formula}",
+        f"  peak per GPU      {_gb(mem.peak_gb):>10} GB   {mem.peak_formula}",
+        f"  engine {mem.engine}, {mem.parallelism}; attention {mem.attention_kind}",
+        f"  cache per sequence: {(mem.cache.message or mem.cache.formula) if mem.cache else mem.kv.formula}",
+        f"  {result.published_status}",
         f"  {mem.limits_text}",
         "",
         "Speed (decode):",
@@ -1153,4 +1315,14 @@ def plan_cli_command(request: PlanRequest) -> str:
             args += [name, f"{value:g}"]
     for other in request.compare_model_ids:
         args += ["--compare", other]
+    if request.engine != "vllm":
+        args += ["--engine", request.engine]
+    if request.pipeline_parallel != 1:
+        args += ["--pipeline-parallel", str(request.pipeline_parallel)]
+    if request.expert_parallel:
+        args += ["--expert-parallel"]
+    if request.include_mtp:
+        args += ["--mtp"]
+    if request.prompt_tokens is not None:
+        args += ["--prompt-tokens", str(request.prompt_tokens)]
     return shlex.join(args + ["--json"])

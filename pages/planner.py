@@ -11,15 +11,18 @@ import pandas as pd
 import streamlit as st
 
 from modelmatch import planner, settings, tiers
+from modelmatch.engine_memory import ENGINE_LABELS, ENGINES
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
+from modelmatch.published import published_points
 from pages import common, decide_support
 
 OTHER_DEVICE = "__other__"
 
 st.title("Memory & cost planner")
-st.caption("Weight and KV-cache memory from the model's real architecture (GQA or DeepSeek's MLA), tensor "
-           "parallelism that splits weights and KV heads, a decode roofline next to measured speed, and API versus "
-           "self-hosting cost. Every formula is shown with its numbers.")
+st.caption("Weight and cache memory from the model's real architecture (GQA, sliding-window layers, DeepSeek's MLA and "
+           "Sparse Attention, hybrid linear attention), tensor, pipeline and expert parallelism, the serving engine's "
+           "predicted peak held against published measurements, a decode roofline next to measured speed, and API "
+           "versus self-hosting cost. Every formula is shown with its numbers.")
 
 build_id = common.require_catalog()
 catalog = decide_support.decision_catalog(build_id)
@@ -78,6 +81,18 @@ with right:
                                     value=None, key="plan_bandwidth",
                                     help="Used for the roofline when the catalog has no official bandwidth; "
                                          "labelled as yours wherever it is used.")
+    engine = st.selectbox("Serving engine", list(ENGINES), format_func=lambda e: ENGINE_LABELS[e], key="plan_engine",
+                          help="vLLM and SGLang take their share of each GPU at start; transformers allocates the "
+                               "weights, the cache of the tokens in use and the prompt's activations as it goes.")
+    with st.expander("Parallelism and extra weights"):
+        pipeline = st.number_input("Pipeline stages (GPUs = tensor parallel × stages)", min_value=1, max_value=1024,
+                                   value=1, step=1, key="plan_pipeline",
+                                   help="Each stage holds its share of the layers and their cache. transformers "
+                                        "always splits layers over its GPUs (device_map=auto).")
+        expert_parallel = st.checkbox("Expert parallel (MoE: routed experts split over the GPUs, attention "
+                                      "replicated)", key="plan_expert_parallel")
+        include_mtp = st.checkbox("Load the multi-token-prediction module (MTP speculative decoding)",
+                                  key="plan_mtp")
     compare = st.multiselect("Compare KV cache with", [m for m in model_ids if m != model_id], key="plan_compare",
                              format_func=lambda m: catalog.models[m].display_name)
 
@@ -99,7 +114,8 @@ request = planner.PlanRequest(
     gpu_usd_per_hour=usd_per_hour or None, gpu_memory_utilization=float(utilization),
     runtime_reserve_gb=float(reserve),
     usage=planner.UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
-    compare_model_ids=tuple(compare))
+    compare_model_ids=tuple(compare), engine=engine, pipeline_parallel=int(pipeline),
+    expert_parallel=bool(expert_parallel), include_mtp=bool(include_mtp))
 
 try:
     result = decide_support.plan(build_id, request)
@@ -122,12 +138,35 @@ m3.metric("Overhead per GPU", f"{mem.overhead_per_gpu_gb:,.1f} GB", help=mem.ove
 m4.metric(f"Total per GPU (of {mem.gpu_memory_gb:g} GB)",
           "unknown" if mem.total_per_gpu_gb is None else f"{mem.total_per_gpu_gb:,.1f} GB",
           delta=None if mem.margin_gb is None else f"{mem.margin_gb:+,.1f} GB", delta_color="normal")
+st.metric(f"Predicted peak per GPU ({mem.engine})", "unknown" if mem.peak_gb is None else
+          f"{mem.peak_gb:,.1f} GB" + (" or more" if mem.peak_lower_bound else ""), help=mem.peak_formula)
 st.write(mem.limits_text)
 
 st.markdown("**How it is computed**")
 for part, formula in (("KV cache per token", mem.kv.formula), ("KV cache", mem.kv_cache_formula),
-                      ("Weights", mem.weights_formula), ("Overhead", mem.overhead_formula)):
+                      ("Weights", mem.weights_formula), ("Overhead", mem.overhead_formula),
+                      ("Peak", mem.peak_formula)):
     st.markdown(f"- {part}: `{formula}`")
+st.caption(f"Attention: {mem.attention_kind}; {mem.parallelism}; engine {ENGINE_LABELS[mem.engine]}.")
+
+st.subheader("Predicted against published")
+st.write(result.published_status)
+model_points = published_points(catalog, (model_id,))
+same_format = [p for p in model_points if p.precision == planner.resolve_precision(weights)]
+model_points = same_format or model_points  # the chosen weight format's points; all of them when it has none
+if model_points:
+    st.dataframe(pd.DataFrame([{"weights": p.precision, "engine": f"{p.engine} {p.engine_version}",
+                                "GPUs": p.gpu_count,
+                                "hardware": p.hardware, "input tokens": p.input_len,
+                                "published GB": p.published_gb, "predicted GB": p.predicted_gb,
+                                "predicted ÷ published": p.ratio, "complete": not p.lower_bound,
+                                "source": p.source_url} for p in model_points]),
+                 hide_index=True, width="stretch",
+                 column_config={"predicted ÷ published": st.column_config.NumberColumn(format="%.2f"),
+                                "source": st.column_config.LinkColumn(display_text="published table")})
+    st.caption("Each prediction is the transformers peak for exactly the published configuration (batch 1, the "
+               "published prompt + 2,048 generated tokens); a row that is not complete is a lower bound because the "
+               "catalog lacks an architecture number. `python -m bench.published_memory` prints every point.")
 
 st.subheader("KV cache against context")
 if result.kv_curve:
@@ -136,10 +175,13 @@ if result.kv_curve:
         x=alt.X("context_tokens:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
         y=alt.Y("kv_cache_gb:Q", title=f"KV cache of one sequence, {kv_dtype} (GB)"),
         color=alt.Color("display_name:N", title="model"),
-        tooltip=["display_name", alt.Tooltip("context_tokens:Q", format=","),
+        tooltip=["display_name", "attention_kind", alt.Tooltip("context_tokens:Q", format=","),
                  alt.Tooltip("kv_cache_gb:Q", format=".3f")],
     )
     st.altair_chart(chart, width="stretch")
+    st.caption("Everything one sequence keeps: sliding-window layers stop growing at their window, hybrid "
+               "linear-attention models carry a fixed state (the flat part at short contexts) and grow only on their "
+               "full-attention layers, DeepSeek Sparse Attention adds its indexer keys.")
 for line in result.kv_curve_missing:
     st.caption(f"Not charted — {line}")
 

@@ -149,3 +149,32 @@ def test_wizard_mode_choice_reaches_the_command_and_states_its_rule(app_env):
     at.radio(key="wiz_score_mode").set_value("non-thinking").run()
     assert not at.exception
     assert "--score-mode non-thinking" in at.code[0].value
+
+
+@pytest.fixture
+def real_app_env(monkeypatch, real_catalog):
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    return real_catalog
+
+
+def test_planner_engine_choice_shows_peak_and_published_comparison(real_app_env):
+    at = open_page("pages/planner.py", {"model": "Qwen/Qwen2.5-7B-Instruct"})
+    at.selectbox(key="plan_engine").set_value("transformers").run()
+    at.selectbox(key="plan_weights").set_value("bf16").run()
+    at.selectbox(key="plan_gpu").set_value("a100-sxm-80gb").run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Predicted peak per GPU (transformers)" in metrics
+    # The Qwen team's published A100 transformers points for this model are on the page, with their source.
+    assert any(m.value.startswith("nearest published point:") for m in at.markdown)
+    frames = [df.value for df in at.dataframe if "published GB" in df.value.columns]
+    assert frames and len(frames[0]) == 4 and set(frames[0]["input tokens"]) == {1, 6144, 14336, 30720}
+
+
+def test_planner_hybrid_model_without_official_numbers_names_them(real_app_env):
+    at = open_page("pages/planner.py", {"model": "Qwen/Qwen3.5-27B"})
+    # The weights are sized (27B as named); the cache names exactly the numbers no official source gives.
+    shown = " ".join(e.value for e in [*at.error, *at.warning, *at.markdown, *at.caption])
+    assert "cannot compute the hybrid linear-attention cache for Qwen/Qwen3.5-27B" in shown
+    assert "linear_conv_kernel_dim" in shown and "head_dim (full-attention layers)" in shown

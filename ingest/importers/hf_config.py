@@ -47,9 +47,20 @@ INT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("qk_nope_head_dim", ("qk_nope_head_dim",)),
     ("v_head_dim", ("v_head_dim",)),
     ("q_lora_rank", ("q_lora_rank",)),
+    # Hybrid linear attention (Qwen3-Next, Qwen3.5) and DeepSeek Sparse Attention (V3.2): the planner's layouts.
+    ("full_attention_interval", ("full_attention_interval",)),
+    ("linear_num_key_heads", ("linear_num_key_heads",)),
+    ("linear_num_value_heads", ("linear_num_value_heads",)),
+    ("linear_key_head_dim", ("linear_key_head_dim",)),
+    ("linear_value_head_dim", ("linear_value_head_dim",)),
+    ("linear_conv_kernel_dim", ("linear_conv_kernel_dim",)),
+    ("index_n_heads", ("index_n_heads",)),
+    ("index_head_dim", ("index_head_dim",)),
+    ("index_topk", ("index_topk",)),
 )
 REQUIRED = ("num_layers", "hidden_size", "num_attention_heads")
-VALUE_COLUMNS = [name for name, _ in INT_FIELDS] + ["tie_word_embeddings", "sliding_window", "torch_dtype"]
+VALUE_COLUMNS = [name for name, _ in INT_FIELDS] + ["tie_word_embeddings", "sliding_window", "sliding_window_layers",
+                                                    "torch_dtype"]
 
 
 class SchemaChanged(http.FetchError):
@@ -101,6 +112,12 @@ def parse_config(cfg: Any, url: str) -> ParsedConfig:
         values["sliding_window"] = window
     elif isinstance(window, int) and not isinstance(window, bool):
         notes.append(f"sliding_window {window} not recorded: use_sliding_window is false")
+    layer_types = merged.get("layer_types")
+    if isinstance(layer_types, list) and all(isinstance(t, str) for t in layer_types):
+        sliding = sum(1 for t in layer_types if t == "sliding_attention")
+        if sliding and "sliding_window" in values:
+            values["sliding_window_layers"] = sliding
+            notes.append(f"sliding_window_layers = {sliding} layer_types entries 'sliding_attention'")
     mla = "kv_lora_rank" in values
     if "num_kv_heads" not in values and not mla:
         values["num_kv_heads"] = values["num_attention_heads"]
