@@ -19,6 +19,7 @@ pages = {
     "Decide": [
         st.Page("pages/planner.py", title="Memory & cost planner", icon=":material/memory:", url_path="planner"),
         st.Page("pages/wizard.py", title="Recommendation wizard", icon=":material/assistant:", url_path="wizard"),
+        st.Page("pages/summary.py", title="Decision summary", icon=":material/summarize:", url_path="summary"),
     ],
     "Try": [
         st.Page("pages/playground.py", title="Playground", icon=":material/chat:", url_path="playground"),

@@ -19,8 +19,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 
+from modelmatch import languages as language_names
 from modelmatch import settings
 from modelmatch.memory import PRECISION_QUALITY_ORDER, PRECISIONS, KV_DTYPES, PlanInputError
 from modelmatch.planner import (
@@ -289,10 +291,16 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
     if not precisions:
         raise PlanInputError("allow at least one weight precision")
     precisions = tuple(p for p in PRECISION_QUALITY_ORDER if p in precisions)
-    languages = tuple(dict.fromkeys(lang.strip() for lang in request.languages if lang and lang.strip()))
-    for lang in languages:
-        if not re.fullmatch(r"[^\W\d_][^\W\d_ '\-]*(?:[ '\-][^\W\d_]+)*", lang):
-            raise PlanInputError(f"{lang!r} is not a language name (letters only, e.g. Thai or Vietnamese)")
+    # Names and ISO 639-1 codes alike ("th" is Thai), so a language note is searched for its English name.
+    named = []
+    for lang in request.languages:
+        if not lang or not lang.strip():
+            continue
+        try:
+            named.append(language_names.canonical(lang))
+        except ValueError as problem:
+            raise PlanInputError(str(problem)) from None
+    languages = tuple(dict.fromkeys(named))
 
     assumptions: list[str] = []
     gpu = None
@@ -855,7 +863,10 @@ def format_recommendation_text(result: RecommendResult) -> str:
             lines.append(f"   cost: {c.deployment.cost_text}")
         for t in c.terms:
             value = "—" if t.value is None else f"{t.value:.2f}"
-            lines.append(f"   {t.category:<13} weight {t.weight:5.0%} value {value:>5}  {t.how[:160]}")
+            # The whole explanation, wrapped: a cut sentence reads as a different claim.
+            head = f"   {t.category:<13} weight {t.weight:5.0%} value {value:>5}  "
+            lines += textwrap.wrap(t.how, width=max(len(head) + 40, 118), initial_indent=head,
+                                   subsequent_indent=" " * len(head), break_on_hyphens=False) or [head.rstrip()]
         lines += [f"   unverified: {u}" for u in c.unverified]
     if result.other_eligible:
         lines.append(f"... and {len(result.other_eligible)} more eligible")

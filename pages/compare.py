@@ -1,5 +1,6 @@
 """Compare: 2 to 6 models side by side, every number with its source, gaps said out loud."""
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -7,8 +8,9 @@ import streamlit as st
 
 from modelmatch import charts, compare, evals, freshness, scores
 from modelmatch.eval_store import RunsDatabaseBusy
+from modelmatch.decision_state import DECISION_KEYS, has_decision, parse_decision, with_models
 from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
-from pages import common
+from pages import common, decision_flow
 
 PAGE = "compare"
 ALL_CATEGORIES = "all categories"
@@ -30,7 +32,14 @@ today = dt.date.today()
 
 
 def seed(params: dict[str, list[str]]) -> list[str]:
-    state, notices = parse_compare(params, choices)
+    # A link from the wizard or planner also carries the decision; Compare keeps it and passes it on.
+    own = {k: v for k, v in params.items() if k not in DECISION_KEYS or k == "models"}
+    state, notices = parse_compare(own, choices)
+    decision = None
+    if has_decision(params):
+        decision, decision_notices = parse_decision(params, decision_flow.choices(build_id))
+        notices += [n for n in decision_notices if "model" not in n]
+    st.session_state.cmp_decision = decision
     st.session_state.cmp_models = list(state.model_ids)
     st.session_state.cmp_category = state.category or ALL_CATEGORIES
     st.session_state.cmp_price_date = state.price_date or today
@@ -50,7 +59,14 @@ ss = st.session_state
 state = CompareState(model_ids=tuple(ss.cmp_models),
                      category=None if ss.cmp_category == ALL_CATEGORIES else ss.cmp_category,
                      price_date=ss.cmp_price_date if ss.cmp_price_date != today else None)
-common.write_url(PAGE, compare_params(state))
+decision = st.session_state.get("cmp_decision")
+if decision is not None:
+    # The first model picked here is the choice the planner and the summary open on.
+    decision = dataclasses.replace(with_models(decision, state.model_ids), plan_model=None)
+    common.write_url(PAGE, {**decision_flow.params(decision), **compare_params(state)})
+    decision_flow.links(decision, decision_flow.COMPARE, names)
+else:
+    common.write_url(PAGE, compare_params(state))
 
 if len(state.model_ids) < MIN_COMPARE_MODELS:
     st.info(f"Pick at least {MIN_COMPARE_MODELS} models to compare (up to {MAX_COMPARE_MODELS}). Or start from "
