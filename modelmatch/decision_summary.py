@@ -18,6 +18,7 @@ from modelmatch.languages import code_of
 # Tables without a per-row tier: the catalog's rule is that every row there was transcribed from an official source.
 CATALOG_RULE_TIER = "official (catalog rule)"
 MULTILINGUAL_CATEGORY = "multilingual"
+SOURCES_HEADING = "Sources and their tiers"
 
 
 def wizard_request(state: DecisionState, **extra) -> recommend.WizardRequest:
@@ -255,7 +256,7 @@ def summary_sections(summary: DecisionSummary) -> list[tuple[str, list[str]]]:
                  ("Memory fit", [summary.memory_fit]), ("Monthly cost", [summary.monthly_cost])]
     if summary.languages:
         sections.append(("Language evidence", [e.text for e in summary.languages]))
-    sections.append(("Sources and their tiers", [f"[{s.tier}] {s.what}: {s.url}" for s in summary.sources]
+    sections.append((SOURCES_HEADING, [f"[{s.tier}] {s.what}: {s.url}" for s in summary.sources]
                      or ["No sources: no model was chosen."]))
     return sections
 
@@ -268,13 +269,23 @@ def markdown_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def _autolink(url: str) -> str:
+    return url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+
+
 def to_markdown(summary: DecisionSummary, link: str | None = None) -> str:
     title = summary.choice.display_name if summary.choice else "no model fits"
     lines = [f"# Decision summary: {markdown_escape(title)}", ""]
     if link:
         lines += [f"Reopen: <{link}>", ""]
     for heading, items in summary_sections(summary):
-        lines += [f"## {heading}", ""] + [f"- {markdown_escape(item)}" for item in items] + [""]
+        if heading == SOURCES_HEADING and summary.sources:
+            # The URL stays whole (an autolink); only the catalog's text around it is escaped.
+            items_md = [f"- \\[{markdown_escape(s.tier)}\\] {markdown_escape(s.what)}: <{_autolink(s.url)}>"
+                        for s in summary.sources]
+        else:
+            items_md = [f"- {markdown_escape(item)}" for item in items]
+        lines += [f"## {heading}", ""] + items_md + [""]
     lines.append(f"Catalog build {markdown_escape(summary.build_id)}; {summary.excluded_count} model(s) excluded by a hard "
                  "requirement (the wizard lists why).")
     return "\n".join(lines) + "\n"
