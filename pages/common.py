@@ -25,6 +25,9 @@ from modelmatch.runs_store import RunsStore
 from modelmatch.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
+# Tables show every row (no 10-row scroll box hiding license, price or benchmark rows) and a dash, never the text
+# "None", where a value is missing.
+WHOLE_TABLE = {"height": "content", "placeholder": "—"}
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ facts = compare.attribute_table(data)
 model_cols = list(data.models["display_name"])
 st.dataframe(
     facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"fact": st.column_config.TextColumn("", pinned=True),
                    "differs": st.column_config.CheckboxColumn("Differs")})
 
@@ -145,7 +145,7 @@ best = compare.best_mask(matrix, model_cols)
 best_style = best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
 st.dataframe(
     compare.display_matrix(matrix, model_cols).style.apply(lambda _: best_style, axis=None),
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"benchmark": st.column_config.TextColumn("Benchmark", pinned=True),
                    "higher_is_better": st.column_config.CheckboxColumn("Higher is better")})
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
@@ -164,7 +164,7 @@ elif your_evals.empty:
     st.page_link("pages/evals.py", label="Run your own eval set", icon=":material/fact_check:")
 else:
     shown = your_evals.assign(model=your_evals["model_id"].map(names))
-    st.dataframe(shown, hide_index=True, width="stretch",
+    st.dataframe(shown, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["model", "eval_accuracy", "ci_low", "ci_high", "scored", "languages", "set_name",
                                "endpoint_name", "run_at"],
                  column_config={"eval_accuracy": st.column_config.NumberColumn("Accuracy (%)", format="%.1f"),
@@ -181,7 +181,7 @@ rows = freshness.add_freshness(data.scores, "scores", today)
 if state.category:
     rows = rows[rows["category"] == state.category]
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
-    st.dataframe(rows, hide_index=True, width="stretch",
+    st.dataframe(rows, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
                                "source_location", "source_url", "as_of", "freshness", "notes"],
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
@@ -197,14 +197,14 @@ if not conflicts.empty:
     pairs = conflicts.groupby(["display_name", "benchmark_name"]).ngroups
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
-        st.dataframe(conflicts, hide_index=True, width="stretch",
+        st.dataframe(conflicts, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                      column_order=["display_name", "benchmark_name", "value", "setting", "provenance", "charted",
                                    "source_location", "source_url", "as_of"],
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 
 with st.expander("Where every other fact comes from"):
-    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch",
+    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
 common.glossary_link()

@@ -132,7 +132,7 @@ with tab_boards:
     if board.empty:
         st.info(f"No {board_category} scores for the matching models.")
     else:
-        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch",
+        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                      column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                     "category mean": st.column_config.NumberColumn(format="%.1f")})
         st.download_button("Leaderboard as CSV", board.to_csv(index=False).encode(),
@@ -143,7 +143,7 @@ with tab_boards:
 
 st.subheader("The numbers behind the charts")
 table = data.points.sort_values("score", ascending=False)
-st.dataframe(table, hide_index=True, width="stretch",
+st.dataframe(table, hide_index=True, width="stretch", **common.WHOLE_TABLE,
              column_order=["display_name", "vendor", "score", "benchmarks_counted", "score_detail",
                            "blended_usd_per_mtok", "provider", "effective_from", "params_active_b",
                            "params_total_b", "price_source_url"],

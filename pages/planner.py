@@ -187,7 +187,7 @@ if mem.concurrent_sequences > 1:
     st.caption(f"{mem.concurrent_sequences} sequences: {speed.at_concurrency.formula}")
 st.write(speed.measured_status)
 if speed.measurements:
-    st.dataframe(pd.DataFrame([vars(m) for m in speed.measurements]), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame([vars(m) for m in speed.measurements]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["run_id", "engine", "hardware", "gpu_count", "precision", "concurrency",
                                "output_tokens_per_s", "roofline_tokens_per_s", "measured_to_roofline_ratio",
                                "comparison", "measured_at"],
@@ -200,7 +200,7 @@ st.subheader("Cost per month")
 cost = result.cost
 st.write(cost.api_status)
 if cost.api:
-    st.dataframe(pd.DataFrame([vars(a) for a in cost.api]), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame([vars(a) for a in cost.api]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["provider", "provider_model", "tier", "effective_from", "input_usd_per_mtok",
                                "cached_input_usd_per_mtok", "output_usd_per_mtok", "usd_per_month", "formula",
                                "source_url"],

@@ -174,7 +174,7 @@ else:
         "tokens_per_s": c.deployment.tokens_per_s_per_sequence,
         "unverified": "; ".join(sorted({u.requirement for u in c.unverified})),
     } for c in result.shortlist]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["rank", "model", "score", "coverage", "confidence", "usd_per_month", "tokens_per_s",
                                "unverified", "deployment"], column_config={
         "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.3f"),
@@ -217,7 +217,7 @@ else:
                 st.caption(f"Alternative: {c.alternative.text} ({alt_cost})")
             terms = pd.DataFrame([{"term": t.category, "weight": t.weight, "value": t.value,
                                    "contribution": t.contribution, "how": t.how} for t in c.terms])
-            st.dataframe(terms, hide_index=True, width="stretch", column_config={
+            st.dataframe(terms, hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
                 "weight": st.column_config.NumberColumn(format="percent"),
                 "value": st.column_config.NumberColumn("normalized value", format="%.2f"),
                 "contribution": st.column_config.NumberColumn(format="%.3f"),
@@ -228,7 +228,7 @@ else:
                          "normalized": e.normalized, "other rows": e.other_rows, "source": e.source_url}
                         for t in c.terms for e in t.evidence]
             if evidence:
-                st.dataframe(pd.DataFrame(evidence), hide_index=True, width="stretch", column_config={
+                st.dataframe(pd.DataFrame(evidence), hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
                     "normalized": st.column_config.NumberColumn(format="%.2f"),
                     "source": st.column_config.LinkColumn(display_text="source")})
             for u in c.unverified:
@@ -241,7 +241,7 @@ else:
 st.subheader(f"Why not: {len(result.excluded)} excluded")
 if result.excluded:
     st.dataframe(pd.DataFrame([{"model": e.display_name, "model_id": e.model_id, "why not": "; ".join(e.reasons)}
-                               for e in result.excluded]), hide_index=True, width="stretch",
+                               for e in result.excluded]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["model", "why not"],
                  column_config={"why not": st.column_config.TextColumn(width="large")})
 
@@ -249,12 +249,12 @@ if result.sensitivity:
     st.subheader("What would change the answer")
     st.dataframe(pd.DataFrame([{"if": s.label, "eligible": s.eligible, "top pick": s.top_display_name,
                                 "what changes": s.text} for s in result.sensitivity]), hide_index=True,
-                 width="stretch", column_config={"what changes": st.column_config.TextColumn(width="large")})
+                 width="stretch", **common.WHOLE_TABLE, column_config={"what changes": st.column_config.TextColumn(width="large")})
 
 with st.expander("Why these weights (data/use_case_weights)"):
     st.dataframe(pd.DataFrame([{"use case": cases[u].label, "category": cat, "weight": w, "why": why}
                                for u in chosen for cat, w, why in cases[u].weights]), hide_index=True,
-                 width="stretch", column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
+                 width="stretch", **common.WHOLE_TABLE, column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
                                                  "why": st.column_config.TextColumn(width="large")})
 
 st.divider()
