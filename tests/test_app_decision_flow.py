@@ -86,3 +86,24 @@ def test_summary_opens_from_its_link_with_every_section_and_exports(app_env):
 def test_summary_without_a_use_case_points_to_the_wizard(app_env):
     at = open_page("pages/summary.py")
     assert any("Describe the job in the wizard first" in i for i in texts(at.info))
+
+
+def test_overview_bare_link_opens_on_qwen_vs_deepseek(app_env):
+    at = open_page("pages/overview.py")
+    assert at.multiselect(key="ov_vendor").value == ["Alibaba", "DeepSeek"]
+    assert any(i.startswith("**Qwen vs DeepSeek.**") for i in texts(at.info))
+    assert at.query_params["vendor"] == "Alibaba,DeepSeek"
+
+
+def test_overview_link_with_its_own_filters_is_not_overridden(app_env):
+    at = open_page("pages/overview.py", {"benchmark": "mmlu"})
+    assert at.multiselect(key="ov_vendor").value == []
+    assert not any("Qwen vs DeepSeek" in i for i in texts(at.info))
+
+
+def test_tables_show_a_dash_not_none_for_missing_values(app_env):
+    for page, query in (("pages/compare.py", {"models": f"{A},{B}"}), ("pages/wizard.py", SCENARIO),
+                        ("pages/overview.py", None), ("pages/planner.py", {"model": B})):
+        at = open_page(page, query)
+        assert at.dataframe, page
+        assert {df.proto.placeholder for df in at.dataframe} == {"—"}, page
