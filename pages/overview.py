@@ -59,7 +59,8 @@ else:
     right.selectbox("Category", categories, key="ov_category",
                     help="Mean of the percent-scored benchmarks in the category that each model has.")
 
-with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+# On the question view the chart comes first; the filters stay one click away.
+with st.expander("Filters", expanded=not st.session_state.get("ov_question_view"), icon=":material/filter_list:"):
     c1, c2, c3 = st.columns(3)
     c1.multiselect("Vendor", sorted(choices.vendors), key="ov_vendor")
     c2.multiselect("Family", sorted(choices.families), key="ov_family")

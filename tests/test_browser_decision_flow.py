@@ -84,3 +84,26 @@ def test_wizard_to_planner_to_compare_to_summary_and_the_link_reopens_it(real_ca
             fresh.close()
         finally:
             browser.close()
+
+
+@pytest.mark.timeout(300)
+def test_overview_opens_on_labelled_qwen_vs_deepseek_and_the_svg_export_names_every_point(real_catalog, tmp_path):
+    env = {"MODELMATCH_DATA_DIR": str(REPO_ROOT / "data"), "MODELMATCH_CATALOG": str(real_catalog)}
+    with running_app(env) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+            page.goto(f"{url}/overview")
+            expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=90_000)
+            expect(page.get_by_text("Qwen vs DeepSeek.")).to_be_visible(timeout=60_000)
+            expect(page).to_have_url(re.compile(r"vendor=Alibaba%2CDeepSeek|vendor=Alibaba,DeepSeek"))
+            expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(1500)  # the chart's first draw
+            page.screenshot(path=str(tmp_path / "overview.png"), full_page=False)
+            with page.expect_download(timeout=60_000) as svg_info:
+                page.get_by_role("button", name="Chart as SVG").first.click()
+            svg = open(svg_info.value.path(), encoding="utf-8").read()
+            labels = re.findall(r"<text[^>]*>([^<]+)</text>", svg)
+            assert any(t.startswith("Qwen") for t in labels) and any(t.startswith("DeepSeek") for t in labels)
+        finally:
+            browser.close()
