@@ -107,3 +107,20 @@ def test_overview_opens_on_labelled_qwen_vs_deepseek_and_the_svg_export_names_ev
             assert any(t.startswith("Qwen") for t in labels) and any(t.startswith("DeepSeek") for t in labels)
         finally:
             browser.close()
+
+
+@pytest.mark.timeout(240)
+def test_models_by_its_own_name_opens_without_page_not_found(fixture_data_dir):
+    """Regression: /models (the default page's own name) showed Streamlit's "Page not found" before Models."""
+    env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir), "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb")}
+    with running_app(env) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            for path in ("/", "/models", "/models?search=alpha"):
+                page.goto(f"{url}{path}")
+                expect(page.get_by_role("heading", name="Models")).to_be_visible(timeout=60_000)
+                page.wait_for_timeout(2000)  # the notice, when it came, came right after the first draw
+                expect(page.get_by_text("Page not found")).to_have_count(0)
+        finally:
+            browser.close()
