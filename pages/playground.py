@@ -12,7 +12,7 @@ from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
 from modelmatch.endpoints import Endpoint, resolve_api_key
 from modelmatch.limits import SlidingWindowLimiter
-from modelmatch.render import safe_markdown
+from modelmatch.render import literal_markdown, safe_markdown
 from modelmatch import settings
 from pages import common
 
@@ -88,7 +88,7 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
             show_text(reasoning, "")
     show_text(answer, "_(no answer)_")
     if error:
-        st.error(safe_markdown(error), icon=":material/error:")  # may quote the server's own error text
+        st.error(literal_markdown(error), icon=":material/error:")  # may quote the server's own error text
 
 
 def show_saved_run(run: rs.RunRecord) -> None:
