@@ -136,6 +136,16 @@ def endpoint_limiter() -> SlidingWindowLimiter:
     return SlidingWindowLimiter(window_s=60)
 
 
+def visible_eval_runs() -> set[str]:
+    """Eval runs this visitor's shared views may show: published ones and this session's own (private by default)."""
+    from modelmatch import eval_visibility
+    from modelmatch.eval_store import shared_store
+
+    if not settings.runs_db_path().exists():
+        return set(st.session_state.get("ev_my_runs", ()))
+    return eval_visibility.visible_run_ids(shared_store(settings.runs_db_path()), st.session_state.get("ev_my_runs", ()))
+
+
 def url_params() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in st.query_params.keys()}
 

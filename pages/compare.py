@@ -151,9 +151,10 @@ st.dataframe(
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
            "in the catalog reports it.")
 
-st.markdown("**Your evals** — accuracy on your own prompt sets, next to the public numbers above")
+st.markdown("**Your evals** — accuracy on your own prompt sets, next to the public numbers above: runs from this "
+            "session and runs their authors published (a run is private until then)")
 try:
-    your_evals = evals.latest_eval_accuracy(tuple(state.model_ids))
+    your_evals = evals.latest_eval_accuracy(tuple(state.model_ids), run_ids=common.visible_eval_runs())
 except RunsDatabaseBusy as busy:
     your_evals = None
     st.caption(f"Your eval results cannot be read right now: {busy}")
