@@ -127,3 +127,18 @@ def test_recommend_text_is_not_cut_mid_sentence(scenario):
     assert long_hows
     for how in long_hows:
         assert " ".join(how.split()) in text
+
+
+def test_category_means_use_only_benchmarks_every_ranked_model_has(scenario, real):
+    """Regression: the multilingual mean ranked MGSM for some models against MMMLU for others."""
+    result, _ = scenario
+    for category in ("multilingual", "instruction", "knowledge"):
+        used = [{e.benchmark_id for e in t.evidence} for c in result.shortlist for t in c.terms
+                if t.category == category and t.value is not None]
+        assert used, category
+        assert all(u == used[0] for u in used), (category, used)  # the same benchmarks for every ranked model
+        hows = [t.how for c in result.shortlist for t in c.terms if t.category == category and t.value is not None]
+        names = ", ".join(real.benchmarks[b].name for b in sorted(used[0]))
+        assert all(f"Averaged only over {names}" in h for h in hows)
+    left_out = [t.how for c in result.shortlist for t in c.terms if t.category == "multilingual" and t.value is None]
+    assert any("are not on the benchmark(s) the ranked models are compared on" in h for h in left_out)
