@@ -67,3 +67,13 @@ def parse_list(text: str) -> tuple[list[str], list[str]]:
         if name not in names:
             names.append(name)
     return names, problems
+
+
+def note_names(note: str | None, name: str) -> bool | None:
+    """Whether an official language note names the language (by English name or ISO code as a word); None when
+    there is no note (unverified, not "no")."""
+    if note is None or (isinstance(note, float)) or not str(note).strip():
+        return None
+    code = code_of(name)
+    words = [re.escape(name)] + ([re.escape(code)] if code else [])
+    return re.search(r"\b(?:" + "|".join(words) + r")\b", str(note), re.IGNORECASE) is not None

@@ -107,3 +107,11 @@ def test_tables_show_a_dash_not_none_for_missing_values(app_env):
         at = open_page(page, query)
         assert at.dataframe, page
         assert {df.proto.placeholder for df in at.dataframe} == {"—"}, page
+
+
+def test_models_language_filter_takes_iso_codes_and_says_when_there_is_no_evidence(app_env):
+    at = open_page("pages/models.py")
+    at.text_input(key="models_language").set_value("th").run()
+    assert any(w.startswith("No evidence for Thai") and "3 have no language note" in w for w in texts(at.warning))
+    at.text_input(key="models_language").set_value("42").run()
+    assert any("Language filter: '42' is not a language name" in e for e in texts(at.error))

@@ -84,3 +84,11 @@ def test_any_link_parses_without_raising_and_round_trips(raw):
     again, more = parse_decision(as_params(decision_params(parsed)), CHOICES)
     assert again == parsed and more == []
     assert all(isinstance(n, str) for n in notices)
+
+
+def test_a_language_note_names_a_language_by_name_or_code():
+    llama = "English; German; French; Italian; Portuguese; Hindi; Spanish; Thai (8 officially supported languages)"
+    qwen3 = "119 languages and dialects (Qwen3 blog \"Multilingual Support\"; Technical Report Sec. 3.1)"
+    assert languages.note_names(llama, "Thai") is True and languages.note_names("en, th, vi", "Vietnamese") is True
+    assert languages.note_names(qwen3, "Thai") is False and languages.note_names(llama, "Vietnamese") is False
+    assert languages.note_names(None, "Thai") is None and languages.note_names("", "Thai") is None
