@@ -115,3 +115,22 @@ def test_models_language_filter_takes_iso_codes_and_says_when_there_is_no_eviden
     assert any(w.startswith("No evidence for Thai") and "3 have no language note" in w for w in texts(at.warning))
     at.text_input(key="models_language").set_value("42").run()
     assert any("Language filter: '42' is not a language name" in e for e in texts(at.error))
+
+
+def test_decision_and_explore_tables_show_every_row():
+    """Every table on the pages of the flow is drawn at its content's height (no 10-row scroll box hides license,
+    price or benchmark rows) with the dash placeholder: st.dataframe gets common.WHOLE_TABLE."""
+    import ast
+
+    from pages.common import WHOLE_TABLE
+    from tests.conftest import REPO_ROOT
+
+    assert WHOLE_TABLE == {"height": "content", "placeholder": "—"}
+    for name in ("compare", "wizard", "overview", "planner"):
+        tree = ast.parse((REPO_ROOT / "pages" / f"{name}.py").read_text(encoding="utf-8"))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "dataframe"]
+        assert calls, name
+        for call in calls:
+            spread = [k.value for k in call.keywords if k.arg is None]
+            assert any(ast.unparse(v) == "common.WHOLE_TABLE" for v in spread), (name, call.lineno)
