@@ -7,7 +7,6 @@ summary's link reopens exactly the same page, and the Markdown and PDF exports s
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -81,7 +80,8 @@ def _question(state: DecisionState, result: recommend.RecommendResult, catalog: 
         ("Hardware", hardware),
         ("Context and load", f"{state.context_tokens:,} tokens, {state.concurrent_sequences} sequence(s) at once"),
         ("Volume", f"{state.input_mtok:g}M input + {state.output_mtok:g}M output tokens per month"),
-        ("Budget", "not given" if state.budget_usd_per_month is None else f"${state.budget_usd_per_month:,.0f} per month"),
+        ("Budget", "not given" if state.budget_usd_per_month is None
+         else f"${state.budget_usd_per_month:,.0f} per month"),
         ("GPU price", "not given" if state.gpu_usd_per_hour is None else f"${state.gpu_usd_per_hour:g} per GPU-hour"),
         ("License needs", "; ".join(license_needs)),
     )
@@ -286,8 +286,8 @@ def to_markdown(summary: DecisionSummary, link: str | None = None) -> str:
         else:
             items_md = [f"- {markdown_escape(item)}" for item in items]
         lines += [f"## {heading}", ""] + items_md + [""]
-    lines.append(f"Catalog build {markdown_escape(summary.build_id)}; {summary.excluded_count} model(s) excluded by a hard "
-                 "requirement (the wizard lists why).")
+    lines.append(f"Catalog build {markdown_escape(summary.build_id)}; {summary.excluded_count} model(s) excluded by "
+                 "a hard requirement (the wizard lists why).")
     return "\n".join(lines) + "\n"
 
 
@@ -304,9 +304,3 @@ def to_pdf(summary: DecisionSummary, link: str | None = None) -> bytes:
     blocks.append(("small", f"Catalog build {summary.build_id}; {summary.excluded_count} model(s) excluded by a "
                             "hard requirement."))
     return text_pdf(title, blocks)
-
-
-def replace_state_models(state: DecisionState, summary: DecisionSummary) -> DecisionState:
-    """The state with the summary's choice and runner-up as the chosen models (the links the summary offers)."""
-    ids = [c.model_id for c in (summary.choice, summary.runner_up) if c is not None]
-    return dataclasses.replace(state, models=tuple(ids)) if ids else state

@@ -10,7 +10,8 @@ import zlib
 PAGE_W_PT, PAGE_H_PT = 595.0, 842.0  # A4
 MARGIN_PT = 48.0
 STYLES = {  # name: (font resource, size in pt, space before in pt)
-    "title": ("F2", 15.0, 0.0), "heading": ("F2", 11.5, 9.0), "text": ("F1", 9.0, 1.0), "small": ("F1", 7.5, 1.0)}
+    "title": ("F2", 15.0, 0.0), "heading": ("F2", 11.5, 9.0), "text": ("F1", 9.0, 1.0),
+    "small": ("F1", 7.5, 1.0)}
 # Helvetica's mean advance is about half an em; 0.5 keeps wrapped lines inside the margin for ordinary text.
 MEAN_CHAR_EM = 0.5
 SPELLED = {"≥": ">=", "≤": "<=", "→": "->", "←": "<-", "Σ": "sum", "−": "-", "≈": "~", "✓": "yes", "✗": "no",

@@ -112,7 +112,8 @@ def test_overview_opens_on_labelled_qwen_vs_deepseek_and_the_svg_export_names_ev
 @pytest.mark.timeout(240)
 def test_models_by_its_own_name_opens_without_page_not_found(fixture_data_dir):
     """Regression: /models (the default page's own name) showed Streamlit's "Page not found" before Models."""
-    env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir), "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb")}
+    env = {"MODELMATCH_DATA_DIR": str(fixture_data_dir),
+           "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb")}
     with running_app(env) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
