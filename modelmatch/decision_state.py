@@ -25,7 +25,8 @@ MAX_LANGUAGES = 12
 KEYS = {
     "use_cases": "use_case", "languages": "lang", "deployment": "deploy", "gpu": "gpu", "gpu_count": "gpus",
     "context_tokens": "context", "concurrent_sequences": "concurrency", "input_mtok": "in_mtok",
-    "output_mtok": "out_mtok", "gpu_usd_per_hour": "usd_h", "budget_usd_per_month": "budget",
+    "output_mtok": "out_mtok", "cached_share": "cached", "thinking_ratio": "thinking", "min_tokens_per_s": "min_tps",
+    "gpu_usd_per_hour": "usd_h", "budget_usd_per_month": "budget",
     "commercial_use": "commercial", "over_100m_users": "mau_100m", "attribution_ok": "attribution",
     "models": "models", "plan_model": "model",
 }
@@ -45,6 +46,9 @@ class DecisionState:
     concurrent_sequences: int = 1
     input_mtok: float = 50.0  # million input tokens per month
     output_mtok: float = 10.0
+    cached_share: float = 0.0  # share of input tokens served from the provider's prompt cache
+    thinking_ratio: float = 0.0  # thinking tokens per output token (reasoning models)
+    min_tokens_per_s: float | None = None  # latency target: decode tokens/s each user should see
     gpu_usd_per_hour: float | None = None
     budget_usd_per_month: float | None = None
     commercial_use: bool = True
@@ -128,6 +132,9 @@ def parse_decision(params: QueryParams, choices: DecisionChoices) -> tuple[Decis
         concurrent_sequences=_int(p, KEYS["concurrent_sequences"], DEFAULT.concurrent_sequences, 1_000_000),
         input_mtok=_or(p.number(KEYS["input_mtok"], 0, 1e9), DEFAULT.input_mtok),
         output_mtok=_or(p.number(KEYS["output_mtok"], 0, 1e9), DEFAULT.output_mtok),
+        cached_share=_or(p.number(KEYS["cached_share"], 0, 1), DEFAULT.cached_share),
+        thinking_ratio=_or(p.number(KEYS["thinking_ratio"], 0, 1000), DEFAULT.thinking_ratio),
+        min_tokens_per_s=_positive(p, KEYS["min_tokens_per_s"]),
         gpu_usd_per_hour=_positive(p, KEYS["gpu_usd_per_hour"]),
         budget_usd_per_month=p.number(KEYS["budget_usd_per_month"], 0, 1e12),
         commercial_use=_bool(p, KEYS["commercial_use"], DEFAULT.commercial_use),
@@ -146,7 +153,7 @@ def _or(value: float | None, default: float) -> float:
 def _positive(p: _Parser, key: str) -> float | None:
     value = p.number(key, 0, 1e6)
     if value == 0:
-        p.notices.append(f"Ignored '{key}=0' in the link (a GPU price must be above zero).")
+        p.notices.append(f"Ignored '{key}=0' in the link (it must be above zero).")
         return None
     return value
 
@@ -171,6 +178,12 @@ def decision_params(state: DecisionState) -> dict[str, str]:
     out[KEYS["concurrent_sequences"]] = str(state.concurrent_sequences)
     out[KEYS["input_mtok"]] = _number_text(state.input_mtok)
     out[KEYS["output_mtok"]] = _number_text(state.output_mtok)
+    if state.cached_share:
+        out[KEYS["cached_share"]] = _number_text(state.cached_share)
+    if state.thinking_ratio:
+        out[KEYS["thinking_ratio"]] = _number_text(state.thinking_ratio)
+    if state.min_tokens_per_s is not None:
+        out[KEYS["min_tokens_per_s"]] = _number_text(state.min_tokens_per_s)
     if state.gpu_usd_per_hour is not None:
         out[KEYS["gpu_usd_per_hour"]] = _number_text(state.gpu_usd_per_hour)
     if state.budget_usd_per_month is not None:

@@ -28,8 +28,9 @@ def wizard_request(state: DecisionState, **extra) -> recommend.WizardRequest:
         gpu=state.gpu if self_hosting else None, gpu_count=state.gpu_count,
         gpu_usd_per_hour=state.gpu_usd_per_hour if self_hosting else None, context_tokens=state.context_tokens,
         concurrent_sequences=state.concurrent_sequences,
-        usage=planner.UsageProfile(float(state.input_mtok), float(state.output_mtok)),
-        budget_usd_per_month=state.budget_usd_per_month,
+        usage=planner.UsageProfile(float(state.input_mtok), float(state.output_mtok), float(state.cached_share),
+                                   float(state.thinking_ratio)),
+        budget_usd_per_month=state.budget_usd_per_month, min_tokens_per_s=state.min_tokens_per_s,
         license=recommend.LicenseNeeds(state.commercial_use, state.over_100m_users, state.attribution_ok))
     fields.update(extra)
     return recommend.WizardRequest(**fields)

@@ -21,7 +21,7 @@ PAGE = "planner"
 # Opens on a model that fits the shared default hardware (one H100), the same start as the wizard.
 DEFAULT_MODEL = "Qwen/Qwen3-32B"
 SEEDED_KEYS = ("plan_model", "plan_gpu", "plan_gpus", "plan_context", "plan_batch", "plan_input_mtok",
-               "plan_output_mtok", "plan_usd_hour")
+               "plan_output_mtok", "plan_cached_share", "plan_thinking", "plan_usd_hour")
 
 st.title("Memory & cost planner")
 st.caption("Weight and KV-cache memory from the model's real architecture (GQA or DeepSeek's MLA), tensor "
@@ -60,6 +60,7 @@ def seed(url: dict[str, list[str]]) -> list[str]:
     ss.plan_gpus, ss.plan_context, ss.plan_batch = state.gpu_count, state.context_tokens, state.concurrent_sequences
     ss.plan_input_mtok, ss.plan_output_mtok, ss.plan_usd_hour = (state.input_mtok, state.output_mtok,
                                                                  state.gpu_usd_per_hour)
+    ss.plan_cached_share, ss.plan_thinking = state.cached_share, state.thinking_ratio
     return notices
 
 
@@ -108,9 +109,9 @@ st.subheader("Monthly volume and prices")
 c1, c2, c3, c4, c5 = st.columns(5)
 input_mtok = c1.number_input("Input tokens / month (M)", min_value=0.0, key="plan_input_mtok")
 output_mtok = c2.number_input("Output tokens / month (M)", min_value=0.0, key="plan_output_mtok")
-cached_share = c3.slider("Cached share of input", 0.0, 1.0, 0.0, 0.05, key="plan_cached_share",
+cached_share = c3.slider("Cached share of input", 0.0, 1.0, step=0.05, key="plan_cached_share",
                          help="Share of input tokens the provider serves from its prompt cache.")
-thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, value=0.0, step=0.5,
+thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, step=0.5,
                            key="plan_thinking", help="Reasoning models only: billed and generated like output.")
 usd_per_hour = c5.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="plan_usd_hour",
                                help="Rental prices are not in the catalog: enter your quote to see self-hosting cost.")
@@ -130,7 +131,8 @@ decision = dataclasses.replace(
     st.session_state.get("plan_decision") or parse_decision({}, decision_flow.choices(build_id))[0],
     gpu=None if gpu_choice == OTHER_DEVICE else gpu_choice, gpu_count=int(gpu_count), context_tokens=int(context),
     concurrent_sequences=int(batch), input_mtok=float(input_mtok), output_mtok=float(output_mtok),
-    gpu_usd_per_hour=usd_per_hour or None, plan_model=model_id)
+    cached_share=float(cached_share), thinking_ratio=float(thinking), gpu_usd_per_hour=usd_per_hour or None,
+    plan_model=model_id)
 if model_id not in decision.models:
     decision = dataclasses.replace(decision, models=(model_id, *decision.models)[:6])
 common.write_url(PAGE, decision_flow.params(decision))

@@ -19,8 +19,8 @@ from pages import common, decide_support, decision_flow
 OTHER_DEVICE = "__other__"
 PAGE = "wizard"
 SEEDED_KEYS = ("wiz_use_cases", "wiz_languages", "wiz_deployment", "wiz_gpu", "wiz_gpus", "wiz_context",
-               "wiz_concurrency", "wiz_input_mtok", "wiz_output_mtok", "wiz_usd_hour", "wiz_budget",
-               "wiz_commercial", "wiz_over_100m", "wiz_attribution")
+               "wiz_concurrency", "wiz_input_mtok", "wiz_output_mtok", "wiz_cached_share", "wiz_thinking",
+               "wiz_latency", "wiz_usd_hour", "wiz_budget", "wiz_commercial", "wiz_over_100m", "wiz_attribution")
 DEPLOYMENT_LABELS = {"either": "Either (cheapest that fits)", "self-host": "Self-host on my GPUs", "api": "API only"}
 
 st.title("Recommendation wizard")
@@ -50,6 +50,8 @@ def seed(url: dict[str, list[str]]) -> list[str]:
                                                                 else gpu_ids[0])
     ss.wiz_gpus, ss.wiz_context, ss.wiz_concurrency = state.gpu_count, state.context_tokens, state.concurrent_sequences
     ss.wiz_input_mtok, ss.wiz_output_mtok = state.input_mtok, state.output_mtok
+    ss.wiz_cached_share, ss.wiz_thinking, ss.wiz_latency = (state.cached_share, state.thinking_ratio,
+                                                             state.min_tokens_per_s)
     ss.wiz_usd_hour, ss.wiz_budget = state.gpu_usd_per_hour, state.budget_usd_per_month
     ss.wiz_commercial, ss.wiz_over_100m, ss.wiz_attribution = (state.commercial_use, state.over_100m_users,
                                                                state.attribution_ok)
@@ -94,8 +96,8 @@ st.subheader("Volume, budget and license")
 v1, v2, v3, v4, v5 = st.columns(5)
 input_mtok = v1.number_input("Input tokens / month (M)", min_value=0.0, key="wiz_input_mtok")
 output_mtok = v2.number_input("Output tokens / month (M)", min_value=0.0, key="wiz_output_mtok")
-cached_share = v3.slider("Cached share of input", 0.0, 1.0, 0.0, 0.05, key="wiz_cached_share")
-thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, value=0.0, step=0.5,
+cached_share = v3.slider("Cached share of input", 0.0, 1.0, step=0.05, key="wiz_cached_share")
+thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, step=0.5,
                            key="wiz_thinking", help="Reasoning models spend these before answering; billed as output.")
 budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=None, key="wiz_budget")
 l1, l2, l3 = st.columns(3)
@@ -128,6 +130,7 @@ decision = DecisionState(
     use_cases=tuple(chosen), languages=tuple(language_list), deployment=deployment,
     gpu=gpu_choice if gpu_choice != OTHER_DEVICE else None, gpu_count=int(gpu_count), context_tokens=int(context),
     concurrent_sequences=int(concurrency), input_mtok=float(input_mtok), output_mtok=float(output_mtok),
+    cached_share=float(cached_share), thinking_ratio=float(thinking), min_tokens_per_s=latency or None,
     gpu_usd_per_hour=usd_per_hour or None, budget_usd_per_month=budget, commercial_use=bool(commercial),
     over_100m_users=bool(over_100m), attribution_ok=bool(attribution_ok),
     models=tuple(st.session_state.get("wiz_chosen_models", ())))

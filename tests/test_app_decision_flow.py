@@ -9,7 +9,8 @@ from tests.test_app_decide_pages import app_env, open_page, texts  # noqa: F401 
 
 A, B = "test-org/Alpha-7B-Instruct", "test-org/Beta-MoE"
 SCENARIO = {"use_case": "general-chat", "lang": "th,vi", "deploy": "either", "gpu": "test-gpu", "gpus": "2",
-            "context": "4096", "in_mtok": "50", "out_mtok": "10", "usd_h": "2.5", "commercial": "1"}
+            "context": "4096", "in_mtok": "50", "out_mtok": "10", "cached": "0.25", "usd_h": "2.5",
+            "commercial": "1"}
 
 
 def link_params(at, starts_with: str) -> dict[str, str]:
@@ -51,6 +52,7 @@ def test_planner_opens_on_the_wizards_hardware_and_volume(app_env):
     assert at.number_input(key="plan_gpus").value == 2
     assert at.number_input(key="plan_context").value == 4096
     assert at.number_input(key="plan_input_mtok").value == 50 and at.number_input(key="plan_usd_hour").value == 2.5
+    assert at.slider(key="plan_cached_share").value == 0.25
     assert not at.warning  # nothing in the link was ignored
     # The planner passes on what it does not show (use case, languages) in its own link to the summary.
     onward = link_params(at, "4 · One-page decision summary")

@@ -23,6 +23,7 @@ def test_the_issue_scenario_round_trips_exactly():
     state = DecisionState(use_cases=("customer-support",), languages=("Thai", "Vietnamese"), deployment="self-host",
                           gpu="h100-sxm", gpu_count=1, context_tokens=8192, input_mtok=50, output_mtok=10,
                           gpu_usd_per_hour=2.5, budget_usd_per_month=3000, commercial_use=True,
+                          cached_share=0.25, thinking_ratio=1.5, min_tokens_per_s=20,
                           models=("Qwen/Qwen3-32B", "deepseek-ai/DeepSeek-V3"), plan_model="Qwen/Qwen3-32B")
     parsed, notices = parse_decision(as_params(decision_params(state)), CHOICES)
     assert parsed == state and notices == []
