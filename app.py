@@ -17,16 +17,26 @@ if bad_settings:
 
 startup = common.startup(str(settings.data_dir()), str(settings.catalog_path()))
 
+models_page = st.Page("pages/models.py", title="Models", icon=":material/table_view:", url_path="home", default=True)
+
+
+def _models_by_name() -> None:
+    """/models: the default page is served at "/", so its own name would otherwise open "Page not found"."""
+    st.switch_page(models_page, query_params=st.query_params.to_dict())
+
+
 pages = {
     "Explore": [
         st.Page("pages/overview.py", title="Overview", icon=":material/insights:", url_path="overview"),
-        st.Page("pages/models.py", title="Models", icon=":material/table_view:", url_path="models", default=True),
+        models_page,
+        st.Page(_models_by_name, title="Models", url_path="models", visibility="hidden"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
         st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:", url_path="glossary"),
     ],
     "Decide": [
         st.Page("pages/planner.py", title="Memory & cost planner", icon=":material/memory:", url_path="planner"),
         st.Page("pages/wizard.py", title="Recommendation wizard", icon=":material/assistant:", url_path="wizard"),
+        st.Page("pages/summary.py", title="Decision summary", icon=":material/summarize:", url_path="summary"),
     ],
     "Try": [
         st.Page("pages/playground.py", title="Playground", icon=":material/chat:", url_path="playground"),

@@ -137,6 +137,11 @@ def _fmt_params(total: float | None, active: float | None) -> str:
     return f"{total:g}B"
 
 
+def _text(value) -> str:
+    # A missing cell comes back from DuckDB as None or NaN depending on the column's other values.
+    return value if isinstance(value, str) and value else "?"
+
+
 def attribute_table(data: CompareData) -> pd.DataFrame:
     """Rows = facts, columns = models; `differs` marks rows where the models are not all the same."""
     rows: dict[str, list[str]] = {}
@@ -149,7 +154,7 @@ def attribute_table(data: CompareData) -> pd.DataFrame:
             "Family": m["family"],
             "Released": f"{m['release_date']:%Y-%m-%d}" if pd.notna(m["release_date"]) else "not published",
             "Parameters": _fmt_params(m["params_total_b"], m["params_active_b"]),
-            "Architecture": f"{m['architecture'] or '?'} · {(m['attention'] or '?').upper()}"
+            "Architecture": f"{_text(m['architecture'])} · {_text(m['attention']).upper()}"
                             if m["open_weights"] else "not published (API only)",
             "Context (tokens)": f"{int(m['context_length']):,}" if pd.notna(m["context_length"]) else "not published",
             "Reasoning": {"yes": "always thinks", "hybrid": "thinking on/off", "no": "no"}.get(m["reasoning"], "?"),

@@ -264,11 +264,16 @@ def run(args: argparse.Namespace) -> None:
         store = None
     if plan.problems:
         raise EvalInputError("; ".join(plan.problems))
-    keys = _keys(plan.endpoints)
     _print_estimate(plan, sys.stderr)
     if args.dry_run:
+        # A dry run sends nothing, so it needs no key; it says which keys a real run will need.
+        for endpoint in plan.endpoints:
+            if endpoint.has_key and resolve_api_key(endpoint, None) is None:
+                print(f"note: a real run needs {endpoint.name}'s API key in "
+                      f"{endpoint.api_key_env or endpoint.api_key_secret}", file=sys.stderr)
         print("dry run: nothing was sent", file=sys.stderr)
         return
+    keys = _keys(plan.endpoints)
     if store is None:
         store = _store(args)
         run_id = create_run(store, eval_set, plan.endpoints, config, plan.prices, plan.price_notes,

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import pandas as pd
 
@@ -413,7 +413,7 @@ EVAL_ACCURACY_COLUMNS = ["model_id", "eval_accuracy", "correct", "scored", "ci_l
 
 
 def latest_eval_accuracy(model_ids: Sequence[str], store: EvalStore | None = None,
-                         set_name: str | None = None) -> pd.DataFrame:
+                         set_name: str | None = None, run_ids: Collection[str] | None = None) -> pd.DataFrame:
     """Per catalog model_id, the accuracy of its most recent eval run (optionally of one set): one row per model
     that has scored results, columns EVAL_ACCURACY_COLUMNS. eval_accuracy, ci_low and ci_high are percent (0-100,
     like catalog scores); scored counts the items behind the number. Models without a run are absent."""
@@ -426,6 +426,8 @@ def latest_eval_accuracy(model_ids: Sequence[str], store: EvalStore | None = Non
         return pd.DataFrame(columns=EVAL_ACCURACY_COLUMNS)
     if set_name is not None:
         results = results[results["set_name"] == set_name]
+    if run_ids is not None:  # only these runs (a visitor's shared view: published runs and the session's own)
+        results = results[results["run_id"].isin(set(run_ids))]
     rows = []
     for model_id, mine in results.groupby("model_id"):
         latest_run = mine.sort_values("updated_at").iloc[-1]["run_id"]

@@ -318,13 +318,38 @@ def missing_local_packages() -> list[str]:
     return [name for name in LOCAL_PACKAGES if missing(name)]
 
 
+# transformers imports its submodules lazily; two threads importing it at once (two local columns on the first
+# prompt after a start) make one of them fail with "cannot import name 'AutoConfig'" although it is installed. The
+# first import therefore happens under one lock.
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_backend() -> tuple[Any, Any]:
+    """(torch, transformers), imported once under a lock. LocalModelError says plainly what is wrong: a package
+    that is not installed, or one that failed to import (its type only: no server path reaches the page)."""
+    with _IMPORT_LOCK:
+        try:
+            import torch
+            import transformers
+            from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401 - resolved here
+        except ModuleNotFoundError as exc:
+            if exc.name in ("torch", "transformers"):
+                raise LocalModelError(f"the local backend needs {exc.name}, which is not installed on this server: "
+                                      f"{LOCAL_EXTRA_HINT}") from exc
+            raise LocalModelError(f"torch/transformers failed to import: a module they need ({exc.name}) is "
+                                  "missing") from exc
+        except ImportError as exc:
+            raise LocalModelError("torch/transformers are installed but failed to import (ImportError); see the "
+                                  "server log") from exc
+    return torch, transformers
+
+
 def _load(ref: str) -> LoadedModel:
     try:
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:
-        raise LocalModelError(f"cannot load {ref}: the local backend needs torch and transformers ({exc}); "
-                              f"{LOCAL_EXTRA_HINT}") from exc
+        torch, _ = import_backend()
+    except LocalModelError as exc:
+        raise LocalModelError(f"cannot load {ref}: {exc}") from exc
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     source, location = _source_of(ref)
     if source == "folder":

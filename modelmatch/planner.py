@@ -415,6 +415,16 @@ def resolve_model(catalog: DecisionCatalog, model_id: str) -> ModelInfo:
     by_lower = {m.lower(): m for m in catalog.models}
     if str(model_id).lower() in by_lower:
         return catalog.models[by_lower[str(model_id).lower()]]
+    # "DeepSeek-V3" or "Qwen2.5-72B-Instruct" without the organisation: the name after the slash or the display
+    # name, when exactly one model has it.
+    wanted = str(model_id).strip().lower()
+    named = [m for m in catalog.models.values()
+             if wanted in (m.model_id.rsplit("/", 1)[-1].lower(), m.display_name.lower())]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise PlanInputError(f"model {model_id!r} matches {len(named)} catalog models: "
+                             + ", ".join(m.model_id for m in named) + ". Pass the full model_id.")
     close = difflib.get_close_matches(str(model_id), list(catalog.models), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else " See the Models page for the ids."
     raise PlanInputError(f"unknown model {model_id!r}: it is not in the catalog.{hint}")

@@ -159,6 +159,7 @@ class CostEstimate:
     usd: float | None
     note: str
     price_rows: list[dict] = field(default_factory=list)
+    lower_bound: bool = False  # usd is "at least": counted from what streamed, the rest was billed unseen
 
 
 def estimate_cost(reader: CatalogReader | None, endpoint: Endpoint, metrics: RequestMetrics | None,
@@ -177,6 +178,14 @@ def estimate_cost(reader: CatalogReader | None, endpoint: Endpoint, metrics: Req
     if rows.empty:
         return CostEstimate(None, f"no price in the catalog for {endpoint.model_id}")
     row = rows.sort_values("blended_usd_per_mtok").iloc[0]
+    if metrics is not None and metrics.output_tokens is None and metrics.text_chunks:
+        # Stopped (or cut) before the server's usage arrived: the tokens that streamed were billed all the same.
+        # Each streamed chunk carries at least one token, so the chunks give a floor; the prompt is not counted.
+        usd = metrics.text_chunks * row["output_usd_per_mtok"] / 1e6
+        return CostEstimate(usd, (
+            f"at least ${usd:.6f}: {metrics.text_chunks:,} streamed chunks (at least one output token each) at "
+            f"{row['provider']}'s ${row['output_usd_per_mtok']:g} per Mtok out; the server sent no usage after the "
+            "stop, so the prompt's tokens are billed but not counted here"), [row.to_dict()], lower_bound=True)
     if metrics is None or metrics.input_tokens is None or metrics.output_tokens is None:
         return CostEstimate(None, "the server did not report token counts, so no cost", [row.to_dict()])
     usd = (metrics.input_tokens * row["input_usd_per_mtok"] + metrics.output_tokens * row["output_usd_per_mtok"]) / 1e6

@@ -10,8 +10,10 @@
    with lower confidence, and ranks after models whose requirements are all confirmed.
 3. The score is a weighted mean over raw benchmark categories plus cost and speed, with the weights from the
    `use_case_weights` table. Each benchmark is min-max normalised across every model in the catalog that has a
-   score on it; a category is the mean of the model's normalised benchmarks in it. A term without data is left out
-   of the mean and lowers the coverage; it never counts as zero.
+   score on it; a category is the mean of the model's normalised benchmarks in it, taken only over the benchmarks
+   every ranked model with a score in that category has (MGSM for one model is never averaged against MMMLU for
+   another; when they share none, the most common one is used and the others say why they have no value). A term
+   without data is left out of the mean and lowers the coverage; it never counts as zero.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 
+from modelmatch import languages as language_names
 from modelmatch import settings
 from modelmatch.memory import PRECISION_QUALITY_ORDER, PRECISIONS, KV_DTYPES, PlanInputError
 from modelmatch.planner import (
@@ -65,7 +69,9 @@ RANKING_RULE = ("Ranked by score, highest first; models whose score rests on les
                 "category is not scored; ties go to higher confidence. "
                 "Score = Σ (weight × term) ÷ Σ weight, over the terms that have data; each benchmark is "
                 "normalised (value − lowest) ÷ (highest − lowest) across every catalog model scored on it, a "
-                "category is the mean of its benchmarks, cost = cheapest shortlisted monthly cost ÷ this model's, "
+                "category is the mean of the benchmarks every ranked model with a score in it has (when they share "
+                "none, the one most of them have; a model without it has no value there), "
+                "cost = cheapest shortlisted monthly cost ÷ this model's, "
                 "speed = this model's tokens/s ÷ the fastest shortlisted. Coverage = the share of weight with data. "
                 "Confidence is high when coverage is at least 80 % and every requirement is confirmed, low when "
                 "coverage is under 50 % or two or more kinds of requirement cannot be confirmed, medium otherwise.")
@@ -295,10 +301,16 @@ def _validate(request: WizardRequest, catalog: DecisionCatalog) -> _Context:
     if not precisions:
         raise PlanInputError("allow at least one weight precision")
     precisions = tuple(p for p in PRECISION_QUALITY_ORDER if p in precisions)
-    languages = tuple(dict.fromkeys(lang.strip() for lang in request.languages if lang and lang.strip()))
-    for lang in languages:
-        if not re.fullmatch(r"[^\W\d_][^\W\d_ '\-]*(?:[ '\-][^\W\d_]+)*", lang):
-            raise PlanInputError(f"{lang!r} is not a language name (letters only, e.g. Thai or Vietnamese)")
+    # Names and ISO 639-1 codes alike ("th" is Thai), so a language note is searched for its English name.
+    named = []
+    for lang in request.languages:
+        if not lang or not lang.strip():
+            continue
+        try:
+            named.append(language_names.canonical(lang))
+        except ValueError as problem:
+            raise PlanInputError(str(problem)) from None
+    languages = tuple(dict.fromkeys(named))
 
     assumptions: list[str] = []
     gpu = None
@@ -715,10 +727,39 @@ def _bench_stats(rep: dict[tuple[str, str], tuple[ScoreRow, int]]) -> dict[str, 
     return {b: _BenchStats(min(v), max(v), len(v)) for b, v in values.items()}
 
 
+def _usable(bench: str, stats: dict[str, _BenchStats]) -> bool:
+    st = stats.get(bench)
+    return st is not None and st.models >= 2 and st.highest != st.lowest
+
+
+def comparable_benchmarks(category: str, model_ids: list[str], catalog: DecisionCatalog, rep: dict,
+                          stats: dict[str, _BenchStats]) -> tuple[tuple[str, ...], bool]:
+    """The benchmarks a category's average is taken over, so that every ranked model is measured on the same ones:
+    those that every ranked model with a score in the category has; when they share none, the one most of them
+    have (a model without it gets no value for the category: left out, not zero)."""
+    benches = [b for b, info in catalog.benchmarks.items() if info.category == category and _usable(b, stats)]
+    having = {m: {b for b in benches if (m, b) in rep} for m in model_ids}
+    having = {m: bs for m, bs in having.items() if bs}
+    if not having:
+        return (), True
+    shared = set.intersection(*having.values())
+    if shared:
+        return tuple(sorted(shared)), True
+    counts = {b: sum(b in bs for bs in having.values()) for b in benches}
+    return (min(counts, key=lambda b: (-counts[b], b)),), False
+
+
 def _quality_term(category: str, weight: float, model_id: str, catalog: DecisionCatalog,
-                  rep: dict, stats: dict[str, _BenchStats]) -> TermBreakdown:
+                  rep: dict, stats: dict[str, _BenchStats],
+                  comparable: tuple[tuple[str, ...], bool] | None = None) -> TermBreakdown:
     evidence = []
+    own = []
+    over, shared_by_all = comparable if comparable is not None else (None, True)
     for bench in sorted(b for b, info in catalog.benchmarks.items() if info.category == category):
+        if (model_id, bench) in rep and _usable(bench, stats):
+            own.append(catalog.benchmarks[bench].name)
+        if over is not None and bench not in over:
+            continue
         found = rep.get((model_id, bench))
         st = stats.get(bench)
         if found is None or st is None or st.models < 2 or st.highest == st.lowest:
@@ -729,13 +770,26 @@ def _quality_term(category: str, weight: float, model_id: str, catalog: Decision
         norm = (row.value - st.lowest) / span if info.higher_is_better else (st.highest - row.value) / span
         evidence.append(BenchmarkEvidence(bench, info.name, row.value, row.setting, row.provenance, row.source_url,
                                           row.source_location, st.lowest, st.highest, st.models, norm, others))
+    names = ", ".join(catalog.benchmarks[b].name for b in over or ())
     if not evidence:
+        if own and over:
+            return TermBreakdown(category, weight, None, None, (
+                f"this model's {category} scores ({', '.join(own)}) are not on the benchmark(s) the ranked models "
+                f"are compared on ({names}) — left out, not zero"))
         return TermBreakdown(category, weight, None, None,
                              f"no {category} benchmark score for this model in the catalog (left out, not zero)")
     value = sum(e.normalized for e in evidence) / len(evidence)
     how = (f"mean of {len(evidence)} benchmark(s), each (value − lowest) ÷ (highest − lowest) across the catalog: "
            + "; ".join(f"{e.name} {e.value:g} in [{e.catalog_lowest:g}, {e.catalog_highest:g}] → {e.normalized:.2f}"
                        for e in evidence))
+    if over is not None:
+        skipped = [n for n in own if n not in {e.name for e in evidence}]
+        how += (f". Averaged only over {names}, which every ranked model with a {category} score has"
+                if shared_by_all else
+                f". Averaged only over {names}: no {category} benchmark is shared by every ranked model, and this "
+                "is the one most of them have")
+        if skipped:
+            how += f" ({', '.join(skipped)} not counted: not every ranked model has it)"
     return TermBreakdown(category, weight, value, weight * value, how, tuple(evidence))
 
 
@@ -746,6 +800,9 @@ def _score(ctx: _Context, catalog: DecisionCatalog, eligible: list[_Eligible]) -
     speeds = [e.deployment.tokens_per_s_per_sequence for e in eligible if e.deployment.tokens_per_s_per_sequence]
     cheapest = min(costs) if costs else None
     fastest = max(speeds) if speeds else None
+    ranked_ids = [e.model.model_id for e in eligible]
+    comparable = {category: comparable_benchmarks(category, ranked_ids, catalog, rep, stats)
+                  for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
     candidates = []
     for e in eligible:
         terms: list[TermBreakdown] = []
@@ -770,7 +827,8 @@ def _score(ctx: _Context, catalog: DecisionCatalog, eligible: list[_Eligible]) -
                                                f"{tps:,.1f} ÷ fastest shortlisted {fastest:,.1f} tokens/s per "
                                                "sequence"))
             else:
-                terms.append(_quality_term(category, weight, e.model.model_id, catalog, rep, stats))
+                terms.append(_quality_term(category, weight, e.model.model_id, catalog, rep, stats,
+                                           comparable[category]))
         with_data = [t for t in terms if t.value is not None]
         weight_with_data = sum(t.weight for t in with_data)
         total_weight = sum(t.weight for t in terms)
@@ -890,7 +948,10 @@ def format_recommendation_text(result: RecommendResult) -> str:
             lines.append(f"   cost: {c.deployment.cost_text}")
         for t in c.terms:
             value = "—" if t.value is None else f"{t.value:.2f}"
-            lines.append(f"   {t.category:<13} weight {t.weight:5.0%} value {value:>5}  {t.how[:160]}")
+            # The whole explanation, wrapped: a cut sentence reads as a different claim.
+            head = f"   {t.category:<13} weight {t.weight:5.0%} value {value:>5}  "
+            lines += textwrap.wrap(t.how, width=max(len(head) + 40, 118), initial_indent=head,
+                                   subsequent_indent=" " * len(head), break_on_hyphens=False) or [head.rstrip()]
         lines += [f"   unverified: {u}" for u in c.unverified]
     if result.other_eligible:
         lines.append(f"... and {len(result.other_eligible)} more eligible")

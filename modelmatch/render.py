@@ -33,3 +33,12 @@ def safe_markdown(text: str) -> str:
     """What st.markdown may show of model output: images neutralised; raw HTML is left as text for Streamlit to
     escape (HTML rendering stays off everywhere)."""
     return neutralize_images(text)
+
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>{}()#|~!$])")
+
+
+def literal_markdown(text: str) -> str:
+    """Text that st.markdown must show exactly as written (an error message): `__init__` stays `__init__`, not a
+    bold "init"; nothing becomes a link, an image or LaTeX."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from modelmatch.render import neutralize_images
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, prompt VARCHAR, app_version VARCHAR);
@@ -157,10 +159,16 @@ def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
 
 
 def to_markdown(run: RunRecord) -> str:
+    """The run as Markdown. Model text goes through neutralize_images: a Markdown viewer opening the export must
+    fetch nothing a model chose, as the page does not."""
+    safe = neutralize_images
     lines = [f"# ModelMatch playground run {run.run_id}", "", f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC", "",
-             "## Prompt", "", run.prompt, ""]
+             "## Prompt", "", safe(run.prompt), ""]
     for c in run.columns:
         lines += [f"## {c.endpoint_name}" + (f" ({c.model_id})" if c.model_id else ""), ""]
+        if c.history:
+            lines += ["Earlier turns:", ""] + [f"> **{t.get('role', '?')}:** " + safe(str(t.get("content", "")))
+                                               .replace("\n", "\n> ") for t in c.history] + [""]
         lines.append(f"TTFT {_fmt(c.ttft_ms, 'ms')} · first answer token {_fmt(c.ttfat_ms, 'ms')} · "
                      f"total {_fmt(c.e2e_ms, 'ms')} · {_fmt(c.output_tokens_per_s, 'tok/s', 1)} · tokens in "
                      f"{c.input_tokens if c.input_tokens is not None else '—'} / out "
@@ -171,10 +179,10 @@ def to_markdown(run: RunRecord) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in c.settings.items())
         lines += [f"Settings: {settings}", ""]
         if c.reasoning:
-            lines += ["<details><summary>Reasoning</summary>", "", c.reasoning, "", "</details>", ""]
-        lines += [c.answer or "(no answer)", ""]
+            lines += ["<details><summary>Reasoning</summary>", "", safe(c.reasoning), "", "</details>", ""]
+        lines += [safe(c.answer) or "(no answer)", ""]
         if c.error:
-            lines += [f"> Error: {c.error}", ""]
+            lines += [f"> Error: {safe(c.error)}", ""]
     return "\n".join(lines)
 
 

@@ -25,6 +25,9 @@ from modelmatch.runs_store import RunsStore
 from modelmatch.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
+# Tables show every row (no 10-row scroll box hiding license, price or benchmark rows) and a dash, never the text
+# "None", where a value is missing.
+WHOLE_TABLE = {"height": "content", "placeholder": "—"}
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,11 @@ def benchmarks_table(build_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
-def default_benchmark(build_id: str) -> str | None:
+def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | None:
+    """The benchmark with charted numbers for the most models (of these vendors, when given)."""
     reader = catalog_reader()
-    ids = reader.query("SELECT model_id FROM models")["model_id"].tolist()
+    ids = reader.query("SELECT model_id FROM models WHERE len(?::VARCHAR[]) = 0 "
+                       "OR vendor IN (SELECT unnest(?::VARCHAR[]))", [list(vendors), list(vendors)])["model_id"].tolist()
     return overview.most_covered_benchmark(scores.scores_for(reader, ids, charted_only=True))
 
 
@@ -130,6 +135,16 @@ def runs_store(path: str) -> RunsStore:
 def endpoint_limiter() -> SlidingWindowLimiter:
     """Shared by every session of this process: requests per minute per endpoint."""
     return SlidingWindowLimiter(window_s=60)
+
+
+def visible_eval_runs() -> set[str]:
+    """Eval runs this visitor's shared views may show: published ones and this session's own (private by default)."""
+    from modelmatch import eval_visibility
+    from modelmatch.eval_store import shared_store
+
+    if not settings.runs_db_path().exists():
+        return set(st.session_state.get("ev_my_runs", ()))
+    return eval_visibility.visible_run_ids(shared_store(settings.runs_db_path()), st.session_state.get("ev_my_runs", ()))
 
 
 def url_params() -> dict[str, list[str]]:

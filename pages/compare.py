@@ -1,5 +1,6 @@
 """Compare: 2 to 6 models side by side, every number with its source, gaps said out loud."""
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -7,8 +8,9 @@ import streamlit as st
 
 from modelmatch import charts, compare, evals, freshness, scores, tiers
 from modelmatch.eval_store import RunsDatabaseBusy
+from modelmatch.decision_state import DECISION_KEYS, has_decision, parse_decision, with_models
 from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
-from pages import common
+from pages import common, decision_flow
 
 PAGE = "compare"
 ALL_CATEGORIES = "all categories"
@@ -32,7 +34,14 @@ today = dt.date.today()
 
 
 def seed(params: dict[str, list[str]]) -> list[str]:
-    state, notices = parse_compare(params, choices)
+    # A link from the wizard or planner also carries the decision; Compare keeps it and passes it on.
+    own = {k: v for k, v in params.items() if k not in DECISION_KEYS or k == "models"}
+    state, notices = parse_compare(own, choices)
+    decision = None
+    if has_decision(params):
+        decision, decision_notices = parse_decision(params, decision_flow.choices(build_id))
+        notices += [n for n in decision_notices if "model" not in n]
+    st.session_state.cmp_decision = decision
     st.session_state.cmp_models = list(state.model_ids)
     st.session_state.cmp_category = state.category or ALL_CATEGORIES
     st.session_state.cmp_price_date = state.price_date or today
@@ -56,7 +65,14 @@ state = CompareState(model_ids=tuple(ss.cmp_models),
                      category=None if ss.cmp_category == ALL_CATEGORIES else ss.cmp_category,
                      price_date=ss.cmp_price_date if ss.cmp_price_date != today else None,
                      mode=None if ss.cmp_mode == DEFAULT_MODE_LABEL else ss.cmp_mode)
-common.write_url(PAGE, compare_params(state))
+decision = st.session_state.get("cmp_decision")
+if decision is not None:
+    # The first model picked here is the choice the planner and the summary open on.
+    decision = dataclasses.replace(with_models(decision, state.model_ids), plan_model=None)
+    common.write_url(PAGE, {**decision_flow.params(decision), **compare_params(state)})
+    decision_flow.links(decision, decision_flow.COMPARE, names)
+else:
+    common.write_url(PAGE, compare_params(state))
 
 if len(state.model_ids) < MIN_COMPARE_MODELS:
     st.info(f"Pick at least {MIN_COMPARE_MODELS} models to compare (up to {MAX_COMPARE_MODELS}). Or start from "
@@ -115,7 +131,7 @@ facts = compare.attribute_table(data)
 model_cols = list(data.models["display_name"])
 st.dataframe(
     facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"fact": st.column_config.TextColumn("", pinned=True),
                    "differs": st.column_config.CheckboxColumn("Differs")})
 
@@ -137,15 +153,16 @@ best = compare.best_mask(matrix, model_cols)
 best_style = best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
 st.dataframe(
     compare.display_matrix(matrix, model_cols).style.apply(lambda _: best_style, axis=None),
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"benchmark": st.column_config.TextColumn("Benchmark", pinned=True),
                    "higher_is_better": st.column_config.CheckboxColumn("Higher is better")})
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
            "in the catalog reports it.")
 
-st.markdown("**Your evals** — accuracy on your own prompt sets, next to the public numbers above")
+st.markdown("**Your evals** — accuracy on your own prompt sets, next to the public numbers above: runs from this "
+            "session and runs their authors published (a run is private until then)")
 try:
-    your_evals = evals.latest_eval_accuracy(tuple(state.model_ids))
+    your_evals = evals.latest_eval_accuracy(tuple(state.model_ids), run_ids=common.visible_eval_runs())
 except RunsDatabaseBusy as busy:
     your_evals = None
     st.caption(f"Your eval results cannot be read right now: {busy}")
@@ -156,7 +173,7 @@ elif your_evals.empty:
     st.page_link("pages/evals.py", label="Run your own eval set", icon=":material/fact_check:")
 else:
     shown = your_evals.assign(model=your_evals["model_id"].map(names))
-    st.dataframe(shown, hide_index=True, width="stretch",
+    st.dataframe(shown, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["model", "eval_accuracy", "ci_low", "ci_high", "scored", "languages", "set_name",
                                "endpoint_name", "run_at"],
                  column_config={"eval_accuracy": st.column_config.NumberColumn("Accuracy (%)", format="%.1f"),
@@ -177,7 +194,7 @@ if st.toggle("Official numbers only", key="cmp_official_only",
                   "vendors' re-measurements and derived, secondary or measured numbers."):
     rows = scores.official_only(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
-    st.dataframe(rows, hide_index=True, width="stretch",
+    st.dataframe(rows, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by",
                                "charted", "source_location", "source_url", "as_of", "freshness", "notes"],
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
@@ -193,14 +210,14 @@ if not conflicts.empty:
     pairs = conflicts.groupby(["display_name", "benchmark_name"]).ngroups
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
-        st.dataframe(conflicts, hide_index=True, width="stretch",
+        st.dataframe(conflicts, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                      column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance",
                                    "measured_by", "charted", "source_location", "source_url", "as_of"],
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 
 with st.expander("Where every other fact comes from"):
-    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch",
+    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
 common.glossary_link()

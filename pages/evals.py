@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from modelmatch import evals, settings
+from modelmatch import eval_visibility, evals, settings
 from modelmatch.endpoints import Endpoint, resolve_api_key
 from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
 from modelmatch.eval_scoring import SCORERS
@@ -213,6 +213,8 @@ def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[st
         st.error(str(active))
         return
     ss.ev_run_id = run_id
+    # Private to this session until its author publishes it (see "Share on Compare" under the results).
+    ss.setdefault("ev_my_runs", set()).add(run_id)
     st.query_params["run"] = run_id
     st.rerun()
 
@@ -247,9 +249,12 @@ else:
 # 4. Results
 
 st.subheader("4. Results")
-recent = store.recent_runs(30)
-if recent.empty:
-    st.info("No eval runs yet.")
+recent = store.recent_runs(200)
+# Another visitor's runs are not listed: this session's own and published ones are (a run's link opens it anyway).
+recent = recent[recent["run_id"].isin(common.visible_eval_runs())].head(30)
+if recent.empty and not st.query_params.get("run"):
+    st.info("No eval runs of yours yet. Runs are private to the session that started them until their author "
+            "publishes them; a run's link opens it for anyone who has the link.")
     st.stop()
 # No status in the label: a keyed selectbox may keep showing an option's old text while a run finishes.
 labels = {row.run_id: f"{row.created_at:%Y-%m-%d %H:%M} · {row.set_name} · "
@@ -261,6 +266,9 @@ if wanted and valid_run_id(wanted) and wanted not in labels and store.run_info(w
 elif wanted and wanted not in labels:
     st.warning("No eval run matches the link's run id; showing the latest run.")
     wanted = None
+if not labels:
+    st.info("No eval runs of yours yet.")
+    st.stop()
 default = wanted or ss.get("ev_run_id") or next(iter(labels))
 run_id = st.selectbox("Run", list(labels), index=list(labels).index(default) if default in labels else 0,
                       format_func=labels.get, key="ev_run_pick")
@@ -276,6 +284,22 @@ st.caption(f"Run `{info.run_id}` · set **{info.set_name}** ({info.set_source}, 
            f"{info.settings.get('max_tokens')} · ANSWER line requested: "
            f"{'yes' if info.settings.get('add_answer_instruction', True) else 'no'} · status **{status_text}**")
 st.page_link("pages/evals.py", label="Link to this run", icon=":material/link:", query_params={"run": info.run_id})
+if eval_visibility.is_published(store, info.run_id):
+    st.caption("Published: this run's accuracy shows on every visitor's Compare page.")
+    if info.run_id in ss.get("ev_my_runs", set()) and st.button("Unpublish", key="ev_unpublish"):
+        eval_visibility.unpublish(store, info.run_id)
+        st.rerun()
+elif info.run_id in ss.get("ev_my_runs", set()):
+    with st.expander("Share on Compare (private until you publish)", icon=":material/public:"):
+        real = st.checkbox("This is not a test run: the endpoints were set up as for real use", key="ev_not_test")
+        if st.button("Publish to every visitor's Compare page", key="ev_publish", disabled=not real):
+            try:
+                eval_visibility.publish(store, info.run_id, not_a_test=real)
+                st.rerun()
+            except eval_visibility.PublishRefused as refused:
+                st.error(str(refused))
+else:
+    st.caption("Private: only this link and the session that ran it show this run; Compare does not.")
 
 if not summary.complete and ss.get("ev_runner") is None and is_active(info.run_id):
     st.info("This run is being sent from another session right now; its results here refresh when you reload.",

@@ -11,6 +11,9 @@ from modelmatch.view_state import OverviewState, overview_params, parse_overview
 from pages import common
 
 PAGE = "overview"
+# A bare link opens on the product's question: the Qwen (Alibaba) and DeepSeek families against each other.
+QUESTION_VENDORS = ("Alibaba", "DeepSeek")
+QUESTION_TAB = "Score vs size"
 
 st.title("Overview")
 st.caption("Quality against price and size across the catalog. Pick a benchmark or a whole category, filter the "
@@ -27,9 +30,12 @@ today = dt.date.today()
 
 def seed(params: dict[str, list[str]]) -> list[str]:
     state, notices = parse_overview(params, choices)
+    if not params:
+        state = replace(state, vendors=tuple(v for v in QUESTION_VENDORS if v in choices.vendors))
     ss = st.session_state
+    ss.ov_question_view = not params and bool(state.vendors)
     ss.ov_mode = "Category" if state.category else "Benchmark"
-    ss.ov_benchmark = state.benchmark_id or common.default_benchmark(build_id)
+    ss.ov_benchmark = state.benchmark_id or common.default_benchmark(build_id, state.vendors)
     ss.ov_category = state.category or ("knowledge" if "knowledge" in categories else categories[0])
     ss.ov_vendor, ss.ov_family = list(state.vendors), list(state.families)
     ss.ov_open, ss.ov_commercial, ss.ov_reasoning = (state.open_weights_only, state.commercial_only,
@@ -53,7 +59,8 @@ else:
     right.selectbox("Category", categories, key="ov_category",
                     help="Mean of the percent-scored benchmarks in the category that each model has.")
 
-with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+# On the question view the chart comes first; the filters stay one click away.
+with st.expander("Filters", expanded=not st.session_state.get("ov_question_view"), icon=":material/filter_list:"):
     c1, c2, c3 = st.columns(3)
     c1.multiselect("Vendor", sorted(choices.vendors), key="ov_vendor")
     c2.multiselect("Family", sorted(choices.families), key="ov_family")
@@ -96,8 +103,12 @@ priced = data.points.dropna(subset=["blended_usd_per_mtok"])
 st.write(f"**{data.model_count}** models match; **{len(data.points)}** have a number for "
          f"*{data.score_title}*, **{len(priced)}** of those also have an API price.")
 
-tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", "Score vs size", "Speed vs price",
-                                                      "Leaderboards"])
+question_view = st.session_state.get("ov_question_view") and set(state.vendors) == set(QUESTION_VENDORS)
+if question_view:
+    st.info("**Qwen vs DeepSeek.** Each point is one model, named beside it and colored by vendor (Alibaba's Qwen, "
+            "DeepSeek); hover a point for its source. Clear the Vendor filter to see every model.")
+tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", QUESTION_TAB, "Speed vs price",
+                                                      "Leaderboards"], default=QUESTION_TAB if question_view else None)
 with tab_price:
     if priced.empty:
         st.info("None of the matching models with this score has an API price in the catalog. Open-weights "
@@ -132,7 +143,7 @@ with tab_boards:
     if board.empty:
         st.info(f"No {board_category} scores for the matching models.")
     else:
-        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch",
+        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                      column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                     "category mean": st.column_config.NumberColumn(format="%.1f")})
         st.download_button("Leaderboard as CSV", board.to_csv(index=False).encode(),
@@ -143,7 +154,7 @@ with tab_boards:
 
 st.subheader("The numbers behind the charts")
 table = data.points.sort_values("score", ascending=False)
-st.dataframe(table, hide_index=True, width="stretch",
+st.dataframe(table, hide_index=True, width="stretch", **common.WHOLE_TABLE,
              column_order=["display_name", "vendor", "score", "benchmarks_counted", "score_detail",
                            "blended_usd_per_mtok", "provider", "effective_from", "params_active_b",
                            "params_total_b", "price_source_url"],

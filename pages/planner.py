@@ -4,6 +4,7 @@ Thin page: it collects a PlanRequest, asks modelmatch.planner.plan (the same fun
 the PlanResult.
 """
 
+import dataclasses
 import json
 
 import altair as alt
@@ -11,12 +12,18 @@ import pandas as pd
 import streamlit as st
 
 from modelmatch import planner, settings, tiers
+from modelmatch.decision_state import DEFAULT_GPU_ID, page_params, parse_decision
 from modelmatch.engine_memory import ENGINE_LABELS, ENGINES
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
 from modelmatch.published import published_points
-from pages import common, decide_support
+from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"
+PAGE = "planner"
+# Opens on a model that fits the shared default hardware (one H100), the same start as the wizard.
+DEFAULT_MODEL = "Qwen/Qwen3-32B"
+SEEDED_KEYS = ("plan_model", "plan_gpu", "plan_gpus", "plan_context", "plan_batch", "plan_input_mtok",
+               "plan_output_mtok", "plan_cached_share", "plan_thinking", "plan_usd_hour")
 
 st.title("Memory & cost planner")
 st.caption("Weight and cache memory from the model's real architecture (GQA, sliding-window layers, DeepSeek's MLA and "
@@ -32,42 +39,59 @@ if not open_models:
     st.stop()
 model_ids = [m.model_id for m in open_models]
 
-wanted = st.query_params.get("model")
-default_model = "deepseek-ai/DeepSeek-V3" if "deepseek-ai/DeepSeek-V3" in model_ids else model_ids[0]
-if wanted:
+gpu_ids = list(catalog.gpus) + [OTHER_DEVICE]
+names = {m.model_id: m.display_name for m in catalog.models.values()}
+
+
+def seed(url: dict[str, list[str]]) -> list[str]:
+    """Widgets from the link's decision: the wizard's hardware, context and volume arrive here unchanged."""
+    state, notices = parse_decision(url, decision_flow.choices(build_id))
+    notices += [f"Ignored unknown parameter '{k}' in the link." for k in page_params(url)]
+    default_model = DEFAULT_MODEL if DEFAULT_MODEL in model_ids else model_ids[0]
+    wanted = state.plan_model or state.choice
+    raw = (url.get("model") or [None])[0]
     if wanted in model_ids:
         default_model = wanted
-    else:
-        st.warning(f"The link asks for model {wanted!r}, which is not an open-weights model in the catalog; "
-                   f"showing {catalog.models[default_model].display_name} instead.")
+    elif wanted or raw:
+        notices.append(f"The link asks for model {wanted or raw!r}, which is not an open-weights model in the "
+                       f"catalog; showing {catalog.models[default_model].display_name} instead.")
+    ss = st.session_state
+    ss.plan_decision = state
+    ss.plan_model = default_model
+    ss.plan_gpu = state.gpu if state.gpu in catalog.gpus else (DEFAULT_GPU_ID if DEFAULT_GPU_ID in catalog.gpus
+                                                                 else gpu_ids[0])
+    ss.plan_gpus, ss.plan_context, ss.plan_batch = state.gpu_count, state.context_tokens, state.concurrent_sequences
+    ss.plan_input_mtok, ss.plan_output_mtok, ss.plan_usd_hour = (state.input_mtok, state.output_mtok,
+                                                                 state.gpu_usd_per_hour)
+    ss.plan_cached_share, ss.plan_thinking = state.cached_share, state.thinking_ratio
+    return notices
+
+
+common.show_notices(decision_flow.sync(PAGE, seed, SEEDED_KEYS))
 
 left, right = st.columns(2)
 with left:
     st.subheader("Model and workload")
-    model_id = st.selectbox("Model", model_ids, index=model_ids.index(default_model),
+    model_id = st.selectbox("Model", model_ids,
                             format_func=lambda m: f"{catalog.models[m].display_name} ({m})", key="plan_model")
     weights = st.selectbox("Weight precision", list(PRECISIONS), format_func=lambda p: PRECISIONS[p].label,
                            index=list(PRECISIONS).index("fp8"), key="plan_weights",
                            help="How the weights are stored. Hover the result's formula to see the bits per weight.")
     kv_dtype = st.selectbox("KV-cache dtype", list(KV_DTYPES), key="plan_kv_dtype",
                             help="fp8 halves the KV cache (vLLM --kv-cache-dtype fp8).")
-    context = st.number_input("Context per sequence (tokens, prompt + output)", min_value=1, value=32768, step=1024,
+    context = st.number_input("Context per sequence (tokens, prompt + output)", min_value=1, step=1024,
                               key="plan_context")
-    batch = st.number_input("Concurrent sequences", min_value=1, value=8, step=1, key="plan_batch")
+    batch = st.number_input("Concurrent sequences", min_value=1, step=1, key="plan_batch")
 with right:
     st.subheader("Hardware")
-    gpu_ids = list(catalog.gpus) + [OTHER_DEVICE]
     gpu_choice = st.selectbox("GPU", gpu_ids, key="plan_gpu",
-                              index=gpu_ids.index("h200-sxm") if "h200-sxm" in gpu_ids else 0,
                               format_func=lambda g: "Other device (enter its memory)" if g == OTHER_DEVICE
                               else f"{catalog.gpus[g].name} ({catalog.gpus[g].memory_gb:g} GB)")
     custom_memory = None
     if gpu_choice == OTHER_DEVICE:
         custom_memory = st.number_input("Device memory (GB) — your input", min_value=0.1, value=24.0,
                                         key="plan_custom_memory")
-    # The default plan is the issue's example (DeepSeek-V3 in FP8 on 8 H200s); other models start on one GPU.
-    gpu_count = st.number_input("Number of GPUs (tensor parallel)", min_value=1, max_value=1024,
-                                value=8 if default_model == "deepseek-ai/DeepSeek-V3" else 1, step=1,
+    gpu_count = st.number_input("Number of GPUs (tensor parallel)", min_value=1, max_value=1024, step=1,
                                 key="plan_gpus", help="Weights and KV heads are split across them; their memories "
                                                       "are never simply added up.")
     with st.expander("Assumptions you can change"):
@@ -98,11 +122,11 @@ with right:
 
 st.subheader("Monthly volume and prices")
 c1, c2, c3, c4, c5 = st.columns(5)
-input_mtok = c1.number_input("Input tokens / month (M)", min_value=0.0, value=100.0, key="plan_input_mtok")
-output_mtok = c2.number_input("Output tokens / month (M)", min_value=0.0, value=20.0, key="plan_output_mtok")
-cached_share = c3.slider("Cached share of input", 0.0, 1.0, 0.0, 0.05, key="plan_cached_share",
+input_mtok = c1.number_input("Input tokens / month (M)", min_value=0.0, key="plan_input_mtok")
+output_mtok = c2.number_input("Output tokens / month (M)", min_value=0.0, key="plan_output_mtok")
+cached_share = c3.slider("Cached share of input", 0.0, 1.0, step=0.05, key="plan_cached_share",
                          help="Share of input tokens the provider serves from its prompt cache.")
-thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, value=0.0, step=0.5,
+thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, step=0.5,
                            key="plan_thinking", help="Reasoning models only: billed and generated like output.")
 usd_per_hour = c5.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="plan_usd_hour",
                                help="Rental prices are not in the catalog: enter your quote to see self-hosting cost.")
@@ -116,6 +140,19 @@ request = planner.PlanRequest(
     usage=planner.UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
     compare_model_ids=tuple(compare), engine=engine, pipeline_parallel=int(pipeline),
     expert_parallel=bool(expert_parallel), include_mtp=bool(include_mtp))
+
+# The decision as this page now shows it (the wizard's other answers pass through untouched), in the URL and in
+# the links to the other steps.
+decision = dataclasses.replace(
+    st.session_state.get("plan_decision") or parse_decision({}, decision_flow.choices(build_id))[0],
+    gpu=None if gpu_choice == OTHER_DEVICE else gpu_choice, gpu_count=int(gpu_count), context_tokens=int(context),
+    concurrent_sequences=int(batch), input_mtok=float(input_mtok), output_mtok=float(output_mtok),
+    cached_share=float(cached_share), thinking_ratio=float(thinking), gpu_usd_per_hour=usd_per_hour or None,
+    plan_model=model_id)
+if model_id not in decision.models:
+    decision = dataclasses.replace(decision, models=(model_id, *decision.models)[:6])
+common.write_url(PAGE, decision_flow.params(decision))
+decision_flow.links(decision, decision_flow.PLANNER, names)
 
 try:
     result = decide_support.plan(build_id, request)
@@ -161,7 +198,7 @@ if model_points:
                                 "published GB": p.published_gb, "predicted GB": p.predicted_gb,
                                 "predicted ÷ published": p.ratio, "complete": not p.lower_bound,
                                 "source": p.source_url} for p in model_points]),
-                 hide_index=True, width="stretch",
+                 hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_config={"predicted ÷ published": st.column_config.NumberColumn(format="%.2f"),
                                 "source": st.column_config.LinkColumn(display_text="published table")})
     st.caption("Each prediction is the transformers peak for exactly the published configuration (batch 1, the "
@@ -197,7 +234,7 @@ if mem.concurrent_sequences > 1:
     st.caption(f"{mem.concurrent_sequences} sequences: {speed.at_concurrency.formula}")
 st.write(speed.measured_status)
 if speed.measurements:
-    st.dataframe(pd.DataFrame([vars(m) for m in speed.measurements]), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame([vars(m) for m in speed.measurements]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["run_id", "engine", "hardware", "gpu_count", "precision", "concurrency",
                                "output_tokens_per_s", "roofline_tokens_per_s", "measured_to_roofline_ratio",
                                "comparison", "measured_at"],
@@ -210,7 +247,7 @@ st.subheader("Cost per month")
 cost = result.cost
 st.write(cost.api_status)
 if cost.api:
-    st.dataframe(pd.DataFrame([vars(a) for a in cost.api]), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame([vars(a) for a in cost.api]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["provider", "provider_model", "tier", "effective_from", "input_usd_per_mtok",
                                "cached_input_usd_per_mtok", "output_usd_per_mtok", "usd_per_month", "formula",
                                "source_url"],

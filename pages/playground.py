@@ -13,7 +13,7 @@ from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
 from modelmatch.endpoints import Endpoint, resolve_api_key
 from modelmatch.limits import SlidingWindowLimiter
-from modelmatch.render import safe_markdown
+from modelmatch.render import literal_markdown, safe_markdown
 from modelmatch import settings
 from pages import common
 
@@ -65,7 +65,7 @@ def metrics_line(snap: pg.Snapshot, endpoint: Endpoint) -> str:
         else:
             parts.append("token counts not reported")
         cost = pg.estimate_cost(reader, endpoint, m, dt.date.today())
-        parts.append(f"cost ${cost.usd:.6f}" if cost.usd is not None else cost.note)
+        parts.append(cost.note if cost.lower_bound or cost.usd is None else f"cost ${cost.usd:.6f}")
     if snap.invalid_utf8_events:
         parts.append(f"{snap.invalid_utf8_events} event(s) had bytes that are not UTF-8, shown as \ufffd")
     return " · ".join(parts)
@@ -89,22 +89,28 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
             show_text(reasoning, "")
     show_text(answer, "_(no answer)_")
     if error:
-        st.error(safe_markdown(error), icon=":material/error:")  # may quote the server's own error text
+        st.error(literal_markdown(error), icon=":material/error:")  # may quote the server's own error text
 
 
 def show_saved_run(run: rs.RunRecord) -> None:
     st.subheader(f"Saved run {run.run_id}")
     st.caption(f"{run.created_at:%Y-%m-%d %H:%M} UTC")
-    with st.chat_message("user"):
-        st.markdown(safe_markdown(run.prompt))
     columns = st.columns(len(run.columns))
     for column, record in zip(columns, run.columns):
         with column:
             st.markdown(f"**{record.endpoint_name}**")
+            # A follow-up's link shows the whole conversation, not only its last question.
+            for turn in record.history:
+                with st.chat_message("user" if turn.get("role") == "user" else "assistant"):
+                    st.markdown(safe_markdown(str(turn.get("content", ""))[:MAX_SHOWN_CHARS]))
+            with st.chat_message("user"):
+                st.markdown(safe_markdown(run.prompt))
             show_reply(record.reasoning, record.answer, record.error)
+            lower_bound = bool(record.cost_note and record.cost_note.startswith("at least"))
             st.caption(f"TTFT {record.ttft_ms or 0:,.0f} ms · {record.output_tokens_per_s or 0:,.1f} tok/s · "
                        f"out {record.output_tokens if record.output_tokens is not None else '?'} tokens · "
-                       + (f"${record.cost_usd:.6f}" if record.cost_usd is not None else record.cost_note))
+                       + (f"${record.cost_usd:.6f}" if record.cost_usd is not None and not lower_bound
+                          else record.cost_note))
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("Markdown", rs.to_markdown(run).encode(), f"modelmatch-run-{run.run_id}.md",
                          "text/markdown", key=f"md_{run.run_id}", on_click="ignore", icon=":material/download:")

@@ -39,8 +39,9 @@ def test_planner_shows_fit_formulas_and_speed(app_env):
     at = open_page("pages/planner.py")
     assert at.selectbox(key="plan_model").value == "test-org/Alpha-7B-Instruct"
     assert at.number_input(key="plan_gpus").value == 1
-    # Alpha 7B (fixture architecture: 28 layers, 4 KV heads, head_dim 128) in FP8 at 32,768 tokens x 8 sequences.
-    kv_gb = 2 * 28 * 4 * 128 * 2 * 32768 * 8 / 1e9
+    # Alpha 7B (fixture architecture: 28 layers, 4 KV heads, head_dim 128) in FP8 at the shared decision defaults
+    # (the wizard's): 8,192 tokens x 1 sequence.
+    kv_gb = 2 * 28 * 4 * 128 * 2 * 8192 * 1 / 1e9
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["KV cache per GPU"] == f"{kv_gb:,.2f} GB"
     assert texts(at.success) and texts(at.success)[0].startswith("Fits:")
@@ -92,8 +93,8 @@ def test_planner_api_prices_carry_their_date(app_env):
     at.selectbox(key="plan_model").set_value("test-org/Beta-MoE").run()
     prices = next(df.value for df in at.dataframe if "effective_from" in df.value.columns)
     assert list(prices["effective_from"]) == ["2025-09-05"]
-    # 100 M input at $0.28 + 20 M output at $0.42, no thinking tokens set
-    assert prices["usd_per_month"].iloc[0] == pytest.approx(100 * 0.28 + 20 * 0.42)
+    # the shared default volume: 50 M input at $0.28 + 10 M output at $0.42, no thinking tokens set
+    assert prices["usd_per_month"].iloc[0] == pytest.approx(50 * 0.28 + 10 * 0.42)
 
 
 # ---------------------------------------------------------------------------------------------------------------
