@@ -444,8 +444,11 @@ MEASUREMENTS = Table(
                maximum=1000),
         # Published measurements (a vendor's own benchmark tables) enter through the normal build with their source.
         Column("peak_memory_scope", "enum", "What peak_memory_gb covers: one GPU, or the sum over all GPUs used "
-               "(a script that adds torch.cuda.max_memory_allocated of every device).",
-               choices=("per-gpu", "sum-over-gpus")),
+               "(a script that adds torch.cuda.max_memory_allocated of every device), or end-of-generation: one "
+               "GPU's figure that equals the weights plus the cache of prompt and generated tokens and sits below the "
+               "lowest peak an unchunked prefill can reach, so the prompt's forward pass is not in it (notes give the "
+               "arithmetic).",
+               choices=("per-gpu", "sum-over-gpus", "end-of-generation")),
         Column("source_url", "url", "Published measurement: the page the row was transcribed from."),
         Column("source_location", "text", "Published measurement: table and row in the source.",
                label="where in source"),

@@ -23,6 +23,8 @@ from modelmatch.planner import (
 from modelmatch.memory import PlanInputError
 
 GB = 1e9
+# peak_memory_scope of a figure that holds weights + cache at the end of generation but no prefill transient.
+END_OF_GENERATION = "end-of-generation"
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,33 @@ def predict_point(catalog: DecisionCatalog, row: MeasurementRow) -> PublishedPoi
         return PublishedPoint(**base, predicted_gb=None, error_pct=None, lower_bound=False, formula=str(exc))
     if mp.peak_gb is None:
         return PublishedPoint(**base, predicted_gb=None, error_pct=None, lower_bound=True, formula=mp.peak_formula)
-    predicted = mp.peak_gb * (gpus if scope == "sum-over-gpus" else 1)
-    formula = mp.peak_formula + (f"; × {gpus} GPUs (the published figure adds every GPU's peak)"
-                                 if scope == "sum-over-gpus" and gpus > 1 else "")
+    if scope == END_OF_GENERATION and engine == "transformers":
+        predicted, formula, lower, missing = end_of_generation_gb(mp, context, row.concurrency or 1)
+    else:
+        predicted = mp.peak_gb * (gpus if scope == "sum-over-gpus" else 1)
+        formula = mp.peak_formula + (f"; × {gpus} GPUs (the published figure adds every GPU's peak)"
+                                     if scope == "sum-over-gpus" and gpus > 1 else "")
+        lower, missing = mp.peak_lower_bound, mp.peak_missing
     error = (predicted - row.peak_memory_gb) / row.peak_memory_gb * 100
-    return PublishedPoint(**base, predicted_gb=predicted, error_pct=error, lower_bound=mp.peak_lower_bound,
-                          formula=formula, missing=mp.peak_missing)
+    return PublishedPoint(**base, predicted_gb=predicted, error_pct=error, lower_bound=lower,
+                          formula=formula, missing=missing)
+
+
+def end_of_generation_gb(mp, context_tokens: int, sequences: int) -> tuple[float, str, bool, tuple[str, ...]]:
+    """The planner's end-of-decoding term on one GPU: weights + the cache of prompt and generated tokens.
+
+    A published figure with scope `end-of-generation` grows with the prompt by exactly the cache of the extra prompt
+    tokens (the row's notes give the arithmetic), so the prompt's forward pass is not in it; it is held against this
+    term, not against the prefill peak. Returns (GB, formula, lower bound, what the catalog lacks)."""
+    cache = mp.cache
+    cache_gb = (cache.bytes_for(context_tokens) or 0) * sequences / GB
+    total = mp.weights_per_gpu_gb + cache_gb
+    missing = tuple(dict.fromkeys(cache.missing))
+    formula = (f"end of generation (the published figure holds no prefill transient): {mp.weights_per_gpu_gb:,.2f} GB "
+               f"weights + {cache_gb:,.3f} GB cache of {context_tokens:,} tokens = {total:,.2f} GB")
+    if missing:
+        formula += f" (lower bound: the catalog lacks {', '.join(missing)})"
+    return total, formula, bool(missing) or mp.weights_lower_bound, missing
 
 
 def published_points(catalog: DecisionCatalog, model_ids: tuple[str, ...] | None = None) -> list[PublishedPoint]:
