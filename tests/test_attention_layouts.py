@@ -167,12 +167,14 @@ def test_expert_parallel_replicates_attention_and_splits_routed_experts(real):
 
 
 def test_mtp_module_weights_are_added_only_when_asked(real):
-    a = dataclasses.replace(arch(real, "deepseek-ai/DeepSeek-V3"), mtp_params_b=14.0)  # test input: 14B MTP module
+    a = arch(real, "deepseek-ai/DeepSeek-V3")  # 14B MTP module, DeepSeek-V3 README
+    assert a.mtp_params_b == 14
     par = parallelism_for("vllm", 8)
     without = weights_per_gpu(671, "bf16", a, par, include_mtp=False)
     with_mtp = weights_per_gpu(671, "bf16", a, par, include_mtp=True)
     assert with_mtp.total_bytes - without.total_bytes == pytest.approx(14e9 * 2)
-    missing = weights_per_gpu(671, "bf16", arch(real, "deepseek-ai/DeepSeek-V3"), par, include_mtp=True)
+    # DeepSeek-V3.1's row states no MTP count: asked for, it is named as missing, not guessed.
+    missing = weights_per_gpu(671, "bf16", arch(real, "deepseek-ai/DeepSeek-V3.1"), par, include_mtp=True)
     assert any("no MTP parameter count" in n for n in missing.notes)
 
 
