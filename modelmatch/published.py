@@ -103,6 +103,10 @@ def predict_point(catalog: DecisionCatalog, row: MeasurementRow) -> PublishedPoi
         formula = mp.peak_formula + (f"; × {gpus} GPUs (the published figure adds every GPU's peak)"
                                      if scope == "sum-over-gpus" and gpus > 1 else "")
         lower, missing = mp.peak_lower_bound, mp.peak_missing
+    if lower and not missing and mp.weights_lower_bound:
+        # The weights term is the lower bound: a 16-bit-embedding format without the embedding's size.
+        missing = tuple(n for n in ("vocab_size", "hidden_size") if arch is None or getattr(arch, n) is None) \
+            or ("the weight format's exact size",)
     error = (predicted - row.peak_memory_gb) / row.peak_memory_gb * 100
     return PublishedPoint(**base, predicted_gb=predicted, error_pct=error, lower_bound=lower,
                           formula=formula, missing=missing)
