@@ -195,15 +195,17 @@ if model_points:
     st.dataframe(pd.DataFrame([{"weights": p.precision, "engine": f"{p.engine} {p.engine_version}",
                                 "GPUs": p.gpu_count,
                                 "hardware": p.hardware, "input tokens": p.input_len,
-                                "published GB": p.published_gb, "predicted GB": p.predicted_gb,
+                                "published GB": p.published_gb, "scope": p.scope, "predicted GB": p.predicted_gb,
                                 "predicted ÷ published": p.ratio, "complete": not p.lower_bound,
                                 "source": p.source_url} for p in model_points]),
                  hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_config={"predicted ÷ published": st.column_config.NumberColumn(format="%.2f"),
                                 "source": st.column_config.LinkColumn(display_text="published table")})
-    st.caption("Each prediction is the transformers peak for exactly the published configuration (batch 1, the "
-               "published prompt + 2,048 generated tokens); a row that is not complete is a lower bound because the "
-               "catalog lacks an architecture number. `python -m bench.published_memory` prints every point.")
+    st.caption("Each prediction is for exactly the published configuration (batch 1, the published prompt + 2,048 "
+               "generated tokens): the transformers peak, or, where the scope is end-of-generation (figures that "
+               "hold no prefill transient), weights + the cache of prompt and generated tokens; a row that is not "
+               "complete is a lower bound because the catalog lacks an architecture number. "
+               "`python -m bench.published_memory` prints every point.")
 
 st.subheader("KV cache against context")
 if result.kv_curve:

@@ -115,3 +115,17 @@ def test_deepseek_v3_mtp_module_is_read_from_the_catalog(real):
         assert with_mtp.per_gpu_bytes - without.per_gpu_bytes == pytest.approx(14e9 / 8)
         assert with_mtp.mtp_bytes == pytest.approx(14e9)
     assert real.architectures["deepseek-ai/DeepSeek-V3.1"].mtp_params_b is None  # not stated for V3.1
+
+
+def test_bench_prints_what_each_point_is_compared_with(real_catalog, tmp_path, capsys):
+    from bench.published_memory import main
+
+    out_csv = tmp_path / "points.csv"
+    assert main(["--db", str(real_catalog), "--csv", str(out_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    qwen3 = [x for x in lines if x.startswith("Qwen3-8B ") and " bf16 " in x]
+    assert len(qwen3) == 4 and all(x.endswith("end of generation") for x in qwen3)
+    assert any(x.startswith("Qwen2.5-7B-Instruct ") and x.endswith("peak") for x in lines)
+    assert any(x.startswith("complete predictions within ±10 %: ") for x in lines)
+    rows = out_csv.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + sum(1 for x in lines if x.startswith("Qwen"))
