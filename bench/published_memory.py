@@ -4,8 +4,8 @@ Prints one line per point (model, engine, GPUs, input length, published GB, pred
 compared with), then the median and worst absolute error, over all points and over the predictions that have every
 term (a prediction is a lower bound when the catalog lacks an architecture number; the table names which). A
 figure whose scope is end-of-generation (it holds no prefill transient) is compared with weights + the cache of
-prompt and generated tokens, every other with the engine's peak. The goal is every point within ±10 %; where the model is off, the model
-is fixed, not the tolerance.
+prompt and generated tokens, every other with the engine's peak. The goal is every point within ±10 %; where the
+model is off, the model is fixed, not the tolerance.
 
     python -m bench.published_memory                 # the configured catalog (built from data/ if stale)
     python -m bench.published_memory --db /tmp/c.duckdb
