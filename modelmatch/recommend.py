@@ -570,11 +570,25 @@ def usage_in_mode(usage: UsageProfile, model: ModelInfo, chosen: str) -> UsagePr
     return dataclasses.replace(usage, thinking_tokens_per_output_token=0.0)
 
 
+def _tier_mode(tier: str | None) -> str | None:
+    """The mode a price tier is for, when its name says so ("non-reasoning pattern (non-thinking)")."""
+    text = (tier or "").lower()
+    if re.search(r"non[- ]?(?:thinking|reasoning)", text):
+        return "non-thinking"
+    if re.search(r"thinking|reasoning", text):
+        return "thinking"
+    return None
+
+
 def _api_option(ctx: _Context, catalog: DecisionCatalog, model: ModelInfo) -> _Option:
     prices = current_prices(catalog.prices.get(model.model_id, ()), ctx.as_of)
     if not prices:
         return _Option(_no_deployment("api"), (), "no API price in the catalog for this model")
     standard = [p for p in prices if not p.tier] or prices
+    # A provider may price one model per mode (Huawei Cloud: Qwen3-32B output by "reasoning pattern"): bill the mode
+    # the model is ranked in, never the cheaper tier of the other mode.
+    mode = model_mode(model, ctx.request.score_mode)
+    standard = [p for p in standard if _tier_mode(p.tier) in (None, mode)] or standard
     costs = [api_cost(p, usage_in_mode(ctx.request.usage, model, ctx.request.score_mode), model) for p in standard]
     known = [c for c in costs if c.usd_per_month is not None]
     if not known:

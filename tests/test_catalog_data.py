@@ -39,6 +39,8 @@ OFFICIAL_SOURCES = {
     "ai.google.dev": None, "docs.nvidia.com": None, "www.nvidia.com": None, "resources.nvidia.com": None,
     "docs.mistral.ai": None, "mistral.ai": None, "arxiv.org": None, "ar5iv.labs.arxiv.org": None,
     "www.amd.com": None, "rocm.docs.amd.com": None,
+    # An inference provider's own pricing page is the official source for that provider's price.
+    "support.huaweicloud.com": None,
 }
 SOURCED_TABLES = ["models", "architectures", "scores", "prices", "licenses", "gpus"]
 

@@ -62,12 +62,23 @@ def test_a_picked_model_becomes_the_choice_and_the_top_one_the_runner_up(real, s
 def test_no_thai_benchmark_means_a_plain_no_evidence_for_thai(real, scenario):
     _, summary = scenario
     thai = next(e for e in summary.languages if e.language == "Thai")
+    # Only the choice's and the runner-up's rows count: a Thai row of another model is no evidence for these two.
+    pair = {summary.choice.model_id, summary.runner_up.model_id}
     has_thai_rows = any(real.benchmarks[r.benchmark_id].category == "multilingual"
                         and re.search(r"\bThai\b|\bth\b", f"{real.benchmarks[r.benchmark_id].name} {r.setting}", re.I)
-                        for r in real.scores if r.benchmark_id in real.benchmarks)
+                        for r in real.scores if r.benchmark_id in real.benchmarks and r.model_id in pair)
     assert thai.found == has_thai_rows
     if not has_thai_rows:
         assert thai.text.startswith("No evidence for Thai")
+
+
+def test_thai_and_vietnamese_evidence_is_found_for_a_model_with_per_language_results(real):
+    # The Qwen3 Technical Report publishes per-language tables (Thai: Table 35, Vietnamese: Table 33).
+    found = decision_summary.language_evidence(real, ("Thai", "Vietnamese", "Swahili"), ("Qwen/Qwen3-32B",))
+    thai, vietnamese, swahili = found
+    assert thai.found and re.search(r"MLogiQA \(Thai\) Thai \(th\); thinking mode 73\.8", thai.text)
+    assert vietnamese.found and "INCLUDE (Vietnamese)" in vietnamese.text
+    assert not swahili.found and swahili.text.startswith("No evidence for Swahili")
 
 
 def test_sources_carry_a_url_and_a_tier(scenario):

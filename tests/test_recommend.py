@@ -463,3 +463,19 @@ def test_several_use_cases_average_their_normalised_weights(real):
     assert dict(result.weights) == pytest.approx(expected)
     assert sum(w for _, w in result.weights) == pytest.approx(1.0)
     assert any("averaged" in a for a in result.assumptions)
+
+
+def test_hybrid_model_in_thinking_mode_is_not_billed_at_the_non_thinking_tier(real):
+    """Huawei Cloud prices Qwen3-32B's output per pattern (reasoning 2.695, non-reasoning 1.078 $/Mtok); the wizard
+    picked the cheapest tier whatever mode it ranked the model in."""
+    rows = [p for p in current_prices(real.prices.get("Qwen/Qwen3-32B", ()), "2026-12-06")
+            if p.provider.startswith("Huawei Cloud")]
+    assert sorted(p.output_usd_per_mtok for p in rows) == [1.078, 2.695]
+    base = WizardRequest(("math-science-reasoning",), (), "api", context_tokens=16384,
+                         usage=UsageProfile(20, 5, 0.2, 8.0), top_n=500, prices_as_of="2026-12-06",
+                         with_sensitivity=False)
+    for mode, output in (("thinking", 2.695), ("non-thinking", 1.078)):
+        result = recommend(dataclasses.replace(base, score_mode=mode), real)
+        qwen = next(c for c in result.shortlist if c.model_id == "Qwen/Qwen3-32B")
+        row = next(p for p in rows if p.tier == qwen.deployment.tier)
+        assert row.output_usd_per_mtok == output, (mode, qwen.deployment.tier)
