@@ -519,8 +519,15 @@ class EvalRunner:
             self._note_failure(endpoint, error, classify_error(endpoint, error))
             return ResultRecord(endpoint.name, item.item_id, FAILED, error=error, **common)
         self._consecutive_failures[endpoint.name] = 0
-        score = score_reply(answer, item.expected, item.scorer, item.tolerance)
-        detected, switched = language_switch(item.language, answer_part(answer)[0])
+        try:
+            score = score_reply(answer, item.expected, item.scorer, item.tolerance)
+            detected, switched = language_switch(item.language, answer_part(answer)[0])
+        except Exception as exc:  # noqa: BLE001 - a reply that cannot be scored is scored wrong, with the reason
+            # Raising here ended the endpoint's whole run, and the item stayed unscored, so every resume paid
+            # for the same reply again. The reply is kept; the note says why it could not be scored.
+            return ResultRecord(endpoint.name, item.item_id, SCORED, correct=False, extraction="none",
+                                score_note=f"could not score this reply: {type(exc).__name__}: {str(exc)[:200]}",
+                                **common)
         return ResultRecord(endpoint.name, item.item_id, SCORED, correct=score.correct, extracted=score.extracted,
                             extraction=score.extraction, answer_key=score.answer_key, score_note=score.note,
                             answer_language=detected, language_switch=switched, **common)

@@ -38,8 +38,11 @@ BROKEN_OPENER = "!\u200b["
 # dropped from everything shown. (The plain marks U+200E/U+200F cannot reorder text and stay.)
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones markdown (and Streamlit's
-# extensions: $math$, :color[text], ~~strike~~) give a meaning to.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=\"'])")
+# extensions: $math$, :color[text], ~~strike~~) give a meaning to inside a line. ":" and "." are escaped so that a
+# bare address ("https://...", "www.") is not turned into a link by the autolink extension.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|~$!:.&])")
+# At the start of a line "-" and "+" start a list and "=" an underline heading ("1." is covered by escaping ".").
+_LINE_START_SPECIAL = re.compile(r"^([ \t]{0,32})([-+=])")
 
 
 def _shown_url(url: str) -> str:
@@ -84,4 +87,5 @@ def md_text(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
     text, left_out = cut(str(value), max_chars)
     text = strip_bidi_controls(text).replace("\r", " ").replace("\n", " ")
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _LINE_START_SPECIAL.sub(lambda m: m.group(1) + "\\" + m.group(2), text, count=1)
     return text + ("…" if left_out else "")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from modelmatch import planner, settings
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
+from modelmatch.render import md_text
 from pages import common, decide_support
 
 OTHER_DEVICE = "__other__"
@@ -35,8 +36,8 @@ if wanted:
     if wanted in model_ids:
         default_model = wanted
     else:
-        st.warning(f"The link asks for model {wanted!r}, which is not an open-weights model in the catalog; "
-                   f"showing {catalog.models[default_model].display_name} instead.")
+        st.warning(f"The link asks for model '{md_text(wanted, 80)}', which is not an open-weights model in the "
+                   f"catalog; showing {catalog.models[default_model].display_name} instead.")
 
 left, right = st.columns(2)
 with left:

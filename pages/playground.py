@@ -12,7 +12,7 @@ from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
 from modelmatch.endpoints import Endpoint, resolve_api_key
 from modelmatch.limits import SlidingWindowLimiter
-from modelmatch.render import safe_markdown
+from modelmatch.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
 
@@ -28,7 +28,7 @@ st.caption("Send one prompt to several models at once. Answers stream side by si
 
 found, origin, problem = common.endpoints()
 if problem:
-    st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {problem}")
+    st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {md_text(problem)}")
     st.stop()
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
 store = common.runs_store(str(settings.runs_db_path()))
@@ -88,7 +88,7 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
             show_text(reasoning, "")
     show_text(answer, "_(no answer)_")
     if error:
-        st.error(safe_markdown(error), icon=":material/error:")  # may quote the server's own error text
+        st.error(md_text(error), icon=":material/error:")  # may quote the server's own error text: plain text
 
 
 def show_saved_run(run: rs.RunRecord) -> None:
@@ -99,11 +99,11 @@ def show_saved_run(run: rs.RunRecord) -> None:
     columns = st.columns(len(run.columns))
     for column, record in zip(columns, run.columns):
         with column:
-            st.markdown(f"**{record.endpoint_name}**")
+            st.markdown(f"**{md_text(record.endpoint_name)}**")
             show_reply(record.reasoning, record.answer, record.error)
             st.caption(f"TTFT {record.ttft_ms or 0:,.0f} ms · {record.output_tokens_per_s or 0:,.1f} tok/s · "
-                       f"out {record.output_tokens if record.output_tokens is not None else '?'} tokens · "
-                       + (f"${record.cost_usd:.6f}" if record.cost_usd is not None else record.cost_note))
+                       f"out {md_text(record.output_tokens if record.output_tokens is not None else '?')} tokens · "
+                       + (f"${record.cost_usd:.6f}" if record.cost_usd is not None else md_text(record.cost_note)))
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("Markdown", rs.to_markdown(run).encode(), f"modelmatch-run-{run.run_id}.md",
                          "text/markdown", key=f"md_{run.run_id}", on_click="ignore", icon=":material/download:")
@@ -138,7 +138,7 @@ if all(e.embedded_default for e in found):
                "(vLLM, SGLang, DeepSeek API, Alibaba Model Studio, OpenRouter...) in endpoints.toml; see "
                "endpoints.example.toml.")
 else:
-    st.caption(f"Endpoints from the operator's {Path(origin).name}.")
+    st.caption(f"Endpoints from the operator's {md_text(Path(origin).name)}.")
 count = st.segmented_control("Columns", list(range(1, MAX_COLUMNS + 1)), default=min(2, max(1, len(found))),
                              key="pg_columns")
 count = count or 1
@@ -247,7 +247,7 @@ if ss.pg_active:
     for slot, (cs, run, refusal) in zip(slots, active["runs"]):
         if run is None:
             with slot.container():
-                st.error(safe_markdown(refusal))
+                st.error(md_text(refusal))
     try:
         show_live(slots, active)
     except RerunException:

@@ -396,3 +396,46 @@ def test_latest_eval_accuracy_without_a_runs_database_creates_nothing(tmp_path, 
     df = evals.latest_eval_accuracy(["Qwen/Qwen2.5-7B-Instruct"])
     assert df.empty and list(df.columns) == evals.EVAL_ACCURACY_COLUMNS
     assert not (tmp_path / "none").exists()
+
+
+def test_reply_with_more_than_4300_digits_is_scored_and_the_run_goes_on(store, eval_set):
+    """A reply of 5,000 digits made the scorer raise (Python's int-string limit): the endpoint's whole run stopped
+    silently, the rest stayed 'never sent', and each resume paid for the same reply again."""
+    def server_script(body):
+        item = item_of(eval_set, body)
+        if item == "q1-en":
+            return reply("ANSWER: " + "9" * 5_000)
+        return reply(f"ANSWER: {RIGHT[item.split('-')[0]]}")
+
+    with ScriptedServer(server_script) as server:
+        run_id, progress = run_to_end(store, eval_set, [endpoint("A", server)], RunConfig(concurrency=1))
+        assert progress.outcome == "complete" and len(server.received) == 12
+    summary = evals.summarize(store, run_id)
+    assert summary.complete and (summary.models[0].correct, summary.models[0].scored) == (11, 12)
+    row = summary.table[summary.table["item_id"] == "q1-en"].iloc[0]
+    assert row["status"] == "scored" and not bool(row["correct"])
+    assert evals.plan_resume(store, run_id, [endpoint("A", server)], FAST).estimate.requests == 0
+
+
+def test_reply_that_cannot_be_scored_is_scored_wrong_with_the_reason(store, eval_set, monkeypatch):
+    """Any scorer failure (not only the digit limit) is one item scored wrong with its reason, never a dead run."""
+    import modelmatch.eval_runner as runner_module
+
+    real = runner_module.score_reply
+
+    def flaky(answer, expected, scorer, tolerance=None):
+        if "boom" in answer:
+            raise ValueError("scorer bug")
+        return real(answer, expected, scorer, tolerance)
+
+    monkeypatch.setattr(runner_module, "score_reply", flaky)
+
+    def server_script(body):
+        item = item_of(eval_set, body)
+        return reply("boom" if item == "q2-en" else f"ANSWER: {RIGHT[item.split('-')[0]]}")
+
+    with ScriptedServer(server_script) as server:
+        run_id, progress = run_to_end(store, eval_set, [endpoint("A", server)], RunConfig(concurrency=1))
+        assert progress.outcome == "complete" and len(server.received) == 12
+    row = evals.summarize(store, run_id).table.set_index("item_id").loc["q2-en"]
+    assert row["status"] == "scored" and "could not score this reply: ValueError: scorer bug" in row["score_note"]

@@ -1,0 +1,95 @@
+"""Second hardening round, page findings, under AppTest through app.py: strings a visitor, an uploaded file or a
+model server controls never render as markdown (no image fetched, no link planted), and every rendered text is
+capped."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from modelmatch.eval_runner import RunConfig, create_run
+from modelmatch.eval_sets import parse_eval_set
+from modelmatch.eval_store import SCORED, ResultRecord, shared_store
+from modelmatch.endpoints import Endpoint
+from modelmatch.runs_store import ColumnRecord, RunRecord, RunsStore
+from tests.conftest import REPO_ROOT
+from tests.test_app_decide_pages import app_env, open_page as open_decide_page  # noqa: F401 (fixture)
+from tests.test_app_evals import env, open_page as open_evals_page  # noqa: F401 (fixture)
+
+# A markdown image (fetched by every visitor's browser) and a link; neither may survive as markdown.
+CRAFTED = "![pixel](http:evil.example) [win a prize](https:evil.example) www.evil.example"
+
+
+def rendered_markdown(at: AppTest) -> list[str]:
+    """The markdown source of every text element the page rendered."""
+    elements = [*at.markdown, *at.caption, *at.warning, *at.error, *at.info, *at.success, *at.subheader]
+    return [e.value for e in elements]
+
+
+def assert_inert(texts: list[str], needle: str) -> None:
+    shown = [t for t in texts if needle in t.replace("\\", "")]
+    assert shown, f"{needle!r} is not on the page at all"
+    for text in shown:
+        assert "![" not in text and "](" not in text and "https:evil" not in text and "www.evil" not in text, text
+
+
+def test_stored_markdown_injection_through_the_eval_set_file_name(env):
+    loaded = parse_eval_set(b"id,language,scorer,expected,prompt\nq1,en,exact,yes,Say yes\n", f"{CRAFTED}.csv",
+                            f"upload {CRAFTED}.csv")
+    assert loaded.ok, loaded.problems
+    store = shared_store(env / "runs.duckdb")
+    endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
+    run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
+    at = open_evals_page({"run": run_id})
+    assert_inert(rendered_markdown(at), "win a prize")
+
+
+def test_stored_markdown_injection_through_eval_items_and_replies(env):
+    """Item ids and expected answers come from the uploaded file; the extracted answer and score note from the
+    model's reply: each is a plain value on the page."""
+    csv = f'id,language,scorer,expected,prompt\nq1,en,exact,"{CRAFTED}",Say yes\n'.encode()
+    loaded = parse_eval_set(csv, "set.csv", "upload set.csv")
+    assert loaded.ok, loaded.problems
+    store = shared_store(env / "runs.duckdb")
+    endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
+    run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
+    store.save_result(run_id, ResultRecord("A", "q1", SCORED, correct=False, extracted=f"yes {CRAFTED}",
+                                           score_note=f"note {CRAFTED}", answer="yes"))
+    at = open_evals_page({"run": run_id})
+    texts = rendered_markdown(at)
+    assert_inert([t for t in texts if "expected" in t], "win a prize")
+    assert_inert([t for t in texts if "wrong: read" in t], "win a prize")
+    assert any("note" in t and "win a prize" in t for t in texts)
+
+
+def test_planner_query_value_is_never_rendered_as_markdown(app_env):
+    at = open_decide_page("pages/planner.py", {"model": CRAFTED})
+    warnings = [w.value for w in at.warning]
+    assert any("not an open-weights model" in w for w in warnings)
+    assert_inert(warnings, "win a prize")
+
+
+def test_saved_run_error_and_endpoint_name_are_plain_text(env):
+    store = RunsStore(env / "runs.duckdb")
+    run_id = store.save(RunRecord(prompt="hello", columns=[
+        ColumnRecord(0, f"Qwen {CRAFTED}", None, {}, [], "", "fine", error=f"HTTP 500: {CRAFTED}")]))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/playground.py")
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert_inert([e.value for e in at.error], "win a prize")
+    assert_inert([m.value for m in at.markdown if "Qwen" in m.value], "win a prize")
+
+
+def test_saved_run_prompt_is_capped_when_rendered(env):
+    store = RunsStore(env / "runs.duckdb")
+    run_id = store.save(RunRecord(prompt="![" * 300_000 + "tail-marker", columns=[
+        ColumnRecord(0, "A", None, {}, [], "", "fine")]))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/playground.py")
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    longest = max((m.value for m in at.markdown), key=len)
+    assert "more characters not shown" in longest and "tail-marker" not in longest
+    assert len(longest.replace("\u200b", "")) < 60_000
