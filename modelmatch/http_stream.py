@@ -150,10 +150,19 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         raise ChatBackendError(f"could not connect to {parsed.hostname}:{port}: {exc.strerror or exc}") from exc
 
     conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=READ_SIZE * 4)
-    host_header = parsed.hostname if parsed.port is None else f"{parsed.hostname}:{parsed.port}"
-    request = h11.Request(method="POST", target=target, headers=[
-        ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
-        *headers.items()])
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname  # IPv6 literals keep brackets
+    host_header = host if parsed.port is None else f"{host}:{parsed.port}"
+    try:
+        request = h11.Request(method="POST", target=target, headers=[
+            ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
+            *headers.items()])
+    except h11.LocalProtocolError:
+        transport.close()
+        # h11's message quotes the refused header whole, and that header may be the key: never pass it on.
+        names = ", ".join(name for name, value in headers.items() if not _sendable_header_value(value))
+        raise ChatBackendError(f"the request was not sent: the {names or 'a'} header holds a character HTTP does "
+                               "not allow (a line break, a carriage return or a space at its end: check the API "
+                               "key's variable)") from None
     try:
         transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
         payload = conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
@@ -214,6 +223,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         raise ChatBackendError(f"the connection to {parsed.hostname} failed: {exc}") from exc
     finally:
         transport.close()
+
+
+def _sendable_header_value(value: str) -> bool:
+    return value == value.strip() and all(0x20 <= ord(ch) <= 0x7E for ch in value)
 
 
 class SSEParser:

@@ -89,3 +89,16 @@ def md_text(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
     text = _LINE_START_SPECIAL.sub(lambda m: m.group(1) + "\\" + m.group(2), text, count=1)
     return text + ("…" if left_out else "")
+
+
+def md_code(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
+    """A value shown literally as inline code. The fence is one backtick longer than the longest run of backticks
+    in the value, so nothing in it can close the span early (inside a code span nothing is markdown: no link, no
+    image, no autolink)."""
+    text, left_out = cut(str(value), max_chars)
+    text = strip_bidi_controls(text).replace("\r", " ").replace("\n", " ") + ("…" if left_out else "")
+    text = text.replace(IMAGE_OPENER, BROKEN_OPENER)  # inert in a code span anyway; no "![" reaches any page
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from modelmatch import evals, settings
-from modelmatch.endpoints import Endpoint, resolve_api_key
+from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
 from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
 from modelmatch.eval_scoring import SCORERS
 from modelmatch.eval_sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
 from modelmatch.eval_store import RunsDatabaseBusy, shared_store, valid_run_id
 from modelmatch.playground import supports_thinking_switch
-from modelmatch.render import md_text, safe_markdown
+from modelmatch.render import md_code, md_text, safe_markdown
 from pages import common
 
 POLL_S = 0.5
@@ -198,7 +198,11 @@ def estimate_table(plan: evals.RunPlan) -> list[dict]:
 def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], list[str]]:
     keys, missing = {}, []
     for endpoint in chosen_endpoints:
-        key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        try:
+            key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        except ApiKeyError as bad:
+            missing.append(f"{endpoint.name}: {bad}")
+            continue
         if endpoint.has_key and key is None:
             missing.append(f"{endpoint.name} needs an API key: the operator sets the environment variable "
                            f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)")
@@ -364,7 +368,7 @@ for language, by_language in rows.groupby("language", sort=False):
     with st.container(border=True):
         # The item id and expected answer come from an uploaded file: neutralised like model output.
         st.markdown(f"**{md_text(language_name(language))}** · {md_text(first['item_id'])} · "
-                    f"{md_text(first['scorer'])} · expected {md_text(first['expected'])}")
+                    f"{md_text(first['scorer'])} · expected {md_code(first['expected'])}")
         st.markdown(safe_markdown(first["prompt"]))
         columns = st.columns(len(run_endpoints))
         for column, name in zip(columns, run_endpoints):
@@ -383,7 +387,7 @@ for language, by_language in rows.groupby("language", sort=False):
                     verdict = "right" if bool(r["correct"]) else "wrong"
                     extracted = r["extracted"] if isinstance(r["extracted"], str) else "no answer found"
                     (st.success if verdict == "right" else st.warning)(
-                        f"{verdict}: read {md_text(extracted, 200)}"
+                        f"{verdict}: read {md_code(extracted, 200)}"
                         + (f" ({md_text(r['score_note'])})" if r["score_note"] else ""))
                     if not pd.isna(r["language_switch"]) and bool(r["language_switch"]):
                         looks_like = md_text(language_name(str(r["answer_language"])))

@@ -10,7 +10,7 @@ from streamlit.runtime.scriptrunner import RerunException
 from modelmatch import playground as pg
 from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
-from modelmatch.endpoints import Endpoint, resolve_api_key
+from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
 from modelmatch.limits import SlidingWindowLimiter
 from modelmatch.render import md_text, safe_markdown
 from modelmatch import settings
@@ -196,9 +196,14 @@ def start_runs(text: str) -> None:
         history = [m for turn in ss.pg_histories.get(i, []) for m in (
             ChatMessage("user", turn["prompt"]), ChatMessage("assistant", turn["answer"]))]
         request = pg.build_request(cs, history, text)
-        key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        try:
+            key, key_error = (resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None), ""
+        except ApiKeyError as bad:
+            key, key_error = None, f"{endpoint.name}: {bad}"
         if not limit.allowed:
             runs.append((cs, None, limit.reason))
+        elif key_error:
+            runs.append((cs, None, key_error))
         elif endpoint.has_key and key is None:
             runs.append((cs, None, f"{endpoint.name} needs an API key: the operator sets the environment variable "
                                    f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)"))

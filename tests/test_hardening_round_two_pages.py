@@ -4,6 +4,8 @@ capped."""
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from modelmatch.eval_runner import RunConfig, create_run
@@ -26,10 +28,14 @@ def rendered_markdown(at: AppTest) -> list[str]:
 
 
 def assert_inert(texts: list[str], needle: str) -> None:
+    """needle is on the page, and wherever it is shown no image, link or bare address is left as markdown (text
+    inside a code span is literal: its fence is longer than any backtick run in it)."""
     shown = [t for t in texts if needle in t.replace("\\", "")]
     assert shown, f"{needle!r} is not on the page at all"
     for text in shown:
-        assert "![" not in text and "](" not in text and "https:evil" not in text and "www.evil" not in text, text
+        assert "![" not in text, text
+        outside_code = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", text)
+        assert "](" not in outside_code and "https:evil" not in outside_code and "www.evil" not in outside_code, text
 
 
 def test_stored_markdown_injection_through_the_eval_set_file_name(env):

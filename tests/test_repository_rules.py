@@ -252,7 +252,7 @@ MARKDOWN_CALLS = {"markdown", "caption", "write", "error", "warning", "info", "s
                   "metric", "status", "popover", "progress"}
 MARKDOWN_KEYWORDS = ("body", "label", "help", "text")
 NOT_TEXT_FIRST_ARGUMENT = {"progress"}  # st.progress(value, text=...): the first argument is a number
-SAFE_WRAPPERS = {"md_text", "safe_markdown"}
+SAFE_WRAPPERS = {"md_text", "md_code", "safe_markdown"}
 INERT_CALLS = {"len", "int", "float", "round", "abs", "sum"}
 NUMERIC_FORMAT = re.compile(r"(^%)|([dfgeEn%]$)")  # {x:,.2f}, {n:d}, {when:%Y-%m-%d}: digits only
 # Pages that show text from visitors, uploaded files or model servers: every value there is checked.
