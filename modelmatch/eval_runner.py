@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator
 
 from modelmatch.chat_types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.endpoints import Endpoint
+from modelmatch.endpoints import Endpoint, redact
 from modelmatch.eval_scoring import answer_part, language_switch, score_reply
 from modelmatch.eval_sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.eval_store import FAILED, SCORED, EndpointRecord, EvalStore, ResultRecord, utcnow
@@ -583,7 +583,9 @@ class EvalRunner:
                     reasoning.append(event.text)
                 elif event.kind == "error":
                     error = event.text
-        return "".join(answer), "".join(reasoning), error, timer.result()
+        keys = [self._keys.get(endpoint.name)]  # joined first: a key split over events is redacted too
+        return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),
+                timer.result())
 
     def _collect_local(self, endpoint: Endpoint, request: ChatRequest) -> list[StreamEvent]:
         stream = self._local_stream

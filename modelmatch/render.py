@@ -37,12 +37,14 @@ BROKEN_OPENER = "!\u200b["
 # Bidirectional overrides and isolates make text display in another order than it is stored ("evil.com/‮gpj.exe"):
 # dropped from everything shown. (The plain marks U+200E/U+200F cannot reorder text and stay.)
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
-# CommonMark lets a backslash escape any ASCII punctuation; these are the ones markdown (and Streamlit's
-# extensions: $math$, :color[text], ~~strike~~) give a meaning to inside a line. ":" and "." are escaped so that a
-# bare address ("https://...", "www.") is not turned into a link by the autolink extension.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|~$!:.&])")
-# At the start of a line "-" and "+" start a list and "=" an underline heading ("1." is covered by escaping ".").
-_LINE_START_SPECIAL = re.compile(r"^([ \t]{0,32})([-+=])")
+# CommonMark lets a backslash escape any ASCII punctuation. Escaped: what markdown (and Streamlit's $math$,
+# :color[text], ~~strike~~) gives a meaning to inside a line; "_" only where it can open or close emphasis (not
+# inside a word: "base_url" stays readable in the source); and what lets the autolink extension make a link of
+# bare text: the ":" of "://", the "." of "www." and the "@" of an address.
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*{}\[\]()<>#|~$!&@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=/)|(?<=www)\.",
+                               re.IGNORECASE)
+# At the start of a line "-" and "+" start a list, "=" an underline heading, "1." an ordered list.
+_LINE_START_SPECIAL = re.compile(r"^([ \t]{0,32})([-+=]|\d{1,9}(?=\.))")
 
 
 def _shown_url(url: str) -> str:
@@ -80,14 +82,19 @@ def safe_markdown(text: str, max_chars: int = MAX_RENDERED_CHARS) -> str:
     return text
 
 
+def _escape_line_start(match: re.Match) -> str:
+    lead, mark = match.group(1), match.group(2)
+    return lead + ("\\" + mark if not mark[0].isdigit() else mark + "\\")  # "1." -> "1\." (escaping a digit does nothing)
+
+
 def md_text(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
     """A value shown literally inside markdown: every markdown character escaped, line breaks as spaces, bidi
     controls dropped, at most max_chars characters. Use it for every file name, id, query value or message that a
     visitor, an uploaded file or a server chose."""
     text, left_out = cut(str(value), max_chars)
     text = strip_bidi_controls(text).replace("\r", " ").replace("\n", " ")
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    text = _LINE_START_SPECIAL.sub(lambda m: m.group(1) + "\\" + m.group(2), text, count=1)
+    text = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = _LINE_START_SPECIAL.sub(_escape_line_start, text, count=1)
     return text + ("…" if left_out else "")
 
 

@@ -12,10 +12,12 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+
+from modelmatch.render import neutralize_images, strip_bidi_controls
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -157,9 +159,13 @@ def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
 
 
 def to_markdown(run: RunRecord) -> str:
+    """The run as a Markdown file. Whatever a model or a visitor wrote has its images turned into text (as on the
+    page): a viewer opening the file fetches nothing they chose. Nothing is cut; the export keeps all of it."""
     lines = [f"# ModelMatch playground run {run.run_id}", "", f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC", "",
-             "## Prompt", "", run.prompt, ""]
+             "## Prompt", "", _inert(run.prompt), ""]
     for c in run.columns:
+        c = replace(c, reasoning=_inert(c.reasoning), answer=_inert(c.answer), error=_inert(c.error),
+                    endpoint_name=_inert(c.endpoint_name))
         lines += [f"## {c.endpoint_name}" + (f" ({c.model_id})" if c.model_id else ""), ""]
         lines.append(f"TTFT {_fmt(c.ttft_ms, 'ms')} · first answer token {_fmt(c.ttfat_ms, 'ms')} · "
                      f"total {_fmt(c.e2e_ms, 'ms')} · {_fmt(c.output_tokens_per_s, 'tok/s', 1)} · tokens in "
@@ -176,6 +182,10 @@ def to_markdown(run: RunRecord) -> str:
         if c.error:
             lines += [f"> Error: {c.error}", ""]
     return "\n".join(lines)
+
+
+def _inert(text: str) -> str:
+    return neutralize_images(strip_bidi_controls(text or "")) if text else text
 
 
 def to_json(run: RunRecord) -> str:

@@ -170,3 +170,16 @@ def test_ipv6_host_header_keeps_its_brackets():
         listener.close()
     host = next(line for line in seen[0].split(b"\r\n") if line.lower().startswith(b"host:"))
     assert host == f"Host: [::1]:{port}".encode() and text_of(events, "content") == "six"
+
+
+def test_redaction_runs_after_truncation_playground_column_never_shows_an_echoed_key():
+    from modelmatch.chat_types import ChatMessage, ChatRequest
+    from modelmatch.playground import ColumnRun
+
+    half = len(CANARY) // 2
+    script = Script(steps=[(0, delta("key: " + CANARY[:half])), (0, delta(CANARY[half:] + " ok")), (0, DONE)])
+    with ScriptedServer(script) as server:
+        run = ColumnRun(endpoint(server), CANARY, ChatRequest(messages=(ChatMessage("user", "hi"),))).start()
+        assert run.join(30)
+    snap = run.snapshot()
+    assert snap.answer == "key: [redacted] ok" and CANARY[:8] not in repr(snap)

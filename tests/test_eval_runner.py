@@ -439,3 +439,25 @@ def test_reply_that_cannot_be_scored_is_scored_wrong_with_the_reason(store, eval
         assert progress.outcome == "complete" and len(server.received) == 12
     row = evals.summarize(store, run_id).table.set_index("item_id").loc["q2-en"]
     assert row["status"] == "scored" and "could not score this reply: ValueError: scorer bug" in row["score_note"]
+
+
+def test_redaction_runs_after_truncation_a_key_echoed_in_replies_is_never_stored(store, eval_set, tmp_path):
+    """A server echoing the key in its reply (split over events, or base64-encoded in the thinking) must leave it
+    in no runs database."""
+    import base64
+
+    canary = "sk-canary-echo-0f1e2d3c4b5a69788796"
+    half = len(canary) // 2
+    script = Script(steps=[(0, delta(reasoning="header was " + base64.b64encode(canary.encode()).decode())),
+                           (0, delta("ANSWER: 5 " + canary[:half])), (0, delta(canary[half:] + " done")),
+                           (0, DONE)])
+    with ScriptedServer(script) as server:
+        ep = endpoint("Keyed", server, api_key_env="MM_EVAL_KEY")
+        run_id = create_run(store, eval_set.subset(["en"], max_groups=1), [ep], FAST, {"Keyed": None},
+                            {"Keyed": ""})
+        EvalRunner(store, run_id, [ep], {"Keyed": canary}, FAST, {"Keyed": None}).run()
+    row = evals.summarize(store, run_id).table.iloc[0]
+    assert "[redacted]" in row["answer"] and "[redacted]" in row["reasoning"] and bool(row["correct"])
+    store.close()
+    raw = (tmp_path / "runs.duckdb").read_bytes()
+    assert canary[:10].encode() not in raw and base64.b64encode(canary.encode())[:16] not in raw

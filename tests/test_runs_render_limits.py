@@ -120,3 +120,24 @@ def test_a_backtick_cannot_smuggle_an_image_out_of_a_code_span():
     expected = "a` ![x](http://127.0.0.1:9/p.png) `"
     safe = safe_markdown(f"expected `{expected}`")
     assert "![" not in safe and "image not loaded" in safe
+
+
+def test_markdown_export_keeping_raw_image_links_is_fixed():
+    run = RunRecord(prompt="see ![p](http://127.0.0.1:9/prompt.png)", columns=[
+        ColumnRecord(0, "A", None, {}, [], "think ![r](http://127.0.0.1:9/r.png)",
+                     "answer ![a](http://127.0.0.1:9/a.png) <img src=http://127.0.0.1:9/t.png>",
+                     error="HTTP 500: ![e](http://127.0.0.1:9/e.png)")])
+    md = to_markdown(run)
+    assert "![" not in md and "<img" not in md
+    assert md.count("127.0.0.1:9") == 4  # every address still readable, none an image
+    assert json.loads(to_json(run))["columns"][0]["answer"].startswith("answer ![a]")  # JSON keeps the raw text
+
+
+def test_bidi_control_characters_in_rendered_text_are_dropped():
+    from modelmatch.render import md_code, md_text
+
+    tricky = "invoice\u202egpj.exe \u2066x\u2069"
+    for shown in (safe_markdown(tricky), md_text(tricky), md_code(tricky),
+                  to_markdown(RunRecord(prompt=tricky, columns=[]))):
+        assert not any(ch in shown for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), shown
+        assert "gpj" in shown
