@@ -174,6 +174,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         if on_sent is not None:
             on_sent(sent_at)
         deadline = sent_at + limits.max_duration_s
+        # Every limit is wall-clock from an instant, never from the last read: a server dripping header bytes, 1xx
+        # responses or chunk extensions (bytes that carry no body) used to restart it with every byte and hold the
+        # column until max_duration_s. progress_at = the request, then the last body byte.
+        progress_at = sent_at
         received = 0
         first = True
         status: int | None = None
@@ -184,8 +188,9 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
             if event is h11.NEED_DATA:
                 # Servers send headers at once and the body after prefill: "first byte" means first body byte.
                 timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                left_s = deadline - clock()
-                got = await stream.read(min(timeout, left_s)) if left_s > 0 else None
+                at = clock()
+                left_s = min(deadline - at, progress_at + timeout - at)
+                got = await stream.read(left_s) if left_s > 0 else None
                 if got is None and clock() >= deadline:
                     raise ChatBackendError(f"the reply from {parsed.hostname} took longer than "
                                            f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
@@ -210,7 +215,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                     if len(error_body) < ERROR_BODY_LIMIT:
                         error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
                     continue
+                if not event.data:
+                    continue  # an empty chunk (or one made of extensions only) is no progress
                 first = False
+                progress_at = now
                 yield now, bytes(event.data)
                 continue
             if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):

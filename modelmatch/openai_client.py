@@ -94,8 +94,9 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     saw_done = False
     last_at = started_at = clock()
     last_event_at: float | None = None
+    stream = post_stream(url, headers, body, limits, clock, on_sent)
     try:
-        async for at, chunk in post_stream(url, headers, body, limits, clock, on_sent):
+        async for at, chunk in stream:
             last_at = at
             complete = parser.feed(chunk)
             if complete:
@@ -132,6 +133,8 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                                            f"{_excerpt(repr(data), 80, api_key)}") from None
                 for event in chunk_events:
                     yield event
+            if saw_done:
+                break  # the reply is complete: a server idling after [DONE] must not turn it into a stall error
     except HttpError as exc:
         yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, api_key), [api_key]))
         return
@@ -140,6 +143,8 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
             yield event
         yield StreamEvent("error", clock(), redact(str(exc), [api_key]) + _kept_note(parser))
         return
+    finally:
+        await stream.aclose()  # closes the connection now, also when the loop ended at [DONE]
     for event in _flush(splitter, last_at):
         yield event
     if not saw_done:

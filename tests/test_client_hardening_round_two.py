@@ -183,3 +183,87 @@ def test_redaction_runs_after_truncation_playground_column_never_shows_an_echoed
         assert run.join(30)
     snap = run.snapshot()
     assert snap.answer == "key: [redacted] ok" and CANARY[:8] not in repr(snap)
+
+
+class DripServer:
+    """A raw loopback HTTP server that sends `head` at once and then `drip` one piece every `every_s` seconds until
+    the client hangs up (or `idle_s` of silence after `head` when drip is empty)."""
+
+    def __init__(self, head: bytes, drip: bytes = b"", every_s: float = 0.2, idle_s: float = 30.0):
+        import socket
+        import threading
+
+        self.head, self.drip, self.every_s, self.idle_s = head, drip, every_s, idle_s
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        import time
+
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            try:
+                conn.sendall(self.head)
+                started = time.monotonic()
+                while not self.stop.is_set() and time.monotonic() - started < self.idle_s:
+                    if self.drip:
+                        conn.sendall(self.drip)
+                    self.stop.wait(self.every_s)
+            except OSError:
+                return  # the client hung up: what the test wants
+
+    def __enter__(self) -> "DripServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(10)
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(name="drip", kind="openai", model="m", base_url=f"http://127.0.0.1:{self.port}/v1",
+                        connect_timeout_s=5, first_byte_timeout_s=1.5, stall_timeout_s=1.5, max_duration_s=60)
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+@pytest.mark.parametrize("head, drip", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),  # headers dripped a byte at a time
+    (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),  # endless informational responses
+    (CHUNKED_HEAD + _chunk(delta("hi")) + b"5;ext=", b"x"),  # a chunk extension that never ends
+    (CHUNKED_HEAD + _chunk(delta("hi")), _chunk(b"\n")),  # body bytes that never complete an event
+])
+def test_dripping_headers_1xx_and_chunk_extensions_hold_a_column_no_longer_than_its_timeouts(head, drip):
+    import time
+
+    with DripServer(head, drip) as server:
+        started = time.monotonic()
+        events = collect(server.endpoint())
+        took_s = time.monotonic() - started
+    assert events[-1].kind == "error" and took_s < 5, (took_s, events[-1].text)
+
+
+def test_a_complete_answer_is_not_an_error_when_the_server_idles_after_done():
+    import time
+
+    with DripServer(CHUNKED_HEAD + _chunk(delta("all here")) + _chunk(DONE), idle_s=30) as server:
+        started = time.monotonic()
+        events = collect(server.endpoint())
+        took_s = time.monotonic() - started
+    assert text_of(events, "content") == "all here" and events[-1].kind == "done" and took_s < 1.5
