@@ -33,8 +33,19 @@ RUN_ID_CHARS = set("0123456789abcdef")
 LOCK_RETRY_S = 5.0
 
 
-class RunsDatabaseBusy(Exception):
+class RunsUnavailable(Exception):
+    """The runs database cannot be opened or written (corrupt, read-only, a directory, busy): its message starts
+    "runs cannot be saved" and gives the reason, so a page can say so and keep working."""
+
+
+class RunsDatabaseBusy(RunsUnavailable):
     """Another process held the runs database for longer than LOCK_RETRY_S."""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason without the database's full path (the file name is enough for the operator)."""
+    text = (getattr(exc, "strerror", None) or str(exc)).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 @contextlib.contextmanager
@@ -47,12 +58,19 @@ def open_runs_db(path: Path):
             con = duckdb.connect(str(path))
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise RunsDatabaseBusy(f"the runs database {Path(path).name} is in use by another process; try "
-                                       "again, or point MODELMATCH_RUNS_DB at another file") from exc
+            if "lock" in str(exc).lower() and time.monotonic() > deadline:
+                raise RunsDatabaseBusy(f"runs cannot be saved: the runs database {Path(path).name} is in use by "
+                                       "another process; try again, or point MODELMATCH_RUNS_DB at another file"
+                                       ) from exc
+            if "lock" not in str(exc).lower():  # read-only, a directory, no space: not a matter of waiting
+                raise RunsUnavailable(f"runs cannot be saved: {Path(path).name}: {_reason(exc)}") from exc
             time.sleep(0.05)
+        except (duckdb.Error, OSError) as exc:  # a corrupt or foreign file
+            raise RunsUnavailable(f"runs cannot be saved: {Path(path).name}: {_reason(exc)}") from exc
     try:
         yield con
+    except (duckdb.IOException, duckdb.PermissionException, OSError) as exc:  # I/O failing mid-operation
+        raise RunsUnavailable(f"runs cannot be saved: {Path(path).name}: {_reason(exc)}") from exc
     finally:
         con.close()
 
@@ -97,10 +115,16 @@ class RunsStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunsUnavailable(f"runs cannot be saved: {self.path.parent.name}: {_reason(exc)}") from exc
         self._lock = threading.Lock()
         with self._connection() as con:
-            con.execute(SCHEMA)
+            try:
+                con.execute(SCHEMA)
+            except duckdb.Error as exc:  # a read-only file, or one that is not a runs database
+                raise RunsUnavailable(f"runs cannot be saved: {self.path.name}: {_reason(exc)}") from exc
 
     def _connection(self):
         return open_runs_db(self.path)

@@ -13,7 +13,7 @@ from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
 from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
 from modelmatch.eval_scoring import SCORERS
 from modelmatch.eval_sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
-from modelmatch.eval_store import RunsDatabaseBusy, shared_store, valid_run_id
+from modelmatch.eval_store import RunsUnavailable, shared_store, valid_run_id
 from modelmatch.playground import supports_thinking_switch
 from modelmatch.render import md_code, md_text, safe_markdown
 from pages import common
@@ -34,8 +34,8 @@ if problem:
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
 try:
     store = shared_store(settings.runs_db_path())
-except RunsDatabaseBusy as busy:
-    st.error(md_text(busy))
+except RunsUnavailable as unavailable:  # busy, corrupt, read-only, a directory: the reason, not a traceback
+    st.error(f"Evals are off: {md_text(unavailable)}")
     st.stop()
 reader = None
 try:

@@ -31,7 +31,11 @@ if problem:
     st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {md_text(problem)}")
     st.stop()
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
-store = common.runs_store(str(settings.runs_db_path()))
+try:
+    store: rs.RunsStore | None = common.runs_store(str(settings.runs_db_path()))
+except rs.RunsUnavailable as unavailable:  # chatting goes on; only saving and links to saved runs are off
+    store = None
+    st.warning(f"{md_text(unavailable)}. Chatting still works.", icon=":material/database_off:")
 reader = None
 try:
     common.require_catalog()
@@ -91,6 +95,27 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
         st.error(md_text(error), icon=":material/error:")  # may quote the server's own error text: plain text
 
 
+def load_run(run_id: str) -> rs.RunRecord | None:
+    if store is None:
+        return None
+    try:
+        return store.load(run_id)
+    except rs.RunsUnavailable as unavailable:
+        st.warning(md_text(unavailable), icon=":material/database_off:")
+        return None
+
+
+def save_run(run: rs.RunRecord) -> str | None:
+    """The run's id, or None when it could not be saved (the reason is shown after the rerun; chatting goes on)."""
+    if store is None:
+        return None
+    try:
+        return store.save(run)
+    except rs.RunsUnavailable as unavailable:
+        ss.pg_save_problem = str(unavailable)
+        return None
+
+
 def show_saved_run(run: rs.RunRecord) -> None:
     st.subheader(f"Saved run {run.run_id}")
     st.caption(f"{run.created_at:%Y-%m-%d %H:%M} UTC")
@@ -113,7 +138,7 @@ def show_saved_run(run: rs.RunRecord) -> None:
 
 requested_run = st.query_params.get("run")
 if requested_run:
-    saved = store.load(requested_run)
+    saved = load_run(requested_run)
     if saved is None:
         st.warning("No saved run matches the link's run id; showing the playground instead.")
     else:
@@ -286,12 +311,15 @@ if ss.pg_active:
             i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
             snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
             m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
-    ss.pg_last_run_id = store.save(rs.RunRecord(prompt=active["prompt"], columns=records))
+    ss.pg_last_run_id = save_run(rs.RunRecord(prompt=active["prompt"], columns=records))
     ss.pg_active = None
     st.rerun()
 
+if ss.get("pg_save_problem"):
+    st.warning(f"{md_text(ss.pop('pg_save_problem'))}. The answers above are kept in this session.",
+               icon=":material/database_off:")
 if ss.get("pg_last_run_id"):
-    last = store.load(ss.pg_last_run_id)
+    last = load_run(ss.pg_last_run_id)
     if last is not None:
         with st.container(border=True):
             st.markdown(f"Saved as run `{last.run_id}`.")

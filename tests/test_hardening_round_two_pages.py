@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelmatch.eval_runner import RunConfig, create_run
@@ -99,3 +100,43 @@ def test_saved_run_prompt_is_capped_when_rendered(env):
     longest = max((m.value for m in at.markdown), key=len)
     assert "more characters not shown" in longest and "tail-marker" not in longest
     assert len(longest.replace("\u200b", "")) < 60_000
+
+
+def _broken_runs_db(env, how: str):
+    path = env / "runs.duckdb"
+    if how == "directory":
+        path.mkdir()
+    elif how == "corrupt":
+        path.write_bytes(b"this is not a DuckDB file" * 100)
+    elif how == "parent-is-a-file":
+        (env / "blocker").write_text("x")
+        return env / "blocker" / "runs.duckdb"
+    return path
+
+
+@pytest.mark.parametrize("how", ["directory", "corrupt", "parent-is-a-file"])
+def test_corrupt_or_directory_runs_db_degrades_the_playground_and_chatting_goes_on(env, monkeypatch, how):
+    from tests.openai_server import ScriptedServer, answer_script
+    from tests.test_app_playground import write_endpoints
+
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(_broken_runs_db(env, how)))
+    server = ScriptedServer(answer_script(["still", " chatting"]))
+    with server:
+        write_endpoints(env / "endpoints.toml", {"One": server})
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/playground.py")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert any("runs cannot be saved" in w.value for w in at.warning)
+        at.segmented_control(key="pg_columns").set_value(1).run()
+        at.chat_input[0].set_value("hello").run()
+        assert not at.exception, [e.message for e in at.exception]
+    assert "still chatting" in "\n".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("how", ["directory", "corrupt"])
+def test_corrupt_or_directory_runs_db_on_your_evals_says_why_not_in_use(env, monkeypatch, how):
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(_broken_runs_db(env, how)))
+    at = open_evals_page()
+    errors = [e.value for e in at.error]
+    assert any("runs cannot be saved" in e for e in errors) and not any("in use by another" in e for e in errors)
