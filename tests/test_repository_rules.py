@@ -402,3 +402,25 @@ def test_the_markdown_rule_catches_query_values_in_every_page(code):
 ])
 def test_the_markdown_rule_leaves_escaped_values_and_numbers_alone(code):
     assert markdown_offences(f"import streamlit as st\n{code}\n", "pages/evals.py", strict=True) == [], code
+
+
+def test_icon_font_from_an_external_host_no_page_icon_is_fetched_from_outside():
+    """A ":material/...:" page icon makes every visitor's browser fetch the favicon from an external font host."""
+    offenders = []
+    for path in page_files():
+        for node in ast.walk(ast.parse((REPO_ROOT / path).read_text(encoding="utf-8"))):
+            if _call_name(node) == "set_page_config":
+                icon = next((k.value for k in node.keywords if k.arg == "page_icon"), None)
+                if isinstance(icon, ast.Constant) and str(icon.value).startswith((":", "http")):
+                    offenders.append(f"{path}:{node.lineno} {icon.value}")
+    assert offenders == []
+
+
+def test_eval_uploads_over_the_stated_limit_are_refused_by_the_server():
+    """The uploader's max_upload_size is checked in the browser only: the server's own limit must be the eval-set
+    limit, not Streamlit's default 200 MB."""
+    from modelmatch import settings
+
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    default_mb = next(float(s.default) for s in settings.SETTINGS if s.name == "eval_max_file_mb")
+    assert config["server"]["maxUploadSize"] <= default_mb
