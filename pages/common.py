@@ -40,6 +40,9 @@ def startup(data_dir: str, db_path: str) -> Startup:
         report = ensure_current(Path(data_dir), Path(db_path))
     except BuildFailed as failed:
         return Startup(False, tuple(failed.problems))
+    except Exception as exc:  # noqa: BLE001 - any failure to rebuild: keep serving the last good catalog, say why
+        return Startup(False, (Problem(Path(data_dir).name + "/", 0, "", f"the catalog could not be rebuilt "
+                                       f"({type(exc).__name__}: {exc}); the last good build is shown"),))
     return Startup(report is not None, ())
 
 
