@@ -7,6 +7,7 @@ API key or a URL: endpoints are recorded by name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import datetime as dt
 import json
 import threading
@@ -28,7 +29,15 @@ CREATE TABLE IF NOT EXISTS run_columns (
     e2e_ms DOUBLE, tpot_ms DOUBLE, output_tokens_per_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
     reasoning_tokens BIGINT, token_source VARCHAR, cost_usd DOUBLE, cost_note VARCHAR,
     PRIMARY KEY (run_id, column_index));
+CREATE TABLE IF NOT EXISTS run_messages (message_sha256 VARCHAR PRIMARY KEY, role VARCHAR, content VARCHAR);
+CREATE TABLE IF NOT EXISTS run_history (
+    run_id VARCHAR, column_index INTEGER, position INTEGER, message_sha256 VARCHAR,
+    PRIMARY KEY (run_id, column_index, position));
 """
+# Each turn of a conversation is stored once: a run's history is a list of references into run_messages (a message
+# is stored the first time any run sends it). Storing the whole history in every column of every run made the file
+# grow with the square of the conversation's length (8 turns of 2 MB prompts: 310 MB from one visitor).
+HISTORY_IN_MESSAGES = "null"  # history_json of a run whose history is in run_history
 RUN_ID_CHARS = set("0123456789abcdef")
 LOCK_RETRY_S = 5.0
 
@@ -129,7 +138,8 @@ class RunsStore:
     def _connection(self):
         return open_runs_db(self.path)
 
-    def save(self, run: RunRecord) -> str:
+    def save(self, run: RunRecord, retention_days: float = 0) -> str:
+        """Save the run; with retention_days > 0, runs older than that are deleted in the same transaction."""
         with self._lock, self._connection() as con:
             cur = con.cursor()
             try:
@@ -138,9 +148,19 @@ class RunsStore:
                 for c in run.columns:
                     cur.execute("INSERT INTO run_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                         run.run_id, c.column_index, c.endpoint_name, c.model_id, json.dumps(c.settings),
-                        json.dumps(c.history), c.reasoning, c.answer, c.error, c.ttft_ms, c.ttfat_ms, c.e2e_ms,
+                        HISTORY_IN_MESSAGES, c.reasoning, c.answer, c.error, c.ttft_ms, c.ttfat_ms, c.e2e_ms,
                         c.tpot_ms, c.output_tokens_per_s, c.input_tokens, c.output_tokens, c.reasoning_tokens,
                         c.token_source, c.cost_usd, c.cost_note])
+                    for position, message in enumerate(c.history):
+                        role, content = str(message.get("role", "")), str(message.get("content", ""))
+                        sha = hashlib.sha256(f"{role}\0{content}".encode("utf-8", "replace")).hexdigest()
+                        cur.execute("INSERT OR IGNORE INTO run_messages VALUES (?, ?, ?)", [sha, role, content])
+                        cur.execute("INSERT INTO run_history VALUES (?, ?, ?, ?)",
+                                    [run.run_id, c.column_index, position, sha])
+                if retention_days > 0:
+                    cutoff = run.created_at - dt.timedelta(days=retention_days)
+                    for sql in RETENTION_SQL:
+                        cur.execute(sql, [cutoff] if "?" in sql else [])
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
@@ -161,14 +181,22 @@ class RunsStore:
                 rows = cur.execute("SELECT * FROM run_columns WHERE run_id = ? ORDER BY column_index",
                                    [run_id]).fetchall()
                 names = [d[0] for d in cur.description]
+                history_rows = cur.execute(
+                    "SELECT h.column_index, m.role, m.content FROM run_history h JOIN run_messages m "
+                    "ON m.message_sha256 = h.message_sha256 WHERE h.run_id = ? ORDER BY h.column_index, h.position",
+                    [run_id]).fetchall()
             finally:
                 cur.close()
+        histories: dict[int, list[dict]] = {}
+        for column_index, role, content in history_rows:
+            histories.setdefault(column_index, []).append({"role": role, "content": content})
         columns = []
         for row in rows:
             values = dict(zip(names, row))
             values.pop("run_id")
             values["settings"] = json.loads(values.pop("settings_json"))
-            values["history"] = json.loads(values.pop("history_json"))
+            stored = json.loads(values.pop("history_json"))  # a list in runs saved before run_history existed
+            values["history"] = stored if isinstance(stored, list) else histories.get(values["column_index"], [])
             columns.append(ColumnRecord(**values))
         return RunRecord(prompt=head[0], columns=columns, run_id=run_id, created_at=head[1])
 
@@ -176,6 +204,15 @@ class RunsStore:
         with self._lock, self._connection() as con:
             return con.execute("SELECT run_id, created_at, prompt FROM runs ORDER BY created_at DESC LIMIT ?",
                                [limit]).fetchall()
+
+
+# Retention: runs older than the cutoff, their columns and history, then messages no run refers to any more.
+RETENTION_SQL = (
+    "DELETE FROM run_columns WHERE run_id IN (SELECT run_id FROM runs WHERE created_at < ?)",
+    "DELETE FROM run_history WHERE run_id IN (SELECT run_id FROM runs WHERE created_at < ?)",
+    "DELETE FROM runs WHERE created_at < ?",
+    "DELETE FROM run_messages WHERE message_sha256 NOT IN (SELECT message_sha256 FROM run_history)",
+)
 
 
 def _fmt(value: float | None, unit: str, digits: int = 0) -> str:

@@ -38,6 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
             "playground offers two small local models."),
     Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.duckdb"),
             "DuckDB file for saved playground runs and eval results (separate from the catalog)."),
+    Setting("max_prompt_chars", "MODELMATCH_MAX_PROMPT_CHARS", "100000",
+            "The longest prompt the playground accepts, in characters (checked on the server, not only in the box)."),
+    Setting("runs_retention_days", "MODELMATCH_RUNS_RETENTION_DAYS", "0",
+            "Saved playground runs older than this many days are deleted when a run is saved; 0 keeps them all."),
     Setting("session_requests_per_10_min", "MODELMATCH_SESSION_REQUESTS_PER_10_MIN", "40",
             "Playground requests one visitor session may send in any 10 minutes (each column counts as one)."),
     # Freshness: one threshold per table (prices move faster than licenses). Empty = the general
@@ -135,6 +139,14 @@ def endpoints_path() -> Path:
 
 def runs_db_path() -> Path:
     return Path(get("runs_db_path"))
+
+
+def max_prompt_chars() -> int:
+    return int(get("max_prompt_chars"))
+
+
+def runs_retention_days() -> float:
+    return float(get("runs_retention_days"))
 
 
 def session_requests_per_10_min() -> int:

@@ -110,7 +110,7 @@ def save_run(run: rs.RunRecord) -> str | None:
     if store is None:
         return None
     try:
-        return store.save(run)
+        return store.save(run, settings.runs_retention_days())
     except rs.RunsUnavailable as unavailable:
         ss.pg_save_problem = str(unavailable)
         return None
@@ -202,7 +202,7 @@ regenerate = controls[0].button("Regenerate", icon=":material/refresh:", disable
 if controls[1].button("Clear conversation", icon=":material/delete_sweep:", disabled=bool(ss.pg_active)):
     ss.pg_histories = {}
     st.rerun()
-prompt = st.chat_input("Ask every column…", disabled=bool(ss.pg_active))
+prompt = st.chat_input("Ask every column…", disabled=bool(ss.pg_active), max_chars=settings.max_prompt_chars())
 if regenerate and ss.get("pg_last_prompt"):
     prompt = ss.pg_last_prompt
     for history in ss.pg_histories.values():
@@ -267,7 +267,10 @@ def show_live(slots: list, active: dict) -> None:
         time.sleep(POLL_S)
 
 
-if prompt and not ss.pg_active:
+if prompt and len(prompt) > settings.max_prompt_chars():  # the box's max_chars is checked in the browser only
+    st.error(f"The prompt has {len(prompt):,} characters; the limit is {settings.max_prompt_chars():,} "
+             "(MODELMATCH_MAX_PROMPT_CHARS). Nothing was sent.")
+elif prompt and not ss.pg_active:
     start_runs(prompt)
 
 if ss.pg_active:
