@@ -267,3 +267,20 @@ def test_a_complete_answer_is_not_an_error_when_the_server_idles_after_done():
         events = collect(server.endpoint())
         took_s = time.monotonic() - started
     assert text_of(events, "content") == "all here" and events[-1].kind == "done" and took_s < 1.5
+
+
+@pytest.mark.parametrize("head, drip", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),  # headers dripped a byte at a time
+    (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b"{"),  # slow body
+])
+def test_dripping_headers_hold_an_importer_no_longer_than_its_timeout(head, drip):
+    import time
+
+    from ingest.importers import http as importer_http
+
+    with DripServer(head, drip, every_s=0.2) as server:
+        started = time.monotonic()
+        with pytest.raises(importer_http.FetchError, match="timed out after 1.5 s"):
+            importer_http.get(f"http://127.0.0.1:{server.port}/prices.json", importer_http.FetchLimits(1.5, 10 ** 6))
+        took_s = time.monotonic() - started
+    assert took_s < 4, took_s
