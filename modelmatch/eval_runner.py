@@ -26,7 +26,7 @@ from modelmatch.endpoints import Endpoint, redact
 from modelmatch.eval_scoring import answer_part, language_switch, score_reply
 from modelmatch.eval_sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.eval_store import FAILED, SCORED, EndpointRecord, EvalStore, ResultRecord, utcnow
-from modelmatch.limits import SlidingWindowLimiter
+from modelmatch.limits import SlidingWindowLimiter, eval_share_key, eval_share_limit
 from modelmatch.openai_client import astream_chat
 from modelmatch.reasoning import ThinkSplitter
 from modelmatch.timing import RequestMetrics, RequestTimer
@@ -544,12 +544,19 @@ class EvalRunner:
     async def _pace(self, endpoint: Endpoint) -> None:
         if self._limiter is None:
             return
+        share_key, share = eval_share_key(endpoint.name), eval_share_limit(endpoint.requests_per_minute)
         while True:
-            decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
-            if decision.allowed:
-                self._set_state(endpoint.name, "sending")
-                return
-            self._set_state(endpoint.name, f"paced: {endpoint.requests_per_minute} requests per minute")
+            # Eval runs take at most their share of the endpoint's limit; the rest stays for playground visitors.
+            if self._limiter.would_allow(share_key, share):
+                decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+                if decision.allowed:
+                    self._limiter.try_acquire(share_key, share, share_key)
+                    self._set_state(endpoint.name, "sending")
+                    return
+            else:
+                decision = self._limiter.try_acquire(share_key, share, share_key)  # refused: gives the wait
+            self._set_state(endpoint.name, f"paced: evals may use {share} of the endpoint's "
+                                           f"{endpoint.requests_per_minute} requests per minute")
             await asyncio.sleep(min(max(decision.retry_after_s, 0.05), 1.0))
 
     def _request(self, endpoint: Endpoint, item: EvalItem) -> ChatRequest:

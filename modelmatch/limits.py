@@ -37,3 +37,25 @@ class SlidingWindowLimiter:
                                               f"try again in {retry:.0f} s")
             hits.append(now)
             return Decision(True)
+
+    def would_allow(self, key: str, limit: int) -> bool:
+        """Whether try_acquire would allow a request now (records nothing)."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits[key]
+            while hits and now - hits[0] >= self.window_s:
+                hits.popleft()
+            return len(hits) < limit
+
+
+# Eval runs together may use at most this share of an endpoint's requests_per_minute: one visitor's eval run took
+# the whole shared limit and refused everyone else's playground requests for the length of the run.
+EVAL_SHARE = 0.5
+
+
+def eval_share_key(endpoint_name: str) -> str:
+    return f"evals:{endpoint_name}"
+
+
+def eval_share_limit(requests_per_minute: int) -> int:
+    return max(1, int(requests_per_minute * EVAL_SHARE))

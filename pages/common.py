@@ -129,6 +129,24 @@ def runs_store(path: str) -> RunsStore:
 
 
 @st.cache_resource
+def visitor_limiter() -> SlidingWindowLimiter:
+    """Shared by every session of this process: requests per visitor in any 10 minutes. It lived in the session,
+    so reloading the page (a new session) reset it."""
+    return SlidingWindowLimiter(window_s=600)
+
+
+def visitor_key() -> str:
+    """Who the per-visitor cap counts: the client's address (it survives a reload), else this session."""
+    ip = getattr(st.context, "ip_address", None)
+    if ip:
+        return f"ip:{ip}"
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else 'unknown'}"
+
+
+@st.cache_resource
 def endpoint_limiter() -> SlidingWindowLimiter:
     """Shared by every session of this process: requests per minute per endpoint."""
     return SlidingWindowLimiter(window_s=60)

@@ -11,7 +11,6 @@ from modelmatch import playground as pg
 from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
 from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
-from modelmatch.limits import SlidingWindowLimiter
 from modelmatch.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
@@ -150,8 +149,6 @@ if requested_run:
 ss = st.session_state
 ss.setdefault("pg_histories", {})
 ss.setdefault("pg_active", None)
-if "pg_session_limiter" not in ss:
-    ss.pg_session_limiter = SlidingWindowLimiter(window_s=600)
 
 if ss.get("pg_stop") and ss.pg_active:
     for _, run, _ in ss.pg_active["runs"]:
@@ -215,7 +212,8 @@ def start_runs(text: str) -> None:
     for i, cs in enumerate(column_settings):
         endpoint = by_name[cs.endpoint_name]
         # Each column is one request against the visitor's cap and against the endpoint's shared cap.
-        limit = ss.pg_session_limiter.try_acquire("session", settings.session_requests_per_10_min(), "Your session")
+        limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
+                                                     "Your session")
         if limit.allowed:
             limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
         history = [m for turn in ss.pg_histories.get(i, []) for m in (

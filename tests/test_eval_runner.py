@@ -461,3 +461,23 @@ def test_redaction_runs_after_truncation_a_key_echoed_in_replies_is_never_stored
     store.close()
     raw = (tmp_path / "runs.duckdb").read_bytes()
     assert canary[:10].encode() not in raw and base64.b64encode(canary.encode())[:16] not in raw
+
+
+def test_one_eval_run_takes_at_most_half_of_an_endpoints_shared_rate_limit(store, eval_set):
+    """An eval run took the endpoint's whole shared requests_per_minute, refusing every playground visitor for the
+    length of the run. Eval runs now pace themselves to half of it; visitors keep the rest."""
+    from modelmatch.limits import SlidingWindowLimiter
+
+    limiter = SlidingWindowLimiter(window_s=3.0)  # a short window stands in for the minute
+    english = eval_set.subset(["en"])
+    with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
+        ep = endpoint("Shared", server)
+        ep = Endpoint(**{**ep.__dict__, "requests_per_minute": 4})
+        run_id = create_run(store, english, [ep], FAST, {"Shared": None}, {"Shared": ""})
+        runner = EvalRunner(store, run_id, [ep], {}, RunConfig(concurrency=4, cost_cap_usd=None), {"Shared": None},
+                            limiter=limiter).start()
+        time.sleep(0.8)  # the run has sent what its share allows in this window
+        visitor = [limiter.try_acquire("Shared", 4, "Shared").allowed for _ in range(2)]
+        assert runner.wait(30)
+    assert visitor == [True, True]
+    assert runner.progress().outcome == "complete" and len(server.received) == 4

@@ -140,3 +140,26 @@ def test_corrupt_or_directory_runs_db_on_your_evals_says_why_not_in_use(env, mon
     at = open_evals_page()
     errors = [e.value for e in at.error]
     assert any("runs cannot be saved" in e for e in errors) and not any("in use by another" in e for e in errors)
+
+
+def test_per_visitor_cap_survives_a_page_reload(env, monkeypatch):
+    """The cap lived in the session: a reload (a new session) reset it. It is now counted per visitor address in
+    the process."""
+    from pages import common
+    from tests.openai_server import ScriptedServer, answer_script
+    from tests.test_app_playground import write_endpoints
+
+    monkeypatch.setenv("MODELMATCH_SESSION_REQUESTS_PER_10_MIN", "1")
+    monkeypatch.setattr(common, "visitor_key", lambda: "ip:203.0.113.77")
+    server = ScriptedServer(answer_script(["one"]))
+    with server:
+        write_endpoints(env / "endpoints.toml", {"A": server})
+        for attempt in range(2):  # the second AppTest is the same visitor after a reload
+            at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+            at.switch_page("pages/playground.py")
+            at.run()
+            at.segmented_control(key="pg_columns").set_value(1).run()
+            at.chat_input[0].set_value(f"hi {attempt}").run()
+            assert not at.exception, [e.message for e in at.exception]
+        assert len(server.received) == 1
+    assert any("1 requests per 600 s reached" in e.value for e in at.error)
