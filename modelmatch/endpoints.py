@@ -52,6 +52,7 @@ class Endpoint:
     stall_timeout_s: float = 60.0
     max_response_bytes: int = 20_000_000
     max_duration_s: float = 900.0  # a reply may take at most this long in all, however steadily it streams
+    max_usd_per_day: float | None = None  # the operator's spend cap for this endpoint per UTC day, all visitors
     embedded_default: bool = False
 
     @property
@@ -133,6 +134,10 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
             if key in entry and (not isinstance(entry[key], (int, float)) or isinstance(entry[key], bool)
                                  or not 0 < entry[key] <= most_s):
                 raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and {most_s}")
+        if "max_usd_per_day" in entry and (not isinstance(entry["max_usd_per_day"], (int, float))
+                                           or isinstance(entry["max_usd_per_day"], bool)
+                                           or not 0 < entry["max_usd_per_day"] < 1e9):
+            raise EndpointsFileError(f"{where}: 'max_usd_per_day' must be a positive number of US dollars")
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")

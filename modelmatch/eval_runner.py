@@ -26,7 +26,7 @@ from modelmatch.endpoints import Endpoint, redact
 from modelmatch.eval_scoring import answer_part, language_switch, score_reply
 from modelmatch.eval_sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.eval_store import FAILED, SCORED, EndpointRecord, EvalStore, ResultRecord, utcnow
-from modelmatch.limits import SlidingWindowLimiter, eval_share_key, eval_share_limit
+from modelmatch.limits import DAILY_SPEND, DailySpend, SlidingWindowLimiter, eval_share_key, eval_share_limit
 from modelmatch.openai_client import astream_chat
 from modelmatch.reasoning import ThinkSplitter
 from modelmatch.timing import RequestMetrics, RequestTimer
@@ -310,8 +310,9 @@ class EvalRunner:
     def __init__(self, store: EvalStore, run_id: str, endpoints: list[Endpoint], api_keys: dict[str, str | None],
                  config: RunConfig, prices: dict[str, Price | None], limiter: SlidingWindowLimiter | None = None,
                  local_stream: LocalStream | None = None, clock: Clock = time.perf_counter,
-                 sleep: Callable[[float], "asyncio.Future"] | None = None):
+                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None):
         self.store, self.run_id, self.config = store, run_id, config
+        self._daily_spend = daily_spend or DAILY_SPEND
         self.endpoints = list(endpoints)
         self._keys = dict(api_keys)  # memory only, for the requests; never stored or shown
         self._prices = prices
@@ -465,6 +466,10 @@ class EvalRunner:
             self._not_sent(endpoint, item, f"{endpoint.name} was failing ({self._broken[endpoint.name]})")
             return
         worst = self._worst_cost(endpoint, item)
+        daily = self._daily_spend.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
+        if not daily.allowed:
+            self._not_sent(endpoint, item, daily.reason)
+            return
         if not await self._budget.reserve(worst):
             cap = self.config.cost_cap_usd or 0
             self._not_sent(endpoint, item, f"the cost cap (${cap:g}) would be exceeded; resume with a higher cap")
@@ -475,6 +480,7 @@ class EvalRunner:
         try:
             record = await self._send_with_retries(endpoint, item)
             actual = record.cost_usd if record.cost_usd is not None else worst
+            self._daily_spend.add(endpoint.name, actual)
             self.store.save_result(self.run_id, record)
             with self._lock:
                 p = self._progress[endpoint.name]

@@ -11,6 +11,7 @@ from modelmatch import playground as pg
 from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
 from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.limits import DAILY_SPEND
 from modelmatch.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
@@ -215,6 +216,8 @@ def start_runs(text: str) -> None:
         limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
                                                      "Your session")
         if limit.allowed:
+            limit = DAILY_SPEND.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
+        if limit.allowed:
             limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
         history = [m for turn in ss.pg_histories.get(i, []) for m in (
             ChatMessage("user", turn["prompt"]), ChatMessage("assistant", turn["answer"]))]
@@ -305,6 +308,7 @@ if ss.pg_active:
         snap = run.snapshot()
         m = snap.metrics
         cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
+        DAILY_SPEND.add(run.endpoint.name, cost.usd)  # against the operator's max_usd_per_day
         earlier = [{"role": r, "content": t[k]} for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
         history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
                         "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})

@@ -481,3 +481,23 @@ def test_one_eval_run_takes_at_most_half_of_an_endpoints_shared_rate_limit(store
         assert runner.wait(30)
     assert visitor == [True, True]
     assert runner.progress().outcome == "complete" and len(server.received) == 4
+
+
+def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
+    """The operator's max_usd_per_day holds across runs and visitors: once a day's spend reaches it, the rest is
+    'not sent' with the reason, and a second run the same day sends nothing."""
+    from modelmatch.limits import DailySpend
+
+    spend = DailySpend(today=lambda: "2026-01-01")
+    price = Price(1_000_000.0, 1_000_000.0, "test price")  # $1 per token: each reply costs $8
+    with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
+        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 20.0})
+        config = RunConfig(concurrency=1, cost_cap_usd=None)
+        first = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, first, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(24.0)
+        table = evals.summarize(store, first).table
+        assert table["error"].str.contains("daily spend cap").sum() == 9
+        second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        assert len(server.received) == 3
