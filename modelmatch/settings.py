@@ -38,6 +38,9 @@ SETTINGS: tuple[Setting, ...] = (
             "playground offers two small local models."),
     Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.duckdb"),
             "DuckDB file for saved playground runs and eval results (separate from the catalog)."),
+    Setting("eval_runs_public", "MODELMATCH_EVAL_RUNS_PUBLIC", "0",
+            "1 lists every eval run to every visitor of Your evals; 0 (default) lists a session's own runs, and "
+            "any run opens from its link."),
     Setting("max_prompt_chars", "MODELMATCH_MAX_PROMPT_CHARS", "100000",
             "The longest prompt the playground accepts, in characters (checked on the server, not only in the box)."),
     Setting("runs_retention_days", "MODELMATCH_RUNS_RETENTION_DAYS", "0",

@@ -218,6 +218,7 @@ def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[st
         st.error(md_text(active))
         return
     ss.ev_run_id = run_id
+    ss.setdefault("ev_my_runs", set()).add(run_id)
     st.query_params["run"] = run_id
     st.rerun()
 
@@ -253,8 +254,12 @@ else:
 
 st.subheader("4. Results")
 recent = store.recent_runs(30)
-if recent.empty:
-    st.info("No eval runs yet.")
+if settings.get("eval_runs_public").strip().lower() not in ("1", "true", "yes"):
+    # A visitor sees the runs this session started and a run whose link they were given (run ids are 16 random
+    # hex digits), not every visitor's prompts, replies and costs.
+    recent = recent[recent["run_id"].isin(ss.get("ev_my_runs", set()))]
+if recent.empty and not st.query_params.get("run"):
+    st.info("No eval runs in this session yet. A run you start shows here; an earlier run opens from its link.")
     st.stop()
 # No status in the label: a keyed selectbox may keep showing an option's old text while a run finishes.
 labels = {row.run_id: f"{row.created_at:%Y-%m-%d %H:%M} · {row.set_name} · "
@@ -266,6 +271,8 @@ if wanted and valid_run_id(wanted) and wanted not in labels and store.run_info(w
 elif wanted and wanted not in labels:
     st.warning("No eval run matches the link's run id; showing the latest run.")
     wanted = None
+if not labels:
+    st.stop()
 default = wanted or ss.get("ev_run_id") or next(iter(labels))
 run_id = st.selectbox("Run", list(labels), index=list(labels).index(default) if default in labels else 0,
                       format_func=labels.get, key="ev_run_pick")

@@ -163,3 +163,18 @@ def test_per_visitor_cap_survives_a_page_reload(env, monkeypatch):
             assert not at.exception, [e.message for e in at.exception]
         assert len(server.received) == 1
     assert any("1 requests per 600 s reached" in e.value for e in at.error)
+
+
+def test_eval_runs_visible_to_all_visitors_only_by_link_now(env, monkeypatch):
+    loaded = parse_eval_set(b"id,language,scorer,expected,prompt\nq1,en,exact,yes,private question\n", "mine.csv",
+                            "upload mine.csv")
+    store = shared_store(env / "runs.duckdb")
+    endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
+    run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
+    other_visitor = open_evals_page()
+    assert "private question" not in "\n".join(rendered_markdown(other_visitor))
+    assert any("No eval runs in this session" in i.value for i in other_visitor.info)
+    with_link = open_evals_page({"run": run_id})
+    assert with_link.selectbox(key="ev_run_pick").value == run_id
+    monkeypatch.setenv("MODELMATCH_EVAL_RUNS_PUBLIC", "1")  # the operator's choice
+    assert open_evals_page().selectbox(key="ev_run_pick").value == run_id

@@ -254,7 +254,7 @@ MARKDOWN_KEYWORDS = ("body", "label", "help", "text")
 NOT_TEXT_FIRST_ARGUMENT = {"progress"}  # st.progress(value, text=...): the first argument is a number
 SAFE_WRAPPERS = {"md_text", "md_code", "safe_markdown"}
 INERT_CALLS = {"len", "int", "float", "round", "abs", "sum"}
-NUMERIC_FORMAT = re.compile(r"(^%)|([dfgeEn%]$)")  # {x:,.2f}, {n:d}, {when:%Y-%m-%d}: digits only
+NUMERIC_FORMAT = re.compile(r"(^%)|([dfgeEn%,_]$)")  # {x:,.2f}, {n:,}, {when:%Y-%m-%d}: digits only (a str raises)
 # Pages that show text from visitors, uploaded files or model servers: every value there is checked.
 VISITOR_TEXT_PAGES = ("app.py", "pages/common.py", "pages/evals.py", "pages/playground.py")
 REVIEWED_MARKDOWN_VALUES = {
