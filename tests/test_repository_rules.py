@@ -271,7 +271,6 @@ REVIEWED_MARKDOWN_VALUES = {
     ("pages/evals.py", "p.state"): "the runner's fixed states; 'stopped: ' + its own breaker reason",
     ("pages/evals.py", "', '.join((f'`{s}`' for s in SCORERS))"): "the fixed scorer names",
     ("pages/evals.py", "summary.incomplete_requests"): "a count",
-    ("pages/evals.py", "resume_plan.estimate.requests"): "a count",
     ("pages/playground.py", "run.run_id"): "loaded runs only: ids made by the store (hex), checked by valid_run_id",
     ("pages/playground.py", "last.run_id"): "made by the store (hex)",
     ("pages/playground.py", "empty"): "a fixed placeholder passed by the page itself",
