@@ -294,30 +294,35 @@ if ss.pg_active:
                 run.cancel()
         raise
 
-    records = []
-    for i, (cs, run, refusal) in enumerate(active["runs"]):
-        history = ss.pg_histories.setdefault(i, [])
-        endpoint = by_name.get(cs.endpoint_name)
-        if run is None:
-            history.append({"prompt": active["prompt"], "reasoning": "", "answer": "", "error": refusal,
-                            "metrics": ""})
-            records.append(rs.ColumnRecord(i, cs.endpoint_name, endpoint.model_id if endpoint else None,
-                                           cs.as_dict(), [], "", "", error=refusal))
-            continue
-        run.join(5)
-        snap = run.snapshot()
-        m = snap.metrics
-        cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
-        DAILY_SPEND.add(run.endpoint.name, cost.usd)  # against the operator's max_usd_per_day
-        earlier = [{"role": r, "content": t[k]} for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
-        history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
-                        "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})
-        records.append(rs.ColumnRecord(
-            i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
-            snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
-            m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
-    ss.pg_last_run_id = save_run(rs.RunRecord(prompt=active["prompt"], columns=records))
-    ss.pg_active = None
+    try:
+        records = []
+        for i, (cs, run, refusal) in enumerate(active["runs"]):
+            history = ss.pg_histories.setdefault(i, [])
+            endpoint = by_name.get(cs.endpoint_name)
+            if run is None:
+                history.append({"prompt": active["prompt"], "reasoning": "", "answer": "", "error": refusal,
+                                "metrics": ""})
+                records.append(rs.ColumnRecord(i, cs.endpoint_name, endpoint.model_id if endpoint else None,
+                                               cs.as_dict(), [], "", "", error=refusal))
+                continue
+            run.join(5)
+            snap = run.snapshot()
+            m = snap.metrics
+            cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
+            DAILY_SPEND.add(run.endpoint.name, cost.usd)  # against the operator's max_usd_per_day
+            earlier = [{"role": r, "content": t[k]}
+                       for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
+            history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
+                            "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})
+            records.append(rs.ColumnRecord(
+                i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
+                snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
+                m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
+        ss.pg_last_run_id = save_run(rs.RunRecord(prompt=active["prompt"], columns=records))
+    finally:
+        # Whatever one reply held, the prompt box comes back: an exception here used to leave the session with an
+        # active run for good (every rerun raised, the prompt box stayed disabled).
+        ss.pg_active = None
     st.rerun()
 
 if ss.get("pg_save_problem"):

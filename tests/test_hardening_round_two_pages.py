@@ -178,3 +178,28 @@ def test_eval_runs_visible_to_all_visitors_only_by_link_now(env, monkeypatch):
     assert with_link.selectbox(key="ev_run_pick").value == run_id
     monkeypatch.setenv("MODELMATCH_EVAL_RUNS_PUBLIC", "1")  # the operator's choice
     assert open_evals_page().selectbox(key="ev_run_pick").value == run_id
+
+
+def test_odd_token_counts_or_split_surrogates_wedge_a_playground_session_no_more(env):
+    """A string token count, an infinite one, or an emoji sent as two surrogate escapes in two events made every
+    rerun raise and left the prompt box disabled for good."""
+    from tests.openai_server import DONE, Script, ScriptedServer
+    from tests.test_app_playground import write_endpoints
+
+    odd = Script(steps=[(0, b'data: {"choices": [{"delta": {"content": "smile \\ud83d"}}]}\n\n'),
+                        (0, b'data: {"choices": [{"delta": {"content": "\\ude00 done"}}]}\n\n'),
+                        (0, b'data: {"choices": [], "usage": {"prompt_tokens": "7", "completion_tokens": 1e400}}\n\n'),
+                        (0, DONE)])
+    server = ScriptedServer(odd)
+    with server:
+        write_endpoints(env / "endpoints.toml", {"Odd": server})
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/playground.py")
+        at.run()
+        at.segmented_control(key="pg_columns").set_value(1).run()
+        for prompt in ("first", "second"):  # the second prompt is the proof the session is not wedged
+            at.chat_input[0].set_value(prompt).run()
+            assert not at.exception, [e.message for e in at.exception]
+            assert not at.chat_input[0].disabled
+        assert len(server.received) == 2
+    assert "done" in "\n".join(m.value for m in at.markdown)
