@@ -93,7 +93,7 @@ def md_text(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
     visitor, an uploaded file or a server chose."""
     text, left_out = cut(str(value), max_chars)
     text = strip_bidi_controls(text).replace("\r", " ").replace("\n", " ")
-    text = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
     text = _LINE_START_SPECIAL.sub(_escape_line_start, text, count=1)
     return text + ("…" if left_out else "")
 
