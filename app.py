@@ -5,7 +5,9 @@ import streamlit as st
 from modelmatch import settings
 from pages import common
 
-st.set_page_config(page_title="ModelMatch", page_icon=":material/compare_arrows:", layout="wide")
+# An emoji icon becomes a data: URL in the browser; a ":material/...:" one is fetched from an external font host
+# on every visit (the app must work offline and leak no visit).
+st.set_page_config(page_title="ModelMatch", page_icon="⚖️", layout="wide")
 
 bad_settings = settings.check_all()
 if bad_settings:

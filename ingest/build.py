@@ -21,9 +21,10 @@ from filelock import FileLock
 import pyarrow as pa
 
 from ingest.changes import record_changes
+from ingest.regular_file import DataFileError, read_regular_file
 from ingest.schema import TABLES, Table, ddl
 from ingest.score_modes import fill_score_modes
-from ingest.validate import Problem, SourceFile, ValidationResult, data_files, fingerprint, validate
+from ingest.validate import Problem, SourceFile, ValidationResult, _rel, data_files, fingerprint, validate
 
 SCHEMA_VERSION = 1
 ARROW_TYPES = {
@@ -156,11 +157,14 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
 
 def current_data_sha256(data_dir: Path) -> str:
     """Fingerprint of the CSVs as they are on disk now (same recipe as the build's)."""
-    root = Path(data_dir).parent.resolve()
+    root = Path(data_dir).parent
     files = []
     for path in data_files(Path(data_dir)):
-        files.append(SourceFile(path.resolve().relative_to(root).as_posix(),
-                                hashlib.sha256(path.read_bytes()).hexdigest(), 0))
+        try:
+            digest = hashlib.sha256(read_regular_file(path)).hexdigest()
+        except DataFileError:
+            digest = "unreadable"  # never equal to a built fingerprint: the build runs and reports the reason
+        files.append(SourceFile(_rel(path, root), digest, 0))
     return fingerprint(files)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ingest.provenance import tier_problems
+from ingest.regular_file import DataFileError, read_regular_file
 from ingest.schema import PERCENT_MAX, TABLES, Column, Table
 from modelmatch.param_count import verify as verify_params
 
@@ -185,7 +186,12 @@ def _decode(relpath: str, data: bytes, problems: list[Problem]) -> str | None:
 
 
 def read_table(path: Path, relpath: str, table: Table, problems: list[Problem]) -> tuple[list[Row], str]:
-    data = path.read_bytes()
+    try:
+        data = read_regular_file(path)
+    except DataFileError as unreadable:
+        via = f" (read through the symlink {path.name})" if path.is_symlink() else ""
+        problems.append(Problem(relpath, 0, "", f"{unreadable}{via}"))
+        return [], "unreadable"
     sha = hashlib.sha256(data).hexdigest()
     text = _decode(relpath, data, problems)
     if text is None:

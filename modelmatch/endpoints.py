@@ -52,6 +52,7 @@ class Endpoint:
     stall_timeout_s: float = 60.0
     max_response_bytes: int = 20_000_000
     max_duration_s: float = 900.0  # a reply may take at most this long in all, however steadily it streams
+    max_usd_per_day: float | None = None  # the operator's spend cap for this endpoint per UTC day, all visitors
     embedded_default: bool = False
 
     @property
@@ -133,6 +134,10 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
             if key in entry and (not isinstance(entry[key], (int, float)) or isinstance(entry[key], bool)
                                  or not 0 < entry[key] <= most_s):
                 raise EndpointsFileError(f"{where}: '{key}' must be a number of seconds between 0 and {most_s}")
+        if "max_usd_per_day" in entry and (not isinstance(entry["max_usd_per_day"], (int, float))
+                                           or isinstance(entry["max_usd_per_day"], bool)
+                                           or not 0 < entry["max_usd_per_day"] < 1e9):
+            raise EndpointsFileError(f"{where}: 'max_usd_per_day' must be a positive number of US dollars")
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")
@@ -148,26 +153,94 @@ def load_endpoints(path: Path | None) -> tuple[tuple[Endpoint, ...], str]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise EndpointsFileError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_endpoints(data, str(path)), str(path)
+    endpoints = parse_endpoints(data, str(path))
+    check_environment_keys(endpoints, str(path))
+    return endpoints, str(path)
+
+
+class ApiKeyError(ValueError):
+    """A key that cannot be sent as it is; the message names where it comes from, never the key."""
+
+
+def key_problem(value: str) -> str | None:
+    """What is wrong with a key's characters, in words that never quote it; None when it can be sent.
+
+    A key read from a Kubernetes secret or a Windows .env file often ends in a line break or a space. Sent as it is,
+    the HTTP library refuses the header and puts the whole header, key included, into its error message."""
+    if value != value.strip():
+        where = "ends" if value[-1:].isspace() else "starts"
+        kind = {"\n": "a line break (\\n)", "\r": "a carriage return (\\r)", " ": "a space",
+                "\t": "a tab"}.get(value[-1:] if where == "ends" else value[:1], "white space")
+        return f"{where} with {kind}; remove it (e.g. printf instead of echo, or strip the secret's file)"
+    if any(not (0x21 <= ord(ch) <= 0x7E) for ch in value):
+        return "contains a space, a line break or a non-ASCII character, which an HTTP header cannot carry"
+    return None
+
+
+def check_api_key(value: str, where: str) -> str:
+    problem = key_problem(value)
+    if problem:
+        raise ApiKeyError(f"the API key in {where} {problem}; the key itself is not shown")
+    return value
 
 
 def resolve_api_key(endpoint: Endpoint, secrets: Mapping[str, object] | None = None) -> str | None:
-    """The endpoint's key from the environment, then from Streamlit secrets. Never logged, never stored."""
+    """The endpoint's key from the environment, then from Streamlit secrets. Never logged, never stored. Raises
+    ApiKeyError (naming the variable, never the value) for a key an HTTP header cannot carry."""
     if endpoint.api_key_env and os.environ.get(endpoint.api_key_env):
-        return os.environ[endpoint.api_key_env]
+        return check_api_key(os.environ[endpoint.api_key_env], f"environment variable {endpoint.api_key_env}")
     if endpoint.api_key_secret and secrets is not None:
         try:
             value = secrets.get(endpoint.api_key_secret)
         except Exception:  # st.secrets raises when there is no secrets file at all
             value = None
         if isinstance(value, str) and value:
-            return value
+            return check_api_key(value, f"secret {endpoint.api_key_secret}")
     return None
 
 
+def check_environment_keys(endpoints: tuple[Endpoint, ...], source: str) -> None:
+    """When the endpoints are loaded: every key already in the environment must be sendable (EndpointsFileError
+    naming the endpoint and the variable, never the value)."""
+    for endpoint in endpoints:
+        value = os.environ.get(endpoint.api_key_env or "") if endpoint.api_key_env else None
+        if value:
+            try:
+                check_api_key(value, f"environment variable {endpoint.api_key_env}")
+            except ApiKeyError as exc:
+                raise EndpointsFileError(f"{source}, endpoint {endpoint.name!r}: {exc}") from None
+
+
+REDACTED = "[redacted]"
+_MIN_FORM_CHARS = 12  # shorter derived forms (base64 cores of a tiny key) would redact ordinary text
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The key as a server or a library might echo it: as is, without surrounding white space, as Python's repr
+    writes it, URL-encoded, and base64-encoded (alone, after "Bearer ", or inside a longer encoded text: the run
+    of characters that only the key's bytes decide, for each of the three alignments). Longest first."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    forms = {secret, secret.strip(), repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    raw = secret.strip().encode()
+    for text in (raw, b"Bearer " + raw):
+        forms.add(base64.b64encode(text).decode().rstrip("="))
+        forms.add(base64.urlsafe_b64encode(text).decode().rstrip("="))
+    for skew in range(3):
+        encoded = base64.b64encode(b"\0" * skew + raw).decode()
+        first_group = (skew + 2) // 3  # the first 3-byte group made of the key's bytes only
+        last_group = (skew + len(raw)) // 3  # one past the last such group
+        core = encoded[4 * first_group:4 * last_group]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return sorted((f for f in forms if len(f) >= _MIN_FORM_CHARS or f == secret), key=len, reverse=True)
+
+
 def redact(text: str, secrets: list[str | None]) -> str:
-    """Remove every secret (and its Bearer form) from text meant for users, logs or storage."""
+    """Remove every secret, in every form secret_forms knows, from text meant for users, logs or storage. Redact
+    first and cut after: a cut through the key would leave all but its last characters for the replace to miss."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "[redacted]")
+            for form in secret_forms(secret):
+                text = text.replace(form, REDACTED)
     return text

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from modelmatch import evals, settings
-from modelmatch.endpoints import EndpointsFileError, load_endpoints, resolve_api_key
+from modelmatch.endpoints import ApiKeyError, EndpointsFileError, load_endpoints, resolve_api_key
 from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunConfig, create_run
 from modelmatch.eval_sets import load_named
 from modelmatch.eval_store import EvalStore, RunsDatabaseBusy, valid_run_id
@@ -118,7 +118,10 @@ def _reader(db: Path | None):
 def _keys(endpoints) -> dict[str, str | None]:
     keys = {}
     for endpoint in endpoints:
-        key = resolve_api_key(endpoint, None) if endpoint.has_key else None
+        try:
+            key = resolve_api_key(endpoint, None) if endpoint.has_key else None
+        except ApiKeyError as bad:
+            raise EvalInputError(f"{endpoint.name}: {bad}") from None
         if endpoint.has_key and key is None:
             raise EvalInputError(f"{endpoint.name} needs an API key: set the environment variable "
                                  f"{endpoint.api_key_env or endpoint.api_key_secret}")

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator
 
 from modelmatch.chat_types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.endpoints import Endpoint
+from modelmatch.endpoints import Endpoint, redact
 from modelmatch.eval_scoring import answer_part, language_switch, score_reply
 from modelmatch.eval_sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.eval_store import FAILED, SCORED, EndpointRecord, EvalStore, ResultRecord, utcnow
-from modelmatch.limits import SlidingWindowLimiter
+from modelmatch.limits import DAILY_SPEND, DailySpend, SlidingWindowLimiter, eval_share_key, eval_share_limit
 from modelmatch.openai_client import astream_chat
 from modelmatch.reasoning import ThinkSplitter
 from modelmatch.timing import RequestMetrics, RequestTimer
@@ -310,8 +310,9 @@ class EvalRunner:
     def __init__(self, store: EvalStore, run_id: str, endpoints: list[Endpoint], api_keys: dict[str, str | None],
                  config: RunConfig, prices: dict[str, Price | None], limiter: SlidingWindowLimiter | None = None,
                  local_stream: LocalStream | None = None, clock: Clock = time.perf_counter,
-                 sleep: Callable[[float], "asyncio.Future"] | None = None):
+                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None):
         self.store, self.run_id, self.config = store, run_id, config
+        self._daily_spend = daily_spend or DAILY_SPEND
         self.endpoints = list(endpoints)
         self._keys = dict(api_keys)  # memory only, for the requests; never stored or shown
         self._prices = prices
@@ -465,6 +466,10 @@ class EvalRunner:
             self._not_sent(endpoint, item, f"{endpoint.name} was failing ({self._broken[endpoint.name]})")
             return
         worst = self._worst_cost(endpoint, item)
+        daily = self._daily_spend.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
+        if not daily.allowed:
+            self._not_sent(endpoint, item, daily.reason)
+            return
         if not await self._budget.reserve(worst):
             cap = self.config.cost_cap_usd or 0
             self._not_sent(endpoint, item, f"the cost cap (${cap:g}) would be exceeded; resume with a higher cap")
@@ -475,6 +480,7 @@ class EvalRunner:
         try:
             record = await self._send_with_retries(endpoint, item)
             actual = record.cost_usd if record.cost_usd is not None else worst
+            self._daily_spend.add(endpoint.name, actual)
             self.store.save_result(self.run_id, record)
             with self._lock:
                 p = self._progress[endpoint.name]
@@ -519,8 +525,15 @@ class EvalRunner:
             self._note_failure(endpoint, error, classify_error(endpoint, error))
             return ResultRecord(endpoint.name, item.item_id, FAILED, error=error, **common)
         self._consecutive_failures[endpoint.name] = 0
-        score = score_reply(answer, item.expected, item.scorer, item.tolerance)
-        detected, switched = language_switch(item.language, answer_part(answer)[0])
+        try:
+            score = score_reply(answer, item.expected, item.scorer, item.tolerance)
+            detected, switched = language_switch(item.language, answer_part(answer)[0])
+        except Exception as exc:  # noqa: BLE001 - a reply that cannot be scored is scored wrong, with the reason
+            # Raising here ended the endpoint's whole run, and the item stayed unscored, so every resume paid
+            # for the same reply again. The reply is kept; the note says why it could not be scored.
+            return ResultRecord(endpoint.name, item.item_id, SCORED, correct=False, extraction="none",
+                                score_note=f"could not score this reply: {type(exc).__name__}: {str(exc)[:200]}",
+                                **common)
         return ResultRecord(endpoint.name, item.item_id, SCORED, correct=score.correct, extracted=score.extracted,
                             extraction=score.extraction, answer_key=score.answer_key, score_note=score.note,
                             answer_language=detected, language_switch=switched, **common)
@@ -537,12 +550,19 @@ class EvalRunner:
     async def _pace(self, endpoint: Endpoint) -> None:
         if self._limiter is None:
             return
+        share_key, share = eval_share_key(endpoint.name), eval_share_limit(endpoint.requests_per_minute)
         while True:
-            decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
-            if decision.allowed:
-                self._set_state(endpoint.name, "sending")
-                return
-            self._set_state(endpoint.name, f"paced: {endpoint.requests_per_minute} requests per minute")
+            # Eval runs take at most their share of the endpoint's limit; the rest stays for playground visitors.
+            if self._limiter.would_allow(share_key, share):
+                decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+                if decision.allowed:
+                    self._limiter.try_acquire(share_key, share, share_key)
+                    self._set_state(endpoint.name, "sending")
+                    return
+            else:
+                decision = self._limiter.try_acquire(share_key, share, share_key)  # refused: gives the wait
+            self._set_state(endpoint.name, f"paced: evals may use {share} of the endpoint's "
+                                           f"{endpoint.requests_per_minute} requests per minute")
             await asyncio.sleep(min(max(decision.retry_after_s, 0.05), 1.0))
 
     def _request(self, endpoint: Endpoint, item: EvalItem) -> ChatRequest:
@@ -576,7 +596,9 @@ class EvalRunner:
                     reasoning.append(event.text)
                 elif event.kind == "error":
                     error = event.text
-        return "".join(answer), "".join(reasoning), error, timer.result()
+        keys = [self._keys.get(endpoint.name)]  # joined first: a key split over events is redacted too
+        return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),
+                timer.result())
 
     def _collect_local(self, endpoint: Endpoint, request: ChatRequest) -> list[StreamEvent]:
         stream = self._local_stream

@@ -34,6 +34,12 @@ SCORERS: tuple[str, ...] = ("exact", "contains", "numeric", "regex", "choice")
 ALTERNATIVE_SEPARATOR = "|"
 REGEX_TIMEOUT_S = 1.0
 REGEX_MAX_TEXT_CHARS = 50_000
+# A number written with more characters than this is not read as a number (Python's int() refuses strings of more
+# than 4,300 digits, and no expected answer is that long).
+MAX_NUMBER_CHARS = 100
+# Only the last this many characters of a reply are scored (the final answer is at its end); every step below is
+# linear in the text, and this bounds the whole.
+SCORE_MAX_CHARS = 200_000
 
 # ---------------------------------------------------------------------------------------------------------------
 # Text normalisation
@@ -45,6 +51,7 @@ _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if code != 0
 _SPACES = "\u00a0\u202f\u2009\u2007\u3000"
 _MINUS = "\u2212\u2012\u2013\ufe63"
 _VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅐⅛⅜⅝⅞⅑⅒↉"
+_VULGAR_RE = re.compile(f"[{_VULGAR}]")
 
 
 def _ascii_digits(text: str) -> str:
@@ -59,12 +66,32 @@ def _ascii_digits(text: str) -> str:
 
 
 def _vulgar_to_slash(text: str) -> str:
-    """"3½" -> "3 1/2", "½" -> "1/2" (NFKC would turn "3½" into "31⁄2", which reads as 31/2)."""
-    def repl(match: re.Match) -> str:
-        whole, frac = match.group(1), Fraction(unicodedata.numeric(match.group(2))).limit_denominator(12)
-        text = f"{frac.numerator}/{frac.denominator}"
-        return f"{whole} {text}" if whole else text
-    return re.sub(rf"(\d+)?\s?([{_VULGAR}])", repl, text)
+    """"3½" -> "3 1/2", "½" -> "1/2" (NFKC would turn "3½" into "31⁄2", which reads as 31/2).
+
+    Linear time: each fraction sign looks back over the digits before it, never past the previous fraction sign (a
+    pattern "(\\d+)?\\s?[½]" read the rest of a digit run from every digit in it: quadratic on a long run)."""
+    if not any(ch in _VULGAR for ch in text):
+        return text
+    out: list[str] = []
+    done = 0  # text[:done] is already in out
+    for match in _VULGAR_RE.finditer(text):
+        sign_at = match.start()
+        start = sign_at
+        if start > done and text[start - 1].isspace():
+            start -= 1
+        digits_end = start
+        while start > done and text[start - 1].isdecimal():  # as \d did: Thai and full-width digits too
+            start -= 1
+        whole = text[start:digits_end]
+        if not whole:
+            start = sign_at  # no number before it: a space before "½" stays
+        frac = Fraction(unicodedata.numeric(match.group(0))).limit_denominator(12)
+        shown = f"{frac.numerator}/{frac.denominator}"
+        out.append(text[done:start])
+        out.append(f"{whole} {shown}" if whole else shown)
+        done = sign_at + 1
+    out.append(text[done:])
+    return "".join(out)
 
 
 def normalize_numeric_text(text: str) -> str:
@@ -85,8 +112,8 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"[*_`]+", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     text = text.strip("\"'“”‘’「」『』《》()[]{} ")
-    text = re.sub(r"[.。!！?？,，;；:：]+$", "", text).strip()
-    return text
+    # rstrip, not a "[...]+$" pattern: that one retries from every character of an inner run (quadratic).
+    return text.rstrip(".。!！?？,，;；:：").strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -202,6 +229,8 @@ def read_numbers(text: str) -> list[NumberReading]:
     norm = normalize_numeric_text(text)
     found: list[NumberReading] = []
     for match in _NUMBER_RE.finditer(norm):
+        if len(match.group("body")) > MAX_NUMBER_CHARS:
+            continue  # not an answer anyone wrote; and int() refuses more than 4,300 digits
         values = _interpret(match.group("body"))
         if not values:
             continue
@@ -230,7 +259,7 @@ def read_answer_number(text: str) -> NumberReading | None:
 def parse_expected_number(text: str) -> Fraction | None:
     """An expected numeric answer must be one unambiguous number: 42, -3.5, 1234.5, 7/2."""
     cleaned = text.strip()
-    if not re.fullmatch(r"-?\d+(?:\.\d+)?|-?\d+/\d+", cleaned):
+    if len(cleaned) > MAX_NUMBER_CHARS or not re.fullmatch(r"-?\d+(?:\.\d+)?|-?\d+/\d+", cleaned):
         return None
     if "/" in cleaned:
         num, den = cleaned.split("/")
@@ -313,15 +342,28 @@ def _boxed(text: str) -> str | None:
     return text[begin:i - 1] if depth == 0 else None
 
 
+def _strip_chars(text: str, chars: str) -> str:
+    """text without leading and trailing characters from chars or whitespace. Linear time: a pattern such as
+    "[*_`\\s]+$" tries again from every character of every inner run of spaces (quadratic on a long one)."""
+    start, end = 0, len(text)
+    while start < end and (text[start] in chars or text[start].isspace()):
+        start += 1
+    while end > start and (text[end - 1] in chars or text[end - 1].isspace()):
+        end -= 1
+    return text[start:end]
+
+
 def _clean_marker_text(text: str) -> str:
-    text = text.strip()
-    text = re.sub(r"^[*_`\s]+|[*_`\s]+$", "", text)
-    text = re.sub(r"^\$+|\$+$", "", text).strip()
-    return text
+    text = _strip_chars(text, "*_`")
+    return text.strip("$").strip()
 
 
 def final_answer(content: str) -> FinalAnswer:
     reply, note = answer_part(content)
+    if len(reply) > SCORE_MAX_CHARS:
+        reply = reply[-SCORE_MAX_CHARS:]
+        note = _join(note, f"the answer is longer than {SCORE_MAX_CHARS:,} characters: only its last "
+                           f"{SCORE_MAX_CHARS:,} were read")
     last: tuple[int, int] | None = None
     for pattern in (_MARKER_ANYWHERE, _MARKER_LINE_START):
         for match in pattern.finditer(reply):

@@ -150,10 +150,19 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         raise ChatBackendError(f"could not connect to {parsed.hostname}:{port}: {exc.strerror or exc}") from exc
 
     conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=READ_SIZE * 4)
-    host_header = parsed.hostname if parsed.port is None else f"{parsed.hostname}:{parsed.port}"
-    request = h11.Request(method="POST", target=target, headers=[
-        ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
-        *headers.items()])
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname  # IPv6 literals keep brackets
+    host_header = host if parsed.port is None else f"{host}:{parsed.port}"
+    try:
+        request = h11.Request(method="POST", target=target, headers=[
+            ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
+            *headers.items()])
+    except h11.LocalProtocolError:
+        transport.close()
+        # h11's message quotes the refused header whole, and that header may be the key: never pass it on.
+        names = ", ".join(name for name, value in headers.items() if not _sendable_header_value(value))
+        raise ChatBackendError(f"the request was not sent: the {names or 'a'} header holds a character HTTP does "
+                               "not allow (a line break, a carriage return or a space at its end: check the API "
+                               "key's variable)") from None
     try:
         transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
         payload = conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
@@ -165,6 +174,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         if on_sent is not None:
             on_sent(sent_at)
         deadline = sent_at + limits.max_duration_s
+        # Every limit is wall-clock from an instant, never from the last read: a server dripping header bytes, 1xx
+        # responses or chunk extensions (bytes that carry no body) used to restart it with every byte and hold the
+        # column until max_duration_s. progress_at = the request, then the last body byte.
+        progress_at = sent_at
         received = 0
         first = True
         status: int | None = None
@@ -175,8 +188,9 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
             if event is h11.NEED_DATA:
                 # Servers send headers at once and the body after prefill: "first byte" means first body byte.
                 timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                left_s = deadline - clock()
-                got = await stream.read(min(timeout, left_s)) if left_s > 0 else None
+                at = clock()
+                left_s = min(deadline - at, progress_at + timeout - at)
+                got = await stream.read(left_s) if left_s > 0 else None
                 if got is None and clock() >= deadline:
                     raise ChatBackendError(f"the reply from {parsed.hostname} took longer than "
                                            f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
@@ -201,7 +215,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                     if len(error_body) < ERROR_BODY_LIMIT:
                         error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
                     continue
+                if not event.data:
+                    continue  # an empty chunk (or one made of extensions only) is no progress
                 first = False
+                progress_at = now
                 yield now, bytes(event.data)
                 continue
             if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
@@ -214,6 +231,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
         raise ChatBackendError(f"the connection to {parsed.hostname} failed: {exc}") from exc
     finally:
         transport.close()
+
+
+def _sendable_header_value(value: str) -> bool:
+    return value == value.strip() and all(0x20 <= ord(ch) <= 0x7E for ch in value)
 
 
 class SSEParser:

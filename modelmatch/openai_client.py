@@ -48,7 +48,13 @@ def request_body(endpoint: Endpoint, request: ChatRequest) -> dict:
     return body
 
 
-def _error_message(endpoint: Endpoint, error: HttpError) -> str:
+def _excerpt(text: object, chars: int, api_key: str | None) -> str:
+    """Server text for a message: redacted first, then cut (cut first, a key straddling the cut would survive
+    as all but its last characters)."""
+    return redact(str(text), [api_key])[:chars]
+
+
+def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None = None) -> str:
     if 300 <= error.status < 400:
         where = f" to {error.location_host}" if error.location_host else ""
         return (f"{endpoint.name} answered with a redirect (HTTP {error.status}){where}; redirects are not followed, "
@@ -65,7 +71,7 @@ def _error_message(endpoint: Endpoint, error: HttpError) -> str:
             500: "the server failed", 502: "bad gateway", 503: "the server is overloaded or starting"}.get(error.status, "")
     text = f"{endpoint.name}: HTTP {error.status}" + (f" ({hint})" if hint else "")
     if detail:
-        text += f": {str(detail)[:300]}"
+        text += f": {_excerpt(detail, 300, api_key)}"
     return text
 
 
@@ -88,8 +94,9 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     saw_done = False
     last_at = started_at = clock()
     last_event_at: float | None = None
+    stream = post_stream(url, headers, body, limits, clock, on_sent)
     try:
-        async for at, chunk in post_stream(url, headers, body, limits, clock, on_sent):
+        async for at, chunk in stream:
             last_at = at
             complete = parser.feed(chunk)
             if complete:
@@ -102,30 +109,42 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                     continue
                 try:
                     payload = json.loads(data)
-                except ValueError:
-                    raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): {data[:80]!r}")
+                except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+                    raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): "
+                                           f"{_excerpt(repr(data), 80, api_key)}")
                 if not isinstance(payload, dict):
-                    raise ChatBackendError(f"{endpoint.name} sent a malformed event: {data[:80]!r}")
+                    raise ChatBackendError(f"{endpoint.name} sent a malformed event: "
+                                           f"{_excerpt(repr(data), 80, api_key)}")
                 if "error" in payload:
                     err = payload["error"]
                     message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                    raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: {str(message)[:300]}")
+                    raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: "
+                                           f"{_excerpt(message, 300, api_key)}")
                 if splitter is not None and _server_sent_reasoning(payload):
                     # The server runs a reasoning parser, so its content is all answer: a template that opens
                     # <think> itself (starts_in_thinking) must not turn that answer into reasoning.
                     for event in _flush(splitter, at):
                         yield event
                     splitter = None
-                for event in _events_from_chunk(payload, at, splitter):
+                try:
+                    chunk_events = _events_from_chunk(payload, at, splitter)
+                except MalformedEvent as shape:
+                    raise ChatBackendError(f"{endpoint.name} sent a malformed event ({shape}): "
+                                           f"{_excerpt(repr(data), 80, api_key)}") from None
+                for event in chunk_events:
                     yield event
+            if saw_done:
+                break  # the reply is complete: a server idling after [DONE] must not turn it into a stall error
     except HttpError as exc:
-        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc), [api_key]))
+        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, api_key), [api_key]))
         return
     except ChatBackendError as exc:
         for event in _flush(splitter, last_at):
             yield event
         yield StreamEvent("error", clock(), redact(str(exc), [api_key]) + _kept_note(parser))
         return
+    finally:
+        await stream.aclose()  # closes the connection now, also when the loop ended at [DONE]
     for event in _flush(splitter, last_at):
         yield event
     if not saw_done:
@@ -159,15 +178,58 @@ def _flush(splitter: ThinkSplitter | None, at: float) -> list[StreamEvent]:
     return [StreamEvent(kind, at, text) for kind, text in splitter.finish()]
 
 
+class MalformedEvent(ValueError):
+    """Valid JSON of a shape no OpenAI-compatible server sends; the message says which part."""
+
+
+MAX_TOKEN_COUNT = 10 ** 12  # more tokens than any reply has: a count above it is not a count
+
+
+def token_count(value: object) -> int | None:
+    """A usage count as an int, or None for anything else a server might send (a string, a bool, a negative or
+    huge number, infinity, NaN): an odd count must not break the page that formats it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
+
+
+def clean_text(text: str) -> str:
+    """Text as UTF-8 can carry it: a surrogate pair sent as two JSON escapes becomes its character, a lone
+    surrogate becomes U+FFFD (left in, it made every later encode of the page's text raise)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _events_from_chunk(payload: dict, at: float, splitter: ThinkSplitter | None) -> list[StreamEvent]:
     events: list[StreamEvent] = []
-    for choice in payload.get("choices") or []:
-        delta = choice.get("delta") or {}
+    choices = payload.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise MalformedEvent("'choices' is not a list")
+    for choice in choices or []:
+        if not isinstance(choice, dict):
+            raise MalformedEvent("a choice is not an object")
+        delta = choice.get("delta")
+        if delta is None:
+            continue
+        if not isinstance(delta, dict):
+            raise MalformedEvent("'delta' is not an object")
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            events.append(StreamEvent("reasoning", at, reasoning))
+        if reasoning is not None and not isinstance(reasoning, str):
+            raise MalformedEvent("the reasoning is not a string")
+        if reasoning:
+            events.append(StreamEvent("reasoning", at, clean_text(reasoning)))
         content = delta.get("content")
-        if isinstance(content, str) and content:
+        if content is not None and not isinstance(content, str):
+            raise MalformedEvent("'content' is not a string")
+        if content:
+            content = clean_text(content)
             if splitter is None:
                 events.append(StreamEvent("content", at, content))
             else:
@@ -179,13 +241,15 @@ def _events_from_chunk(payload: dict, at: float, splitter: ThinkSplitter | None)
         if reasoning_tokens is None:  # SGLang reports it at the top level of usage
             reasoning_tokens = usage.get("reasoning_tokens")
         events.append(StreamEvent("usage", at, usage=Usage(
-            input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-            reasoning_tokens=reasoning_tokens)))
+            input_tokens=token_count(usage.get("prompt_tokens")),
+            output_tokens=token_count(usage.get("completion_tokens")),
+            reasoning_tokens=token_count(reasoning_tokens))))
     return events
 
 
 def _server_sent_reasoning(payload: dict) -> bool:
-    for choice in payload.get("choices") or []:
+    choices = payload.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if isinstance(delta, dict) and any(isinstance(delta.get(k), str) and delta.get(k)
                                            for k in ("reasoning_content", "reasoning")):

@@ -17,7 +17,7 @@ import pandas as pd
 from modelmatch import prices
 from modelmatch.catalog_reader import CatalogReader
 from modelmatch.chat_types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.endpoints import Endpoint
+from modelmatch.endpoints import Endpoint, redact
 from modelmatch.openai_client import stream_chat
 from modelmatch.reasoning import ThinkSplitter
 from modelmatch.timing import LiveStats, RequestMetrics, RequestTimer
@@ -148,8 +148,12 @@ class ColumnRun:
         return self._finished.is_set()
 
     def snapshot(self) -> Snapshot:
+        # Redacted once joined: a server echoing the key (in any form, split over any number of events) shows it
+        # to no page, saved run or export.
+        keys = [self._api_key]
         with self._lock:
-            return Snapshot("".join(self._reasoning), "".join(self._answer), self._error, self._finished.is_set(),
+            return Snapshot(redact("".join(self._reasoning), keys), redact("".join(self._answer), keys),
+                            redact(self._error, keys), self._finished.is_set(),
                             self._queue_position, self._timer.live(self._clock()), self._metrics,
                             self._invalid_utf8_events)
 

@@ -32,6 +32,15 @@ def _number(raw: str) -> float:
     return value
 
 
+def _flag(raw: str) -> bool:
+    text = raw.lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
 def _url(raw: str) -> str:
     parsed = urlparse(raw)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -41,6 +50,7 @@ def _url(raw: str) -> str:
 
 KINDS: dict[str, tuple] = {
     "text": (str, "any text"),
+    "flag": (_flag, "1 or 0 (also true/false, yes/no, on/off)"),
     "secret": (str, "any text"),
     "path": (str, "a file or folder path"),
     "url": (_url, "an http(s) URL such as https://host/path"),
@@ -112,6 +122,15 @@ SETTINGS: tuple[Setting, ...] = (
             "playground offers two small local models.", kind="path"),
     Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.duckdb"),
             "DuckDB file for saved playground runs and eval results (separate from the catalog).", kind="path"),
+    Setting("eval_runs_public", "MODELMATCH_EVAL_RUNS_PUBLIC", "0",
+            "1 lists every eval run to every visitor of Your evals; 0 (default) lists a session's own runs, and "
+            "any run opens from its link.", kind="flag"),
+    Setting("max_prompt_chars", "MODELMATCH_MAX_PROMPT_CHARS", "100000",
+            "The longest prompt the playground accepts, in characters (checked on the server, not only in the box).",
+            kind="whole>=1"),
+    Setting("runs_retention_days", "MODELMATCH_RUNS_RETENTION_DAYS", "0",
+            "Saved playground runs older than this many days are deleted when a run is saved; 0 keeps them all.",
+            kind="number>=0"),
     Setting("session_requests_per_10_min", "MODELMATCH_SESSION_REQUESTS_PER_10_MIN", "40",
             "Playground requests one visitor session may send in any 10 minutes (each column counts as one).", kind="whole>=1"),
     # Freshness: one threshold per table (prices move faster than licenses). Empty = the general
@@ -230,6 +249,18 @@ def endpoints_path() -> Path:
 
 def runs_db_path() -> Path:
     return Path(get("runs_db_path"))
+
+
+def max_prompt_chars() -> int:
+    return value("max_prompt_chars")
+
+
+def runs_retention_days() -> float:
+    return value("runs_retention_days")
+
+
+def eval_runs_public() -> bool:
+    return value("eval_runs_public")
 
 
 def session_requests_per_10_min() -> int:

@@ -43,6 +43,9 @@ def startup(data_dir: str, db_path: str) -> Startup:
         report = ensure_current(Path(data_dir), Path(db_path))
     except BuildFailed as failed:
         return Startup(False, tuple(failed.problems))
+    except Exception as exc:  # noqa: BLE001 - any failure to rebuild: keep serving the last good catalog, say why
+        return Startup(False, (Problem(Path(data_dir).name + "/", 0, "", f"the catalog could not be rebuilt "
+                                       f"({type(exc).__name__}: {exc}); the last good build is shown"),))
     return Startup(report is not None, ())
 
 
@@ -129,6 +132,24 @@ def endpoints() -> tuple[tuple[Endpoint, ...], str, str]:
 @st.cache_resource
 def runs_store(path: str) -> RunsStore:
     return RunsStore(Path(path))
+
+
+@st.cache_resource
+def visitor_limiter() -> SlidingWindowLimiter:
+    """Shared by every session of this process: requests per visitor in any 10 minutes. It lived in the session,
+    so reloading the page (a new session) reset it."""
+    return SlidingWindowLimiter(window_s=600)
+
+
+def visitor_key() -> str:
+    """Who the per-visitor cap counts: the client's address (it survives a reload), else this session."""
+    ip = getattr(st.context, "ip_address", None)
+    if ip:
+        return f"ip:{ip}"
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else 'unknown'}"
 
 
 @st.cache_resource

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from modelmatch import eval_visibility, evals, settings
-from modelmatch.endpoints import Endpoint, resolve_api_key
+from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
 from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
 from modelmatch.eval_scoring import SCORERS
 from modelmatch.eval_sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
-from modelmatch.eval_store import RunsDatabaseBusy, shared_store, valid_run_id
+from modelmatch.eval_store import RunsUnavailable, shared_store, valid_run_id
 from modelmatch.playground import supports_thinking_switch
-from modelmatch.render import safe_markdown
+from modelmatch.render import md_code, md_text, safe_markdown
 from pages import common
 
 POLL_S = 0.5
@@ -29,13 +29,13 @@ st.caption("English leaderboards do not tell you how a model does on your task i
 ss = st.session_state
 found, origin, problem = common.endpoints()
 if problem:
-    st.error(f"The endpoints file has a problem, so evals are off until it is fixed: {problem}")
+    st.error(f"The endpoints file has a problem, so evals are off until it is fixed: {md_text(problem)}")
     st.stop()
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
 try:
     store = shared_store(settings.runs_db_path())
-except RunsDatabaseBusy as busy:
-    st.error(str(busy))
+except RunsUnavailable as unavailable:  # busy, corrupt, read-only, a directory: the reason, not a traceback
+    st.error(f"Evals are off: {md_text(unavailable)}")
     st.stop()
 reader = None
 try:
@@ -73,7 +73,7 @@ def live_progress() -> None:
         extra = f", {p.failed} failed" if p.failed else ""
         extra += f", {p.not_sent} not sent" if p.not_sent else ""
         extra += f", {p.retries} retries" if p.retries else ""
-        st.progress(done, text=f"**{p.name}**: {p.complete}/{p.total} scored ({p.correct} right this "
+        st.progress(done, text=f"**{md_text(p.name)}**: {p.complete}/{p.total} scored ({p.correct} right this "
                                f"session{extra}) · {p.in_flight} in flight · {p.state}")
     if not progress.running:
         ss.ev_runner = None
@@ -84,7 +84,7 @@ def live_progress() -> None:
 if ss.get("ev_runner") is not None:  # the fragment polls only while this session has a run going
     live_progress()
 if ss.get("ev_run_message"):
-    st.error(ss.ev_run_message)
+    st.error(md_text(ss.ev_run_message))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. The eval set
@@ -115,7 +115,8 @@ else:
     if upload is not None:
         loaded = parse_eval_set(upload.getvalue(), upload.name, f"upload {upload.name}")
         if loaded.problems:
-            st.error(f"{len(loaded.problems)} problem(s) in {upload.name}; nothing will be sent until they are fixed.",
+            st.error(f"{len(loaded.problems)} problem(s) in {md_text(upload.name)}; nothing will be sent until they "
+                     "are fixed.",
                      icon=":material/error:")
             st.dataframe([{"line": p.line or "", "column": p.column, "problem": p.message}
                           for p in loaded.problems[:500]], hide_index=True, width="stretch")
@@ -197,7 +198,11 @@ def estimate_table(plan: evals.RunPlan) -> list[dict]:
 def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], list[str]]:
     keys, missing = {}, []
     for endpoint in chosen_endpoints:
-        key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        try:
+            key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        except ApiKeyError as bad:
+            missing.append(f"{endpoint.name}: {bad}")
+            continue
         if endpoint.has_key and key is None:
             missing.append(f"{endpoint.name} needs an API key: the operator sets the environment variable "
                            f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)")
@@ -210,7 +215,7 @@ def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[st
         ss.ev_runner = EvalRunner(store, run_id, plan.endpoints, keys, run_config, plan.prices,
                                   limiter=common.endpoint_limiter()).start()
     except RunAlreadyActive as active:
-        st.error(str(active))
+        st.error(md_text(active))
         return
     ss.ev_run_id = run_id
     # Private to this session until its author publishes it (see "Share on Compare" under the results).
@@ -231,12 +236,12 @@ else:
                f"every reply uses all {int(max_tokens):,} tokens. Token counts from the servers replace the estimates "
                "as replies arrive.")
     for warning in plan.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(md_text(warning), icon=":material/warning:")
     for refusal in plan.problems:
-        st.error(refusal)
+        st.error(md_text(refusal))
     keys, missing = keys_for(endpoints)
     for message in missing:
-        st.error(message)
+        st.error(md_text(message))
     label = f"Start: {plan.estimate.requests:,} requests"
     if st.button(label, key="ev_start", type="primary", icon=":material/play_arrow:",
                  disabled=busy or bool(plan.problems) or bool(missing)):
@@ -250,8 +255,11 @@ else:
 
 st.subheader("4. Results")
 recent = store.recent_runs(200)
-# Another visitor's runs are not listed: this session's own and published ones are (a run's link opens it anyway).
-recent = recent[recent["run_id"].isin(common.visible_eval_runs())].head(30)
+if not settings.eval_runs_public():
+    # Another visitor's runs are not listed: this session's own and published ones are (a run's link opens it
+    # anyway). MODELMATCH_EVAL_RUNS_PUBLIC=1 lists every run.
+    recent = recent[recent["run_id"].isin(common.visible_eval_runs())]
+recent = recent.head(30)
 if recent.empty and not st.query_params.get("run"):
     st.info("No eval runs of yours yet. Runs are private to the session that started them until their author "
             "publishes them; a run's link opens it for anyone who has the link.")
@@ -279,9 +287,10 @@ if ss.get("ev_runner") is not None and run_id == ss.get("ev_run_id"):
 status_text = info.status
 if info.status == "running" and not is_active(info.run_id):
     status_text = "interrupted (or running in another process)"
-st.caption(f"Run `{info.run_id}` · set **{info.set_name}** ({info.set_source}, sha256 {info.set_sha256[:12]}) · "
-           f"{info.item_count} items · temperature {info.settings.get('temperature')} · max tokens "
-           f"{info.settings.get('max_tokens')} · ANSWER line requested: "
+st.caption(f"Run `{info.run_id}` · set **{md_text(info.set_name)}** ({md_text(info.set_source)}, sha256 "
+           f"{md_text(info.set_sha256[:12])}) · {info.item_count:d} items · temperature "
+           f"{md_text(info.settings.get('temperature'))} · max tokens "
+           f"{md_text(info.settings.get('max_tokens'))} · ANSWER line requested: "
            f"{'yes' if info.settings.get('add_answer_instruction', True) else 'no'} · status **{status_text}**")
 st.page_link("pages/evals.py", label="Link to this run", icon=":material/link:", query_params={"run": info.run_id})
 if eval_visibility.is_published(store, info.run_id):
@@ -297,7 +306,7 @@ elif info.run_id in ss.get("ev_my_runs", set()):
                 eval_visibility.publish(store, info.run_id, not_a_test=real)
                 st.rerun()
             except eval_visibility.PublishRefused as refused:
-                st.error(str(refused))
+                st.error(md_text(refused))
 else:
     st.caption("Private: only this link and the session that ran it show this run; Compare does not.")
 
@@ -316,7 +325,7 @@ elif not summary.complete and ss.get("ev_runner") is None:
                                     max_requests=int(settings.get("eval_max_requests_per_run")))
     resume_keys, resume_missing = keys_for(resume_plan.endpoints)
     for message in resume_plan.warnings + resume_missing:
-        right.warning(message)
+        right.warning(md_text(message))
     if right.button(f"Resume: send {resume_plan.estimate.requests:,} request(s)", key="ev_resume",
                     icon=":material/replay:", disabled=bool(resume_plan.problems) or bool(resume_missing)):
         start(info.run_id, resume_plan, resume_config, resume_keys)
@@ -344,7 +353,8 @@ with st.expander("How these numbers are made", icon=":material/help:"):
         "- **95% interval**: Wilson score interval. With a few dozen items per language it is wide: two languages "
         "whose intervals overlap may not really differ.\n"
         "- **Consistency**: for each question, the answer in each language is compared with the answer in "
-        f"{summary.reference_language or 'the first language'} (numbers by value, options by letter; free-text "
+        f"{md_text(summary.reference_language or 'the first language')} "
+        "(numbers by value, options by letter; free-text "
         "answers by whether both are right).\n"
         "- **Language switch**: the reply (not the thinking) is mostly in another language than the question. A "
         "script-based guess for English, Chinese, Thai, Vietnamese and Indonesian; short or number-only replies "
@@ -384,14 +394,14 @@ for language, by_language in rows.groupby("language", sort=False):
     first = by_language.iloc[0]
     with st.container(border=True):
         # The item id and expected answer come from an uploaded file: neutralised like model output.
-        st.markdown(safe_markdown(f"**{language_name(language)}** · `{first['item_id']}` · {first['scorer']} · "
-                                  f"expected `{first['expected']}`"))
+        st.markdown(f"**{md_text(language_name(language))}** · {md_text(first['item_id'])} · "
+                    f"{md_text(first['scorer'])} · expected {md_code(first['expected'])}")
         st.markdown(safe_markdown(first["prompt"]))
         columns = st.columns(len(run_endpoints))
         for column, name in zip(columns, run_endpoints):
             match = by_language[by_language["endpoint_name"] == name]
             with column:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md_text(name)}**")
                 if match.empty:
                     continue
                 r = match.iloc[0]
@@ -399,14 +409,16 @@ for language, by_language in rows.groupby("language", sort=False):
                     st.caption("never sent (resume the run)")
                     continue
                 if r["status"] == "failed":
-                    st.error(safe_markdown(f"failed, not scored: {r['error']}"), icon=":material/cloud_off:")
+                    st.error(f"failed, not scored: {md_text(r['error'])}", icon=":material/cloud_off:")
                 else:
                     verdict = "right" if bool(r["correct"]) else "wrong"
                     extracted = r["extracted"] if isinstance(r["extracted"], str) else "no answer found"
-                    (st.success if verdict == "right" else st.warning)(safe_markdown(
-                        f"{verdict}: read `{extracted}`" + (f" ({r['score_note']})" if r["score_note"] else "")))
+                    (st.success if verdict == "right" else st.warning)(
+                        f"{verdict}: read {md_code(extracted, 200)}"
+                        + (f" ({md_text(r['score_note'])})" if r["score_note"] else ""))
                     if not pd.isna(r["language_switch"]) and bool(r["language_switch"]):
-                        st.caption(f"language switch: reply looks like {language_name(str(r['answer_language']))}")
+                        looks_like = md_text(language_name(str(r["answer_language"])))
+                        st.caption(f"language switch: reply looks like {looks_like}")
                 if isinstance(r["reasoning"], str) and r["reasoning"]:
                     with st.expander("Reasoning", icon=":material/psychology:"):
                         st.markdown(safe_markdown(r["reasoning"]))

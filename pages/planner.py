@@ -16,6 +16,7 @@ from modelmatch.decision_state import DEFAULT_GPU_ID, page_params, parse_decisio
 from modelmatch.engine_memory import ENGINE_LABELS, ENGINES
 from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
 from modelmatch.published import published_points
+from modelmatch.render import md_text
 from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"
@@ -53,7 +54,7 @@ def seed(url: dict[str, list[str]]) -> list[str]:
     if wanted in model_ids:
         default_model = wanted
     elif wanted or raw:
-        notices.append(f"The link asks for model {wanted or raw!r}, which is not an open-weights model in the "
+        notices.append(f"The link asks for model '{md_text(wanted or raw, 80)}', which is not an open-weights model in the "
                        f"catalog; showing {catalog.models[default_model].display_name} instead.")
     ss = st.session_state
     ss.plan_decision = state

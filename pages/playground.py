@@ -11,9 +11,9 @@ from modelmatch import local_backend
 from modelmatch import playground as pg
 from modelmatch import runs_store as rs
 from modelmatch.chat_types import ChatMessage
-from modelmatch.endpoints import Endpoint, resolve_api_key
-from modelmatch.limits import SlidingWindowLimiter
-from modelmatch.render import literal_markdown, safe_markdown
+from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.limits import DAILY_SPEND
+from modelmatch.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
 
@@ -29,10 +29,14 @@ st.caption("Send one prompt to several models at once. Answers stream side by si
 
 found, origin, problem = common.endpoints()
 if problem:
-    st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {problem}")
+    st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {md_text(problem)}")
     st.stop()
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
-store = common.runs_store(str(settings.runs_db_path()))
+try:
+    store: rs.RunsStore | None = common.runs_store(str(settings.runs_db_path()))
+except rs.RunsUnavailable as unavailable:  # chatting goes on; only saving and links to saved runs are off
+    store = None
+    st.warning(f"{md_text(unavailable)}. Chatting still works.", icon=":material/database_off:")
 reader = None
 try:
     common.require_catalog()
@@ -89,7 +93,28 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
             show_text(reasoning, "")
     show_text(answer, "_(no answer)_")
     if error:
-        st.error(literal_markdown(error), icon=":material/error:")  # may quote the server's own error text
+        st.error(md_text(error), icon=":material/error:")  # may quote the server's own error text: plain text
+
+
+def load_run(run_id: str) -> rs.RunRecord | None:
+    if store is None:
+        return None
+    try:
+        return store.load(run_id)
+    except rs.RunsUnavailable as unavailable:
+        st.warning(md_text(unavailable), icon=":material/database_off:")
+        return None
+
+
+def save_run(run: rs.RunRecord) -> str | None:
+    """The run's id, or None when it could not be saved (the reason is shown after the rerun; chatting goes on)."""
+    if store is None:
+        return None
+    try:
+        return store.save(run, settings.runs_retention_days())
+    except rs.RunsUnavailable as unavailable:
+        ss.pg_save_problem = str(unavailable)
+        return None
 
 
 def show_saved_run(run: rs.RunRecord) -> None:
@@ -98,7 +123,7 @@ def show_saved_run(run: rs.RunRecord) -> None:
     columns = st.columns(len(run.columns))
     for column, record in zip(columns, run.columns):
         with column:
-            st.markdown(f"**{record.endpoint_name}**")
+            st.markdown(f"**{md_text(record.endpoint_name)}**")
             # A follow-up's link shows the whole conversation, not only its last question.
             for turn in record.history:
                 with st.chat_message("user" if turn.get("role") == "user" else "assistant"):
@@ -108,9 +133,9 @@ def show_saved_run(run: rs.RunRecord) -> None:
             show_reply(record.reasoning, record.answer, record.error)
             lower_bound = bool(record.cost_note and record.cost_note.startswith("at least"))
             st.caption(f"TTFT {record.ttft_ms or 0:,.0f} ms · {record.output_tokens_per_s or 0:,.1f} tok/s · "
-                       f"out {record.output_tokens if record.output_tokens is not None else '?'} tokens · "
+                       f"out {md_text(record.output_tokens if record.output_tokens is not None else '?')} tokens · "
                        + (f"${record.cost_usd:.6f}" if record.cost_usd is not None and not lower_bound
-                          else record.cost_note))
+                          else md_text(record.cost_note)))
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("Markdown", rs.to_markdown(run).encode(), f"modelmatch-run-{run.run_id}.md",
                          "text/markdown", key=f"md_{run.run_id}", on_click="ignore", icon=":material/download:")
@@ -120,7 +145,7 @@ def show_saved_run(run: rs.RunRecord) -> None:
 
 requested_run = st.query_params.get("run")
 if requested_run:
-    saved = store.load(requested_run)
+    saved = load_run(requested_run)
     if saved is None:
         st.warning("No saved run matches the link's run id; showing the playground instead.")
     else:
@@ -132,8 +157,6 @@ if requested_run:
 ss = st.session_state
 ss.setdefault("pg_histories", {})
 ss.setdefault("pg_active", None)
-if "pg_session_limiter" not in ss:
-    ss.pg_session_limiter = SlidingWindowLimiter(window_s=600)
 
 if ss.get("pg_stop") and ss.pg_active:
     for _, run, _ in ss.pg_active["runs"]:
@@ -141,7 +164,7 @@ if ss.get("pg_stop") and ss.pg_active:
 
 missing_local = local_backend.missing_local_packages() if any(e.embedded_default for e in found) else []
 if missing_local:
-    st.warning(f"The local models need {', '.join(missing_local)}, which this installation lacks (a lean server "
+    st.warning(f"The local models need {md_text(', '.join(missing_local))}, which this installation lacks (a lean server "
                f"install). To add them, {local_backend.LOCAL_EXTRA_HINT}. Or name an OpenAI-compatible server "
                "in endpoints.toml (see endpoints.example.toml).", icon=":material/download:")
 if all(e.embedded_default for e in found):
@@ -150,7 +173,7 @@ if all(e.embedded_default for e in found):
                "(vLLM, SGLang, DeepSeek API, Alibaba Model Studio, OpenRouter...) in endpoints.toml; see "
                "endpoints.example.toml.")
 else:
-    st.caption(f"Endpoints from the operator's {Path(origin).name}.")
+    st.caption(f"Endpoints from the operator's {md_text(Path(origin).name)}.")
 count = st.segmented_control("Columns", list(range(1, MAX_COLUMNS + 1)), default=min(2, max(1, len(found))),
                              key="pg_columns")
 count = count or 1
@@ -189,7 +212,7 @@ regenerate = controls[0].button("Regenerate", icon=":material/refresh:", disable
 if controls[1].button("Clear conversation", icon=":material/delete_sweep:", disabled=bool(ss.pg_active)):
     ss.pg_histories = {}
     st.rerun()
-prompt = st.chat_input("Ask every column…", disabled=bool(ss.pg_active))
+prompt = st.chat_input("Ask every column…", disabled=bool(ss.pg_active), max_chars=settings.max_prompt_chars())
 if regenerate and ss.get("pg_last_prompt"):
     prompt = ss.pg_last_prompt
     for history in ss.pg_histories.values():
@@ -202,15 +225,23 @@ def start_runs(text: str) -> None:
     for i, cs in enumerate(column_settings):
         endpoint = by_name[cs.endpoint_name]
         # Each column is one request against the visitor's cap and against the endpoint's shared cap.
-        limit = ss.pg_session_limiter.try_acquire("session", settings.session_requests_per_10_min(), "Your session")
+        limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
+                                                     "Your session")
+        if limit.allowed:
+            limit = DAILY_SPEND.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
         if limit.allowed:
             limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
         history = [m for turn in ss.pg_histories.get(i, []) for m in (
             ChatMessage("user", turn["prompt"]), ChatMessage("assistant", turn["answer"]))]
         request = pg.build_request(cs, history, text)
-        key = resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None
+        try:
+            key, key_error = (resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None), ""
+        except ApiKeyError as bad:
+            key, key_error = None, f"{endpoint.name}: {bad}"
         if not limit.allowed:
             runs.append((cs, None, limit.reason))
+        elif key_error:
+            runs.append((cs, None, key_error))
         elif endpoint.has_key and key is None:
             runs.append((cs, None, f"{endpoint.name} needs an API key: the operator sets the environment variable "
                                    f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)"))
@@ -249,7 +280,10 @@ def show_live(slots: list, active: dict) -> None:
         time.sleep(POLL_S)
 
 
-if prompt and not ss.pg_active:
+if prompt and len(prompt) > settings.max_prompt_chars():  # the box's max_chars is checked in the browser only
+    st.error(f"The prompt has {len(prompt):,} characters; the limit is {settings.max_prompt_chars():,} "
+             "(MODELMATCH_MAX_PROMPT_CHARS). Nothing was sent.")
+elif prompt and not ss.pg_active:
     start_runs(prompt)
 
 if ss.pg_active:
@@ -259,7 +293,7 @@ if ss.pg_active:
     for slot, (cs, run, refusal) in zip(slots, active["runs"]):
         if run is None:
             with slot.container():
-                st.error(safe_markdown(refusal))
+                st.error(md_text(refusal))
     try:
         show_live(slots, active)
     except RerunException:
@@ -272,33 +306,42 @@ if ss.pg_active:
                 run.cancel()
         raise
 
-    records = []
-    for i, (cs, run, refusal) in enumerate(active["runs"]):
-        history = ss.pg_histories.setdefault(i, [])
-        endpoint = by_name.get(cs.endpoint_name)
-        if run is None:
-            history.append({"prompt": active["prompt"], "reasoning": "", "answer": "", "error": refusal,
-                            "metrics": ""})
-            records.append(rs.ColumnRecord(i, cs.endpoint_name, endpoint.model_id if endpoint else None,
-                                           cs.as_dict(), [], "", "", error=refusal))
-            continue
-        run.join(5)
-        snap = run.snapshot()
-        m = snap.metrics
-        cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
-        earlier = [{"role": r, "content": t[k]} for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
-        history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
-                        "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})
-        records.append(rs.ColumnRecord(
-            i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
-            snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
-            m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
-    ss.pg_last_run_id = store.save(rs.RunRecord(prompt=active["prompt"], columns=records))
-    ss.pg_active = None
+    try:
+        records = []
+        for i, (cs, run, refusal) in enumerate(active["runs"]):
+            history = ss.pg_histories.setdefault(i, [])
+            endpoint = by_name.get(cs.endpoint_name)
+            if run is None:
+                history.append({"prompt": active["prompt"], "reasoning": "", "answer": "", "error": refusal,
+                                "metrics": ""})
+                records.append(rs.ColumnRecord(i, cs.endpoint_name, endpoint.model_id if endpoint else None,
+                                               cs.as_dict(), [], "", "", error=refusal))
+                continue
+            run.join(5)
+            snap = run.snapshot()
+            m = snap.metrics
+            cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
+            DAILY_SPEND.add(run.endpoint.name, cost.usd)  # against the operator's max_usd_per_day
+            earlier = [{"role": r, "content": t[k]}
+                       for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
+            history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
+                            "error": snap.error, "metrics": metrics_line(snap, run.endpoint)})
+            records.append(rs.ColumnRecord(
+                i, cs.endpoint_name, run.endpoint.model_id, cs.as_dict(), earlier, snap.reasoning, snap.answer,
+                snap.error, m.ttft_ms, m.ttfat_ms, m.e2e_ms, m.tpot_ms, m.output_tokens_per_s, m.input_tokens,
+                m.output_tokens, m.reasoning_tokens, m.token_source, cost.usd, cost.note))
+        ss.pg_last_run_id = save_run(rs.RunRecord(prompt=active["prompt"], columns=records))
+    finally:
+        # Whatever one reply held, the prompt box comes back: an exception here used to leave the session with an
+        # active run for good (every rerun raised, the prompt box stayed disabled).
+        ss.pg_active = None
     st.rerun()
 
+if ss.get("pg_save_problem"):
+    st.warning(f"{md_text(ss.pop('pg_save_problem'))}. The answers above are kept in this session.",
+               icon=":material/database_off:")
 if ss.get("pg_last_run_id"):
-    last = store.load(ss.pg_last_run_id)
+    last = load_run(ss.pg_last_run_id)
     if last is not None:
         with st.container(border=True):
             st.markdown(f"Saved as run `{last.run_id}`.")

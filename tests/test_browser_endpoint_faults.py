@@ -264,10 +264,11 @@ def run_faults(page: Page, url: str, sent: dict[str, list[str]]) -> None:
     assert "Began fine," in text
     assert "reported an error mid-stream" in errors and "upstream overloaded, retry later" in errors
     assert "<script>" in errors  # shown as text, not run
-    assert "image not loaded: pixel" in errors
+    assert "![pixel](http" in errors  # a server's message is plain text: shown as written, never an image or link
     time.sleep(1.0)  # time for a would-be image fetch or script
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script").count() == 0 and page.locator("main img[src*='pixel']").count() == 0
+    assert page.locator("main a[href*='pixel']").count() == 0
 
     # f. A 307 to another loopback server is not followed (that server's silence is checked by the caller).
     text, errors = ask(page, sent, "Redirect", "fault f: redirect")

@@ -396,3 +396,108 @@ def test_latest_eval_accuracy_without_a_runs_database_creates_nothing(tmp_path, 
     df = evals.latest_eval_accuracy(["Qwen/Qwen2.5-7B-Instruct"])
     assert df.empty and list(df.columns) == evals.EVAL_ACCURACY_COLUMNS
     assert not (tmp_path / "none").exists()
+
+
+def test_reply_with_more_than_4300_digits_is_scored_and_the_run_goes_on(store, eval_set):
+    """A reply of 5,000 digits made the scorer raise (Python's int-string limit): the endpoint's whole run stopped
+    silently, the rest stayed 'never sent', and each resume paid for the same reply again."""
+    def server_script(body):
+        item = item_of(eval_set, body)
+        if item == "q1-en":
+            return reply("ANSWER: " + "9" * 5_000)
+        return reply(f"ANSWER: {RIGHT[item.split('-')[0]]}")
+
+    with ScriptedServer(server_script) as server:
+        run_id, progress = run_to_end(store, eval_set, [endpoint("A", server)], RunConfig(concurrency=1))
+        assert progress.outcome == "complete" and len(server.received) == 12
+    summary = evals.summarize(store, run_id)
+    assert summary.complete and (summary.models[0].correct, summary.models[0].scored) == (11, 12)
+    row = summary.table[summary.table["item_id"] == "q1-en"].iloc[0]
+    assert row["status"] == "scored" and not bool(row["correct"])
+    assert evals.plan_resume(store, run_id, [endpoint("A", server)], FAST).estimate.requests == 0
+
+
+def test_reply_that_cannot_be_scored_is_scored_wrong_with_the_reason(store, eval_set, monkeypatch):
+    """Any scorer failure (not only the digit limit) is one item scored wrong with its reason, never a dead run."""
+    import modelmatch.eval_runner as runner_module
+
+    real = runner_module.score_reply
+
+    def flaky(answer, expected, scorer, tolerance=None):
+        if "boom" in answer:
+            raise ValueError("scorer bug")
+        return real(answer, expected, scorer, tolerance)
+
+    monkeypatch.setattr(runner_module, "score_reply", flaky)
+
+    def server_script(body):
+        item = item_of(eval_set, body)
+        return reply("boom" if item == "q2-en" else f"ANSWER: {RIGHT[item.split('-')[0]]}")
+
+    with ScriptedServer(server_script) as server:
+        run_id, progress = run_to_end(store, eval_set, [endpoint("A", server)], RunConfig(concurrency=1))
+        assert progress.outcome == "complete" and len(server.received) == 12
+    row = evals.summarize(store, run_id).table.set_index("item_id").loc["q2-en"]
+    assert row["status"] == "scored" and "could not score this reply: ValueError: scorer bug" in row["score_note"]
+
+
+def test_redaction_runs_after_truncation_a_key_echoed_in_replies_is_never_stored(store, eval_set, tmp_path):
+    """A server echoing the key in its reply (split over events, or base64-encoded in the thinking) must leave it
+    in no runs database."""
+    import base64
+
+    canary = "sk-canary-echo-0f1e2d3c4b5a69788796"
+    half = len(canary) // 2
+    script = Script(steps=[(0, delta(reasoning="header was " + base64.b64encode(canary.encode()).decode())),
+                           (0, delta("ANSWER: 5 " + canary[:half])), (0, delta(canary[half:] + " done")),
+                           (0, DONE)])
+    with ScriptedServer(script) as server:
+        ep = endpoint("Keyed", server, api_key_env="MM_EVAL_KEY")
+        run_id = create_run(store, eval_set.subset(["en"], max_groups=1), [ep], FAST, {"Keyed": None},
+                            {"Keyed": ""})
+        EvalRunner(store, run_id, [ep], {"Keyed": canary}, FAST, {"Keyed": None}).run()
+    row = evals.summarize(store, run_id).table.iloc[0]
+    assert "[redacted]" in row["answer"] and "[redacted]" in row["reasoning"] and bool(row["correct"])
+    store.close()
+    raw = (tmp_path / "runs.duckdb").read_bytes()
+    assert canary[:10].encode() not in raw and base64.b64encode(canary.encode())[:16] not in raw
+
+
+def test_one_eval_run_takes_at_most_half_of_an_endpoints_shared_rate_limit(store, eval_set):
+    """An eval run took the endpoint's whole shared requests_per_minute, refusing every playground visitor for the
+    length of the run. Eval runs now pace themselves to half of it; visitors keep the rest."""
+    from modelmatch.limits import SlidingWindowLimiter
+
+    limiter = SlidingWindowLimiter(window_s=3.0)  # a short window stands in for the minute
+    english = eval_set.subset(["en"])
+    with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
+        ep = endpoint("Shared", server)
+        ep = Endpoint(**{**ep.__dict__, "requests_per_minute": 4})
+        run_id = create_run(store, english, [ep], FAST, {"Shared": None}, {"Shared": ""})
+        runner = EvalRunner(store, run_id, [ep], {}, RunConfig(concurrency=4, cost_cap_usd=None), {"Shared": None},
+                            limiter=limiter).start()
+        time.sleep(0.8)  # the run has sent what its share allows in this window
+        visitor = [limiter.try_acquire("Shared", 4, "Shared").allowed for _ in range(2)]
+        assert runner.wait(30)
+    assert visitor == [True, True]
+    assert runner.progress().outcome == "complete" and len(server.received) == 4
+
+
+def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
+    """The operator's max_usd_per_day holds across runs and visitors: once a day's spend reaches it, the rest is
+    'not sent' with the reason, and a second run the same day sends nothing."""
+    from modelmatch.limits import DailySpend
+
+    spend = DailySpend(today=lambda: "2026-01-01")
+    price = Price(1_000_000.0, 1_000_000.0, "test price")  # $1 per token: each reply costs $8
+    with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
+        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 20.0})
+        config = RunConfig(concurrency=1, cost_cap_usd=None)
+        first = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, first, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(24.0)
+        table = evals.summarize(store, first).table
+        assert table["error"].str.contains("daily spend cap").sum() == 9
+        second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        assert len(server.received) == 3

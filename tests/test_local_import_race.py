@@ -38,7 +38,7 @@ def test_two_columns_loading_at_first_start_get_the_real_reason_not_install_torc
 
 
 def test_an_error_message_is_shown_literally_not_as_markdown():
-    from modelmatch.render import literal_markdown
+    from modelmatch.render import md_text
 
-    shown = literal_markdown("cannot import name 'AutoConfig' from transformers/__init__.py ![x](http://a) $x$")
+    shown = md_text("cannot import name 'AutoConfig' from transformers/__init__.py ![x](http://a) $x$")
     assert "\\_\\_init\\_\\_" in shown and "\\!\\[x\\]\\(http" in shown and "\\$x\\$" in shown

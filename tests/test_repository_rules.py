@@ -238,3 +238,190 @@ def test_the_cache_rule_leaves_ordinary_cached_queries_alone():
 ])
 def test_the_key_rule_catches_common_key_shapes(planted):
     assert KEY_LIKE.search(f"api_key = '{planted}'")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stored markdown injection (second hardening round): an uploaded eval set's file name was put into a caption as
+# markdown, so every visitor of Your evals fetched an attacker's image and saw attacker links. Every string that a
+# visitor, an uploaded file or a model server controls must reach the screen through modelmatch.render: md_text for
+# a value inside markdown, safe_markdown for a whole markdown text (a prompt, a reply). The rule below reads the
+# pages where such strings are shown and lists every other value that reaches a markdown-rendering call; each must
+# be one that cannot carry such text, and is listed here with the reason.
+
+# Streamlit calls whose text (first argument, or these keywords) is rendered as markdown.
+MARKDOWN_CALLS = {"markdown", "caption", "write", "error", "warning", "info", "success", "toast", "title", "header",
+                  "subheader", "expander", "button", "page_link", "download_button", "checkbox", "toggle", "radio",
+                  "metric", "status", "popover", "progress"}
+MARKDOWN_KEYWORDS = ("body", "label", "help", "text")
+NOT_TEXT_FIRST_ARGUMENT = {"progress"}  # st.progress(value, text=...): the first argument is a number
+SAFE_WRAPPERS = {"md_text", "md_code", "safe_markdown"}
+INERT_CALLS = {"len", "int", "float", "round", "abs", "sum"}
+NUMERIC_FORMAT = re.compile(r"(^%)|([dfgeEn%,_]$)")  # {x:,.2f}, {n:,}, {when:%Y-%m-%d}: digits only (a str raises)
+# Pages that show text from visitors, uploaded files or model servers: every value there is checked.
+VISITOR_TEXT_PAGES = ("app.py", "pages/common.py", "pages/evals.py", "pages/playground.py")
+REVIEWED_MARKDOWN_VALUES = {
+    ("app.py", "info.build_id"): "made by ingest build (a timestamp and a hash)",
+    ("pages/common.py", "notice"): "view_state notices: every value from the link is escaped by view_state._quote",
+    ("pages/common.py", "str(missing)"): "CatalogMissing: the operator's catalog path and DuckDB's own message",
+    ("pages/evals.py", "info.run_id"): "run ids are made by the store (hex) and links are checked by valid_run_id",
+    ("pages/evals.py", "status_text"): "one of the store's fixed statuses or a fixed sentence",
+    ("pages/evals.py", "groups"): "a count",
+    ("pages/evals.py", "label"): "'Start: N requests', a count",
+    ("pages/evals.py", "p.complete"): "a count", ("pages/evals.py", "p.total"): "a count",
+    ("pages/evals.py", "p.correct"): "a count", ("pages/evals.py", "p.in_flight"): "a count",
+    ("pages/evals.py", "extra"): "counts with fixed words",
+    ("pages/evals.py", "p.state"): "the runner's fixed states; 'stopped: ' + its own breaker reason",
+    ("pages/evals.py", "', '.join((f'`{s}`' for s in SCORERS))"): "the fixed scorer names",
+    ("pages/evals.py", "summary.incomplete_requests"): "a count",
+    ("pages/playground.py", "run.run_id"): "loaded runs only: ids made by the store (hex), checked by valid_run_id",
+    ("pages/playground.py", "last.run_id"): "made by the store (hex)",
+    ("pages/playground.py", "empty"): "a fixed placeholder passed by the page itself",
+    ("pages/playground.py", "turn['metrics']"): "built by metrics_line: numbers and fixed words",
+    ("pages/playground.py", "metrics_line(snap, run.endpoint)"): "numbers and fixed words",
+    ("pages/playground.py", "snap.queue_position"): "a count",
+}
+
+
+def _call_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name):
+            return node.func.id
+        if isinstance(node.func, ast.Attribute):
+            return node.func.attr
+    return None
+
+
+class _MarkdownScan(ast.NodeVisitor):
+    """Every value that reaches a markdown-rendering call unescaped: (line, source of the value)."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        # Names the module assigns only from md_text/safe_markdown are safe; names assigned from the link's query
+        # values are never safe, in any page.
+        assigned: dict[str, list[ast.AST]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        assigned.setdefault(target.id, []).append(node.value)
+        self.safe_names = {name for name, values in assigned.items()
+                           if all(_call_name(v) in SAFE_WRAPPERS for v in values)}
+        self.query_names = {name for name, values in assigned.items()
+                            if any("query_params" in ast.unparse(v) for v in values)}
+        self.found: list[tuple[int, str]] = []
+        self.visit(tree)
+
+    def inert(self, node: ast.AST, spec: ast.AST | None = None) -> bool:
+        if spec is not None:
+            text = "".join(v.value for v in ast.walk(spec) if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            if NUMERIC_FORMAT.search(text):
+                return True
+        name = _call_name(node)
+        return (isinstance(node, ast.Constant) or name in SAFE_WRAPPERS or name in INERT_CALLS
+                or (isinstance(node, ast.Name) and (node.id.isupper() or node.id in self.safe_names))
+                or (isinstance(node, ast.Attribute) and node.attr.isupper()))
+
+    def values(self, node: ast.AST, spec: ast.AST | None = None) -> list[ast.AST]:
+        if isinstance(node, ast.JoinedStr):
+            return [v for part in node.values if isinstance(part, ast.FormattedValue)
+                    for v in self.values(part.value, part.format_spec)]
+        if isinstance(node, ast.BinOp):
+            return self.values(node.left) + self.values(node.right)
+        if isinstance(node, ast.IfExp):
+            return self.values(node.body, spec) + self.values(node.orelse, spec)
+        if _call_name(node) == "safe_markdown" and node.args and isinstance(node.args[0], (ast.JoinedStr, ast.BinOp)):
+            return self.values(node.args[0])  # a markdown template: the values put into it need md_text
+        return [] if self.inert(node, spec) else [node]
+
+    def visit_Call(self, node):  # noqa: N802
+        name = _call_name(node)
+        if isinstance(node.func, ast.Attribute) and name in MARKDOWN_CALLS:
+            texts = [] if name in NOT_TEXT_FIRST_ARGUMENT else list(node.args[:1])
+            texts += [k.value for k in node.keywords if k.arg in MARKDOWN_KEYWORDS]
+            for text in texts:
+                self.found += [(value.lineno, ast.unparse(value)) for value in self.values(text)]
+        self.generic_visit(node)
+
+
+def markdown_offences(code: str, path: str, strict: bool) -> list[str]:
+    """Values reaching markdown unescaped that are not reviewed (strict: every page showing visitor text) or that
+    come from the link's query values (any page)."""
+    scan = _MarkdownScan(ast.parse(code))
+    offences = []
+    for line, source in scan.found:
+        from_link = "query_params" in source or any(re.search(rf"\b{re.escape(n)}\b", source)
+                                                     for n in scan.query_names)
+        if from_link or (strict and (path, source) not in REVIEWED_MARKDOWN_VALUES):
+            offences.append(f"{path}:{line} {source}")
+    return offences
+
+
+def page_files() -> list[str]:
+    return ["app.py"] + [rel(p) for p in sorted((REPO_ROOT / "pages").glob("*.py"))]
+
+
+def test_stored_markdown_injection_every_visitor_or_server_string_goes_through_the_safe_path():
+    offenders = []
+    for path in page_files():
+        code = (REPO_ROOT / path).read_text(encoding="utf-8")
+        offenders += markdown_offences(code, path, strict=path in VISITOR_TEXT_PAGES)
+    assert offenders == [], "wrap in md_text (a value) or safe_markdown (a markdown text), or review it here"
+
+
+def test_the_reviewed_markdown_values_have_no_stale_entries():
+    found = set()
+    for path in VISITOR_TEXT_PAGES:
+        scan = _MarkdownScan(ast.parse((REPO_ROOT / path).read_text(encoding="utf-8")))
+        found |= {(path, source) for _, source in scan.found}
+    assert set(REVIEWED_MARKDOWN_VALUES) <= found
+
+
+@pytest.mark.parametrize("code", [
+    'st.caption(f"Run set **{info.set_name}** ({info.set_source})")',  # the finding itself
+    'st.error(f"{len(problems)} problem(s) in {upload.name}")',
+    'st.markdown(safe_markdown(f"read `{extracted}`"))',  # a value inside a markdown template
+    'st.error(message)', 'left.warning(message, icon="x")', 'st.expander(f"{item_id}")',
+    'st.progress(0.5, text=f"**{p.name}**")', 'st.button("x", help=reason)',
+])
+def test_the_markdown_rule_catches_each_unescaped_value(code):
+    assert markdown_offences(f"import streamlit as st\n{code}\n", "pages/evals.py", strict=True), code
+
+
+@pytest.mark.parametrize("code", [
+    'wanted = st.query_params.get("model")\nst.warning(f"The link asks for model {wanted!r}")',
+    'st.info(st.query_params["x"])',
+])
+def test_the_markdown_rule_catches_query_values_in_every_page(code):
+    assert markdown_offences(f"import streamlit as st\n{code}\n", "pages/wizard.py", strict=False), code
+
+
+@pytest.mark.parametrize("code", [
+    'st.caption(f"{len(items):,} items, {share:.0%}, ${usd:.4f} on {day:%Y-%m-%d}")',
+    'st.error(md_text(message))', 'st.markdown(safe_markdown(answer))',
+    'st.caption(f"set **{md_text(info.set_name)}** · {MAX_ENDPOINTS} endpoints")',
+    'shown = md_text(name)\nst.caption(f"reply looks like {shown}")',
+    'st.progress(done, text=f"{int(done * 100)}%")',
+])
+def test_the_markdown_rule_leaves_escaped_values_and_numbers_alone(code):
+    assert markdown_offences(f"import streamlit as st\n{code}\n", "pages/evals.py", strict=True) == [], code
+
+
+def test_icon_font_from_an_external_host_no_page_icon_is_fetched_from_outside():
+    """A ":material/...:" page icon makes every visitor's browser fetch the favicon from an external font host."""
+    offenders = []
+    for path in page_files():
+        for node in ast.walk(ast.parse((REPO_ROOT / path).read_text(encoding="utf-8"))):
+            if _call_name(node) == "set_page_config":
+                icon = next((k.value for k in node.keywords if k.arg == "page_icon"), None)
+                if isinstance(icon, ast.Constant) and str(icon.value).startswith((":", "http")):
+                    offenders.append(f"{path}:{node.lineno} {icon.value}")
+    assert offenders == []
+
+
+def test_eval_uploads_over_the_stated_limit_are_refused_by_the_server():
+    """The uploader's max_upload_size is checked in the browser only: the server's own limit must be the eval-set
+    limit, not Streamlit's default 200 MB."""
+    from modelmatch import settings
+
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    default_mb = next(float(s.default) for s in settings.SETTINGS if s.name == "eval_max_file_mb")
+    assert config["server"]["maxUploadSize"] <= default_mb

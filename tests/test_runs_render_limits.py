@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +13,8 @@ from hypothesis import strategies as st
 
 from modelmatch.limits import SlidingWindowLimiter
 from modelmatch.render import safe_markdown
-from modelmatch.runs_store import ColumnRecord, RunRecord, RunsStore, to_json, to_markdown, valid_run_id
+from modelmatch.runs_store import (ColumnRecord, RunRecord, RunsStore, open_runs_db, to_json, to_markdown,
+                                   valid_run_id)
 
 
 def record() -> RunRecord:
@@ -120,3 +124,74 @@ def test_a_backtick_cannot_smuggle_an_image_out_of_a_code_span():
     expected = "a` ![x](http://127.0.0.1:9/p.png) `"
     safe = safe_markdown(f"expected `{expected}`")
     assert "![" not in safe and "image not loaded" in safe
+
+
+def test_markdown_export_keeping_raw_image_links_is_fixed():
+    run = RunRecord(prompt="see ![p](http://127.0.0.1:9/prompt.png)", columns=[
+        ColumnRecord(0, "A", None, {}, [], "think ![r](http://127.0.0.1:9/r.png)",
+                     "answer ![a](http://127.0.0.1:9/a.png) <img src=http://127.0.0.1:9/t.png>",
+                     error="HTTP 500: ![e](http://127.0.0.1:9/e.png)")])
+    md = to_markdown(run)
+    assert "![" not in md and "<img" not in md
+    assert md.count("127.0.0.1:9") == 4  # every address still readable, none an image
+    assert json.loads(to_json(run))["columns"][0]["answer"].startswith("answer ![a]")  # JSON keeps the raw text
+
+
+def test_bidi_control_characters_in_rendered_text_are_dropped():
+    from modelmatch.render import md_code, md_text
+
+    tricky = "invoice\u202egpj.exe \u2066x\u2069"
+    for shown in (safe_markdown(tricky), md_text(tricky), md_code(tricky),
+                  to_markdown(RunRecord(prompt=tricky, columns=[]))):
+        assert not any(ch in shown for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), shown
+        assert "gpj" in shown
+
+
+def _conversation(turns: int, prompt_chars: int) -> list[RunRecord]:
+    runs, history = [], []
+    for turn in range(turns):
+        prompt = f"turn {turn} " + base64.b64encode(os.urandom(prompt_chars * 3 // 4)).decode()  # incompressible
+        runs.append(RunRecord(prompt=prompt, columns=[
+            ColumnRecord(i, f"E{i}", None, {}, list(history), "", f"answer {turn}") for i in range(2)]))
+        history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"answer {turn}"}]
+    return runs
+
+
+def stored_text_chars(path) -> int:
+    """Characters of text the runs database holds (file sizes move in DuckDB's 256 KB blocks; this does not)."""
+    with open_runs_db(path) as con:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        total = con.execute("SELECT sum(length(prompt)) FROM runs").fetchone()[0] or 0
+        total += con.execute("SELECT sum(length(history_json) + length(answer)) FROM run_columns").fetchone()[0] or 0
+        if "run_messages" in tables:
+            total += con.execute("SELECT sum(length(content)) FROM run_messages").fetchone()[0] or 0
+    return total
+
+
+def test_runs_db_grows_with_the_square_of_conversation_length_no_more(tmp_path):
+    """Each turn stored the whole history in every column: 8 turns of 2 MB prompts made 310 MB. Each message is
+    now stored once, so what is stored grows with the conversation, not with its square."""
+    stored = {}
+    for turns in (4, 8):
+        store = RunsStore(tmp_path / f"runs{turns}.duckdb")
+        runs = _conversation(turns, 20_000)
+        for run in runs:
+            store.save(run)
+        stored[turns] = stored_text_chars(tmp_path / f"runs{turns}.duckdb")
+        loaded = store.load(runs[-1].run_id)
+        assert loaded.columns[1].history == runs[-1].columns[1].history  # the history comes back whole
+    assert stored[8] < 2 * 8 * 20_000 * 1.1, stored  # each prompt at most twice: the run's own and one message
+    assert stored[8] < 2.5 * stored[4], stored  # linear: x2 turns, about x2 text (quadratic: about x3.7)
+
+
+def test_runs_db_retention_the_operator_sets_deletes_old_runs_and_their_messages(tmp_path):
+    store = RunsStore(tmp_path / "runs.duckdb")
+    old = _conversation(2, 10)
+    for run in old:
+        run.created_at = run.created_at - dt.timedelta(days=40)
+        store.save(run)
+    fresh = RunRecord(prompt="new", columns=[ColumnRecord(0, "E", None, {}, [], "", "a")])
+    store.save(fresh, retention_days=30)
+    assert store.load(fresh.run_id) is not None and all(store.load(r.run_id) is None for r in old)
+    with open_runs_db(tmp_path / "runs.duckdb") as con:
+        assert con.execute("SELECT count(*) FROM run_messages").fetchone()[0] == 0

@@ -8,6 +8,7 @@ in request headers to the configured host and never appear in a message.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import ipaddress
@@ -94,6 +95,65 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, target)
 
 
+class _Watchdog:
+    """Shuts every connection of one fetch down at its deadline. The socket timeout restarts with every byte, so a
+    server dripping a header byte a second (or a body byte per read) held an importer for minutes against a limit
+    of seconds; a shut-down socket ends any blocked read at once."""
+
+    def __init__(self, deadline: float):
+        import threading
+
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.sockets.append(sock)
+            if self.fired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def handlers(self) -> list[urllib.request.BaseHandler]:
+        watchdog = self
+
+        class Plain(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                watchdog.track(self.sock)
+
+        class Tls(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                watchdog.track(self.sock)
+
+        class PlainHandler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Plain, req)
+
+        class TlsHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(Tls, req, context=self._context)  # default context: certificates verified
+
+        return [PlainHandler(), TlsHandler()]
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
 def _redact(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc.rsplit("@", 1)[-1], parsed.path, "", ""))
@@ -136,16 +196,21 @@ def get(url: str, limits: FetchLimits, accept: str = "application/json",
     started = time.monotonic()
     deadline = started + limits.timeout_s
     redirects = _SameHostRedirects(url)
-    opener = urllib.request.build_opener(redirects)
+    watchdog = _Watchdog(deadline)
+    opener = urllib.request.build_opener(redirects, *watchdog.handlers())
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": accept,
                                                    "Accept-Encoding": "identity", **limits.extra_headers})
     try:
-        with opener.open(request, timeout=limits.timeout_s) as resp:
-            body = _read_limited(resp, url, limits, deadline)
-            status, final_url = resp.status, resp.geturl()
-            headers = {k.lower(): v for k, v in resp.headers.items()}
-    except FetchError:
-        raise
+        try:
+            with watchdog, opener.open(request, timeout=limits.timeout_s) as resp:
+                body = _read_limited(resp, url, limits, deadline)
+                status, final_url = resp.status, resp.geturl()
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+        except Exception:
+            if watchdog.fired:  # whatever the shut-down socket made the library raise (a "truncated body" too)
+                raise FetchError(f"{url} timed out after {limits.timeout_s:g} s (MODELMATCH_FETCH_TIMEOUT_S, "
+                                 "counted from the request); nothing was written, try again later") from None
+            raise
     except urllib.error.HTTPError as exc:
         raise FetchError(_http_error_message(url, exc)) from None
     except (socket.timeout, TimeoutError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from modelmatch.chat_types import ChatMessage, ChatRequest
-from modelmatch.endpoints import Endpoint, EndpointsFileError, load_endpoints, resolve_api_key
+from modelmatch.endpoints import ApiKeyError, Endpoint, EndpointsFileError, load_endpoints, resolve_api_key
 from modelmatch.timing import RunSummary, summarize
 
 from ingest.measure import hardware
@@ -224,7 +224,10 @@ def openai_target(args, endpoint: Endpoint) -> Target:
                                "server's GPU as its nvidia-smi prints it, e.g. --hardware 'NVIDIA H100 80GB HBM3'")
         hw = gpus[0].name
         notes.append("hardware read from nvidia-smi on the measuring machine")
-    key = resolve_api_key(endpoint)
+    try:
+        key = resolve_api_key(endpoint)
+    except ApiKeyError as bad:
+        raise MeasureError(f"endpoint {endpoint.name!r}: {bad}") from None
     if endpoint.api_key_env and key is None:
         raise MeasureError(f"endpoint {endpoint.name!r} needs its key in the environment variable "
                            f"{endpoint.api_key_env}, which is not set")

@@ -1,0 +1,87 @@
+"""Second hardening round, catalog files: a CSV that vanishes mid-build, a dangling symlink, a directory named
+*.csv, a named pipe and a link to a device file each give the file and the reason (never a traceback, never a
+hang), the live catalog stays byte-identical, and the app keeps serving the last good catalog."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from ingest.build import BuildFailed, build, current_data_sha256
+from ingest.regular_file import DataFileError, read_regular_file
+
+
+@pytest.fixture
+def data_and_live_catalog(fixture_data_dir, tmp_path):
+    data = tmp_path / "copy" / "data"
+    shutil.copytree(fixture_data_dir, data, ignore=shutil.ignore_patterns("*.duckdb", "*.wal"))
+    live = tmp_path / "live.duckdb"
+    build(data, live)
+    return data, live
+
+
+def _plant(data, how):
+    target = data / "models" / "zz_planted.csv"
+    if how == "dangling-symlink":
+        target.symlink_to(data / "models" / "does-not-exist.csv")
+        return target, "symlink to nothing"
+    if how == "directory":
+        target.mkdir()
+        return target, "is a directory"
+    if how == "named-pipe":
+        os.mkfifo(target)
+        return target, "is a named pipe"
+    if how == "device-link":
+        target.symlink_to("/dev/zero")
+        return target, "is a device file"
+    if how == "too-big":
+        with open(target, "wb") as f:
+            f.truncate(70 * 1024 * 1024)  # sparse: no disk used
+        return target, "byte limit"
+    raise AssertionError(how)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["dangling-symlink", "directory", "named-pipe", "device-link", "too-big"])
+def test_catalog_file_that_is_not_a_regular_file_is_a_reason_not_a_traceback_or_a_hang(data_and_live_catalog, how):
+    data, live = data_and_live_catalog
+    before = live.read_bytes()
+    planted, reason = _plant(data, how)
+    assert current_data_sha256(data)  # the startup check reads every file too: no hang, no traceback
+    with pytest.raises(BuildFailed) as failed:
+        build(data, live)
+    messages = [str(p) for p in failed.value.problems]
+    assert any("zz_planted.csv" in m and reason in m for m in messages), messages
+    assert live.read_bytes() == before  # the live catalog is byte-identical
+
+
+def test_catalog_file_that_vanishes_mid_read_is_a_reason(tmp_path, monkeypatch):
+    path = tmp_path / "gone.csv"
+    path.write_text("a,b\n")
+    real_open = os.open
+
+    def vanish_then_open(p, flags, *args):
+        os.remove(p)
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(os, "open", vanish_then_open)
+    with pytest.raises(DataFileError, match="gone"):
+        read_regular_file(path)
+
+
+def test_catalog_file_problems_keep_the_app_serving_the_last_good_catalog(data_and_live_catalog, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO_ROOT
+
+    data, live = data_and_live_catalog
+    _plant(data, "named-pipe")
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(data))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(live))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("the last good catalog build is shown" in w.value for w in at.sidebar.warning)
+    assert any("Catalog build" in c.value for c in at.sidebar.caption)
