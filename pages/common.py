@@ -95,7 +95,7 @@ def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | Non
     reader = catalog_reader()
     ids = reader.query("SELECT model_id FROM models WHERE len(?::VARCHAR[]) = 0 "
                        "OR vendor IN (SELECT unnest(?::VARCHAR[]))", [list(vendors), list(vendors)])["model_id"].tolist()
-    return overview.most_covered_benchmark(scores.scores_for(reader, ids, charted_only=True))
+    return overview.default_benchmark(reader, ids)
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
