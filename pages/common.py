@@ -181,6 +181,12 @@ def chart_downloads(chart: alt.Chart, file_stem: str, key: str) -> None:
                           key=f"{key}_png", on_click="ignore", icon=":material/download:")
 
 
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, **button_args) -> None:
+    """A CSV download of `frame`, written only when the button is clicked: building it on every rerun cost more
+    than the rest of a warm page (the chart downloads above work the same way)."""
+    st.download_button(label, lambda: frame.to_csv(index=False).encode(), file_name, "text/csv", **button_args)
+
+
 def glossary_link() -> None:
     st.page_link("pages/glossary.py", label="What do these benchmarks and metrics measure? Glossary",
                  icon=":material/menu_book:")

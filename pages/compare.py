@@ -202,8 +202,8 @@ with st.expander(f"All {len(rows)} score rows with setting, provenance and sourc
                                 "charted": st.column_config.CheckboxColumn("Charted"),
                                 "source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
-st.download_button("Every score row as CSV", rows.to_csv(index=False).encode(), "modelmatch-compare-scores.csv",
-                   "text/csv", key="cmp_csv", on_click="ignore", icon=":material/download:")
+common.csv_download("Every score row as CSV", rows, "modelmatch-compare-scores.csv", key="cmp_csv",
+                    on_click="ignore", icon=":material/download:")
 
 conflicts = scores.disagreements(rows)
 if not conflicts.empty:
