@@ -315,7 +315,7 @@ _SQL = {
 
 
 def _records(reader: CatalogReader, name: str) -> list[dict]:
-    return reader.query(_SQL[name]).to_dict("records")
+    return reader.records(_SQL[name])
 
 
 def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
