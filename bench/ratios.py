@@ -43,8 +43,13 @@ st.altair_chart(alt.Chart(alt.Data(values=points)).mark_point().encode(x="x:Q", 
 # Worker: one fresh process, one page: cold first run, then warm reruns; prints JSON. Run as a file (not -m) so
 # that the tree under test, not this one, is what `modelmatch` and `pages` resolve to.
 WORKER = '''import json, sys, time
-from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 script, page, params, warm = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+if sys.argv[5] == "1":
+    # A server keeps one ScriptCache (each script compiled once); AppTest makes a new one per run, so every
+    # rerun would re-parse and compile app.py and the page. Share one, as the server does.
+    shared = app_test.ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
 at = AppTest.from_file(script, default_timeout=300)
 if page:
     at.switch_page(page)
@@ -69,11 +74,12 @@ def median(values: list[float]) -> float:
 
 
 def run_worker(tree: Path, script: Path, page: str, params: dict[str, str], warm: int, env: dict[str, str],
-               worker: Path) -> tuple[float, float, float]:
+               worker: Path, share_script_cache: bool = True) -> tuple[float, float, float]:
     """(process wall ms to the first finished run, the first run's ms, median warm rerun ms)."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, str(worker), str(script), page, json.dumps(params), str(warm)],
+    out = subprocess.run([sys.executable, str(worker), str(script), page, json.dumps(params), str(warm),
+                          "1" if share_script_cache else "0"],
                          cwd=tree, env=full_env, capture_output=True, text=True, timeout=900)
     wall_ms = (time.perf_counter() - started) * 1000
     if out.returncode != 0:
@@ -108,14 +114,18 @@ def bench_pages(args: argparse.Namespace) -> None:
         bare.write_text(BARE_PAGE)
         samples: dict[str, list[tuple[float, float, float]]] = {}
         for round_no in range(args.rounds):
-            samples.setdefault("bare", []).append(run_worker(REPO_ROOT, bare, "", {}, args.warm, env, worker))
+            samples.setdefault("bare", []).append(run_worker(REPO_ROOT, bare, "", {}, args.warm, env, worker,
+                                                                      not args.apptest_compiles))
             for name, (page, params) in targets.items():
                 for label, tree in trees.items():
                     samples.setdefault(f"{name} ({label})", []).append(
-                        run_worker(tree, tree / "app.py", page, params, args.warm, env, worker))
+                        run_worker(tree, tree / "app.py", page, params, args.warm, env, worker,
+                                   not args.apptest_compiles))
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
     bare_wall, bare_first, bare_warm = (median([s[i] for s in samples["bare"]]) for i in range(3))
-    print(f"catalog {data_dir}; {args.rounds} interleaved rounds, {args.warm} warm reruns each; medians")
+    compiled = "recompiled every run (AppTest default)" if args.apptest_compiles else "compiled once (as a server)"
+    print(f"catalog {data_dir}; {args.rounds} interleaved rounds, {args.warm} warm reruns each; medians; "
+          f"scripts {compiled}")
     print(f"{'page':16s} {'cold start ms':>13s} {'x bare':>7s} {'1st run ms':>10s} {'x bare':>7s} "
           f"{'warm ms':>8s} {'x bare':>7s}")
     print(f"{'bare one-chart':16s} {bare_wall:13.0f} {1:7.2f} {bare_first:10.0f} {1:7.2f} {bare_warm:8.1f} {1:7.2f}")
@@ -170,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", type=Path, help="pages: the data folder (with catalog.duckdb); cli: the catalog")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one sample of each per round)")
     parser.add_argument("--warm", type=int, default=5, help="pages: warm reruns per sample")
+    parser.add_argument("--apptest-compiles", action="store_true",
+                        help="pages: let AppTest re-compile the scripts on every run (its default; a server does not)")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout to measure in the same rounds")
     args = parser.parse_args(argv)
     (bench_pages if args.what == "pages" else bench_cli)(args)
