@@ -99,6 +99,14 @@ def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | Non
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def evidence_line(build_id: str, model_id: str, gpu_id: str | None = None) -> str:
+    """The "How sure" line of a model card: four catalog lookups per model, on every rerun when uncached."""
+    from modelmatch import tiers
+
+    return tiers.evidence_line(catalog_reader(), model_id, gpu_id)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def display_names(build_id: str) -> dict[str, str]:
     df = catalog_reader().query("SELECT model_id, display_name FROM models")
     return dict(zip(df["model_id"], df["display_name"]))
