@@ -186,11 +186,16 @@ def _run_eval(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from exc
 
 
-def _add_eval(sub) -> None:
+EVAL_HELP = "run an eval set across endpoints: accuracy per language, consistency, cost"
+
+
+def _add_eval(sub, full: bool = True) -> None:
+    if not full:  # another subcommand runs: list eval in the help without importing its modules (pandas, HTTP)
+        sub.add_parser("eval", help=EVAL_HELP)
+        return
     from modelmatch import eval_cli
 
-    p = sub.add_parser("eval", help="run an eval set across endpoints: accuracy per language, consistency, cost",
-                       description=eval_cli.__doc__.split("\n\n")[0],
+    p = sub.add_parser("eval", help=EVAL_HELP, description=eval_cli.__doc__.split("\n\n")[0],
                        epilog="Exit status: 0 every item scored; 2 bad input (nothing sent); 3 some items failed or "
                               "were not sent (resume the run); 130 stopped with Ctrl-C.")
     eval_cli.add_arguments(p)
@@ -200,11 +205,17 @@ def _add_eval(sub) -> None:
 SUBCOMMANDS = (_add_plan, _add_recommend, _add_eval)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the subcommand about to run (argv's first word), the eval subcommand's arguments, and
+    with them its imports, are registered only when eval is the one (or the word is not a plain subcommand)."""
     parser = argparse.ArgumentParser(prog="python -m modelmatch", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    lean = command in ("plan", "recommend")
     for add in SUBCOMMANDS:
-        add(sub)
+        if add is _add_eval:
+            add(sub, full=not lean)
+        else:
+            add(sub)
     return parser
 
 
@@ -215,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in bad_settings:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words[0] if words else None).parse_args(argv)
     try:
         args.handler(args)
     except (PlanInputError, CliError, settings.SettingError) as exc:

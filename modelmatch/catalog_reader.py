@@ -12,10 +12,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # imported by query(): the CLI reads rows with records() and never loads pandas
+    import pandas as pd
 
 
 class CatalogMissing(Exception):
@@ -82,9 +84,21 @@ class CatalogReader:
         return cursor
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        import pandas  # noqa: F401  (DuckDB's .df() needs it; imported here so records() callers skip it)
+
         cursor = self.connection()
         try:
             return cursor.execute(sql, list(params)).df()
+        finally:
+            cursor.close()
+
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts of plain Python values (NULL is None, DATE a datetime.date), without pandas."""
+        cursor = self.connection()
+        try:
+            result = cursor.execute(sql, list(params))
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row)) for row in result.fetchall()]
         finally:
             cursor.close()
 

@@ -44,13 +44,48 @@ def choices(reader: CatalogReader) -> Choices:
 
 
 def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:
-    """The default score: the percent benchmark with charted numbers for the most models."""
+    """The default score over a frame of charted scores already read (default_benchmark asks DuckDB instead)."""
     df = charted_scores[charted_scores["unit"] == "percent"]
     if df.empty:
         return None
     counts = df.groupby("benchmark_id")["model_id"].nunique().sort_values(ascending=False, kind="stable")
     best = counts[counts == counts.iloc[0]].index
     return sorted(best)[0]
+
+
+# The default score in SQL: only the percent benchmarks' rows are ranked, and one GROUP BY keeps a single id (the
+# pandas path read every charted score of every model to keep one benchmark).
+DEFAULT_BENCHMARK_SQL = f"""
+SELECT benchmark_id FROM ({scores.SCORES_SQL})
+GROUP BY benchmark_id
+ORDER BY count(DISTINCT model_id) DESC, benchmark_id
+LIMIT 1
+"""
+
+
+def default_benchmark(reader: CatalogReader, model_ids: list[str] | tuple[str, ...]) -> str | None:
+    """The default score, asked of DuckDB: the percent benchmark with charted numbers for the most of these models
+    (ties: the smallest benchmark_id). Same answer as most_covered_benchmark over every charted score."""
+    percent = reader.query("SELECT benchmark_id FROM benchmarks WHERE unit = 'percent'")["benchmark_id"].tolist()
+    if not percent or not model_ids:
+        return None
+    rows = reader.query(DEFAULT_BENCHMARK_SQL, [list(model_ids), scores.DEFAULT_MODE, percent, percent, True])
+    return None if rows.empty else str(rows["benchmark_id"].iloc[0])
+
+
+def chosen_scores(reader: CatalogReader, model_ids: list[str], benchmark_id: str | None,
+                  category: str | None) -> pd.DataFrame:
+    """Charted rows of the chosen benchmark, or of the chosen category's benchmarks, only."""
+    if benchmark_id:
+        bench_ids = [benchmark_id]
+    elif category:
+        bench_ids = reader.query("SELECT benchmark_id FROM benchmarks WHERE category = ?",
+                                 [category])["benchmark_id"].tolist()
+    else:
+        bench_ids = []
+    if not bench_ids:  # an empty list means "every benchmark" to scores_for: ask for no model instead
+        return scores.scores_for(reader, [], charted_only=True)
+    return scores.scores_for(reader, model_ids, bench_ids, charted_only=True)
 
 
 def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str | None) -> tuple[pd.DataFrame, str]:
@@ -71,12 +106,10 @@ def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str
 def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -> OverviewData:
     models = models_table(reader, model_filter(state))
     ids = list(models["model_id"])
-    charted = scores.scores_for(reader, ids, charted_only=True)
     benchmark_id, category = state.benchmark_id, state.category
     if not benchmark_id and not category:
-        benchmark_id = most_covered_benchmark(charted)
-    if benchmark_id:
-        charted = charted[charted["benchmark_id"] == benchmark_id]
+        benchmark_id = default_benchmark(reader, ids)
+    charted = chosen_scores(reader, ids, benchmark_id, category)
     points, title = _score_points(charted, benchmark_id, category)
     price_rows = prices.list_price_by_model(prices.prices_in_force(reader, state.price_date or today, ids))
     model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -315,7 +316,7 @@ _SQL = {
 
 
 def _records(reader: CatalogReader, name: str) -> list[dict]:
-    return reader.query(_SQL[name]).to_dict("records")
+    return reader.records(_SQL[name])
 
 
 def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
@@ -430,8 +431,16 @@ def resolve_model(catalog: DecisionCatalog, model_id: str) -> ModelInfo:
     raise PlanInputError(f"unknown model {model_id!r}: it is not in the catalog.{hint}")
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[A-Z0-9]+", text.upper())
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...]:
+    # Cached: recommend's what-if runs match the same GPU and hardware names thousands of times.
+    return tuple(re.findall(r"[A-Z0-9]+", text.upper()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _gpu_codes(gpu_name: str) -> tuple[str, ...]:
+    """Model codes in a catalog GPU's name (H100, MI300X), not its memory size."""
+    return tuple(t for t in _tokens(gpu_name) if re.fullmatch(r"[A-Z]+\d+[A-Z]*", t) and not t.endswith("GB"))
 
 
 def resolve_gpu(catalog: DecisionCatalog, query: str | None, custom_memory_gb: float | None = None,
@@ -830,7 +839,7 @@ def match_hardware(catalog: DecisionCatalog, hardware: str) -> GpuSpec | None:
     hw = _tokens(hardware)
     candidates = []
     for gpu in catalog.gpus.values():
-        codes = [t for t in _tokens(gpu.name) if re.fullmatch(r"[A-Z]+\d+[A-Z]*", t) and not t.endswith("GB")]
+        codes = _gpu_codes(gpu.name)
         if not codes or codes[0] not in hw:
             continue
         memory = f"{gpu.memory_gb:g}GB"

@@ -7,10 +7,12 @@ latest effective_from on or before that date, per provider, API model and tier.
 from __future__ import annotations
 
 import datetime as dt
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from modelmatch.catalog_reader import CatalogReader
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: the CLI reads PRICE_ROWS_CTE and needs no frame
+    import pandas as pd
 
 INPUT_WEIGHT, OUTPUT_WEIGHT = 3, 1
 BLEND_RULE = (f"Blended price = ({INPUT_WEIGHT} x input + {OUTPUT_WEIGHT} x output) / "
@@ -79,6 +81,8 @@ def prices_in_force(reader: CatalogReader, on: dt.date, model_ids: list[str] | t
 
 def list_price_by_model(prices: pd.DataFrame) -> pd.DataFrame:
     """Cheapest blended list price per model (discount tiers excluded), with the row it came from."""
+    import pandas as pd
+
     eligible = prices[~prices["is_discount"] & prices["blended_usd_per_mtok"].notna()]
     if eligible.empty:
         return pd.DataFrame(columns=["model_id", "blended_usd_per_mtok", "provider", "provider_model",
@@ -128,6 +132,8 @@ def priced_models(reader: CatalogReader) -> pd.DataFrame:
 
 def price_on(history: pd.DataFrame, on: dt.date) -> pd.DataFrame:
     """From a price_history frame: the row in force on `on` for each offering (none if it starts later)."""
+    import pandas as pd
+
     if history.empty:
         return history
     dates = pd.to_datetime(history["effective_from"]).dt.date
@@ -146,6 +152,8 @@ def history_points(history: pd.DataFrame, offering: str, today: dt.date) -> pd.D
     """Long-form points for the step chart of one offering: one row per (date, price kind) that a row states, plus
     closing points: at `today` (or the last change, if later) for the price still in force, and at the date of a
     row that no longer states a kind (its line stops there rather than carrying an old price forward)."""
+    import pandas as pd
+
     rows = history[history["offering"] == offering].sort_values("effective_from")
     points = []
     for column, kind in PRICE_KINDS:

@@ -98,7 +98,15 @@ def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | Non
     reader = catalog_reader()
     ids = reader.query("SELECT model_id FROM models WHERE len(?::VARCHAR[]) = 0 "
                        "OR vendor IN (SELECT unnest(?::VARCHAR[]))", [list(vendors), list(vendors)])["model_id"].tolist()
-    return overview.most_covered_benchmark(scores.scores_for(reader, ids, charted_only=True))
+    return overview.default_benchmark(reader, ids)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def evidence_line(build_id: str, model_id: str, gpu_id: str | None = None) -> str:
+    """The "How sure" line of a model card: four catalog lookups per model, on every rerun when uncached."""
+    from modelmatch import tiers
+
+    return tiers.evidence_line(catalog_reader(), model_id, gpu_id)
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
@@ -200,6 +208,12 @@ def chart_downloads(chart: alt.Chart, file_stem: str, key: str) -> None:
                          key=f"{key}_svg", on_click="ignore", icon=":material/download:")
     right.download_button("Chart as PNG", lambda: charts.to_png(chart), f"{file_stem}.png", "image/png",
                           key=f"{key}_png", on_click="ignore", icon=":material/download:")
+
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, **button_args) -> None:
+    """A CSV download of `frame`, written only when the button is clicked: building it on every rerun cost more
+    than the rest of a warm page (the chart downloads above work the same way)."""
+    st.download_button(label, lambda: frame.to_csv(index=False).encode(), file_name, "text/csv", **button_args)
 
 
 def glossary_link() -> None:

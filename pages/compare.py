@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import charts, compare, evals, freshness, scores, tiers
+from modelmatch import charts, compare, evals, freshness, scores
 from modelmatch.eval_store import RunsDatabaseBusy
 from modelmatch.decision_state import DECISION_KEYS, has_decision, parse_decision, with_models
 from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
@@ -123,7 +123,7 @@ for column, (_, m) in zip(columns, data.models.iterrows()):
         speed = data.measured[data.measured["model_id"] == m["model_id"]]
         st.markdown("**Measured speed:** " + ("not measured yet" if speed.empty else
                     f"{speed['output_tokens_per_s'].max():,.0f} output tok/s ({speed['hardware'].iloc[0]})"))
-        st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), m["model_id"]))
+        st.caption("How sure: " + common.evidence_line(build_id, m["model_id"]))
         st.markdown(f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}")
 
 st.subheader("Side by side")
@@ -202,8 +202,8 @@ with st.expander(f"All {len(rows)} score rows with setting, provenance and sourc
                                 "charted": st.column_config.CheckboxColumn("Charted"),
                                 "source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
-st.download_button("Every score row as CSV", rows.to_csv(index=False).encode(), "modelmatch-compare-scores.csv",
-                   "text/csv", key="cmp_csv", on_click="ignore", icon=":material/download:")
+common.csv_download("Every score row as CSV", rows, "modelmatch-compare-scores.csv", key="cmp_csv",
+                    on_click="ignore", icon=":material/download:")
 
 conflicts = scores.disagreements(rows)
 if not conflicts.empty:

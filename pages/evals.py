@@ -4,6 +4,7 @@ confidence intervals, cross-language consistency, language switches, cost and ti
 import datetime as dt
 import json
 import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -376,9 +377,10 @@ if len(summary.by_category) and (summary.by_category["category"] != "(none)").an
                      column_config={"accuracy": st.column_config.NumberColumn("accuracy %", format="%.1f")})
 
 left, right, _ = st.columns([1, 1, 4])
-left.download_button("Results CSV", evals.export_csv(summary), f"modelmatch-eval-{info.run_id}.csv", "text/csv",
-                     key="ev_csv", on_click="ignore", icon=":material/download:")
-right.download_button("Results JSON", evals.export_json(summary), f"modelmatch-eval-{info.run_id}.json",
+# Built on click only (partial binds this run's summary).
+left.download_button("Results CSV", partial(evals.export_csv, summary), f"modelmatch-eval-{info.run_id}.csv",
+                     "text/csv", key="ev_csv", on_click="ignore", icon=":material/download:")
+right.download_button("Results JSON", partial(evals.export_json, summary), f"modelmatch-eval-{info.run_id}.json",
                       "application/json", key="ev_json", on_click="ignore", icon=":material/download:")
 
 st.markdown("**Replies side by side**")

@@ -82,5 +82,4 @@ st.dataframe(
         "as_of": st.column_config.DateColumn("As of"),
     },
 )
-st.download_button("Download this table (CSV)", table.to_csv(index=False).encode(), "modelmatch-models.csv",
-                   "text/csv")
+common.csv_download("Download this table (CSV)", table, "modelmatch-models.csv")

@@ -146,9 +146,8 @@ with tab_boards:
         st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                      column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                     "category mean": st.column_config.NumberColumn(format="%.1f")})
-        st.download_button("Leaderboard as CSV", board.to_csv(index=False).encode(),
-                           f"modelmatch-leaderboard-{board_category}.csv", "text/csv", on_click="ignore",
-                           icon=":material/download:")
+        common.csv_download("Leaderboard as CSV", board, f"modelmatch-leaderboard-{board_category}.csv",
+                            on_click="ignore", icon=":material/download:")
         st.caption("Cells are charted numbers (one per model and benchmark). Empty: no official number. "
                    + scores.CHARTED_RULE)
 
@@ -170,8 +169,8 @@ st.dataframe(table, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  "params_total_b": st.column_config.NumberColumn("Total (B)", format="%.1f"),
                  "price_source_url": st.column_config.LinkColumn("Price source", display_text="pricing page"),
              })
-st.download_button("This table as CSV", table.to_csv(index=False).encode(), "modelmatch-overview.csv", "text/csv",
-                   on_click="ignore", icon=":material/download:")
+common.csv_download("This table as CSV", table, "modelmatch-overview.csv", on_click="ignore",
+                    icon=":material/download:")
 common.glossary_link()
 st.caption(f"Score rows whose source is older than {settings.stale_after_days_for('scores')} days are marked stale "
            "on Compare (thresholds per table: see the Data page).")

@@ -3,6 +3,7 @@ monthly cost and every source with its tier. Everything comes from the link, so 
 exactly; Markdown and PDF exports print the same sections (modelmatch.decision_summary)."""
 
 import urllib.parse
+from functools import partial
 
 import streamlit as st
 
@@ -71,7 +72,8 @@ st.divider()
 st.caption("This page's link reopens exactly this summary (it is in your address bar):")
 st.code(link, language=None)
 d1, d2, _ = st.columns([1, 1, 3])
-d1.download_button("Summary as Markdown", decision_summary.to_markdown(summary, link).encode(),
+# Built on click only (bound to this run's summary and link); the PDF especially is not free.
+d1.download_button("Summary as Markdown", lambda s=summary, u=link: decision_summary.to_markdown(s, u).encode(),
                    "modelmatch-decision.md", "text/markdown", on_click="ignore", icon=":material/download:")
-d2.download_button("Summary as PDF", decision_summary.to_pdf(summary, link), "modelmatch-decision.pdf",
+d2.download_button("Summary as PDF", partial(decision_summary.to_pdf, summary, link), "modelmatch-decision.pdf",
                    "application/pdf", on_click="ignore", icon=":material/download:")

@@ -240,6 +240,7 @@ def run_benign_queries(reader: CatalogReader) -> None:
     state = OverviewState(vendors=("Alibaba",), category="coding")
     overview.overview_data(reader, state, dt.date(2026, 1, 1))
     overview.overview_data(reader, OverviewState(benchmark_id="mmlu"), dt.date(2026, 1, 1))
+    overview.overview_data(reader, OverviewState(), dt.date(2026, 1, 1))  # the default benchmark's own query
     overview.leaderboard(reader, OverviewState(), "coding")
     models_table(reader, ModelFilter(search="alpha"))
     scores.scores_for(reader, [ALPHA, BETA], ["mmlu"], charted_only=True)

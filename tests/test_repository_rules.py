@@ -33,6 +33,8 @@ REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/eval_store.py", "save_result"): "only a run of ? placeholders, one per result column",
     ("modelmatch/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
     ("modelmatch/planner.py", "<module>"): "the price-rows CTE constant from modelmatch.prices; values are bound",
+    ("modelmatch/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
+                                         "are bound",
 }
 KEYISH_PARAM = re.compile(r"(key|secret|token|password|client)", re.IGNORECASE)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
