@@ -265,6 +265,7 @@ REVIEWED_MARKDOWN_VALUES = {
     ("app.py", "info.build_id"): "made by ingest build (a timestamp and a hash)",
     ("pages/common.py", "notice"): "view_state notices: every value from the link is escaped by view_state._quote",
     ("pages/common.py", "str(missing)"): "CatalogMissing: the operator's catalog path and DuckDB's own message",
+    ("pages/common.py", "label"): "csv_download's button label: a fixed string at every call site",
     ("pages/evals.py", "info.run_id"): "run ids are made by the store (hex) and links are checked by valid_run_id",
     ("pages/evals.py", "status_text"): "one of the store's fixed statuses or a fixed sentence",
     ("pages/evals.py", "groups"): "a count",
