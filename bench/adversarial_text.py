@@ -2,7 +2,7 @@
 
 Every function that runs on a visitor's or a server's text runs on the thread that serves the other visitors, so
 it must be linear in its input. The texts below are the shapes that made the old code quadratic (and a few more of
-the same kind); tests/test_linear_time_text.py times the same texts at growing sizes.
+the same kind); tests/chat/test_linear_time_text.py times the same texts at growing sizes.
 
     python -m bench.adversarial_text                   # 100 KB texts, this tree vs commit d426879
     python -m bench.adversarial_text --kb 100 --base d426879 --before-limit-s 300
@@ -95,7 +95,7 @@ def load_from_git(commit: str, path: str, module_name: str):
 
 
 def _child(commit: str, kind: str, name: str, n: int) -> None:
-    path = "modelmatch/render.py" if kind == "sanitiser" else "modelmatch/eval_scoring.py"
+    path = "modelmatch/chat/render.py" if kind == "sanitiser" else "modelmatch/evals/scoring.py"
     module = load_from_git(commit, path, f"base_{kind}")
     seconds, error = measure(kind, name, n, module)
     print(json.dumps({"seconds": seconds, "error": error}))
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         commit, kind, name, n = args.child
         _child(commit, kind, name, int(n))
         return 0
-    from modelmatch import eval_scoring, render
+    from modelmatch.evals import scoring as eval_scoring
+    from modelmatch.chat import render
 
     n = args.kb * 1000
     print(f"{args.kb} KB adversarial texts; 'before' = commit {args.base}, 'after' = this tree; the scorer row is "

@@ -1,5 +1,5 @@
 """How far off is the measuring client? Runs the harness's own request path (ingest.measure.runner with
-modelmatch.openai_client.astream_chat) against bench.truth_server in a second process on loopback, and prints the
+modelmatch.chat.openai_client.astream_chat) against bench.truth_server in a second process on loopback, and prints the
 client's error: measured minus true TTFT and TPOT, p50 and p99, at each concurrency.
 
 True values come from the server's own stamps on the shared monotonic clock: TTFT = first chunk handed to the
@@ -30,10 +30,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from ingest.measure.runner import LevelRun, gc_paused, run_level  # noqa: E402
-from modelmatch.chat_types import ChatMessage, ChatRequest  # noqa: E402
-from modelmatch.endpoints import Endpoint  # noqa: E402
-from modelmatch.openai_client import astream_chat  # noqa: E402
-from modelmatch.timing import percentile  # noqa: E402
+from modelmatch.chat.types import ChatMessage, ChatRequest  # noqa: E402
+from modelmatch.chat.endpoints import Endpoint  # noqa: E402
+from modelmatch.chat.openai_client import astream_chat  # noqa: E402
+from modelmatch.chat.timing import percentile  # noqa: E402
 
 # The published figures for vLLM's own benchmark client against a ground-truth server (TTFT error), from
 # Chandrasekar & Kramberger, "Identifying and Mitigating Systemic Measurement Bias in Production LLM Inference

@@ -46,7 +46,7 @@ from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-from modelmatch.timing import percentile  # noqa: E402
+from modelmatch.chat.timing import percentile  # noqa: E402
 from tests.browser import CHROMIUM_ARGS, app_process, chromium_path  # noqa: E402  (the tests' own launchers)
 COMPARE_MODELS = "Qwen/Qwen2.5-72B-Instruct,deepseek-ai/DeepSeek-V3"
 CHART = '[data-testid="stVegaLiteChart"]'

@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-from modelmatch.timing import percentile  # noqa: E402
+from modelmatch.chat.timing import percentile  # noqa: E402
 
 PAGES = {
     # page file, query params, CSS selector of the element that means "rendered"

@@ -19,9 +19,9 @@ import csv
 import sys
 from pathlib import Path
 
-from modelmatch.catalog_reader import CatalogReader
-from modelmatch.planner import load_decision_catalog
-from modelmatch.published import END_OF_GENERATION, published_points, summarize
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.planning.planner import load_decision_catalog
+from modelmatch.planning.published import END_OF_GENERATION, published_points, summarize
 
 
 def _catalog(db: Path | None):

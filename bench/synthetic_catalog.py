@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ingest.build import build
-from ingest.schema import CATEGORIES, TABLES, VENDORS
+from modelmatch.catalog.schema import CATEGORIES, TABLES, VENDORS
 
 SRC = "https://example.org/synthetic"
 

@@ -14,7 +14,7 @@ from ingest.cli_review import REVIEW_COMMANDS, add_review_commands, run_review_c
 from ingest.coverage import coverage, format_coverage
 from ingest.tier_coverage import format_tier_report, tier_report
 from ingest.measure.cli import MEASURE_COMMANDS, add_measure_commands, run_measure_command
-from modelmatch.catalog_reader import CatalogMissing, CatalogReader
+from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from ingest.validate import Problem, validate
 from modelmatch import settings
 

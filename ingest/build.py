@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ingest.changes import record_changes
 from ingest.regular_file import DataFileError, read_regular_file
-from ingest.schema import TABLES, Table, ddl
+from modelmatch.catalog.schema import TABLES, Table, ddl
 from ingest.score_modes import fill_score_modes
 from ingest.validate import Problem, SourceFile, ValidationResult, _rel, data_files, fingerprint, validate
 

@@ -15,7 +15,7 @@ from typing import Callable
 import duckdb
 import pandas as pd
 
-from ingest.schema import TABLES, Table
+from modelmatch.catalog.schema import TABLES, Table
 
 PREVIOUS = "previous_build"
 KEY_SEPARATOR = " · "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelmatch.catalog_reader import CatalogReader
+from modelmatch.catalog.reader import CatalogReader
 
 GAP_QUERIES: dict[str, str] = {
     "open-weights models without an architecture row":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.importers.files import CsvDocument, CsvReadError, commit_files, imports_lock
-from ingest.schema import TABLES, TABLE_BY_NAME
+from modelmatch.catalog.schema import TABLES, TABLE_BY_NAME
 from ingest.validate import IMPORTS_DIR, ValidationResult, table_files
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from ingest.provenance import column_tier
-from ingest.schema import TABLE_BY_NAME, TIERS
-from modelmatch.catalog_reader import CatalogReader
-from modelmatch.memory import clean
-from modelmatch.param_count import Verification, verify
+from modelmatch.catalog.provenance import column_tier
+from modelmatch.catalog.schema import TABLE_BY_NAME, TIERS
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.catalog.cells import clean
+from modelmatch.planning.param_count import Verification, verify
 
 MISSING = "missing"
 NO_TIER = "no tier"

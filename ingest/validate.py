@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ingest.provenance import tier_problems
+from modelmatch.catalog.provenance import tier_problems
 from ingest.regular_file import DataFileError, read_regular_file
-from ingest.schema import PERCENT_MAX, TABLES, Column, Table
-from modelmatch.param_count import verify as verify_params
+from modelmatch.catalog.schema import PERCENT_MAX, TABLES, Column, Table
+from modelmatch.planning.param_count import verify as verify_params
 
 FORMULA_RE = re.compile(r"^[=+\-@][A-Za-z]")
 INT_RE = re.compile(r"^[+-]?\d+$")

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from modelmatch import settings
-from modelmatch.catalog_reader import CatalogMissing, CatalogReader
-from modelmatch.engine_memory import ENGINES
-from modelmatch.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
-from modelmatch.planner import (
+from modelmatch.catalog.reader import CatalogMissing, CatalogReader
+from modelmatch.planning.engine_memory import ENGINES
+from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.planning.planner import (
     DecisionCatalog,
     PlanRequest,
     UsageProfile,
@@ -29,7 +29,7 @@ from modelmatch.planner import (
     plan,
     to_jsonable,
 )
-from modelmatch.recommend import DEPLOYMENTS, LicenseNeeds, WizardRequest, format_recommendation_text, recommend
+from modelmatch.planning.recommend import DEPLOYMENTS, LicenseNeeds, WizardRequest, format_recommendation_text, recommend
 
 EXIT_BAD_INPUT = 2
 
@@ -178,7 +178,7 @@ def _add_recommend(sub) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> None:
-    from modelmatch import eval_cli
+    from modelmatch.evals import cli as eval_cli
 
     try:
         eval_cli.run(args)
@@ -193,7 +193,7 @@ def _add_eval(sub, full: bool = True) -> None:
     if not full:  # another subcommand runs: list eval in the help without importing its modules (pandas, HTTP)
         sub.add_parser("eval", help=EVAL_HELP)
         return
-    from modelmatch import eval_cli
+    from modelmatch.evals import cli as eval_cli
 
     p = sub.add_parser("eval", help=EVAL_HELP, description=eval_cli.__doc__.split("\n\n")[0],
                        epilog="Exit status: 0 every item scored; 2 bad input (nothing sent); 3 some items failed or "

@@ -17,12 +17,17 @@ import streamlit as st
 
 from ingest.build import BuildFailed, ensure_current
 from ingest.validate import Problem
-from modelmatch import catalog, charts, compare, overview, scores, settings
-from modelmatch.catalog_reader import CatalogMissing, CatalogReader
-from modelmatch.endpoints import Endpoint, EndpointsFileError, load_endpoints
-from modelmatch.limits import SlidingWindowLimiter
-from modelmatch.runs_store import RunsStore
-from modelmatch.view_state import Choices, OverviewState
+from modelmatch.catalog import models as catalog
+from modelmatch.explore import charts
+from modelmatch.explore import compare
+from modelmatch.explore import overview
+from modelmatch.catalog import scores
+from modelmatch import settings
+from modelmatch.catalog.reader import CatalogMissing, CatalogReader
+from modelmatch.chat.endpoints import Endpoint, EndpointsFileError, load_endpoints
+from modelmatch.chat.limits import SlidingWindowLimiter
+from modelmatch.chat.runs_store import RunsStore
+from modelmatch.explore.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
 # Tables show every row (no 10-row scroll box hiding license, price or benchmark rows) and a dash, never the text
@@ -104,7 +109,7 @@ def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | Non
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def evidence_line(build_id: str, model_id: str, gpu_id: str | None = None) -> str:
     """The "How sure" line of a model card: four catalog lookups per model, on every rerun when uncached."""
-    from modelmatch import tiers
+    from modelmatch.catalog import tiers
 
     return tiers.evidence_line(catalog_reader(), model_id, gpu_id)
 
@@ -168,8 +173,8 @@ def endpoint_limiter() -> SlidingWindowLimiter:
 
 def visible_eval_runs() -> set[str]:
     """Eval runs this visitor's shared views may show: published ones and this session's own (private by default)."""
-    from modelmatch import eval_visibility
-    from modelmatch.eval_store import shared_store
+    from modelmatch.evals import visibility as eval_visibility
+    from modelmatch.evals.store import shared_store
 
     if not settings.runs_db_path().exists():
         return set(st.session_state.get("ev_my_runs", ()))

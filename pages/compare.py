@@ -6,10 +6,18 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import charts, compare, evals, freshness, scores
-from modelmatch.eval_store import RunsDatabaseBusy
-from modelmatch.decision_state import DECISION_KEYS, has_decision, parse_decision, with_models
-from modelmatch.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
+from modelmatch.explore import charts
+
+from modelmatch.explore import compare
+
+from modelmatch.evals import summary as evals
+
+from modelmatch.catalog import freshness
+
+from modelmatch.catalog import scores
+from modelmatch.evals.store import RunsDatabaseBusy
+from modelmatch.decision.state import DECISION_KEYS, has_decision, parse_decision, with_models
+from modelmatch.explore.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
 from pages import common, decision_flow
 
 PAGE = "compare"

@@ -10,7 +10,10 @@ from ingest.guards import GUARDS
 from ingest.review import import_summaries, review_queue
 from ingest.tier_coverage import coverage_matrix, tier_report
 from ingest.validate import validate
-from modelmatch import catalog, freshness, prices, settings
+from modelmatch.catalog import models as catalog
+from modelmatch.catalog import freshness
+from modelmatch.catalog import prices
+from modelmatch import settings
 from pages import common, data_support
 
 st.title("Data")

@@ -17,7 +17,9 @@ import streamlit as st
 from ingest.changes import BuildChanges, read_changes
 from ingest.importers.mapping import SPECS, MappingError, load_mapping, mapping_path
 from ingest.validate import Problem
-from modelmatch import freshness, prices, settings
+from modelmatch.catalog import freshness
+from modelmatch.catalog import prices
+from modelmatch import settings
 from pages import common
 
 MAX_CACHED = 32

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from modelmatch import planner, recommend, settings
+from modelmatch.planning import planner
+
+from modelmatch.planning import recommend
+
+from modelmatch import settings
 from pages import common
 
 MAX_CACHED_PLANS = 64

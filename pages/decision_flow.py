@@ -7,8 +7,10 @@ from typing import Callable
 
 import streamlit as st
 
-from modelmatch import recommend, settings
-from modelmatch.decision_state import DecisionChoices, DecisionState, decision_params, with_models
+from modelmatch.planning import recommend
+
+from modelmatch import settings
+from modelmatch.decision.state import DecisionChoices, DecisionState, decision_params, with_models
 from pages import common, decide_support
 
 WIZARD, PLANNER, COMPARE, SUMMARY = "pages/wizard.py", "pages/planner.py", "pages/compare.py", "pages/summary.py"

@@ -9,14 +9,18 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from modelmatch import eval_visibility, evals, settings
-from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
-from modelmatch.eval_runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
-from modelmatch.eval_scoring import SCORERS
-from modelmatch.eval_sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
-from modelmatch.eval_store import RunsUnavailable, shared_store, valid_run_id
-from modelmatch.playground import supports_thinking_switch
-from modelmatch.render import md_code, md_text, safe_markdown
+from modelmatch.evals import visibility as eval_visibility
+
+from modelmatch.evals import summary as evals
+
+from modelmatch import settings
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.evals.runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
+from modelmatch.evals.scoring import SCORERS
+from modelmatch.evals.sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
+from modelmatch.evals.store import RunsUnavailable, shared_store, valid_run_id
+from modelmatch.chat.playground import supports_thinking_switch
+from modelmatch.chat.render import md_code, md_text, safe_markdown
 from pages import common
 
 POLL_S = 0.5

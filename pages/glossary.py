@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from modelmatch.glossary import TERMS
+from modelmatch.explore.glossary import TERMS
 from pages import common
 
 st.title("Glossary")

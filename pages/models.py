@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from modelmatch import languages as language_names
-from modelmatch.catalog import CONTEXT_WINDOW_CHOICES, ModelFilter
+from modelmatch.catalog import languages as language_names
+from modelmatch.catalog.models import CONTEXT_WINDOW_CHOICES, ModelFilter
 from pages import common
 
 

@@ -5,9 +5,15 @@ from dataclasses import replace
 
 import streamlit as st
 
-from modelmatch import charts, prices, scores, settings
-from modelmatch.catalog import CONTEXT_WINDOW_CHOICES
-from modelmatch.view_state import OverviewState, overview_params, parse_overview
+from modelmatch.explore import charts
+
+from modelmatch.catalog import prices
+
+from modelmatch.catalog import scores
+
+from modelmatch import settings
+from modelmatch.catalog.models import CONTEXT_WINDOW_CHOICES
+from modelmatch.explore.view_state import OverviewState, overview_params, parse_overview
 from pages import common
 
 PAGE = "overview"

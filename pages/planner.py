@@ -1,6 +1,6 @@
 """Memory & cost planner: will a model fit on these GPUs, how fast can it decode, what will a month cost.
 
-Thin page: it collects a PlanRequest, asks modelmatch.planner.plan (the same function the CLI calls) and renders
+Thin page: it collects a PlanRequest, asks modelmatch.planning.planner.plan (the same function the CLI calls) and renders
 the PlanResult.
 """
 
@@ -11,12 +11,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from modelmatch import planner, settings, tiers
-from modelmatch.decision_state import DEFAULT_GPU_ID, page_params, parse_decision
-from modelmatch.engine_memory import ENGINE_LABELS, ENGINES
-from modelmatch.memory import KV_DTYPES, PRECISIONS, PlanInputError
-from modelmatch.published import published_points
-from modelmatch.render import md_text
+from modelmatch.planning import planner
+
+from modelmatch import settings
+
+from modelmatch.catalog import tiers
+from modelmatch.decision.state import DEFAULT_GPU_ID, page_params, parse_decision
+from modelmatch.planning.engine_memory import ENGINE_LABELS, ENGINES
+from modelmatch.planning.memory import KV_DTYPES, PRECISIONS, PlanInputError
+from modelmatch.planning.published import published_points
+from modelmatch.chat.render import md_text
 from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"

@@ -7,13 +7,13 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException
 
-from modelmatch import local_backend
-from modelmatch import playground as pg
-from modelmatch import runs_store as rs
-from modelmatch.chat_types import ChatMessage
-from modelmatch.endpoints import ApiKeyError, Endpoint, resolve_api_key
-from modelmatch.limits import DAILY_SPEND
-from modelmatch.render import md_text, safe_markdown
+from modelmatch.chat import local_backend
+from modelmatch.chat import playground as pg
+from modelmatch.chat import runs_store as rs
+from modelmatch.chat.types import ChatMessage
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.chat.limits import DAILY_SPEND
+from modelmatch.chat.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
 

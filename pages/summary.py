@@ -1,15 +1,15 @@
 """Decision summary: one page with the choice, the runner-up, why, what would change the answer, memory fit,
 monthly cost and every source with its tier. Everything comes from the link, so the link reopens this page
-exactly; Markdown and PDF exports print the same sections (modelmatch.decision_summary)."""
+exactly; Markdown and PDF exports print the same sections (modelmatch.decision.summary)."""
 
 import urllib.parse
 from functools import partial
 
 import streamlit as st
 
-from modelmatch import decision_summary
-from modelmatch.decision_state import page_params, parse_decision
-from modelmatch.memory import PlanInputError
+from modelmatch.decision import summary as decision_summary
+from modelmatch.decision.state import page_params, parse_decision
+from modelmatch.planning.memory import PlanInputError
 from pages import common, decide_support, decision_flow
 
 PAGE = "summary"

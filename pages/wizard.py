@@ -1,6 +1,6 @@
 """Recommendation wizard: describe the job, get a ranked shortlist with every reason, and why not for the rest.
 
-Thin page: it collects a WizardRequest, asks modelmatch.recommend.recommend (the same function the CLI calls) and
+Thin page: it collects a WizardRequest, asks modelmatch.planning.recommend.recommend (the same function the CLI calls) and
 renders the RecommendResult.
 """
 
@@ -9,11 +9,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from modelmatch import languages as language_names
-from modelmatch import planner, recommend, settings, tiers
-from modelmatch.decision_state import DEFAULT_GPU_ID, DecisionState, page_params, parse_decision, with_models
-from modelmatch.decision_summary import language_evidence, wizard_request
-from modelmatch.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.catalog import languages as language_names
+from modelmatch.planning import planner
+from modelmatch.planning import recommend
+from modelmatch import settings
+from modelmatch.catalog import tiers
+from modelmatch.decision.state import DEFAULT_GPU_ID, DecisionState, page_params, parse_decision, with_models
+from modelmatch.decision.summary import language_evidence, wizard_request
+from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
 from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ingest.schema import TABLES
+from modelmatch.catalog.schema import TABLES
 
 SRC = "https://example.org/report"
 

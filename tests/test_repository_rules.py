@@ -24,16 +24,16 @@ HTML_CALLS = re.compile(r"unsafe_allow_html\s*=\s*True|\bst\.html\(|components(\
 # fixed constant) or a run of "?" placeholders. Each such function is listed here with the reason; a new one fails
 # the test until a reviewer adds it.
 REVIEWED_SQL_FSTRINGS = {
-    ("ingest/schema.py", "ddl"): "table and column names from the schema declarations",
+    ("modelmatch/catalog/schema.py", "ddl"): "table and column names from the schema declarations",
     ("ingest/build.py", "write_catalog"): "table name from the schema",
     ("ingest/changes.py", "record_changes"): "table/column names from the schema; PREVIOUS is a constant alias",
     ("ingest/changes.py", "_attach_previous"): "PREVIOUS is a constant alias; the path is a bound parameter",
-    ("modelmatch/freshness.py", "summary"): "table names from settings.FRESHNESS_TABLES",
-    ("modelmatch/freshness.py", "rows_by_age"): "table checked against FRESHNESS_TABLES; key columns from schema",
-    ("modelmatch/eval_store.py", "save_result"): "only a run of ? placeholders, one per result column",
-    ("modelmatch/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
-    ("modelmatch/planner.py", "<module>"): "the price-rows CTE constant from modelmatch.prices; values are bound",
-    ("modelmatch/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
+    ("modelmatch/catalog/freshness.py", "summary"): "table names from settings.FRESHNESS_TABLES",
+    ("modelmatch/catalog/freshness.py", "rows_by_age"): "table checked against FRESHNESS_TABLES; key columns from schema",
+    ("modelmatch/evals/store.py", "save_result"): "only a run of ? placeholders, one per result column",
+    ("modelmatch/catalog/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
+    ("modelmatch/planning/planner.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
+    ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
                                          "are bound",
 }
 KEYISH_PARAM = re.compile(r"(key|secret|token|password|client)", re.IGNORECASE)
@@ -245,7 +245,7 @@ def test_the_key_rule_catches_common_key_shapes(planted):
 # ---------------------------------------------------------------------------------------------------------------
 # Stored markdown injection (second hardening round): an uploaded eval set's file name was put into a caption as
 # markdown, so every visitor of Your evals fetched an attacker's image and saw attacker links. Every string that a
-# visitor, an uploaded file or a model server controls must reach the screen through modelmatch.render: md_text for
+# visitor, an uploaded file or a model server controls must reach the screen through modelmatch.chat.render: md_text for
 # a value inside markdown, safe_markdown for a whole markdown text (a prompt, a reply). The rule below reads the
 # pages where such strings are shown and lists every other value that reaches a markdown-rendering call; each must
 # be one that cannot carry such text, and is listed here with the reason.

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from ingest.guards import Finding, Quote, check_price, reason_text
 from ingest.importers.files import CsvDocument, serialize_row, commit_files
 from ingest.importers.units import fmt
-from ingest.schema import PRICES
+from modelmatch.catalog.schema import PRICES
 from ingest.validate import IMPORTS_DIR, Row, ValidationResult, validate
 
 Progress = Callable[[str], None]

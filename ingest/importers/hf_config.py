@@ -23,7 +23,7 @@ from ingest.importers.core import CurrentData, ImportPlan, Progress, RowChange, 
 from ingest.importers.files import CsvDocument
 from ingest.importers.mapping import MappingError, load_mapping, mapping_path
 from ingest.importers.units import fmt
-from ingest.schema import ARCHITECTURES
+from modelmatch.catalog.schema import ARCHITECTURES
 from ingest.validate import Problem
 from modelmatch import settings
 

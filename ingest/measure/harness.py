@@ -1,7 +1,7 @@
 """`python -m ingest measure`: a streaming benchmark of one endpoint (OpenAI-compatible server or local transformers
 model) at several concurrency levels or a Poisson request rate, written as catalog rows.
 
-Definitions follow `vllm bench serve` (modelmatch.timing): TTFT from the request being sent to the first text chunk,
+Definitions follow `vllm bench serve` (modelmatch.chat.timing): TTFT from the request being sent to the first text chunk,
 TPOT = (latency - TTFT) / (output tokens - 1), ITL = gaps between text chunks, percentiles by linear interpolation,
 throughput = tokens of successful requests / benchmark wall time. Failed requests are counted, never averaged in;
 warm-up requests are never recorded. Token counts come from the server's usage; without it, from a tokenizer when
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from modelmatch.chat_types import ChatMessage, ChatRequest
-from modelmatch.endpoints import ApiKeyError, Endpoint, EndpointsFileError, load_endpoints, resolve_api_key
-from modelmatch.timing import RunSummary, summarize
+from modelmatch.chat.types import ChatMessage, ChatRequest
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, EndpointsFileError, load_endpoints, resolve_api_key
+from modelmatch.chat.timing import RunSummary, summarize
 
 from ingest.measure import hardware
 from ingest.measure.progress import Progress
@@ -231,13 +231,13 @@ def openai_target(args, endpoint: Endpoint) -> Target:
     if endpoint.api_key_env and key is None:
         raise MeasureError(f"endpoint {endpoint.name!r} needs its key in the environment variable "
                            f"{endpoint.api_key_env}, which is not set")
-    from modelmatch.openai_client import astream_chat
+    from modelmatch.chat.openai_client import astream_chat
 
     def send(request: ChatRequest, on_sent: Callable[[float], None] | None = None):
         return astream_chat(endpoint, key, request, on_sent=on_sent)
 
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
-    notes.append("streamed over the OpenAI-compatible API (modelmatch.openai_client), TTFT timed from the request "
+    notes.append("streamed over the OpenAI-compatible API (modelmatch.chat.openai_client), TTFT timed from the request "
                  "being sent")
     return Target(endpoint, send, args.engine, args.engine_version, hw, args.gpu_count, args.dtype,
                   args.quantization, args.weights or "official", "openai-stream", tokenizer,
@@ -245,7 +245,7 @@ def openai_target(args, endpoint: Endpoint) -> Target:
 
 
 def local_target(args, endpoint: Endpoint) -> Target:
-    from modelmatch import local_backend
+    from modelmatch.chat import local_backend
 
     try:
         loaded = local_backend.load_model(endpoint.model)
@@ -259,7 +259,7 @@ def local_target(args, endpoint: Endpoint) -> Target:
         return local_backend.stream_local(endpoint, request, cancel)
 
     notes.append(f"local transformers model {endpoint.model} on {loaded.device} through "
-                 "modelmatch.local_backend (one generation at a time: concurrent requests queue, and the queueing "
+                 "modelmatch.chat.local_backend (one generation at a time: concurrent requests queue, and the queueing "
                  "counts in their TTFT)")
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else loaded.tokenizer
     import transformers
@@ -455,7 +455,7 @@ def _prepare(args, data_dir: Path, out: TextIO) -> Session:
 
 
 def _command(argv: list[str] | None, secrets: list[str | None]) -> str:
-    from modelmatch.endpoints import redact
+    from modelmatch.chat.endpoints import redact
 
     text = shlex.join(["python", "-m", "ingest", *(argv if argv is not None else sys.argv[1:])])
     return redact(text, secrets)

@@ -9,7 +9,7 @@ one or more code paths:
 - eager: the default DynamicCache.
 It also measures the KV cache: the allocator's growth (torch.cuda.memory_allocated) between two known numbers of
 cached tokens on a GPU, the bytes of the cache tensors themselves on a CPU, against the planner's formula
-(modelmatch.memory); and batch-1 decode as a fraction of the memory-bandwidth roofline of the GPU (bandwidth from
+(modelmatch.planning.memory); and batch-1 decode as a fraction of the memory-bandwidth roofline of the GPU (bandwidth from
 the catalog's gpus table, matched by nvidia-smi's name).
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from modelmatch.memory import Architecture, kv_cache_bytes_per_token
-from modelmatch.timing import Distribution
+from modelmatch.planning.memory import Architecture, kv_cache_bytes_per_token
+from modelmatch.chat.timing import Distribution
 
 from ingest.measure import hardware
 from ingest.measure.arch_config import BuildSpec, build_spec, make_config

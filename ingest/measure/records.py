@@ -1,6 +1,6 @@
 """Measurement rows -> the CSV files the catalog build reads (data/measurements, data/measurement_requests).
 
-Every cell is checked against ingest/schema.py before anything is written, and files are replaced atomically (temp
+Every cell is checked against modelmatch/catalog/schema.py before anything is written, and files are replaced atomically (temp
 file in the same folder, fsync, os.replace), so a reader or a build never sees half a file. A session's summary
 file is replaced before its per-request file: at every instant the per-request rows refer to summary rows that
 exist, so the catalog stays buildable even if the process dies between the two.
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from ingest.schema import MEASUREMENT_REQUESTS, MEASUREMENTS, Table
+from modelmatch.catalog.schema import MEASUREMENT_REQUESTS, MEASUREMENTS, Table
 from ingest.validate import FORMULA_RE, parse_cell
 
 _SLUG_RE = re.compile(r"[^A-Za-z0-9.]+")

@@ -1,5 +1,5 @@
 """The asynchronous measurement loop: many streamed requests at a fixed concurrency or a Poisson request rate, each
-timed by the shared RequestTimer (modelmatch.timing), with warm-ups, a time limit and a clean stop on Ctrl-C.
+timed by the shared RequestTimer (modelmatch.chat.timing), with warm-ups, a time limit and a clean stop on Ctrl-C.
 
 Everything completed is kept in a LevelRun the caller owns, so an interrupted or time-limited run still has its
 finished requests; requests that were in flight when it stopped are dropped, never counted as failures.
@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Iterator, Literal
 
-from modelmatch.chat_types import ChatRequest, StreamEvent
-from modelmatch.timing import RequestMetrics, RequestTimer
+from modelmatch.chat.types import ChatRequest, StreamEvent
+from modelmatch.chat.timing import RequestMetrics, RequestTimer
 
 from ingest.measure.progress import Progress
 

@@ -1,0 +1,278 @@
+"""Eval runs and their results, in the runs database (settings.runs_db_path(), never the catalog).
+
+One EvalStore per database file per process (`shared_store`); every read and write opens the file briefly under its
+lock (never holding it, so app replicas and the CLI share the file): the page,
+the runner's worker threads and the Compare page's "your eval" column all use the same object. Endpoints are
+recorded by name, model and catalog model_id: never a URL, never a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from modelmatch.evals.sets import EvalItem
+from modelmatch.chat.runs_store import RunsDatabaseBusy, RunsUnavailable, open_runs_db, valid_run_id  # one runs database, one way in
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS eval_runs (
+    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP, set_name VARCHAR, set_sha256 VARCHAR,
+    set_source VARCHAR, status VARCHAR, settings_json VARCHAR, endpoints_json VARCHAR, item_count INTEGER,
+    app_version VARCHAR);
+CREATE TABLE IF NOT EXISTS eval_items (
+    run_id VARCHAR, item_id VARCHAR, position INTEGER, language VARCHAR, group_id VARCHAR, category VARCHAR,
+    scorer VARCHAR, expected VARCHAR, tolerance VARCHAR, system_prompt VARCHAR, prompt VARCHAR,
+    sent_prompt VARCHAR, PRIMARY KEY (run_id, item_id));
+CREATE TABLE IF NOT EXISTS eval_results (
+    run_id VARCHAR, endpoint_name VARCHAR, item_id VARCHAR, status VARCHAR, correct BOOLEAN, extracted VARCHAR,
+    extraction VARCHAR, answer_key VARCHAR, score_note VARCHAR, answer VARCHAR, reasoning VARCHAR, error VARCHAR,
+    attempts INTEGER, answer_language VARCHAR, language_switch BOOLEAN, ttft_ms DOUBLE, e2e_ms DOUBLE,
+    input_tokens BIGINT, output_tokens BIGINT, reasoning_tokens BIGINT, token_source VARCHAR, cost_usd DOUBLE,
+    finished_at TIMESTAMP, PRIMARY KEY (run_id, endpoint_name, item_id));
+CREATE TABLE IF NOT EXISTS eval_sessions (
+    run_id VARCHAR, session_index INTEGER, endpoint_name VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
+    wall_s DOUBLE, requests_sent INTEGER, outcome VARCHAR, PRIMARY KEY (run_id, session_index, endpoint_name));
+"""
+APP_VERSION = "1"
+# Result statuses: "scored" (right or wrong: complete) and "failed" (transport failure or not sent: resumable).
+SCORED, FAILED = "scored", "failed"
+RESULT_COLUMNS = ("run_id", "endpoint_name", "item_id", "status", "correct", "extracted", "extraction",
+                  "answer_key", "score_note", "answer", "reasoning", "error", "attempts", "answer_language",
+                  "language_switch", "ttft_ms", "e2e_ms", "input_tokens", "output_tokens", "reasoning_tokens",
+                  "token_source", "cost_usd", "finished_at")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """What a run remembers of an endpoint: enough to show and price it, nothing secret."""
+    name: str
+    kind: str
+    model: str
+    model_id: str | None
+    provider: str | None = None
+    provider_model: str | None = None
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    price_note: str = ""
+
+
+@dataclass
+class ResultRecord:
+    endpoint_name: str
+    item_id: str
+    status: str
+    correct: bool | None = None
+    extracted: str | None = None
+    extraction: str | None = None
+    answer_key: str | None = None
+    score_note: str = ""
+    answer: str = ""
+    reasoning: str = ""
+    error: str = ""
+    attempts: int = 0
+    answer_language: str | None = None
+    language_switch: bool | None = None
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    token_source: str | None = None
+    cost_usd: float | None = None
+    finished_at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    set_name: str
+    set_sha256: str
+    set_source: str
+    status: str
+    settings: dict
+    endpoints: list[EndpointRecord]
+    item_count: int
+
+
+class EvalStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunsUnavailable(f"runs cannot be saved: {self.path.parent.name}: {exc.strerror or exc}") from exc
+        self._lock = threading.Lock()
+        with self._connection() as con:
+            try:
+                con.execute(SCHEMA)
+            except duckdb.Error as exc:  # a read-only file, or one that is not a runs database
+                raise RunsUnavailable(f"runs cannot be saved: {self.path.name}: {str(exc).splitlines()[0][:200]}"
+                                      ) from exc
+
+    @contextlib.contextmanager
+    def _connection(self):
+        """The file is opened for one read or write and closed again, never held: DuckDB lets one process at a time
+        open a file, and app replicas, the eval CLI and the playground's runs all share this one."""
+        with self._lock, open_runs_db(self.path) as con:
+            yield con
+
+    # -- writes -------------------------------------------------------------------------------------------------
+
+    def _write(self, statements: list[tuple[str, list]]) -> None:
+        with self._connection() as con:
+            con.execute("BEGIN")
+            try:
+                for sql, params in statements:
+                    con.execute(sql, params)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def create_run(self, set_name: str, set_sha256: str, set_source: str, items: list[EvalItem],
+                   sent_prompts: list[str], settings: dict, endpoints: list[EndpointRecord]) -> str:
+        run_id = uuid.uuid4().hex[:16]
+        now = utcnow()
+        statements: list[tuple[str, list]] = [(
+            "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, now, now, set_name, set_sha256, set_source, "created", json.dumps(settings),
+             json.dumps([asdict(e) for e in endpoints]), len(items), APP_VERSION])]
+        for position, (item, sent) in enumerate(zip(items, sent_prompts)):
+            statements.append(("INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                run_id, item.item_id, position, item.language, item.group_id, item.category, item.scorer,
+                item.expected, item.tolerance, item.system_prompt, item.prompt, sent]))
+        self._write(statements)
+        return run_id
+
+    def set_status(self, run_id: str, status: str) -> None:
+        self._write([("UPDATE eval_runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, utcnow(), run_id])])
+
+    def update_endpoints(self, run_id: str, endpoints: list[EndpointRecord]) -> None:
+        self._write([("UPDATE eval_runs SET endpoints_json = ?, updated_at = ? WHERE run_id = ?",
+                      [json.dumps([asdict(e) for e in endpoints]), utcnow(), run_id])])
+
+    def save_result(self, run_id: str, result: ResultRecord) -> None:
+        values = asdict(result)
+        self._write([(f"INSERT OR REPLACE INTO eval_results VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
+                      [run_id] + [values[c] for c in RESULT_COLUMNS[1:]])])
+
+    def save_session(self, run_id: str, session_index: int, endpoint_name: str, started_at: dt.datetime,
+                     ended_at: dt.datetime, wall_s: float, requests_sent: int, outcome: str) -> None:
+        self._write([("INSERT OR REPLACE INTO eval_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      [run_id, session_index, endpoint_name, started_at, ended_at, wall_s, requests_sent, outcome])])
+
+    # -- reads --------------------------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: list) -> pd.DataFrame:
+        with self._connection() as con:
+            return con.execute(sql, params).df()
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        if not valid_run_id(run_id):
+            return None
+        df = self._query("SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
+        if df.empty:
+            return None
+        row = df.iloc[0]
+        return RunInfo(run_id, row["created_at"].to_pydatetime(), row["updated_at"].to_pydatetime(),
+                       row["set_name"], row["set_sha256"], row["set_source"], row["status"],
+                       json.loads(row["settings_json"]),
+                       [EndpointRecord(**e) for e in json.loads(row["endpoints_json"])], int(row["item_count"]))
+
+    def items(self, run_id: str) -> list[EvalItem]:
+        df = self._query("SELECT * FROM eval_items WHERE run_id = ? ORDER BY position", [run_id])
+        return [EvalItem(r.item_id, r.language, r.prompt, r.expected, r.scorer, r.group_id or "",
+                         r.system_prompt or "", r.tolerance or "", r.category or "")
+                for r in df.itertuples()]
+
+    def sent_prompts(self, run_id: str) -> dict[str, str]:
+        df = self._query("SELECT item_id, sent_prompt FROM eval_items WHERE run_id = ?", [run_id])
+        return dict(zip(df["item_id"], df["sent_prompt"]))
+
+    def items_frame(self, run_id: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM eval_items WHERE run_id = ? ORDER BY position", [run_id])
+
+    def results_frame(self, run_id: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM eval_results WHERE run_id = ?", [run_id])
+
+    def sessions_frame(self, run_id: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM eval_sessions WHERE run_id = ? ORDER BY session_index, endpoint_name",
+                           [run_id])
+
+    def completed_items(self, run_id: str, endpoint_name: str) -> set[str]:
+        df = self._query("SELECT item_id FROM eval_results WHERE run_id = ? AND endpoint_name = ? AND status = ?",
+                         [run_id, endpoint_name, SCORED])
+        return set(df["item_id"])
+
+    def next_session_index(self, run_id: str) -> int:
+        df = self._query("SELECT max(session_index) AS m FROM eval_sessions WHERE run_id = ?", [run_id])
+        value = df["m"].iloc[0]
+        return 1 if pd.isna(value) else int(value) + 1
+
+    def spent_usd(self, run_id: str) -> float:
+        df = self._query("SELECT coalesce(sum(cost_usd), 0) AS s FROM eval_results WHERE run_id = ?", [run_id])
+        return float(df["s"].iloc[0])
+
+    def recent_runs(self, limit: int = 30) -> pd.DataFrame:
+        return self._query(
+            "SELECT r.run_id, r.created_at, r.updated_at, r.set_name, r.status, r.item_count, r.endpoints_json, "
+            "(SELECT count(*) FROM eval_results x WHERE x.run_id = r.run_id AND x.status = 'scored') AS scored "
+            "FROM eval_runs r ORDER BY r.created_at DESC LIMIT ?", [limit])
+
+    def results_for_models(self, model_ids: list[str]) -> pd.DataFrame:
+        """Scored results of every run whose endpoints served one of these catalog models."""
+        if not model_ids:
+            return pd.DataFrame()
+        runs = self._query("SELECT run_id, created_at, updated_at, set_name, endpoints_json FROM eval_runs", [])
+        wanted = set(model_ids)
+        pairs = []
+        for row in runs.itertuples():
+            for endpoint in json.loads(row.endpoints_json):
+                if endpoint.get("model_id") in wanted:
+                    pairs.append((row.run_id, endpoint["name"], endpoint["model_id"], row.set_name, row.created_at,
+                                  row.updated_at))
+        if not pairs:
+            return pd.DataFrame()
+        frames = []
+        for run_id, name, model_id, set_name, created, updated in pairs:
+            df = self._query("SELECT res.endpoint_name, res.correct, res.status, it.language FROM eval_results res "
+                             "JOIN eval_items it ON it.run_id = res.run_id AND it.item_id = res.item_id "
+                             "WHERE res.run_id = ? AND res.endpoint_name = ? AND res.status = ?",
+                             [run_id, name, SCORED])
+            df["run_id"], df["model_id"], df["set_name"] = run_id, model_id, set_name
+            df["created_at"], df["updated_at"] = created, updated
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def close(self) -> None:
+        """Nothing is held open between operations; kept so callers can say they are done."""
+
+
+_SHARED: dict[str, EvalStore] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_store(path: Path) -> EvalStore:
+    """The one EvalStore of this process for a database file."""
+    key = str(Path(path).resolve())
+    with _SHARED_LOCK:
+        store = _SHARED.get(key)
+        if store is None:
+            store = _SHARED[key] = EvalStore(Path(path))
+        return store

@@ -1,0 +1,134 @@
+"""The Overview page's data: filtered models, the chosen score per model, prices in force, measured speed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from modelmatch.catalog import prices
+
+from modelmatch.catalog import scores
+from modelmatch.catalog.models import ModelFilter, models_table
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.explore.view_state import Choices, OverviewState
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    """Small on purpose: pages cache it, and a cache hit copies it (so no full score table in here)."""
+
+    model_count: int  # models matching the filters
+    points: pd.DataFrame  # one row per model with a score for the chosen benchmark/category, price joined
+    score_title: str
+    benchmark_id: str | None
+    category: str | None
+    measured: pd.DataFrame  # measured speed rows of those models, price joined
+
+
+def model_filter(state: OverviewState) -> ModelFilter:
+    return ModelFilter(
+        vendors=state.vendors, families=state.families, open_weights_only=state.open_weights_only,
+        commercial_use=("yes", "conditional") if state.commercial_only else (),
+        architectures=state.architectures, min_context_tokens=state.min_context_tokens,
+        reasoning_only=state.reasoning_only, params_total_b=state.params_total_b,
+        params_active_b=state.params_active_b, released_from=state.released_from, released_to=state.released_to,
+    )
+
+
+def choices(reader: CatalogReader) -> Choices:
+    models = reader.query("SELECT model_id, vendor, family FROM models")
+    bench = reader.query("SELECT benchmark_id, category FROM benchmarks")
+    return Choices(model_ids=frozenset(models["model_id"]), benchmark_ids=frozenset(bench["benchmark_id"]),
+                   categories=frozenset(bench["category"]), vendors=frozenset(models["vendor"]),
+                   families=frozenset(models["family"]))
+
+
+def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:
+    """The default score over a frame of charted scores already read (default_benchmark asks DuckDB instead)."""
+    df = charted_scores[charted_scores["unit"] == "percent"]
+    if df.empty:
+        return None
+    counts = df.groupby("benchmark_id")["model_id"].nunique().sort_values(ascending=False, kind="stable")
+    best = counts[counts == counts.iloc[0]].index
+    return sorted(best)[0]
+
+
+# The default score in SQL: only the percent benchmarks' rows are ranked, and one GROUP BY keeps a single id (the
+# pandas path read every charted score of every model to keep one benchmark).
+DEFAULT_BENCHMARK_SQL = f"""
+SELECT benchmark_id FROM ({scores.SCORES_SQL})
+GROUP BY benchmark_id
+ORDER BY count(DISTINCT model_id) DESC, benchmark_id
+LIMIT 1
+"""
+
+
+def default_benchmark(reader: CatalogReader, model_ids: list[str] | tuple[str, ...]) -> str | None:
+    """The default score, asked of DuckDB: the percent benchmark with charted numbers for the most of these models
+    (ties: the smallest benchmark_id). Same answer as most_covered_benchmark over every charted score."""
+    percent = reader.query("SELECT benchmark_id FROM benchmarks WHERE unit = 'percent'")["benchmark_id"].tolist()
+    if not percent or not model_ids:
+        return None
+    rows = reader.query(DEFAULT_BENCHMARK_SQL, [list(model_ids), scores.DEFAULT_MODE, percent, percent, True])
+    return None if rows.empty else str(rows["benchmark_id"].iloc[0])
+
+
+def chosen_scores(reader: CatalogReader, model_ids: list[str], benchmark_id: str | None,
+                  category: str | None) -> pd.DataFrame:
+    """Charted rows of the chosen benchmark, or of the chosen category's benchmarks, only."""
+    if benchmark_id:
+        bench_ids = [benchmark_id]
+    elif category:
+        bench_ids = reader.query("SELECT benchmark_id FROM benchmarks WHERE category = ?",
+                                 [category])["benchmark_id"].tolist()
+    else:
+        bench_ids = []
+    if not bench_ids:  # an empty list means "every benchmark" to scores_for: ask for no model instead
+        return scores.scores_for(reader, [], charted_only=True)
+    return scores.scores_for(reader, model_ids, bench_ids, charted_only=True)
+
+
+def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str | None) -> tuple[pd.DataFrame, str]:
+    if benchmark_id:
+        df = charted[charted["benchmark_id"] == benchmark_id].copy()
+        title = df["benchmark_name"].iloc[0] if not df.empty else benchmark_id
+        df["score"] = df["value"]
+        df["benchmarks_counted"] = 1
+        df["score_detail"] = (df["benchmark_name"] + " " + df["setting"].fillna("") + " · " + df["provenance"]
+                              + " · " + df["source_location"].fillna(""))
+        return df[["model_id", "score", "benchmarks_counted", "score_detail"]], title
+    summary = scores.category_summary(charted, category or "")
+    summary["score_detail"] = ("mean of " + summary["benchmarks_counted"].astype(str) + ": "
+                               + summary["benchmark_list"])
+    return summary[["model_id", "score", "benchmarks_counted", "score_detail"]], f"{category} (category mean)"
+
+
+def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -> OverviewData:
+    models = models_table(reader, model_filter(state))
+    ids = list(models["model_id"])
+    benchmark_id, category = state.benchmark_id, state.category
+    if not benchmark_id and not category:
+        benchmark_id = default_benchmark(reader, ids)
+    charted = chosen_scores(reader, ids, benchmark_id, category)
+    points, title = _score_points(charted, benchmark_id, category)
+    price_rows = prices.list_price_by_model(prices.prices_in_force(reader, state.price_date or today, ids))
+    model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",
+                         "open_weights", "release_date"]]
+    points = model_cols.merge(points, on="model_id").merge(price_rows, on="model_id", how="left")
+    measured = reader.query("""
+        SELECT m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights, m.concurrency,
+               m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
+        FROM measurements m WHERE m.model_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
+    measured = model_cols.merge(measured, on="model_id").merge(price_rows, on="model_id", how="left")
+    return OverviewData(len(models), points, title, benchmark_id, category, measured)
+
+
+def leaderboard(reader: CatalogReader, state: OverviewState, category: str) -> pd.DataFrame:
+    """The category's leaderboard for the filtered models (only that category's scores are read)."""
+    ids = list(models_table(reader, model_filter(state))["model_id"])
+    bench_ids = reader.query("SELECT benchmark_id FROM benchmarks WHERE category = ?", [category])["benchmark_id"]
+    if not ids or bench_ids.empty:
+        return pd.DataFrame()
+    return scores.leaderboard(scores.scores_for(reader, ids, list(bench_ids), charted_only=True), category)

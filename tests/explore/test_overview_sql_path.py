@@ -1,0 +1,93 @@
+"""Overview asks DuckDB for the default benchmark and for the chosen benchmark's or category's scores only; the
+rows must be the ones the former pandas path (every charted score read, then filtered in pandas) gave."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ingest.build import build
+from modelmatch.explore import overview
+from modelmatch.catalog import prices
+from modelmatch.catalog import scores
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.explore.view_state import OverviewState
+
+TODAY = dt.date(2026, 1, 1)
+
+
+def pandas_path(reader: CatalogReader, state: OverviewState) -> overview.OverviewData:
+    """The former implementation, kept here as the reference: every charted score of the filtered models into
+    pandas, the default benchmark and the chosen rows picked there."""
+    models = overview.models_table(reader, overview.model_filter(state))
+    ids = list(models["model_id"])
+    charted = scores.scores_for(reader, ids, charted_only=True)
+    benchmark_id, category = state.benchmark_id, state.category
+    if not benchmark_id and not category:
+        benchmark_id = overview.most_covered_benchmark(charted)
+    if benchmark_id:
+        charted = charted[charted["benchmark_id"] == benchmark_id]
+    points, title = overview._score_points(charted, benchmark_id, category)
+    price_rows = prices.list_price_by_model(prices.prices_in_force(reader, TODAY, ids))
+    model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",
+                         "open_weights", "release_date"]]
+    points = model_cols.merge(points, on="model_id").merge(price_rows, on="model_id", how="left")
+    return overview.OverviewData(len(models), points, title, benchmark_id, category, None)
+
+
+def old_default_benchmark(reader: CatalogReader, ids: list[str]) -> str | None:
+    return overview.most_covered_benchmark(scores.scores_for(reader, ids, charted_only=True))
+
+
+def states(reader: CatalogReader) -> list[OverviewState]:
+    bench = reader.query("SELECT benchmark_id, category FROM benchmarks ORDER BY benchmark_id")
+    vendors = sorted(set(reader.query("SELECT vendor FROM models")["vendor"]))
+    out = [OverviewState(), OverviewState(vendors=tuple(vendors[:1])), OverviewState(vendors=tuple(vendors[-2:])),
+           OverviewState(open_weights_only=True), OverviewState(vendors=("no such vendor",)),
+           OverviewState(benchmark_id="no-such-benchmark"), OverviewState(category="no such category")]
+    out += [OverviewState(benchmark_id=b) for b in bench["benchmark_id"].tolist()[:12]]
+    out += [OverviewState(category=c) for c in sorted(set(bench["category"]))]
+    out += [OverviewState(category=c, vendors=tuple(vendors[:1])) for c in sorted(set(bench["category"]))[:3]]
+    return out
+
+
+def assert_same(reader: CatalogReader) -> None:
+    for state in states(reader):
+        new, old = overview.overview_data(reader, state, TODAY), pandas_path(reader, state)
+        assert (new.model_count, new.score_title, new.benchmark_id, new.category) == \
+            (old.model_count, old.score_title, old.benchmark_id, old.category), state
+        pd.testing.assert_frame_equal(new.points.reset_index(drop=True), old.points.reset_index(drop=True),
+                                      check_dtype=False, obj=repr(state))
+    all_ids = reader.query("SELECT model_id, vendor FROM models")
+    for vendor in [None, *sorted(set(all_ids["vendor"]))]:
+        ids = all_ids["model_id"].tolist() if vendor is None else \
+            all_ids.loc[all_ids["vendor"] == vendor, "model_id"].tolist()
+        assert overview.default_benchmark(reader, ids) == old_default_benchmark(reader, ids), vendor
+    assert overview.default_benchmark(reader, []) is None
+
+
+def test_overview_sql_path_matches_pandas_path_on_the_fixture(live_catalog):
+    assert_same(CatalogReader(live_catalog))
+
+
+def test_overview_sql_path_matches_pandas_path_on_the_real_catalog(real_catalog):
+    assert_same(CatalogReader(real_catalog))
+
+
+def test_default_benchmark_breaks_ties_by_smallest_id_like_the_pandas_path(fixture_data_dir, tmp_path):
+    from tests.fixture_data import FIXTURE_ROWS, write_table
+
+    bench = [dict(b) for b in FIXTURE_ROWS["benchmarks"]]
+    first = bench[0]
+    twin = {**first, "benchmark_id": "aaa-" + first["benchmark_id"], "name": "Twin " + first["name"]}
+    write_table(fixture_data_dir, "benchmarks", bench + [twin])
+    rows = [dict(r) for r in FIXTURE_ROWS["scores"]]
+    rows += [{**r, "benchmark_id": twin["benchmark_id"]} for r in rows if r["benchmark_id"] == first["benchmark_id"]]
+    write_table(fixture_data_dir, "scores", rows)
+    db = tmp_path / "tie.duckdb"
+    build(fixture_data_dir, db)
+    reader = CatalogReader(db)
+    ids = reader.query("SELECT model_id FROM models")["model_id"].tolist()
+    assert overview.default_benchmark(reader, ids) == old_default_benchmark(reader, ids) == twin["benchmark_id"]

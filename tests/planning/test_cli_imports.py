@@ -1,0 +1,40 @@
+"""`plan` and `recommend` load neither pandas nor the eval subcommand's modules (half of their wall time before)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROBE = """
+import json, sys
+from modelmatch.__main__ import main
+status = main(sys.argv[1:])
+heavy = sorted(m for m in ("pandas", "modelmatch.evals.cli", "modelmatch.evals.summary", "modelmatch.evals.runner")
+               if m in sys.modules)
+print(json.dumps({"status": status, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args,status", [
+    (["plan", "--model", "test-org/Alpha-7B-Instruct", "--gpu", "test-gpu", "--json"], 0),
+    (["recommend", "--use-case", "general-chat", "--gpu", "test-gpu", "--json"], 0),
+    (["plan", "--model", "no-such-model"], 2),  # the error path too
+])
+def test_plan_and_recommend_import_no_pandas_and_no_eval_modules(live_catalog, args, status):
+    out = subprocess.run([sys.executable, "-c", PROBE, *args, "--db", str(live_catalog)], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    report = json.loads(out.stderr.strip().splitlines()[-1])
+    assert report["heavy"] == [], report
+    assert report["status"] == status, out.stderr
+
+
+def test_the_probe_would_see_pandas_if_a_subcommand_loaded_it(live_catalog):
+    """The check can fail: eval's help path imports its modules, and the probe reports them."""
+    out = subprocess.run([sys.executable, "-c", PROBE + "\n", "eval", "--list"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert "modelmatch.evals.cli" in out.stderr

@@ -1,0 +1,117 @@
+"""The parameter counter on configs whose official counts are known.
+
+Config numbers are the catalog's architecture rows, each transcribed from the vendor's own file:
+- Qwen2-72B: huggingface.co/Qwen/Qwen2-72B config.json @ c03367ee; official count 72.71B (catalog models row).
+- Llama-3.1-8B / 70B: meta-llama/llama-models models/sku_list.py @ 8c88b8c0 (arch_args); Meta names them 8B / 70B.
+- DeepSeek-V3: deepseek-ai/DeepSeek-V3 inference/configs/config_671B.json @ 9b4e9788; README: 671B total, 37B
+  activated (the 14B multi-token-prediction module is outside the 671B).
+- Mixtral 8x7B: mistralai/Mixtral-8x7B-Instruct-v0.1 config.json @ eba92302; paper (arXiv 2401.04088): 46.7B
+  total, 12.9B active.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from modelmatch.planning.param_count import count_params, last_digit_unit, significant_figures, verify
+
+QWEN2_72B = dict(model_id="Qwen/Qwen2-72B", num_layers=80, hidden_size=8192, num_attention_heads=64, num_kv_heads=8,
+                 head_dim=128, intermediate_size=29568, vocab_size=152064, tie_word_embeddings=False)
+LLAMA31_8B = dict(model_id="meta-llama/Llama-3.1-8B-Instruct", num_layers=32, hidden_size=4096,
+                  num_attention_heads=32, num_kv_heads=8, head_dim=128, intermediate_size=14336, vocab_size=128256,
+                  tie_word_embeddings=False)
+LLAMA31_70B = dict(model_id="meta-llama/Llama-3.1-70B-Instruct", num_layers=80, hidden_size=8192,
+                   num_attention_heads=64, num_kv_heads=8, head_dim=128, intermediate_size=28672, vocab_size=128256,
+                   tie_word_embeddings=False)
+DEEPSEEK_V3 = dict(model_id="deepseek-ai/DeepSeek-V3", num_layers=61, hidden_size=7168, num_attention_heads=128,
+                   intermediate_size=18432, vocab_size=129280, n_routed_experts=256, n_shared_experts=1,
+                   experts_per_token=8, moe_intermediate_size=2048, first_k_dense=3, kv_lora_rank=512,
+                   qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128, q_lora_rank=1536)
+MIXTRAL = dict(model_id="mistralai/Mixtral-8x7B-Instruct-v0.1", num_layers=32, hidden_size=4096,
+               num_attention_heads=32, num_kv_heads=8, head_dim=128, intermediate_size=14336, vocab_size=32000,
+               tie_word_embeddings=False, n_routed_experts=8, experts_per_token=2, moe_intermediate_size=14336)
+
+
+@pytest.mark.parametrize(("arch", "attention", "total_b", "active_b"), [
+    (QWEN2_72B, "gqa", 72.71, 72.71),
+    (LLAMA31_8B, "gqa", 8.03, 8.03),
+    (LLAMA31_70B, "gqa", 70.55, 70.55),
+    (DEEPSEEK_V3, "mla", 671.03, 37.55),
+    (MIXTRAL, "gqa", 46.70, 12.88),
+])
+def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
+    count = count_params(arch, attention)
+    assert count.total / 1e9 == pytest.approx(total_b, abs=0.006)
+    assert count.active / 1e9 == pytest.approx(active_b, abs=0.006)
+
+
+@pytest.mark.parametrize(("arch", "model"), [
+    (QWEN2_72B, dict(params_total_b=72.71, params_active_b=72.71, attention="gqa")),
+    (LLAMA31_8B, dict(params_total_b=8, params_active_b=8, attention="gqa")),
+    (LLAMA31_70B, dict(params_total_b=70, params_active_b=70, attention="gqa")),
+    (DEEPSEEK_V3, dict(params_total_b=671, params_active_b=37, attention="mla")),
+    (MIXTRAL, dict(params_total_b=46.7, params_active_b=12.9, attention="gqa")),
+])
+def test_official_counts_verify(arch, model):
+    check = verify(arch, model)
+    assert check.status == "verified", check.reason
+
+
+def test_deepseek_counts_active_without_the_input_embedding_and_mistral_with_it():
+    ds = verify(DEEPSEEK_V3, dict(params_total_b=671, params_active_b=37, attention="mla"))
+    assert "active 36.63B vs stated 37B (without the input embedding)" in ds.reason
+    mx = verify(MIXTRAL, dict(params_total_b=46.7, params_active_b=12.9, attention="gqa"))
+    assert "active 12.88B vs stated 12.9B (with the input embedding)" in mx.reason
+
+
+def test_tied_embeddings_are_counted_once():
+    untied = count_params(QWEN2_72B, "gqa").total
+    tied = count_params(dict(QWEN2_72B, tie_word_embeddings=True), "gqa").total
+    assert untied - tied == 152064 * 8192
+
+
+def test_a_wrong_row_is_a_mismatch_with_both_numbers():
+    wrong = dict(QWEN2_72B, intermediate_size=24576)  # a typo'd MLP width: 80 layers x 3 x 8192 x 4992 = 9.82B fewer
+    check = verify(wrong, dict(params_total_b=72.71, params_active_b=72.71, attention="gqa"))
+    assert check.status == "mismatch"
+    assert "computed 62.89B vs stated 72.71B" in check.reason
+
+
+def test_missing_numbers_are_named_not_guessed():
+    partial = {k: v for k, v in QWEN2_72B.items() if k not in ("hidden_size", "head_dim")}
+    check = verify(partial, dict(params_total_b=72.71, attention="gqa"))
+    assert check.status == "incomplete" and "hidden_size" in check.reason and "head_dim" in check.reason
+
+
+def test_mla_rows_need_the_latent_numbers():
+    partial = {k: v for k, v in DEEPSEEK_V3.items() if k != "kv_lora_rank"}
+    assert count_params(partial, "mla").missing == ("kv_lora_rank",)
+
+
+@pytest.mark.parametrize(("value", "figures", "unit"), [
+    (70, 2, 1), (72.71, 4, 0.01), (0.6, 1, 0.1), (671, 3, 1), (0.49, 2, 0.01), (12.9, 3, 0.1)])
+def test_precision_of_a_stated_count(value, figures, unit):
+    assert significant_figures(value) == figures
+    assert last_digit_unit(value) == pytest.approx(unit)
+
+
+def test_a_count_cut_off_to_the_size_name_is_not_a_mismatch():
+    # Qwen3-30B-A3B-Instruct-2507's card: 30.5B total, 3.3B active; the architecture counts 30.53B / 3.35B.
+    arch = dict(model_id="q", num_layers=48, hidden_size=2048, num_attention_heads=32, num_kv_heads=4, head_dim=128,
+                vocab_size=151936, tie_word_embeddings=False, n_routed_experts=128, experts_per_token=8,
+                moe_intermediate_size=768)
+    assert verify(arch, dict(params_total_b=30.5, params_active_b=3.3, attention="gqa")).status == "verified"
+    assert verify(arch, dict(params_total_b=30.5, params_active_b=2.8, attention="gqa")).status == "mismatch"
+
+
+@pytest.mark.parametrize(("computed", "stated", "reproduces"), [
+    (7.6156, 7.61, True),    # cut off, as the Qwen2.5 blog does
+    (0.494, 0.49, True),
+    (32.763, 32.5, False),   # 0.8 % off: inside the 1 % warning line, but not the same number to 3 figures
+    (30.532, 30, True),
+    (37.55, 37, True),
+    (38.1, 37, False),
+])
+def test_copied_rows_must_reproduce_the_stated_count_to_its_precision(computed, stated, reproduces):
+    from modelmatch.planning.param_count import Check
+    assert Check("total", computed, stated).to_precision_of_stated() is reproduces
