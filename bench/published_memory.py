@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.planner import load_decision_catalog
+from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.published import END_OF_GENERATION, published_points, summarize
 
 

@@ -20,15 +20,10 @@ from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from modelmatch.planning.engine_memory import ENGINES
 from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
-from modelmatch.planning.planner import (
-    DecisionCatalog,
-    PlanRequest,
-    UsageProfile,
-    format_plan_text,
-    load_decision_catalog,
-    plan,
-    to_jsonable,
-)
+from modelmatch.planning.plan_text import format_plan_text, to_jsonable
+from modelmatch.planning.planner import plan
+from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
+from modelmatch.planning.request import PlanRequest, UsageProfile
 from modelmatch.planning.recommend import DEPLOYMENTS, LicenseNeeds, WizardRequest, format_recommendation_text, recommend
 
 EXIT_BAD_INPUT = 2

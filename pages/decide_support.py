@@ -6,6 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from modelmatch.planning import planner
+from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
+from modelmatch.planning.request import PlanRequest
 
 from modelmatch.planning import recommend
 
@@ -16,13 +18,13 @@ MAX_CACHED_PLANS = 64
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=4, show_spinner=False)
-def decision_catalog(build_id: str) -> planner.DecisionCatalog:
+def decision_catalog(build_id: str) -> DecisionCatalog:
     """Models, architectures, licenses, GPUs, prices, measurements, scores and use-case weights of one build."""
-    return planner.load_decision_catalog(common.catalog_reader())
+    return load_decision_catalog(common.catalog_reader())
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner=False)
-def plan(build_id: str, request: planner.PlanRequest) -> planner.PlanResult:
+def plan(build_id: str, request: PlanRequest) -> planner.PlanResult:
     return planner.plan(request, decision_catalog(build_id))
 
 

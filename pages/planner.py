@@ -11,7 +11,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from modelmatch.planning import planner
+from modelmatch.planning.fit import DOES_NOT_FIT, FITS
+from modelmatch.planning.plan_text import plan_cli_command, to_jsonable
+from modelmatch.planning.request import PlanRequest, UsageProfile, resolve_precision
 
 from modelmatch import settings
 
@@ -136,13 +138,13 @@ thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, st
 usd_per_hour = c5.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="plan_usd_hour",
                                help="Rental prices are not in the catalog: enter your quote to see self-hosting cost.")
 
-request = planner.PlanRequest(
+request = PlanRequest(
     model_id=model_id, weights=weights, kv_dtype=kv_dtype, context_tokens=int(context),
     concurrent_sequences=int(batch), gpu=None if gpu_choice == OTHER_DEVICE else gpu_choice,
     gpu_count=int(gpu_count), custom_gpu_memory_gb=custom_memory, gpu_bandwidth_gbps=bandwidth or None,
     gpu_usd_per_hour=usd_per_hour or None, gpu_memory_utilization=float(utilization),
     runtime_reserve_gb=float(reserve),
-    usage=planner.UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
+    usage=UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
     compare_model_ids=tuple(compare), engine=engine, pipeline_parallel=int(pipeline),
     expert_parallel=bool(expert_parallel), include_mtp=bool(include_mtp))
 
@@ -167,7 +169,7 @@ except PlanInputError as problem:
 
 mem = result.memory
 st.divider()
-{planner.FITS: st.success, planner.DOES_NOT_FIT: st.error}.get(mem.verdict, st.warning)(mem.verdict_text)
+{FITS: st.success, DOES_NOT_FIT: st.error}.get(mem.verdict, st.warning)(mem.verdict_text)
 evidence_gpu = None if gpu_choice == OTHER_DEVICE else gpu_choice
 st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), model_id, evidence_gpu)
            + " (the weakest provenance tier among the numbers each result uses; see Glossary).")
@@ -194,7 +196,7 @@ st.caption(f"Attention: {mem.attention_kind}; {mem.parallelism}; engine {ENGINE_
 st.subheader("Predicted against published")
 st.write(result.published_status)
 model_points = published_points(catalog, (model_id,))
-same_format = [p for p in model_points if p.precision == planner.resolve_precision(weights)]
+same_format = [p for p in model_points if p.precision == resolve_precision(weights)]
 model_points = same_format or model_points  # the chosen weight format's points; all of them when it has none
 if model_points:
     st.dataframe(pd.DataFrame([{"weights": p.precision, "engine": f"{p.engine} {p.engine_version}",
@@ -275,8 +277,8 @@ if result.notes:
 
 st.divider()
 st.caption("The same plan from the command line (prints exactly these numbers):")
-st.code(planner.plan_cli_command(request), language="bash")
-plan_export = {**planner.to_jsonable(result),
+st.code(plan_cli_command(request), language="bash")
+plan_export = {**to_jsonable(result),
                "how_sure": tiers.evidence_jsonable(common.catalog_reader(), model_id, evidence_gpu)}
 st.download_button("Download this plan (JSON)", json.dumps(plan_export, indent=2).encode(),
                    "modelmatch-plan.json", "application/json")

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from modelmatch.catalog import languages as language_names
-from modelmatch.planning import planner
+from modelmatch.planning.plan_text import to_jsonable
+from modelmatch.planning.request import UsageProfile
 from modelmatch.planning import recommend
 from modelmatch import settings
 from modelmatch.catalog import tiers
@@ -153,7 +154,7 @@ request = wizard_request(
     gpu=gpu_choice if self_hosting and gpu_choice != OTHER_DEVICE else None,
     custom_gpu_memory_gb=custom_memory if self_hosting else None,
     gpu_bandwidth_gbps=(bandwidth or None) if self_hosting else None,
-    usage=planner.UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
+    usage=UsageProfile(float(input_mtok), float(output_mtok), float(cached_share), float(thinking)),
     min_tokens_per_s=latency or None,
     needs_image_input={"auto": None, "required": True, "not required": False}[image],
     include_base_models={"auto": None, "include": True, "exclude": False}[base],
@@ -272,5 +273,5 @@ with st.expander("Why these weights (data/use_case_weights)"):
 st.divider()
 st.caption("The same recommendation from the command line (prints exactly this result):")
 st.code(recommend.recommend_cli_command(request), language="bash")
-st.download_button("Download this recommendation (JSON)", json.dumps(planner.to_jsonable(result), indent=2).encode(),
+st.download_button("Download this recommendation (JSON)", json.dumps(to_jsonable(result), indent=2).encode(),
                    "modelmatch-recommendation.json", "application/json")

@@ -32,7 +32,7 @@ REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/catalog/freshness.py", "rows_by_age"): "table checked against FRESHNESS_TABLES; key columns from schema",
     ("modelmatch/evals/store.py", "save_result"): "only a run of ? placeholders, one per result column",
     ("modelmatch/catalog/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
-    ("modelmatch/planning/planner.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
+    ("modelmatch/planning/records.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
     ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
                                          "are bound",
 }

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelmatch.planning import planner
+from modelmatch.planning.records import DecisionCatalog
+from modelmatch.planning.request import UsageProfile
 
 from modelmatch.planning import recommend
 from modelmatch.decision.state import DecisionState
@@ -30,8 +31,8 @@ def wizard_request(state: DecisionState, **extra) -> recommend.WizardRequest:
         gpu=state.gpu if self_hosting else None, gpu_count=state.gpu_count,
         gpu_usd_per_hour=state.gpu_usd_per_hour if self_hosting else None, context_tokens=state.context_tokens,
         concurrent_sequences=state.concurrent_sequences,
-        usage=planner.UsageProfile(float(state.input_mtok), float(state.output_mtok), float(state.cached_share),
-                                   float(state.thinking_ratio)),
+        usage=UsageProfile(float(state.input_mtok), float(state.output_mtok), float(state.cached_share),
+                           float(state.thinking_ratio)),
         budget_usd_per_month=state.budget_usd_per_month, min_tokens_per_s=state.min_tokens_per_s,
         license=recommend.LicenseNeeds(state.commercial_use, state.over_100m_users, state.attribution_ok))
     fields.update(extra)
@@ -68,7 +69,7 @@ class DecisionSummary:
     build_id: str
 
 
-def _question(state: DecisionState, result: recommend.RecommendResult, catalog: planner.DecisionCatalog
+def _question(state: DecisionState, result: recommend.RecommendResult, catalog: DecisionCatalog
               ) -> tuple[tuple[str, str], ...]:
     gpu = catalog.gpus.get(state.gpu or "")
     hardware = ("API only (no GPUs)" if state.deployment == "api" else
@@ -170,7 +171,7 @@ def _monthly_cost(c: recommend.Candidate) -> str:
     return text
 
 
-def language_evidence(catalog: planner.DecisionCatalog, languages: tuple[str, ...],
+def language_evidence(catalog: DecisionCatalog, languages: tuple[str, ...],
                       model_ids: tuple[str, ...]) -> tuple[LanguageEvidence, ...]:
     """Per-language benchmark results for the models: a multilingual score row whose setting or benchmark names the
     language (or its ISO code). Without one the answer says plainly that there is no evidence."""
@@ -198,7 +199,7 @@ def language_evidence(catalog: planner.DecisionCatalog, languages: tuple[str, ..
     return tuple(out)
 
 
-def _sources(catalog: planner.DecisionCatalog, candidates: list[recommend.Candidate]) -> list[Source]:
+def _sources(catalog: DecisionCatalog, candidates: list[recommend.Candidate]) -> list[Source]:
     seen: set[tuple[str, str]] = set()
     out: list[Source] = []
 
@@ -226,7 +227,7 @@ def _sources(catalog: planner.DecisionCatalog, candidates: list[recommend.Candid
 
 
 def build_summary(state: DecisionState, result: recommend.RecommendResult,
-                  catalog: planner.DecisionCatalog) -> DecisionSummary:
+                  catalog: DecisionCatalog) -> DecisionSummary:
     ranked = result.shortlist
     choice, runner, note = _pick(state, ranked)
     question = _question(state, result, catalog)

@@ -12,15 +12,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from modelmatch.planning.planner import (
-    DecisionCatalog,
-    GpuSpec,
-    MeasurementRow,
-    _precision_of,
-    match_hardware,
-    memory_plan,
-)
+from modelmatch.planning.fit import memory_plan
 from modelmatch.planning.memory import PlanInputError
+from modelmatch.planning.records import DecisionCatalog, GpuSpec, MeasurementRow
+from modelmatch.planning.speed import _precision_of, match_hardware
 
 GB = 1e9
 # peak_memory_scope of a figure that holds weights + cache at the end of generation but no prefill transient.

@@ -27,31 +27,18 @@ from dataclasses import dataclass, field
 from modelmatch.catalog import languages as language_names
 from modelmatch import settings
 from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PRECISIONS, KV_DTYPES, PlanInputError
-from modelmatch.planning.planner import (
-    FITS,
-    HOURS_PER_MONTH,
-    SECONDS_PER_MONTH,
-    UNKNOWN,
-    DecisionCatalog,
-    GpuSpec,
-    LicenseInfo,
-    MemoryPlan,
-    ModelInfo,
-    ScoreRow,
+from modelmatch.planning.cost import HOURS_PER_MONTH, SECONDS_PER_MONTH, api_cost, current_prices, serving_seconds
+from modelmatch.planning.fit import FITS, UNKNOWN, MemoryPlan, memory_plan
+from modelmatch.planning.records import DecisionCatalog, GpuSpec, LicenseInfo, ModelInfo, ScoreRow
+from modelmatch.planning.request import (
     UsageProfile,
-    api_cost,
-    current_prices,
-    measured_speeds,
-    memory_plan,
     resolve_gpu,
     resolve_precision,
-    roofline,
-    serving_seconds,
-    _matching_measurement,
     _positive_int,
     gpu_price_per_hour,
     prices_day,
 )
+from modelmatch.planning.speed import measured_speeds, roofline, _matching_measurement
 from modelmatch.catalog.tiers import score_rank
 
 __all__ = ["WizardRequest", "LicenseNeeds", "RecommendResult", "recommend", "use_cases", "DEPLOYMENTS",

@@ -13,7 +13,7 @@ from modelmatch.decision import summary as decision_summary
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.decision.state import DecisionState
 from modelmatch.decision.pdf_text import text_pdf
-from modelmatch.planning.planner import load_decision_catalog
+from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.recommend import format_recommendation_text, recommend
 
 SCENARIO = DecisionState(use_cases=("customer-support",), languages=("Thai", "Vietnamese"), deployment="self-host",

@@ -37,20 +37,11 @@ from modelmatch.__main__ import main as cli_main
 from modelmatch.catalog.models import ModelFilter, models_table
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PlanInputError
-from modelmatch.planning.planner import (
-    DOES_NOT_FIT,
-    FITS,
-    PRECISION_ALIASES,
-    UNKNOWN,
-    DecisionCatalog,
-    PlanRequest,
-    PlanResult,
-    UsageProfile,
-    format_plan_text,
-    load_decision_catalog,
-    plan,
-    to_jsonable,
-)
+from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN
+from modelmatch.planning.plan_text import format_plan_text, to_jsonable
+from modelmatch.planning.planner import PlanResult, plan
+from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
+from modelmatch.planning.request import PRECISION_ALIASES, PlanRequest, UsageProfile
 from modelmatch.planning.recommend import (
     DEPLOYMENTS,
     LicenseNeeds,

@@ -23,17 +23,10 @@ import pytest
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.engine_memory import parallelism_for, prefill_activations, weights_per_gpu
 from modelmatch.planning.memory import Architecture, PlanInputError, kv_cache_bytes_per_token, sequence_cache
-from modelmatch.planning.planner import (
-    DOES_NOT_FIT,
-    FITS,
-    GpuSpec,
-    ModelInfo,
-    PlanRequest,
-    load_decision_catalog,
-    plan,
-    resolve_gpu,
-    memory_plan,
-)
+from modelmatch.planning.fit import DOES_NOT_FIT, FITS, memory_plan
+from modelmatch.planning.planner import plan
+from modelmatch.planning.records import GpuSpec, ModelInfo, load_decision_catalog
+from modelmatch.planning.request import PlanRequest, resolve_gpu
 from modelmatch.planning.published import published_points, summarize
 from tests.planning.test_cli import run_cli
 
@@ -317,7 +310,7 @@ def test_hf_config_importer_reads_the_layout_fields():
 
 def test_gptq_int8_is_not_read_as_int4(real):
     # Regression: "GPTQ-Int8" matched "gptq" first and was planned as 4-bit weights.
-    from modelmatch.planning.planner import _precision_of
+    from modelmatch.planning.speed import _precision_of
 
     row = next(r for r in real.measurements["Qwen/Qwen2.5-32B-Instruct"] if r.quantization == "GPTQ-Int8")
     assert _precision_of(row) == "int8-gptq"
@@ -325,7 +318,7 @@ def test_gptq_int8_is_not_read_as_int4(real):
 
 
 def test_qwen3_published_speed_is_not_compared_with_a_decode_roofline(real):
-    from modelmatch.planning.planner import measured_speeds
+    from modelmatch.planning.speed import measured_speeds
 
     model = real.models["Qwen/Qwen3-8B"]
     speeds = {s.run_id: s for s in measured_speeds(real, model, real.architectures.get(model.model_id))}

@@ -11,7 +11,10 @@ import sys
 import pytest
 
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.planner import PlanRequest, UsageProfile, load_decision_catalog, plan, to_jsonable
+from modelmatch.planning.plan_text import to_jsonable
+from modelmatch.planning.planner import plan
+from modelmatch.planning.records import load_decision_catalog
+from modelmatch.planning.request import PlanRequest, UsageProfile
 from modelmatch.planning.recommend import LicenseNeeds, WizardRequest, recommend
 from tests.conftest import REPO_ROOT
 

@@ -14,23 +14,13 @@ import pytest
 from ingest.build import build
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.memory import Architecture, PlanInputError, kv_cache_bytes_per_token
-from modelmatch.planning.planner import (
-    DOES_NOT_FIT,
-    FITS,
-    HOURS_PER_MONTH,
-    UNKNOWN,
-    GpuSpec,
-    PlanRequest,
-    UsageProfile,
-    current_prices,
-    format_plan_text,
-    load_decision_catalog,
-    match_hardware,
-    plan,
-    plan_cli_command,
-    roofline,
-    to_jsonable,
-)
+from modelmatch.planning.cost import HOURS_PER_MONTH, current_prices
+from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN
+from modelmatch.planning.plan_text import format_plan_text, plan_cli_command, to_jsonable
+from modelmatch.planning.planner import plan
+from modelmatch.planning.records import GpuSpec, load_decision_catalog
+from modelmatch.planning.request import PlanRequest, UsageProfile
+from modelmatch.planning.speed import match_hardware, roofline
 from tests.fixture_data import FIXTURE_ROWS, SRC, write_fixture_data
 
 
@@ -109,7 +99,7 @@ def test_moe_batch_roofline_counts_the_experts_a_batch_touches(real):
 def test_qwen3_30b_a3b_moe_roofline_from_test_inputs():
     # Test inputs: Qwen3-30B-A3B's catalog parameters (30B total, 3B active) with head_dim 128 given here because the
     # catalog row lacks it, on a device with a user-entered 1000 GB/s.
-    from modelmatch.planning.planner import ModelInfo
+    from modelmatch.planning.records import ModelInfo
 
     model = ModelInfo("Qwen/Qwen3-30B-A3B", "Qwen3-30B-A3B", "Alibaba", "Qwen3", "instruct", "hybrid", True, 30.0, 3.0,
                       "moe", "gqa", 131072, "apache-2.0", "text", None, None)

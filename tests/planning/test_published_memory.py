@@ -15,7 +15,7 @@ import pytest
 
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.engine_memory import Parallelism, weights_per_gpu
-from modelmatch.planning.planner import load_decision_catalog
+from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.published import END_OF_GENERATION, predict_point, published_points, summarize
 
 GiB = 1024 ** 3

@@ -13,18 +13,11 @@ import pytest
 
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PlanInputError
-from modelmatch.planning.planner import (
-    DOES_NOT_FIT,
-    FITS,
-    UNKNOWN,
-    UsageProfile,
-    api_cost,
-    current_prices,
-    load_decision_catalog,
-    memory_plan,
-    resolve_gpu,
-    to_jsonable,
-)
+from modelmatch.planning.cost import api_cost, current_prices
+from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN, memory_plan
+from modelmatch.planning.plan_text import to_jsonable
+from modelmatch.planning.records import load_decision_catalog
+from modelmatch.planning.request import UsageProfile, resolve_gpu
 from modelmatch.planning.recommend import (
     LicenseNeeds,
     WizardRequest,

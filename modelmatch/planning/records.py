@@ -1,0 +1,284 @@
+"""The catalog rows a plan reads, typed: models, licenses, GPUs, prices, measurements and scores, loaded once
+into a `DecisionCatalog` with fixed SQL (nothing from the user reaches it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmatch.catalog.prices import PRICE_ROWS_CTE
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.planning.memory import Architecture, clean
+
+GB = 1e9  # decimal gigabytes, as GPU datasheets state memory and bandwidth
+
+
+def _date_text(value: Any) -> str | None:
+    value = clean(value)
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.date().isoformat() if isinstance(value, dt.datetime) else value.isoformat()
+    if hasattr(value, "date"):
+        return value.date().isoformat()
+    return str(value)[:10]
+
+
+def _opt_float(value: Any) -> float | None:
+    value = clean(value)
+    return None if value is None else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    value = clean(value)
+    return None if value is None else int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    value = clean(value)
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str
+    display_name: str
+    vendor: str
+    family: str
+    variant: str
+    reasoning: str | None
+    open_weights: bool
+    params_total_b: float | None
+    params_active_b: float | None
+    architecture: str | None
+    attention: str | None
+    context_length: int | None
+    license_id: str | None
+    modalities: str | None
+    languages: str | None
+    source_url: str | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "ModelInfo":
+        return cls(
+            model_id=row["model_id"], display_name=_opt_str(row.get("display_name")) or row["model_id"],
+            vendor=_opt_str(row.get("vendor")) or "", family=_opt_str(row.get("family")) or "",
+            variant=_opt_str(row.get("variant")) or "", reasoning=_opt_str(row.get("reasoning")),
+            open_weights=bool(clean(row.get("open_weights"))), params_total_b=_opt_float(row.get("params_total_b")),
+            params_active_b=_opt_float(row.get("params_active_b")), architecture=_opt_str(row.get("architecture")),
+            attention=_opt_str(row.get("attention")), context_length=_opt_int(row.get("context_length")),
+            license_id=_opt_str(row.get("license_id")), modalities=_opt_str(row.get("modalities")),
+            languages=_opt_str(row.get("languages")), source_url=_opt_str(row.get("source_url")),
+        )
+
+    @property
+    def thinks(self) -> bool:
+        return self.reasoning in ("yes", "hybrid")
+
+    @property
+    def active_params_b(self) -> float | None:
+        """Parameters touched per token: the official active count; for a dense model that is the total."""
+        if self.params_active_b is not None:
+            return self.params_active_b
+        if self.architecture == "dense":
+            return self.params_total_b
+        return None
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    license_id: str
+    name: str
+    url: str | None
+    commercial_use: str | None
+    conditions: str | None
+    attribution_required: bool | None
+    source_url: str | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "LicenseInfo":
+        attribution = clean(row.get("attribution_required"))
+        return cls(row["license_id"], _opt_str(row.get("name")) or row["license_id"], _opt_str(row.get("url")),
+                   _opt_str(row.get("commercial_use")), _opt_str(row.get("conditions")),
+                   None if attribution is None else bool(attribution), _opt_str(row.get("source_url")))
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    gpu_id: str
+    name: str
+    memory_gb: float
+    memory_bandwidth_gbps: float | None
+    bf16_tflops_dense: float | None
+    source_url: str | None
+    form_factor: str | None = None
+    # Where the bandwidth came from: "catalog", "user-entered", or None when nobody gave one.
+    bandwidth_source: str | None = None
+    user_entered: bool = False  # the whole GPU was described by the user (a device not in the catalog)
+
+    @classmethod
+    def from_row(cls, row: dict) -> "GpuSpec":
+        bandwidth = _opt_float(row.get("memory_bandwidth_gbps"))
+        return cls(row["gpu_id"], _opt_str(row.get("name")) or row["gpu_id"], float(row["memory_gb"]), bandwidth,
+                   _opt_float(row.get("bf16_tflops_dense")), _opt_str(row.get("source_url")),
+                   _opt_str(row.get("form_factor")), "catalog" if bandwidth is not None else None)
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    provider: str
+    model_id: str
+    provider_model: str
+    tier: str | None
+    input_usd_per_mtok: float | None
+    cached_input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+    effective_from: str
+    source_url: str | None
+    # The next row of the same offering (provider, API name, tier) took effect on this day, whichever model it
+    # serves; None = still in force. Without it a model's last row would look current after its API name moved on.
+    effective_until: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "PriceRow":
+        return cls(row["provider"], row["model_id"], row["provider_model"], _opt_str(row.get("tier")),
+                   _opt_float(row.get("input_usd_per_mtok")), _opt_float(row.get("cached_input_usd_per_mtok")),
+                   _opt_float(row.get("output_usd_per_mtok")), _date_text(row.get("effective_from")) or "",
+                   _opt_str(row.get("source_url")), _date_text(row.get("effective_until")))
+
+
+@dataclass(frozen=True)
+class MeasurementRow:
+    run_id: str
+    model_id: str
+    engine: str
+    engine_version: str
+    hardware: str
+    gpu_count: int | None
+    dtype: str
+    quantization: str | None
+    weights: str
+    concurrency: int | None
+    input_len: int | None
+    output_len: int | None
+    output_tokens_per_s: float | None
+    tpot_ms_p50: float | None
+    requests_ok: int
+    requests_failed: int
+    measured_at: str | None
+    peak_memory_gb: float | None = None
+    peak_memory_scope: str | None = None  # per-gpu | sum-over-gpus
+    provenance: str | None = None  # official (a vendor's published table) or measured (our harness)
+    source_url: str | None = None
+    source_location: str | None = None
+    total_tokens_per_s: float | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "MeasurementRow":
+        return cls(row["run_id"], row["model_id"], str(row["engine"]), str(row["engine_version"]),
+                   str(row["hardware"]), _opt_int(row.get("gpu_count")), str(row["dtype"]),
+                   _opt_str(row.get("quantization")), str(row["weights"]), _opt_int(row.get("concurrency")),
+                   _opt_int(row.get("input_len")), _opt_int(row.get("output_len")),
+                   _opt_float(row.get("output_tokens_per_s")), _opt_float(row.get("tpot_ms_p50")),
+                   int(row["requests_ok"]), int(row["requests_failed"]), _date_text(row.get("measured_at")),
+                   _opt_float(row.get("peak_memory_gb")), _opt_str(row.get("peak_memory_scope")),
+                   _opt_str(row.get("provenance")), _opt_str(row.get("source_url")),
+                   _opt_str(row.get("source_location")), _opt_float(row.get("total_tokens_per_s")))
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    model_id: str
+    benchmark_id: str
+    value: float
+    setting: str | None
+    provenance: str
+    source_url: str | None
+    source_location: str | None
+    measured_by: str | None = None  # another vendor's official report: shown next to the tier
+    mode: str | None = None  # thinking / non-thinking / base / n.a. (filled by the build)
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    benchmark_id: str
+    name: str
+    category: str
+    unit: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class UseCaseWeight:
+    use_case: str
+    label: str
+    category: str
+    weight: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class DecisionCatalog:
+    """Everything the planner and the wizard read, loaded once per catalog build."""
+
+    build_id: str
+    models: dict[str, ModelInfo]
+    architectures: dict[str, Architecture]
+    licenses: dict[str, LicenseInfo]
+    gpus: dict[str, GpuSpec]
+    prices: dict[str, tuple[PriceRow, ...]]
+    measurements: dict[str, tuple[MeasurementRow, ...]]
+    scores: tuple[ScoreRow, ...] = ()
+    benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
+    use_case_weights: tuple[UseCaseWeight, ...] = ()
+
+
+# Fixed SQL only; nothing from the user reaches these strings.
+_SQL = {
+    "models": "SELECT * FROM models ORDER BY vendor, family, params_total_b NULLS LAST, model_id",
+    "architectures": "SELECT * FROM architectures",
+    "licenses": "SELECT * FROM licenses",
+    "gpus": "SELECT * FROM gpus ORDER BY vendor, memory_gb, gpu_id",
+    # effective_until: the row ends at the offering's next row or when the offering stopped serving its model.
+    "prices": f"WITH {PRICE_ROWS_CTE} SELECT * EXCLUDE (succeeded_by_model_id) FROM price_rows "
+              "ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
+    "measurements": "SELECT * FROM measurements ORDER BY model_id, measured_at",
+    "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode "
+              "FROM scores",
+    "benchmarks": "SELECT benchmark_id, name, category, unit, higher_is_better FROM benchmarks",
+    "use_case_weights": "SELECT use_case, label, category, weight, rationale FROM use_case_weights "
+                        "ORDER BY use_case, weight DESC, category",
+}
+
+
+def _records(reader: CatalogReader, name: str) -> list[dict]:
+    return reader.records(_SQL[name])
+
+
+def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
+    build_id = reader.build_info().build_id
+    models = {r["model_id"]: ModelInfo.from_row(r) for r in _records(reader, "models")}
+    architectures = {r["model_id"]: Architecture.from_row(r) for r in _records(reader, "architectures")}
+    licenses = {r["license_id"]: LicenseInfo.from_row(r) for r in _records(reader, "licenses")}
+    gpus = {r["gpu_id"]: GpuSpec.from_row(r) for r in _records(reader, "gpus")}
+    prices: dict[str, list[PriceRow]] = {}
+    for r in _records(reader, "prices"):
+        prices.setdefault(r["model_id"], []).append(PriceRow.from_row(r))
+    measurements: dict[str, list[MeasurementRow]] = {}
+    for r in _records(reader, "measurements"):
+        measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
+    scores = tuple(
+        ScoreRow(r["model_id"], r["benchmark_id"], float(r["value"]), _opt_str(r.get("setting")),
+                 str(r["provenance"]), _opt_str(r.get("source_url")), _opt_str(r.get("source_location")),
+                 _opt_str(r.get("measured_by")), _opt_str(r.get("mode")))
+        for r in _records(reader, "scores") if clean(r.get("value")) is not None)
+    benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
+                                                   str(r["unit"]), bool(r["higher_is_better"]))
+                  for r in _records(reader, "benchmarks")}
+    weights = tuple(UseCaseWeight(str(r["use_case"]), str(r["label"]), str(r["category"]), float(r["weight"]),
+                                  _opt_str(r.get("rationale")) or "")
+                    for r in _records(reader, "use_case_weights"))
+    return DecisionCatalog(build_id, models, architectures, licenses, gpus,
+                           {k: tuple(v) for k, v in prices.items()}, {k: tuple(v) for k, v in measurements.items()},
+                           scores, benchmarks, weights)
