@@ -2,7 +2,9 @@
 
 `plan(request, catalog)` is the one code path behind the planner page and `python -m modelmatch plan`; both
 render the same `PlanResult`. The catalog is read once into a `DecisionCatalog` (fixed SQL, read-only) and every
-computation after that is pure, so results are reproducible and easy to test.
+computation after that is pure, so results are reproducible and easy to test. A plan reads top-down: the request
+is checked and resolved (request), then memory (fit), decode speed (speed) and a month's cost (cost); plan_text
+prints the result.
 
 Honesty rules the code follows: a number the catalog does not have is reported as missing with the model or GPU it
 is missing for, never replaced by a typical value; GPU rental prices are user input only; a roofline is an upper
