@@ -24,7 +24,9 @@ from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PlanRequest, UsageProfile
-from modelmatch.planning.recommend import DEPLOYMENTS, LicenseNeeds, WizardRequest, format_recommendation_text, recommend
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import DEPLOYMENTS, LicenseNeeds, WizardRequest
+from modelmatch.planning.wizard.text import format_recommendation_text
 
 EXIT_BAD_INPUT = 2
 
