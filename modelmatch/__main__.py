@@ -19,7 +19,8 @@ from typing import Callable
 from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from modelmatch.planning.engine_memory import ENGINES
-from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
 from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog

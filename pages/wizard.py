@@ -19,7 +19,8 @@ from modelmatch import settings
 from modelmatch.catalog import tiers
 from modelmatch.decision.state import DEFAULT_GPU_ID, DecisionState, page_params, parse_decision, with_models
 from modelmatch.decision.summary import language_evidence, wizard_request
-from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
 from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"

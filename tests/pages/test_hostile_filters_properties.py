@@ -36,7 +36,8 @@ from modelmatch.catalog import scores
 from modelmatch.__main__ import main as cli_main
 from modelmatch.catalog.models import ModelFilter, models_table
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN
 from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import PlanResult, plan

@@ -12,7 +12,8 @@ import dataclasses
 import pytest
 
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.cost import api_cost, current_prices
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN, memory_plan
 from modelmatch.planning.plan_text import to_jsonable

@@ -14,7 +14,8 @@ from modelmatch.planning.cost import (
     serving_seconds,
 )
 from modelmatch.planning.fit import FITS, UNKNOWN, MemoryPlan, memory_plan
-from modelmatch.planning.memory import PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import DecisionCatalog, ModelInfo
 from modelmatch.planning.speed import _matching_measurement, measured_speeds, roofline
 from modelmatch.planning.wizard.modes import model_mode, tier_mode, usage_in_mode

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from modelmatch import settings
 from modelmatch.catalog import languages as language_names
-from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.records import DecisionCatalog, GpuSpec
 from modelmatch.planning.request import (
     UsageProfile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from modelmatch.planning.memory import PlanInputError
+from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.request import resolve_gpu
 from modelmatch.planning.wizard.ranking import rank

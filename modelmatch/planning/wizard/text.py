@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from modelmatch import settings
-from modelmatch.planning.memory import PRECISION_QUALITY_ORDER
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.wizard.request import WizardRequest
 from modelmatch.planning.wizard.results import RecommendResult
 
