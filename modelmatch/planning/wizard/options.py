@@ -22,6 +22,7 @@ from modelmatch.planning.wizard.modes import model_mode, tier_mode, usage_in_mod
 from modelmatch.planning.wizard.request import WizardContext
 from modelmatch.planning.wizard.results import Deployment, Unverified
 
+
 @dataclass(frozen=True)
 class DeploymentOption:
     deployment: Deployment

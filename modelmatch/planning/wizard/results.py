@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from modelmatch.planning.wizard.request import WizardRequest
 
+
 @dataclass(frozen=True)
 class Unverified:
     """A requirement the catalog cannot confirm for a model: it lowers confidence instead of excluding."""

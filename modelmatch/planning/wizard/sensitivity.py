@@ -12,6 +12,7 @@ from modelmatch.planning.wizard.ranking import rank
 from modelmatch.planning.wizard.request import WizardRequest
 from modelmatch.planning.wizard.results import Candidate, SensitivityCase
 
+
 def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: list[Candidate]) -> list[SensitivityCase]:
     cases: list[tuple[str, WizardRequest]] = []
     if request.budget_usd_per_month is not None:
