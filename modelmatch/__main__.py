@@ -19,12 +19,15 @@ from typing import Callable
 from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from modelmatch.planning.engine_memory import ENGINES
-from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
 from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PlanRequest, UsageProfile
-from modelmatch.planning.recommend import DEPLOYMENTS, LicenseNeeds, WizardRequest, format_recommendation_text, recommend
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import DEPLOYMENTS, LicenseNeeds, WizardRequest
+from modelmatch.planning.wizard.text import format_recommendation_text
 
 EXIT_BAD_INPUT = 2
 

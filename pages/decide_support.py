@@ -9,7 +9,9 @@ from modelmatch.planning import planner
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PlanRequest
 
-from modelmatch.planning import recommend
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import WizardRequest
+from modelmatch.planning.wizard.results import RecommendResult
 
 from modelmatch import settings
 from pages import common
@@ -29,5 +31,5 @@ def plan(build_id: str, request: PlanRequest) -> planner.PlanResult:
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner="Ranking models…")
-def recommendation(build_id: str, request: recommend.WizardRequest) -> recommend.RecommendResult:
-    return recommend.recommend(request, decision_catalog(build_id))
+def recommendation(build_id: str, request: WizardRequest) -> RecommendResult:
+    return recommend(request, decision_catalog(build_id))

@@ -7,7 +7,7 @@ from typing import Callable
 
 import streamlit as st
 
-from modelmatch.planning import recommend
+from modelmatch.planning.wizard.request import use_cases
 
 from modelmatch import settings
 from modelmatch.decision.state import DecisionChoices, DecisionState, decision_params, with_models
@@ -19,7 +19,7 @@ WIZARD, PLANNER, COMPARE, SUMMARY = "pages/wizard.py", "pages/planner.py", "page
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=8, show_spinner=False)
 def choices(build_id: str) -> DecisionChoices:
     catalog = decide_support.decision_catalog(build_id)
-    return DecisionChoices(use_cases=frozenset(recommend.use_cases(catalog)), gpu_ids=frozenset(catalog.gpus),
+    return DecisionChoices(use_cases=frozenset(use_cases(catalog)), gpu_ids=frozenset(catalog.gpus),
                            model_ids=frozenset(catalog.models))
 
 

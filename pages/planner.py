@@ -20,7 +20,8 @@ from modelmatch import settings
 from modelmatch.catalog import tiers
 from modelmatch.decision.state import DEFAULT_GPU_ID, page_params, parse_decision
 from modelmatch.planning.engine_memory import ENGINE_LABELS, ENGINES
-from modelmatch.planning.memory import KV_DTYPES, PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.published import published_points
 from modelmatch.chat.render import md_text
 from pages import common, decide_support, decision_flow

@@ -9,7 +9,7 @@ import streamlit as st
 
 from modelmatch.decision import summary as decision_summary
 from modelmatch.decision.state import page_params, parse_decision
-from modelmatch.planning.memory import PlanInputError
+from modelmatch.planning.architecture import PlanInputError
 from pages import common, decide_support, decision_flow
 
 PAGE = "summary"

@@ -1,7 +1,7 @@
 """Recommendation wizard: describe the job, get a ranked shortlist with every reason, and why not for the rest.
 
-Thin page: it collects a WizardRequest, asks modelmatch.planning.recommend.recommend (the same function the CLI calls) and
-renders the RecommendResult.
+Thin page: it collects a WizardRequest, asks modelmatch.planning.wizard.recommend.recommend (the same function the
+CLI calls) and renders the RecommendResult.
 """
 
 import json
@@ -12,12 +12,15 @@ import streamlit as st
 from modelmatch.catalog import languages as language_names
 from modelmatch.planning.plan_text import to_jsonable
 from modelmatch.planning.request import UsageProfile
-from modelmatch.planning import recommend
+from modelmatch.planning.wizard.modes import WIZARD_MODE_RULE
+from modelmatch.planning.wizard.request import use_cases
+from modelmatch.planning.wizard.text import recommend_cli_command
 from modelmatch import settings
 from modelmatch.catalog import tiers
 from modelmatch.decision.state import DEFAULT_GPU_ID, DecisionState, page_params, parse_decision, with_models
 from modelmatch.decision.summary import language_evidence, wizard_request
-from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
 from pages import common, decide_support, decision_flow
 
 OTHER_DEVICE = "__other__"
@@ -34,7 +37,7 @@ st.caption("Hard requirements exclude a model (each with its reason); the rest a
 
 build_id = common.require_catalog()
 catalog = decide_support.decision_catalog(build_id)
-cases = recommend.use_cases(catalog)
+cases = use_cases(catalog)
 if not cases:
     st.info("The catalog has no use-case weights yet: add data/use_case_weights/*.csv (see data/README.md).")
     st.stop()
@@ -106,8 +109,8 @@ thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, st
 budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=None, key="wiz_budget")
 MODE_LABELS = {"": "each model's default", "thinking": "thinking", "non-thinking": "non-thinking"}
 score_mode = st.radio("Rank hybrid models on their", list(MODE_LABELS), format_func=MODE_LABELS.get,
-                      key="wiz_score_mode", horizontal=True, help=recommend.WIZARD_MODE_RULE)
-st.caption(recommend.WIZARD_MODE_RULE)
+                      key="wiz_score_mode", horizontal=True, help=WIZARD_MODE_RULE)
+st.caption(WIZARD_MODE_RULE)
 l1, l2, l3 = st.columns(3)
 commercial = l1.checkbox("Commercial use", key="wiz_commercial")
 over_100m = l2.checkbox("More than 100M monthly active users", key="wiz_over_100m")
@@ -272,6 +275,6 @@ with st.expander("Why these weights (data/use_case_weights)"):
 
 st.divider()
 st.caption("The same recommendation from the command line (prints exactly this result):")
-st.code(recommend.recommend_cli_command(request), language="bash")
+st.code(recommend_cli_command(request), language="bash")
 st.download_button("Download this recommendation (JSON)", json.dumps(to_jsonable(result), indent=2).encode(),
                    "modelmatch-recommendation.json", "application/json")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from modelmatch.planning.memory import Architecture, kv_cache_bytes_per_token
+from modelmatch.planning.architecture import Architecture
+from modelmatch.planning.memory import kv_cache_bytes_per_token
 from modelmatch.chat.timing import Distribution
 
 from ingest.measure import hardware

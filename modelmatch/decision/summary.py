@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.request import UsageProfile
 
-from modelmatch.planning import recommend
+from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
+from modelmatch.planning.wizard.results import Candidate, RecommendResult
 from modelmatch.decision.state import DecisionState
 from modelmatch.catalog.languages import code_of
 
@@ -23,7 +24,7 @@ MULTILINGUAL_CATEGORY = "multilingual"
 SOURCES_HEADING = "Sources and their tiers"
 
 
-def wizard_request(state: DecisionState, **extra) -> recommend.WizardRequest:
+def wizard_request(state: DecisionState, **extra) -> WizardRequest:
     """The wizard's request for a decision state; `extra` sets the wizard's further options."""
     self_hosting = state.deployment != "api"
     fields = dict(
@@ -34,9 +35,9 @@ def wizard_request(state: DecisionState, **extra) -> recommend.WizardRequest:
         usage=UsageProfile(float(state.input_mtok), float(state.output_mtok), float(state.cached_share),
                            float(state.thinking_ratio)),
         budget_usd_per_month=state.budget_usd_per_month, min_tokens_per_s=state.min_tokens_per_s,
-        license=recommend.LicenseNeeds(state.commercial_use, state.over_100m_users, state.attribution_ok))
+        license=LicenseNeeds(state.commercial_use, state.over_100m_users, state.attribution_ok))
     fields.update(extra)
-    return recommend.WizardRequest(**fields)
+    return WizardRequest(**fields)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class LanguageEvidence:
 @dataclass(frozen=True)
 class DecisionSummary:
     question: tuple[tuple[str, str], ...]  # (what, answer) as the person gave it
-    choice: recommend.Candidate | None
-    runner_up: recommend.Candidate | None
+    choice: Candidate | None
+    runner_up: Candidate | None
     choice_note: str  # how the choice was made (the person's pick or the top rank)
     why: tuple[str, ...]
     what_would_change: tuple[str, ...]
@@ -69,7 +70,7 @@ class DecisionSummary:
     build_id: str
 
 
-def _question(state: DecisionState, result: recommend.RecommendResult, catalog: DecisionCatalog
+def _question(state: DecisionState, result: RecommendResult, catalog: DecisionCatalog
               ) -> tuple[tuple[str, str], ...]:
     gpu = catalog.gpus.get(state.gpu or "")
     hardware = ("API only (no GPUs)" if state.deployment == "api" else
@@ -91,8 +92,8 @@ def _question(state: DecisionState, result: recommend.RecommendResult, catalog: 
     )
 
 
-def _pick(state: DecisionState, ranked: tuple[recommend.Candidate, ...]
-          ) -> tuple[recommend.Candidate | None, recommend.Candidate | None, str]:
+def _pick(state: DecisionState, ranked: tuple[Candidate, ...]
+          ) -> tuple[Candidate | None, Candidate | None, str]:
     by_id = {c.model_id: c for c in ranked}
     chosen = next((by_id[m] for m in state.models if m in by_id), None)
     if chosen is None:
@@ -109,12 +110,12 @@ def _pick(state: DecisionState, ranked: tuple[recommend.Candidate, ...]
     return chosen, runner, note
 
 
-def _score_text(c: recommend.Candidate) -> str:
+def _score_text(c: Candidate) -> str:
     score = "not scored" if c.score is None else f"score {c.score:.3f}"
     return f"{score}, coverage {c.coverage:.0%}, confidence {c.confidence}"
 
 
-def _why(choice: recommend.Candidate, runner: recommend.Candidate | None) -> list[str]:
+def _why(choice: Candidate, runner: Candidate | None) -> list[str]:
     lines = [f"{choice.display_name}: rank {choice.rank}, {_score_text(choice)}."]
     other_terms = {t.category: t for t in runner.terms} if runner else {}
     for term in sorted(choice.terms, key=lambda t: -(t.contribution or 0.0)):
@@ -134,8 +135,8 @@ def _why(choice: recommend.Candidate, runner: recommend.Candidate | None) -> lis
     return lines
 
 
-def _what_would_change(result: recommend.RecommendResult, choice: recommend.Candidate,
-                       runner: recommend.Candidate | None) -> list[str]:
+def _what_would_change(result: RecommendResult, choice: Candidate,
+                       runner: Candidate | None) -> list[str]:
     lines = [f"If {s.label}: {s.text}." for s in result.sensitivity]
     if runner is not None and choice.score is not None and runner.score is not None:
         gap = choice.score - runner.score
@@ -152,7 +153,7 @@ def _what_would_change(result: recommend.RecommendResult, choice: recommend.Cand
     return lines
 
 
-def _memory_fit(c: recommend.Candidate) -> str:
+def _memory_fit(c: Candidate) -> str:
     d = c.deployment
     if d.kind == "api":
         return f"Not self-hosted: {d.text}"
@@ -160,7 +161,7 @@ def _memory_fit(c: recommend.Candidate) -> str:
     return f"{d.memory_text or d.text}{used}"
 
 
-def _monthly_cost(c: recommend.Candidate) -> str:
+def _monthly_cost(c: Candidate) -> str:
     d = c.deployment
     cost = ("unknown" if d.usd_per_month is None else f"${d.usd_per_month:,.0f} per month")
     text = f"{cost} — {d.cost_text}" if d.cost_text else cost
@@ -199,7 +200,7 @@ def language_evidence(catalog: DecisionCatalog, languages: tuple[str, ...],
     return tuple(out)
 
 
-def _sources(catalog: DecisionCatalog, candidates: list[recommend.Candidate]) -> list[Source]:
+def _sources(catalog: DecisionCatalog, candidates: list[Candidate]) -> list[Source]:
     seen: set[tuple[str, str]] = set()
     out: list[Source] = []
 
@@ -226,7 +227,7 @@ def _sources(catalog: DecisionCatalog, candidates: list[recommend.Candidate]) ->
     return out
 
 
-def build_summary(state: DecisionState, result: recommend.RecommendResult,
+def build_summary(state: DecisionState, result: RecommendResult,
                   catalog: DecisionCatalog) -> DecisionSummary:
     ranked = result.shortlist
     choice, runner, note = _pick(state, ranked)

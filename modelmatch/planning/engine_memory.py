@@ -15,15 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelmatch.planning.memory import (
-    PRECISIONS,
-    Architecture,
-    PlanInputError,
-    SequenceCache,
-    embedding_params,
-    moe_expert_params,
-    weight_bytes,
-)
+from modelmatch.planning.architecture import Architecture, PlanInputError
+from modelmatch.planning.sequence_cache import SequenceCache
+from modelmatch.planning.weights import PRECISIONS, embedding_params, moe_expert_params, weight_bytes
 
 ENGINES = ("vllm", "sglang", "transformers")
 PREALLOCATING_ENGINES = ("vllm", "sglang")

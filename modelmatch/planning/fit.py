@@ -15,17 +15,10 @@ from modelmatch.planning.engine_memory import (
     prefill_activations,
     weights_per_gpu,
 )
-from modelmatch.planning.memory import (
-    KV_DTYPES,
-    PRECISIONS,
-    Architecture,
-    CachePart,
-    KVCachePerToken,
-    PlanInputError,
-    SequenceCache,
-    kv_cache_bytes_per_token,
-    sequence_cache,
-)
+from modelmatch.planning.architecture import KV_DTYPES, Architecture, PlanInputError
+from modelmatch.planning.memory import KVCachePerToken, kv_cache_bytes_per_token
+from modelmatch.planning.sequence_cache import CachePart, SequenceCache, sequence_cache
+from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import GB, GpuSpec, ModelInfo
 
 FITS, DOES_NOT_FIT, UNKNOWN = "fits", "does-not-fit", "unknown"

@@ -27,7 +27,8 @@ from modelmatch.planning.cost import (
 )
 from modelmatch.planning.engine_memory import check_engine, parallelism_for
 from modelmatch.planning.fit import DOES_NOT_FIT, MemoryPlan, memory_plan
-from modelmatch.planning.memory import KV_DTYPES, PlanInputError, sequence_cache
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.sequence_cache import sequence_cache
 from modelmatch.planning.published import nearest_published
 from modelmatch.planning.records import GB, DecisionCatalog, GpuSpec, ModelInfo
 from modelmatch.planning.request import (

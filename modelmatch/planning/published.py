@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 
 from modelmatch.planning.fit import memory_plan
-from modelmatch.planning.memory import PlanInputError
+from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.records import DecisionCatalog, GpuSpec, MeasurementRow
 from modelmatch.planning.speed import _precision_of, match_hardware
 

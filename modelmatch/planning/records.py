@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelmatch.catalog.cells import clean
 from modelmatch.catalog.prices import PRICE_ROWS_CTE
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import Architecture, clean
+from modelmatch.planning.architecture import Architecture
 
 GB = 1e9  # decimal gigabytes, as GPU datasheets state memory and bandwidth
 

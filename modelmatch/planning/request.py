@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmatch import settings
-from modelmatch.planning.memory import PRECISIONS, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import DecisionCatalog, GpuSpec, ModelInfo
 
 # Limits on what a user types: far beyond any real device, price or traffic, and low enough that every product of

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelmatch.planning.memory import (
-    Architecture,
-    KVCachePerToken,
-    PlanInputError,
-    SequenceCache,
-    kv_cache_bytes_per_token,
-    moe_expert_params,
-    weight_bytes,
-)
+from modelmatch.planning.architecture import Architecture, PlanInputError
+from modelmatch.planning.memory import KVCachePerToken, kv_cache_bytes_per_token
+from modelmatch.planning.sequence_cache import SequenceCache
+from modelmatch.planning.weights import moe_expert_params, weight_bytes
 from modelmatch.planning.records import GB, DecisionCatalog, GpuSpec, MeasurementRow, ModelInfo
 from modelmatch.planning.request import PRECISION_ALIASES, _gpu_codes, _tokens
 

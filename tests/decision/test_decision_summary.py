@@ -14,7 +14,8 @@ from modelmatch.catalog.reader import CatalogReader
 from modelmatch.decision.state import DecisionState
 from modelmatch.decision.pdf_text import text_pdf
 from modelmatch.planning.records import load_decision_catalog
-from modelmatch.planning.recommend import format_recommendation_text, recommend
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.text import format_recommendation_text
 
 SCENARIO = DecisionState(use_cases=("customer-support",), languages=("Thai", "Vietnamese"), deployment="self-host",
                          gpu="h100-sxm", gpu_count=1, context_tokens=8192, input_mtok=50, output_mtok=10,

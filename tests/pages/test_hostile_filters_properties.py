@@ -36,22 +36,19 @@ from modelmatch.catalog import scores
 from modelmatch.__main__ import main as cli_main
 from modelmatch.catalog.models import ModelFilter, models_table
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import KV_DTYPES, PRECISION_QUALITY_ORDER, PlanInputError
+from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN
 from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import PlanResult, plan
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PRECISION_ALIASES, PlanRequest, UsageProfile
-from modelmatch.planning.recommend import (
-    DEPLOYMENTS,
-    LicenseNeeds,
-    RecommendResult,
-    WizardRequest,
-    format_recommendation_text,
-    mau_thresholds,
-    ranking_key,
-    recommend,
-)
+from modelmatch.planning.wizard.eligibility import mau_thresholds
+from modelmatch.planning.wizard.ranking import ranking_key
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import DEPLOYMENTS, LicenseNeeds, WizardRequest
+from modelmatch.planning.wizard.results import RecommendResult
+from modelmatch.planning.wizard.text import format_recommendation_text
 from modelmatch.explore.view_state import OverviewState
 from tests.conftest import REPO_ROOT
 from tests.fixture_data import FIXTURE_ROWS, SRC, write_fixture_data

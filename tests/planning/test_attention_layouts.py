@@ -22,7 +22,9 @@ import pytest
 
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.engine_memory import parallelism_for, prefill_activations, weights_per_gpu
-from modelmatch.planning.memory import Architecture, PlanInputError, kv_cache_bytes_per_token, sequence_cache
+from modelmatch.planning.architecture import Architecture, PlanInputError
+from modelmatch.planning.memory import kv_cache_bytes_per_token
+from modelmatch.planning.sequence_cache import sequence_cache
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, memory_plan
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import GpuSpec, ModelInfo, load_decision_catalog

@@ -15,7 +15,8 @@ from modelmatch.planning.plan_text import to_jsonable
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.request import PlanRequest, UsageProfile
-from modelmatch.planning.recommend import LicenseNeeds, WizardRequest, recommend
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
 from tests.conftest import REPO_ROOT
 
 AS_OF = "2026-01-01"

@@ -12,14 +12,9 @@ import dataclasses
 import pytest
 
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import (
-    PRECISIONS,
-    Architecture,
-    PlanInputError,
-    kv_cache_bytes_per_token,
-    kv_heads_per_gpu,
-    weight_bytes,
-)
+from modelmatch.planning.architecture import Architecture, PlanInputError, kv_heads_per_gpu
+from modelmatch.planning.memory import kv_cache_bytes_per_token
+from modelmatch.planning.weights import PRECISIONS, weight_bytes
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 
 from ingest.build import build
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import Architecture, PlanInputError, kv_cache_bytes_per_token
+from modelmatch.planning.architecture import Architecture, PlanInputError
+from modelmatch.planning.memory import kv_cache_bytes_per_token
 from modelmatch.planning.cost import HOURS_PER_MONTH, current_prices
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN
 from modelmatch.planning.plan_text import format_plan_text, plan_cli_command, to_jsonable

@@ -12,22 +12,18 @@ import dataclasses
 import pytest
 
 from modelmatch.catalog.reader import CatalogReader
-from modelmatch.planning.memory import PRECISION_QUALITY_ORDER, PlanInputError
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.weights import PRECISION_QUALITY_ORDER
 from modelmatch.planning.cost import api_cost, current_prices
 from modelmatch.planning.fit import DOES_NOT_FIT, FITS, UNKNOWN, memory_plan
 from modelmatch.planning.plan_text import to_jsonable
 from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.request import UsageProfile, resolve_gpu
-from modelmatch.planning.recommend import (
-    LicenseNeeds,
-    WizardRequest,
-    format_recommendation_text,
-    mau_thresholds,
-    ranking_key,
-    recommend,
-    recommend_cli_command,
-    use_cases,
-)
+from modelmatch.planning.wizard.eligibility import mau_thresholds
+from modelmatch.planning.wizard.ranking import ranking_key
+from modelmatch.planning.wizard.recommend import recommend
+from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest, use_cases
+from modelmatch.planning.wizard.text import format_recommendation_text, recommend_cli_command
 from tests.conftest import REPO_ROOT
 
 ISSUE_USE_CASES = {"math-science-reasoning", "multilingual-enterprise", "on-device-edge", "cost-optimized-scale",

@@ -1,0 +1,113 @@
+"""Quality terms from benchmarks: one representative score per model and benchmark, min-max normalised across
+the catalog, averaged per category over the benchmarks the ranked models share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelmatch.catalog.tiers import score_rank
+from modelmatch.planning.records import DecisionCatalog, ScoreRow
+from modelmatch.planning.wizard.modes import model_mode
+from modelmatch.planning.wizard.results import BenchmarkEvidence, TermBreakdown
+
+QUALITY_TERMS_EXCLUDED = ("cost", "speed")
+
+
+@dataclass(frozen=True)
+class BenchStats:
+    lowest: float
+    highest: float
+    models: int
+
+
+def representative_scores(scores: tuple[ScoreRow, ...], catalog: DecisionCatalog, chosen_mode: str = ""
+                          ) -> dict[tuple[str, str], tuple[ScoreRow, int]]:
+    """One score per (model, benchmark): the most official source, then the best value it reports; the count of
+    rows not used is kept so the breakdown can say there were others."""
+    grouped: dict[tuple[str, str], list[ScoreRow]] = {}
+    for row in scores:
+        model = catalog.models.get(row.model_id)
+        # Like with like: only the model's ranked mode (and rows whose source states no mode) count.
+        if model is not None and row.mode not in (None, "n.a.", model_mode(model, chosen_mode)):
+            continue
+        if row.benchmark_id in catalog.benchmarks:
+            grouped.setdefault((row.model_id, row.benchmark_id), []).append(row)
+    out = {}
+    for key, rows in grouped.items():
+        higher = catalog.benchmarks[key[1]].higher_is_better
+        best = min(rows, key=lambda r: (score_rank(r.provenance, r.measured_by), -r.value if higher else r.value))
+        out[key] = (best, len(rows) - 1)
+    return out
+
+
+def bench_stats(rep: dict[tuple[str, str], tuple[ScoreRow, int]]) -> dict[str, BenchStats]:
+    values: dict[str, list[float]] = {}
+    for (_, bench), (row, _) in rep.items():
+        values.setdefault(bench, []).append(row.value)
+    return {b: BenchStats(min(v), max(v), len(v)) for b, v in values.items()}
+
+
+def _usable(bench: str, stats: dict[str, BenchStats]) -> bool:
+    st = stats.get(bench)
+    return st is not None and st.models >= 2 and st.highest != st.lowest
+
+
+def comparable_benchmarks(category: str, model_ids: list[str], catalog: DecisionCatalog, rep: dict,
+                          stats: dict[str, BenchStats]) -> tuple[tuple[str, ...], bool]:
+    """The benchmarks a category's average is taken over, so that every ranked model is measured on the same ones:
+    those that every ranked model with a score in the category has; when they share none, the one most of them
+    have (a model without it gets no value for the category: left out, not zero)."""
+    benches = [b for b, info in catalog.benchmarks.items() if info.category == category and _usable(b, stats)]
+    having = {m: {b for b in benches if (m, b) in rep} for m in model_ids}
+    having = {m: bs for m, bs in having.items() if bs}
+    if not having:
+        return (), True
+    shared = set.intersection(*having.values())
+    if shared:
+        return tuple(sorted(shared)), True
+    counts = {b: sum(b in bs for bs in having.values()) for b in benches}
+    return (min(counts, key=lambda b: (-counts[b], b)),), False
+
+
+def quality_term(category: str, weight: float, model_id: str, catalog: DecisionCatalog,
+                 rep: dict, stats: dict[str, BenchStats],
+                 comparable: tuple[tuple[str, ...], bool] | None = None) -> TermBreakdown:
+    evidence = []
+    own = []
+    over, shared_by_all = comparable if comparable is not None else (None, True)
+    for bench in sorted(b for b, info in catalog.benchmarks.items() if info.category == category):
+        if (model_id, bench) in rep and _usable(bench, stats):
+            own.append(catalog.benchmarks[bench].name)
+        if over is not None and bench not in over:
+            continue
+        found = rep.get((model_id, bench))
+        st = stats.get(bench)
+        if found is None or st is None or st.models < 2 or st.highest == st.lowest:
+            continue
+        row, others = found
+        info = catalog.benchmarks[bench]
+        span = st.highest - st.lowest
+        norm = (row.value - st.lowest) / span if info.higher_is_better else (st.highest - row.value) / span
+        evidence.append(BenchmarkEvidence(bench, info.name, row.value, row.setting, row.provenance, row.source_url,
+                                          row.source_location, st.lowest, st.highest, st.models, norm, others))
+    names = ", ".join(catalog.benchmarks[b].name for b in over or ())
+    if not evidence:
+        if own and over:
+            return TermBreakdown(category, weight, None, None, (
+                f"this model's {category} scores ({', '.join(own)}) are not on the benchmark(s) the ranked models "
+                f"are compared on ({names}) — left out, not zero"))
+        return TermBreakdown(category, weight, None, None,
+                             f"no {category} benchmark score for this model in the catalog (left out, not zero)")
+    value = sum(e.normalized for e in evidence) / len(evidence)
+    how = (f"mean of {len(evidence)} benchmark(s), each (value − lowest) ÷ (highest − lowest) across the catalog: "
+           + "; ".join(f"{e.name} {e.value:g} in [{e.catalog_lowest:g}, {e.catalog_highest:g}] → {e.normalized:.2f}"
+                       for e in evidence))
+    if over is not None:
+        skipped = [n for n in own if n not in {e.name for e in evidence}]
+        how += (f". Averaged only over {names}, which every ranked model with a {category} score has"
+                if shared_by_all else
+                f". Averaged only over {names}: no {category} benchmark is shared by every ranked model, and this "
+                "is the one most of them have")
+        if skipped:
+            how += f" ({', '.join(skipped)} not counted: not every ranked model has it)"
+    return TermBreakdown(category, weight, value, weight * value, how, tuple(evidence))

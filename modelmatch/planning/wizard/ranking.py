@@ -1,0 +1,107 @@
+"""The ranking: validate the request, apply the hard constraints, then score each eligible model (quality, cost
+and speed terms weighted by use case), give it a confidence, and sort."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from modelmatch.planning.records import DecisionCatalog
+from modelmatch.planning.wizard.eligibility import Eligible, evaluate_models
+from modelmatch.planning.wizard.quality import (
+    QUALITY_TERMS_EXCLUDED,
+    bench_stats,
+    comparable_benchmarks,
+    quality_term,
+    representative_scores,
+)
+from modelmatch.planning.wizard.request import WizardContext, WizardRequest, validate_request
+from modelmatch.planning.wizard.results import Candidate, Exclusion, TermBreakdown
+
+HIGH_CONFIDENCE_COVERAGE = 0.8
+LOW_CONFIDENCE_COVERAGE = 0.5
+
+RANKING_RULE = ("Ranked by score, highest first; models whose score rests on less than half of the weight "
+                "(coverage under 50 %) come after the others, and a model with no benchmark score in any weighted "
+                "category is not scored; ties go to higher confidence. "
+                "Score = Σ (weight × term) ÷ Σ weight, over the terms that have data; each benchmark is "
+                "normalised (value − lowest) ÷ (highest − lowest) across every catalog model scored on it, a "
+                "category is the mean of the benchmarks every ranked model with a score in it has (when they share "
+                "none, the one most of them have; a model without it has no value there), "
+                "cost = cheapest shortlisted monthly cost ÷ this model's, "
+                "speed = this model's tokens/s ÷ the fastest shortlisted. Coverage = the share of weight with data. "
+                "Confidence is high when coverage is at least 80 % and every requirement is confirmed, low when "
+                "coverage is under 50 % or two or more kinds of requirement cannot be confirmed, medium otherwise.")
+
+
+def rank(request: WizardRequest, catalog: DecisionCatalog) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
+    ctx = validate_request(request, catalog)
+    eligible, excluded = evaluate_models(ctx, catalog)
+    return ctx, score_candidates(ctx, catalog, eligible), excluded
+
+
+def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible]) -> list[Candidate]:
+    rep = representative_scores(catalog.scores, catalog, ctx.request.score_mode)
+    stats = bench_stats(rep)
+    costs = [e.deployment.usd_per_month for e in eligible if e.deployment.usd_per_month is not None]
+    speeds = [e.deployment.tokens_per_s_per_sequence for e in eligible if e.deployment.tokens_per_s_per_sequence]
+    cheapest = min(costs) if costs else None
+    fastest = max(speeds) if speeds else None
+    ranked_ids = [e.model.model_id for e in eligible]
+    comparable = {category: comparable_benchmarks(category, ranked_ids, catalog, rep, stats)
+                  for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
+    candidates = []
+    for e in eligible:
+        terms: list[TermBreakdown] = []
+        for category, weight in sorted(ctx.weights.items(), key=lambda kv: -kv[1]):
+            if category == "cost":
+                usd = e.deployment.usd_per_month
+                if usd is None:
+                    terms.append(TermBreakdown("cost", weight, None, None,
+                                               f"cost unknown: {e.deployment.cost_text} (left out, not zero)"))
+                else:
+                    value = 1.0 if usd <= 0 else cheapest / usd
+                    terms.append(TermBreakdown("cost", weight, value, weight * value,
+                                               f"cheapest shortlisted ${cheapest:,.2f} ÷ this ${usd:,.2f} per month"))
+            elif category == "speed":
+                tps = e.deployment.tokens_per_s_per_sequence
+                if not tps:
+                    terms.append(TermBreakdown("speed", weight, None, None,
+                                               f"speed unknown: {e.deployment.speed_text} (left out, not zero)"))
+                else:
+                    value = tps / fastest
+                    terms.append(TermBreakdown("speed", weight, value, weight * value,
+                                               f"{tps:,.1f} ÷ fastest shortlisted {fastest:,.1f} tokens/s per "
+                                               "sequence"))
+            else:
+                terms.append(quality_term(category, weight, e.model.model_id, catalog, rep, stats,
+                                          comparable[category]))
+        with_data = [t for t in terms if t.value is not None]
+        weight_with_data = sum(t.weight for t in with_data)
+        total_weight = sum(t.weight for t in terms)
+        coverage = weight_with_data / total_weight if total_weight else 0.0
+        # Cost and speed alone say nothing about whether the model can do the job: without a single benchmark
+        # score in a weighted category the model is listed, unscored, after the scored ones.
+        has_quality = any(t.value is not None for t in with_data if t.category not in QUALITY_TERMS_EXCLUDED)
+        score = (sum(t.contribution for t in with_data) / weight_with_data
+                 if weight_with_data and has_quality else None)
+        missing = tuple(f"{t.category} (weight {t.weight:.0%}): {t.how}" for t in terms if t.value is None)
+        kinds = {u.requirement for u in e.unverified}
+        if coverage >= HIGH_CONFIDENCE_COVERAGE and not kinds:
+            confidence = "high"
+        elif coverage < LOW_CONFIDENCE_COVERAGE or len(kinds) >= 2:
+            confidence = "low"
+        else:
+            confidence = "medium"
+        candidates.append(Candidate(0, e.model.model_id, e.model.display_name, e.model.vendor, e.model.variant,
+                                    score, coverage, confidence, e.unverified, e.confirmed, e.deployment,
+                                    e.alternative, tuple(terms), missing))
+    candidates.sort(key=ranking_key)
+    return [dataclasses.replace(c, rank=i) for i, c in enumerate(candidates, start=1)]
+
+
+CONFIDENCE_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def ranking_key(c: Candidate) -> tuple:
+    return (c.score is None, c.coverage < LOW_CONFIDENCE_COVERAGE, -(c.score or 0.0), CONFIDENCE_ORDER[c.confidence],
+            c.model_id)

@@ -1,0 +1,62 @@
+"""What would change the answer: the same request re-ranked with the budget doubled, twice the GPUs, or each other
+catalog GPU, compared with the answer itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from modelmatch.planning.architecture import PlanInputError
+from modelmatch.planning.records import DecisionCatalog
+from modelmatch.planning.request import resolve_gpu
+from modelmatch.planning.wizard.ranking import rank
+from modelmatch.planning.wizard.request import WizardRequest
+from modelmatch.planning.wizard.results import Candidate, SensitivityCase
+
+
+def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: list[Candidate]) -> list[SensitivityCase]:
+    cases: list[tuple[str, WizardRequest]] = []
+    if request.budget_usd_per_month is not None:
+        cases.append((f"budget doubled to ${request.budget_usd_per_month * 2:,.0f}",
+                      dataclasses.replace(request, budget_usd_per_month=request.budget_usd_per_month * 2)))
+    if request.deployment != "api" and (request.gpu or request.custom_gpu_memory_gb is not None):
+        if request.custom_gpu_memory_gb is not None:
+            cases.append((f"device memory doubled to {request.custom_gpu_memory_gb * 2:g} GB",
+                          dataclasses.replace(request, custom_gpu_memory_gb=request.custom_gpu_memory_gb * 2)))
+        else:
+            gpu = resolve_gpu(catalog, request.gpu)
+            cases.append((f"{request.gpu_count * 2} × {gpu.name} instead of {request.gpu_count}",
+                          dataclasses.replace(request, gpu_count=request.gpu_count * 2)))
+            for other in catalog.gpus.values():
+                if other.gpu_id != gpu.gpu_id:
+                    cases.append((f"{request.gpu_count} × {other.name} instead",
+                                  dataclasses.replace(request, gpu=other.gpu_id, gpu_bandwidth_gbps=None)))
+    base_ids = [c.model_id for c in base]
+    out = []
+    for label, changed in cases:
+        try:
+            _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog)
+        except PlanInputError:
+            # The what-if leaves the range the planner handles (1,024 GPUs doubled, a budget doubled to infinity):
+            # there is nothing to compare, and the answer to the request itself stands.
+            continue
+        ids = [c.model_id for c in ranked]
+        added = tuple(i for i in ids if i not in base_ids)
+        removed = tuple(i for i in base_ids if i not in ids)
+        top = ranked[0] if ranked else None
+        base_top = base[0].model_id if base else None
+        parts = [f"{len(ids)} eligible (now {len(base_ids)})"]
+        if added:
+            parts.append(f"adds {', '.join(catalog.models[i].display_name for i in added[:5])}"
+                         + (f" and {len(added) - 5} more" if len(added) > 5 else ""))
+        if removed:
+            parts.append(f"drops {', '.join(catalog.models[i].display_name for i in removed[:5])}"
+                         + (f" and {len(removed) - 5} more" if len(removed) > 5 else ""))
+        if top is None:
+            parts.append("no model is left")
+        elif top.model_id != base_top:
+            parts.append(f"top pick becomes {top.display_name}")
+        else:
+            parts.append("same top pick")
+        out.append(SensitivityCase(label, len(ids), top.model_id if top else None, top.display_name if top else None,
+                                   added, removed, "; ".join(parts)))
+    return out
