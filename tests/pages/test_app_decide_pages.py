@@ -1,5 +1,5 @@
 """The planner and wizard pages under Streamlit's AppTest against the fixture catalog: they render the same
-results as modelmatch.planning.planner / modelmatch.planning.recommend, and bad input gets a clear message on the page."""
+results as modelmatch.planning.planner / modelmatch.planning.wizard, and bad input gets a clear message on the page."""
 
 from __future__ import annotations
 
