@@ -30,8 +30,9 @@ from modelmatch.evals.runner import (
     price_of,
     todo_items,
 )
-from modelmatch.evals.scoring import LANGUAGE_NAMES, consistency, wilson_interval
+from modelmatch.evals.scoring import LANGUAGE_NAMES
 from modelmatch.evals.sets import EvalItem, EvalSet, sent_prompt
+from modelmatch.evals.stats import consistency, wilson_interval
 from modelmatch.evals.store import FAILED, SCORED, EvalStore, RunInfo, shared_store
 from modelmatch.chat.timing import percentile
 
