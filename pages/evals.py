@@ -15,7 +15,8 @@ from modelmatch.evals import summary as evals
 
 from modelmatch import settings
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
-from modelmatch.evals.runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
+from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
+from modelmatch.evals.runner import EvalRunner, RunAlreadyActive, is_active
 from modelmatch.evals.scoring import SCORERS
 from modelmatch.evals.sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
 from modelmatch.evals.store import RunsUnavailable, shared_store, valid_run_id

@@ -20,7 +20,7 @@ import pandas as pd
 
 from modelmatch import settings
 from modelmatch.chat.endpoints import Endpoint
-from modelmatch.evals.runner import (
+from modelmatch.evals.run_setup import (
     MAX_ENDPOINTS,
     Price,
     RunConfig,
