@@ -95,7 +95,12 @@ def load_from_git(commit: str, path: str, module_name: str):
 
 
 def _child(commit: str, kind: str, name: str, n: int) -> None:
-    path = "modelmatch/chat/render.py" if kind == "sanitiser" else "modelmatch/evals/scoring.py"
+    # Where the module lived at that commit: before the package split it was modelmatch/render.py and
+    # modelmatch/eval_scoring.py.
+    paths = (("modelmatch/chat/render.py", "modelmatch/render.py") if kind == "sanitiser"
+             else ("modelmatch/evals/scoring.py", "modelmatch/eval_scoring.py"))
+    path = next(p for p in paths if subprocess.run(["git", "cat-file", "-e", f"{commit}:{p}"], cwd=REPO_ROOT,
+                                                   capture_output=True).returncode == 0)
     module = load_from_git(commit, path, f"base_{kind}")
     seconds, error = measure(kind, name, n, module)
     print(json.dumps({"seconds": seconds, "error": error}))

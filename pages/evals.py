@@ -11,11 +11,13 @@ import streamlit as st
 
 from modelmatch.evals import visibility as eval_visibility
 
+from modelmatch.evals import results_view
 from modelmatch.evals import summary as evals
 
 from modelmatch import settings
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
-from modelmatch.evals.runner import MAX_ENDPOINTS, EvalRunner, RunAlreadyActive, RunConfig, create_run, is_active
+from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
+from modelmatch.evals.runner import EvalRunner, RunAlreadyActive, is_active
 from modelmatch.evals.scoring import SCORERS
 from modelmatch.evals.sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
 from modelmatch.evals.store import RunsUnavailable, shared_store, valid_run_id
@@ -339,10 +341,10 @@ st.markdown("**Accuracy per model and language** — correct/scored [Wilson 95% 
 st.dataframe(evals.accuracy_matrix(summary).rename(columns={c: language_name(c) for c in summary.languages}),
              hide_index=True, width="stretch")
 if not summary.by_language.empty and summary.by_language["scored"].sum():
-    chart = evals.accuracy_chart(summary)
+    chart = results_view.accuracy_chart(summary)
     st.altair_chart(chart, width="stretch")
 st.markdown("**Per model**")
-st.dataframe(evals.model_table(summary), hide_index=True, width="stretch",
+st.dataframe(results_view.model_table(summary), hide_index=True, width="stretch",
              column_config={"accuracy": st.column_config.NumberColumn("accuracy %", format="%.1f"),
                             "consistency": st.column_config.NumberColumn(
                                 "consistency %", format="%.1f",
@@ -389,12 +391,12 @@ right.download_button("Results JSON", partial(evals.export_json, summary), f"mod
 
 st.markdown("**Replies side by side**")
 which = st.segmented_control("Show", list(FILTERS), format_func=FILTERS.get, default="all", key="ev_filter")
-keys_shown = evals.question_filter(summary, which or "all")
+keys_shown = results_view.question_filter(summary, which or "all")
 if not keys_shown:
     st.caption("No question matches this filter.")
     st.stop()
 question = st.selectbox(f"Question ({len(keys_shown)})", keys_shown, key="ev_question")
-rows = evals.side_by_side(summary, question)
+rows = results_view.side_by_side(summary, question)
 run_endpoints = [e.name for e in info.endpoints]
 for language, by_language in rows.groupby("language", sort=False):
     first = by_language.iloc[0]

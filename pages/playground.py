@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException
 
-from modelmatch.chat import local_backend
+from modelmatch.chat import local_loading
 from modelmatch.chat import playground as pg
 from modelmatch.chat import runs_store as rs
 from modelmatch.chat.types import ChatMessage
@@ -162,10 +162,10 @@ if ss.get("pg_stop") and ss.pg_active:
     for _, run, _ in ss.pg_active["runs"]:
         run.cancel()
 
-missing_local = local_backend.missing_local_packages() if any(e.embedded_default for e in found) else []
+missing_local = local_loading.missing_local_packages() if any(e.embedded_default for e in found) else []
 if missing_local:
     st.warning(f"The local models need {md_text(', '.join(missing_local))}, which this installation lacks (a lean server "
-               f"install). To add them, {local_backend.LOCAL_EXTRA_HINT}. Or name an OpenAI-compatible server "
+               f"install). To add them, {local_loading.LOCAL_EXTRA_HINT}. Or name an OpenAI-compatible server "
                "in endpoints.toml (see endpoints.example.toml).", icon=":material/download:")
 if all(e.embedded_default for e in found):
     st.caption("No endpoints file yet, so two small local models are offered: they run on this machine (GPU if "

@@ -24,7 +24,8 @@ from modelmatch.evals import summary as evals
 
 from modelmatch import settings
 from modelmatch.chat.endpoints import ApiKeyError, EndpointsFileError, load_endpoints, resolve_api_key
-from modelmatch.evals.runner import MAX_ENDPOINTS, EvalRunner, RunConfig, create_run
+from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
+from modelmatch.evals.runner import EvalRunner
 from modelmatch.evals.sets import load_named
 from modelmatch.evals.store import EvalStore, RunsDatabaseBusy, valid_run_id
 from modelmatch.chat.limits import SlidingWindowLimiter

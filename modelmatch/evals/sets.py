@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelmatch import settings
+from modelmatch.evals.numbers import parse_expected_number, parse_tolerance
 from modelmatch.evals.scoring import (
     ALTERNATIVE_SEPARATOR,
     SCORERS,
     alternatives,
     compile_user_regex,
-    parse_expected_number,
-    parse_tolerance,
 )
 
 

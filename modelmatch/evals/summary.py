@@ -1,6 +1,7 @@
 """Your own evals: plan a run (prices, estimate), summarise its results (accuracy per model x language with Wilson
 intervals, cross-language consistency, worst language, language switches, cost and time), and the "your eval"
-numbers the Compare page shows next to public scores.
+numbers the Compare page shows next to public scores. How the Evals page lays a summary out (tables, chart, filter)
+is modelmatch.evals.results_view.
 
 The page (pages/evals.py) and the CLI (`python -m modelmatch eval`) call these same functions, so both show the same
 numbers. Failed items (transport failures, not sent) are never counted as wrong: accuracy is correct / scored.
@@ -20,7 +21,7 @@ import pandas as pd
 
 from modelmatch import settings
 from modelmatch.chat.endpoints import Endpoint
-from modelmatch.evals.runner import (
+from modelmatch.evals.run_setup import (
     MAX_ENDPOINTS,
     Price,
     RunConfig,
@@ -30,8 +31,9 @@ from modelmatch.evals.runner import (
     price_of,
     todo_items,
 )
-from modelmatch.evals.scoring import LANGUAGE_NAMES, consistency, wilson_interval
+from modelmatch.evals.scoring import LANGUAGE_NAMES
 from modelmatch.evals.sets import EvalItem, EvalSet, sent_prompt
+from modelmatch.evals.stats import consistency, wilson_interval
 from modelmatch.evals.store import FAILED, SCORED, EvalStore, RunInfo, shared_store
 from modelmatch.chat.timing import percentile
 
@@ -315,23 +317,6 @@ def accuracy_matrix(summary: EvalSummary) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def side_by_side(summary: EvalSummary, group_or_item: str) -> pd.DataFrame:
-    """Every endpoint's reply to one question in each of its languages (a group, or a single item)."""
-    table = summary.table
-    mask = (table["group_id"] == group_or_item) | (table["item_id"] == group_or_item)
-    return table[mask]
-
-
-def question_keys(summary: EvalSummary) -> list[str]:
-    """Groups (or ungrouped item ids) in set order."""
-    keys = []
-    for group, item in zip(summary.table["group_id"].fillna(""), summary.table["item_id"]):
-        key = group or item
-        if key not in keys:
-            keys.append(key)
-    return keys
-
-
 def _clean(value):
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -366,7 +351,7 @@ def to_jsonable(summary: EvalSummary, with_reasoning: bool = False) -> dict:
     }
 
 
-def _pct(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
@@ -380,14 +365,14 @@ def format_summary_text(summary: EvalSummary) -> str:
     lines.append("")
     for m in summary.models:
         lines.append(f"{m.endpoint_name} ({m.model_id or m.model}):")
-        consistency_text = (f"{_pct(m.consistency)} of {m.consistency_pairs} translation pairs agree with "
+        consistency_text = (f"{percent_text(m.consistency)} of {m.consistency_pairs} translation pairs agree with "
                             f"{summary.reference_language}" if m.consistency_pairs
                             else "no translation pairs to compare")
-        lines.append(f"  consistency: {consistency_text}; every language agrees in {_pct(m.all_agree_share)} of "
-                     f"{m.groups_compared} groups")
+        lines.append(f"  consistency: {consistency_text}; every language agrees in "
+                     f"{percent_text(m.all_agree_share)} of {m.groups_compared} groups")
         if m.worst_language:
-            lines.append(f"  worst language: {language_label(m.worst_language)} {_pct(m.worst_language_accuracy)}, "
-                         f"{m.worst_language_note}")
+            lines.append(f"  worst language: {language_label(m.worst_language)} "
+                         f"{percent_text(m.worst_language_accuracy)}, {m.worst_language_note}")
         elif m.worst_language_note:
             lines.append(f"  worst language: {m.worst_language_note}")
         lines.append(f"  language switches: {m.language_switches} of {m.language_judged} judged replies")
@@ -472,81 +457,3 @@ def default_store() -> EvalStore:
 
 def runs_db_path() -> Path:
     return settings.runs_db_path()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Display helpers (the page renders these as they are)
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    return "—" if low is None or high is None else f"{low * 100:.0f}–{high * 100:.0f}%"
-
-
-def model_table(summary: EvalSummary) -> pd.DataFrame:
-    rows = []
-    for m in summary.models:
-        rows.append({
-            "endpoint": m.endpoint_name, "model": m.model_id or m.model,
-            "accuracy": None if m.accuracy is None else 100 * m.accuracy,
-            "95% interval": _interval(m.ci_low, m.ci_high), "scored": f"{m.correct}/{m.scored}",
-            "consistency": None if m.consistency is None else 100 * m.consistency,
-            "pairs compared": m.consistency_pairs,
-            "all languages agree": None if m.all_agree_share is None else 100 * m.all_agree_share,
-            "worst language": (f"{language_label(m.worst_language)}: {_pct(m.worst_language_accuracy)}, "
-                               f"{m.worst_language_note}") if m.worst_language else (m.worst_language_note or "—"),
-            "language switches": f"{m.language_switches}/{m.language_judged}",
-            "failed / never sent": f"{m.failed} / {m.pending}",
-            "no ANSWER line": m.no_answer_line,
-            "cost (US$)": m.cost_usd,
-            "tokens in / out": f"{m.input_tokens:,} / {m.output_tokens:,}",
-            "request time (s)": m.request_time_s,
-            "p50 / p95 latency (ms)": ("—" if m.e2e_p50_ms is None else f"{m.e2e_p50_ms:,.0f} / {m.e2e_p95_ms:,.0f}"),
-            "wall time (s)": m.wall_s,
-        })
-    return pd.DataFrame(rows)
-
-
-def accuracy_chart(summary: EvalSummary):
-    """Accuracy per language for each endpoint, with Wilson 95% intervals as error bars."""
-    import altair as alt
-
-    df = summary.by_language[summary.by_language["scored"] > 0].copy()
-    df["accuracy_pct"] = 100 * df["accuracy"].astype(float)
-    df["low_pct"] = 100 * df["ci_low"].astype(float)
-    df["high_pct"] = 100 * df["ci_high"].astype(float)
-    df["language_name"] = df["language"].map(language_label)
-    order = [language_label(code) for code in summary.languages]
-    base = alt.Chart(df).encode(
-        x=alt.X("language_name:N", title=None, sort=order),
-        xOffset=alt.XOffset("endpoint_name:N", sort=[m.endpoint_name for m in summary.models]),
-        color=alt.Color("endpoint_name:N", title="Endpoint"))
-    bars = base.mark_bar().encode(
-        y=alt.Y("accuracy_pct:Q", title="Accuracy, % (Wilson 95% interval)", scale=alt.Scale(domain=[0, 100])),
-        tooltip=[alt.Tooltip("endpoint_name:N", title="Endpoint"), alt.Tooltip("language_name:N", title="Language"),
-                 alt.Tooltip("accuracy_pct:Q", title="Accuracy %", format=".1f"),
-                 alt.Tooltip("correct:Q", title="Correct"), alt.Tooltip("scored:Q", title="Scored"),
-                 alt.Tooltip("low_pct:Q", title="95% low", format=".1f"),
-                 alt.Tooltip("high_pct:Q", title="95% high", format=".1f")])
-    errors = base.mark_rule(color="black").encode(y="low_pct:Q", y2="high_pct:Q")
-    return (bars + errors).properties(height=320)
-
-
-def question_filter(summary: EvalSummary, which: str) -> list[str]:
-    """Question keys (groups or ungrouped items) matching a filter: all | wrong | disagree | failed."""
-    table = summary.table.assign(key=summary.table["group_id"].fillna("").where(
-        summary.table["group_id"].fillna("") != "", summary.table["item_id"]))
-    keys = question_keys(summary)
-    if which == "all":
-        return keys
-    picked = set()
-    for key, group in table.groupby("key"):
-        scored = group[group["status"] == SCORED]
-        if which == "wrong" and (~scored["correct"].fillna(False).astype(bool)).any():
-            picked.add(key)
-        elif which == "failed" and (group["status"] != SCORED).any():
-            picked.add(key)
-        elif which == "disagree":
-            answers = scored["answer_key"].map(lambda v: None if pd.isna(v) else v)
-            if answers.nunique(dropna=False) > 1:
-                picked.add(key)
-    return [k for k in keys if k in picked]

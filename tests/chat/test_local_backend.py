@@ -385,7 +385,7 @@ def test_pickle_only_weights_are_refused_by_transformers_too(tiny_model_dir, tmp
     """Second line of defence: even if the folder check were skipped, use_safetensors=True refuses the pickle."""
     marker = tmp_path / "unpickled.marker"
     folder = make_pickle_only_copy(tiny_model_dir, tmp_path / "pickle-only", marker)
-    monkeypatch.setattr(local_backend, "_check_folder", lambda ref, path: None)
+    monkeypatch.setattr(local_backend, "check_folder", lambda ref, path: None)
     events = collect(endpoint_for(folder), ChatRequest(messages=HELLO, max_tokens=3))
     assert kinds(events) == ["error"] and "safetensors" in events[0].text
     assert not marker.exists()

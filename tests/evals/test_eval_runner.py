@@ -13,7 +13,8 @@ import pytest
 from modelmatch.evals import summary as evals
 from modelmatch.chat.types import StreamEvent
 from modelmatch.chat.endpoints import Endpoint
-from modelmatch.evals.runner import EvalRunner, Price, RunConfig, classify_error, create_run
+from modelmatch.evals.run_setup import Price, RunConfig, create_run
+from modelmatch.evals.runner import EvalRunner, classify_error
 from modelmatch.evals.sets import parse_eval_set, sent_prompt
 from modelmatch.evals.store import EvalStore
 from tests.openai_server import DONE, Script, ScriptedServer, answer_script, delta, usage

@@ -7,19 +7,15 @@ from fractions import Fraction
 
 import pytest
 
-from modelmatch.evals.scoring import (
+from modelmatch.evals.numbers import (
     chinese_numeral_value,
-    consistency,
-    detect_language,
-    final_answer,
-    language_switch,
     parse_expected_number,
     parse_tolerance,
     read_answer_number,
     read_numbers,
-    score_reply,
-    wilson_interval,
 )
+from modelmatch.evals.scoring import detect_language, final_answer, language_switch, score_reply
+from modelmatch.evals.stats import consistency, wilson_interval
 
 
 def values(text: str) -> list[list[Fraction]]:

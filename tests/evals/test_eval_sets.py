@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from ingest.validate import validate
-from modelmatch.evals.scoring import parse_expected_number, read_numbers
+from modelmatch.evals.numbers import parse_expected_number, read_numbers
 from modelmatch.evals.sets import EXAMPLE_CSV, load_builtin, load_path, parse_eval_set, sent_prompt
 from tests.conftest import REPO_ROOT
 

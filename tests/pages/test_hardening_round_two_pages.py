@@ -9,7 +9,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from modelmatch.evals.runner import RunConfig, create_run
+from modelmatch.evals.run_setup import RunConfig, create_run
 from modelmatch.evals.sets import parse_eval_set
 from modelmatch.evals.store import SCORED, ResultRecord, shared_store
 from modelmatch.chat.endpoints import Endpoint
