@@ -501,3 +501,19 @@ def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
         second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
         assert len(server.received) == 3
+
+
+def test_every_eval_request_carries_the_endpoints_headers_query_and_extra_body(store, eval_set, monkeypatch):
+    monkeypatch.setenv("MM_EVAL_GATEWAY_KEY", "gw-secret-value-123456")
+    with ScriptedServer(reply("ANSWER: 5")) as server:
+        ep = endpoint("A", server, headers=(("X-Title", "ModelMatch evals"),),
+                      header_envs=(("X-Gateway-Key", "MM_EVAL_GATEWAY_KEY"),), query=(("api-version", "2024-10-21"),),
+                      extra_body_json='{"enable_thinking": false}')
+        run_to_end(store, eval_set.subset(["en"], max_groups=2), [ep])
+        received = list(server.received)
+    assert len(received) == 2
+    for got in received:
+        headers = {k.lower(): v for k, v in got.headers.items()}
+        assert got.path == "/v1/chat/completions?api-version=2024-10-21"
+        assert headers["x-title"] == "ModelMatch evals" and headers["x-gateway-key"] == "gw-secret-value-123456"
+        assert got.body["enable_thinking"] is False and got.body["stream"] is True
