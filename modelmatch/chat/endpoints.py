@@ -267,6 +267,12 @@ def resolve_headers(endpoint: Endpoint, environ: Mapping[str, str] | None = None
     return headers, secrets
 
 
+def header_secrets(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the endpoint's secret headers that are set, for redaction (never raises)."""
+    environ = os.environ if environ is None else environ
+    return [environ[env] for _, env in endpoint.header_envs if environ.get(env)]
+
+
 def load_endpoints(path: Path | None) -> tuple[tuple[Endpoint, ...], str]:
     """The operator's endpoints, or the embedded local defaults when there is no file. Returns (endpoints, origin)."""
     if path is None or not Path(path).exists():

@@ -17,7 +17,7 @@ import pandas as pd
 from modelmatch.catalog import prices
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.chat.types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.chat.endpoints import Endpoint, redact
+from modelmatch.chat.endpoints import Endpoint, header_secrets, redact
 from modelmatch.chat.openai_client import stream_chat
 from modelmatch.chat.reasoning import ThinkSplitter
 from modelmatch.chat.timing import LiveStats, RequestMetrics, RequestTimer
@@ -150,7 +150,7 @@ class ColumnRun:
     def snapshot(self) -> Snapshot:
         # Redacted once joined: a server echoing the key (in any form, split over any number of events) shows it
         # to no page, saved run or export.
-        keys = [self._api_key]
+        keys = [self._api_key, *header_secrets(self.endpoint)]  # a gateway's header secret is a key too
         with self._lock:
             return Snapshot(redact("".join(self._reasoning), keys), redact("".join(self._answer), keys),
                             redact(self._error, keys), self._finished.is_set(),

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator
 
 from modelmatch.chat.types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.chat.endpoints import Endpoint, redact
+from modelmatch.chat.endpoints import Endpoint, header_secrets, redact
 from modelmatch.evals.scoring import answer_part, language_switch, score_reply
 from modelmatch.evals.sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.evals.store import FAILED, SCORED, EndpointRecord, EvalStore, ResultRecord, utcnow
@@ -596,7 +596,8 @@ class EvalRunner:
                     reasoning.append(event.text)
                 elif event.kind == "error":
                     error = event.text
-        keys = [self._keys.get(endpoint.name)]  # joined first: a key split over events is redacted too
+        # Joined first: a key split over events is redacted too; a gateway's header secret is a key too.
+        keys = [self._keys.get(endpoint.name), *header_secrets(endpoint)]
         return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),
                 timer.result())
 

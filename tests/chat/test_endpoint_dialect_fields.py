@@ -157,3 +157,18 @@ def test_a_header_secret_missing_from_the_environment_fails_before_sending(tmp_p
         assert server.received == []
     assert [e.kind for e in events] == ["error"]
     assert "X-Gateway-Key" in events[0].text and "MM_GATEWAY_KEY" in events[0].text and "not set" in events[0].text
+
+
+def test_a_header_secret_echoed_in_the_reply_never_reaches_the_playground_column(tmp_path, monkeypatch):
+    from modelmatch.chat.playground import ColumnRun
+    from tests.openai_server import DONE, delta
+
+    monkeypatch.setenv("MM_GATEWAY_KEY", CANARY)
+    half = len(CANARY) // 2
+    script = Script(steps=[(0, delta("key: " + CANARY[:half])), (0, delta(CANARY[half:] + " ok")), (0, DONE)])
+    with ScriptedServer(script) as server:
+        (ep,), _ = load_endpoints(write(tmp_path, GOOD.format(base_url=server.base_url)))
+        run = ColumnRun(ep, None, REQUEST).start()
+        assert run.join(30)
+    snap = run.snapshot()
+    assert snap.answer == "key: [redacted] ok" and CANARY[:8] not in repr(snap)
