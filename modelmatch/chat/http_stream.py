@@ -253,7 +253,6 @@ class SSEParser:
 
     def __init__(self) -> None:
         self._partial: list[bytes] = []  # the current line's pieces so far (joined once, when the line ends)
-        self._partial_len = 0
         self._skip_lf = False  # the last line ended in a bare CR: an LF starting the next read belongs to it
         self._at_start = True  # still within the stream's first three bytes, where a BOM may sit
         self._data: list[str] = []  # data lines of the event being read
@@ -265,10 +264,10 @@ class SSEParser:
         if self._at_start:
             head = b"".join(self._partial) + data
             if len(head) < len(self._BOM) and self._BOM.startswith(head):
-                self._partial, self._partial_len = [head], len(head)  # too short to tell yet
+                self._partial = [head]  # too short to tell yet
                 return []
             self._at_start = False
-            self._partial, self._partial_len = [], 0
+            self._partial = []
             data = head.removeprefix(self._BOM)
         if self._skip_lf and data:
             self._skip_lf = False
@@ -281,7 +280,7 @@ class SSEParser:
             if self._partial:
                 self._partial.append(piece)
                 line = b"".join(self._partial)
-                self._partial, self._partial_len = [], 0
+                self._partial = []
             else:
                 line = piece
             start = end.end()
@@ -292,7 +291,6 @@ class SSEParser:
                 events.append(event)
         if start < len(data):
             self._partial.append(data[start:])
-            self._partial_len += len(data) - start
         return events
 
     def _line(self, raw: bytes) -> str | None:
