@@ -58,6 +58,7 @@ class Endpoint:
     # Sent on every request (see endpoints.example.toml). Kept as tuples and JSON text so an Endpoint stays hashable.
     headers: tuple[tuple[str, str], ...] = ()  # literal values, never a secret
     header_envs: tuple[tuple[str, str], ...] = ()  # header name -> environment variable holding its (secret) value
+    header_secret_names: tuple[tuple[str, str], ...] = ()  # header name -> Streamlit secret (after the environment)
     query: tuple[tuple[str, str], ...] = ()  # added to the chat completions URL, e.g. Azure's api-version
     extra_body_json: str = ""  # a JSON object merged into every request body under the request's own fields
 
@@ -81,7 +82,7 @@ DEFAULT_ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 _FIELDS = ({f for f in Endpoint.__dataclass_fields__
-            if f not in ("name", "embedded_default", "header_envs", "extra_body_json")} | {"extra_body"})
+            if f not in ("name", "embedded_default", "header_envs", "header_secret_names", "extra_body_json")} | {"extra_body"})
 # Headers the client sets itself (framing, the body's type, the key's own header): an endpoint may not override them.
 RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
                               "connection", "content-type", "accept", "te", "upgrade", "expect"})
@@ -89,6 +90,7 @@ RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "host", "c
 # stream, with usage), and the length cap the spending limits are computed from.
 RESERVED_BODY_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "max_tokens",
                                   "max_completion_tokens"})
+SECRET_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")  # a Streamlit secret's name
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")  # an HTTP token
 # A header or query parameter whose name says it carries a credential: its value must come from the environment.
 SECRET_NAME_RE = re.compile(r"(?i)(auth|key|token|secret|passw|cookie|session|signature|credential|\bsig\b)")
@@ -167,7 +169,8 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         if kind != "openai" and any(k in entry for k in ("headers", "query", "extra_body")):
             raise EndpointsFileError(f"{where}: 'headers', 'query' and 'extra_body' only apply to kind 'openai'")
         if "headers" in entry:
-            values["headers"], values["header_envs"] = _parse_headers(entry["headers"], where)
+            values["headers"], values["header_envs"], values["header_secret_names"] = _parse_headers(entry["headers"],
+                                                                                                    where)
         if "query" in entry:
             values["query"] = _parse_query(entry["query"], where)
         if "extra_body" in entry:
@@ -176,12 +179,14 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
     return tuple(endpoints)
 
 
-def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """[endpoint.headers]: name = "literal value" or name = { env = "VARIABLE" } for a value that is a secret."""
+def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """[endpoint.headers]: name = "literal value", or for a value that is a secret name = { env = "VARIABLE" },
+    { secret = "streamlit_secret" } or both (the environment is read first, as for api_key_env/api_key_secret)."""
     if not isinstance(table, dict):
         raise EndpointsFileError(f"{where}: 'headers' must be a table of header name = value")
     literal: list[tuple[str, str]] = []
     from_env: list[tuple[str, str]] = []
+    from_secrets: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name, value in table.items():
         field = f"{where}, headers.{name}"
@@ -195,11 +200,17 @@ def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ..
             raise EndpointsFileError(f"{field}: the header is named twice (header names ignore case)")
         seen.add(name.lower())
         if isinstance(value, dict):
-            env = value.get("env")
-            if set(value) != {"env"} or not isinstance(env, str) or not ENV_NAME_RE.match(env):
-                raise EndpointsFileError(f"{field}: a header read from the environment is written "
-                                         '{ env = "VARIABLE_NAME" } (upper-case letters, digits and _)')
-            from_env.append((name, env))
+            env, secret = value.get("env"), value.get("secret")
+            if (not value or set(value) - {"env", "secret"}
+                    or (env is not None and (not isinstance(env, str) or not ENV_NAME_RE.match(env)))
+                    or (secret is not None and (not isinstance(secret, str) or not SECRET_KEY_RE.match(secret)))):
+                raise EndpointsFileError(f"{field}: a header holding a secret is written "
+                                         '{ env = "VARIABLE_NAME" } (upper-case letters, digits and _), '
+                                         '{ secret = "name" } (a Streamlit secret) or both')
+            if env is not None:
+                from_env.append((name, env))
+            if secret is not None:
+                from_secrets.append((name, secret))
             continue
         if not isinstance(value, str):
             raise EndpointsFileError(f"{field}: the value must be a string, or {{ env = \"VARIABLE\" }} for a secret")
@@ -211,7 +222,7 @@ def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ..
             raise EndpointsFileError(f"{field}: the value must be at most 1024 printable ASCII characters without "
                                      "leading or trailing spaces (an HTTP header cannot carry others)")
         literal.append((name, value))
-    return tuple(literal), tuple(from_env)
+    return tuple(literal), tuple(from_env), tuple(from_secrets)
 
 
 def _parse_query(table: object, where: str) -> tuple[tuple[str, str], ...]:
@@ -251,26 +262,71 @@ def _parse_extra_body(table: object, where: str) -> str:
     return text
 
 
-def resolve_headers(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
-    """The endpoint's extra headers with secret values read from the environment: (headers, secret values to
-    redact). Raises ApiKeyError naming the header and variable (never the value) when one is missing or unsendable."""
+def _secret_value(secrets: Mapping[str, object] | None, name: str) -> str | None:
+    if secrets is None:
+        return None
+    try:
+        value = secrets.get(name)
+    except Exception:  # st.secrets raises when there is no secrets file at all
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _header_sources(endpoint: Endpoint) -> dict[str, tuple[str | None, str | None]]:
+    sources: dict[str, tuple[str | None, str | None]] = {}
+    for name, env in endpoint.header_envs:
+        sources[name] = (env, None)
+    for name, secret in endpoint.header_secret_names:
+        sources[name] = (sources.get(name, (None, None))[0], secret)
+    return sources
+
+
+def resolve_headers(endpoint: Endpoint, secrets: Mapping[str, object] | None = None,
+                    environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The endpoint's extra headers with secret values read from the environment, then from `secrets` (Streamlit
+    secrets): (headers, secret values to redact). Raises ApiKeyError naming the header and where it is read from
+    (never the value) when one is missing or cannot be sent."""
     environ = os.environ if environ is None else environ
     headers = dict(endpoint.headers)
-    secrets: list[str] = []
-    for name, env in endpoint.header_envs:
-        value = environ.get(env)
-        if not value:
-            raise ApiKeyError(f"the {name} header of endpoint {endpoint.name!r} is read from the environment "
-                              f"variable {env}, which is not set")
-        headers[name] = check_api_key(value, f"environment variable {env} (header {name})")
-        secrets.append(value)
-    return headers, secrets
+    found: list[str] = []
+    for name, (env, secret) in _header_sources(endpoint).items():
+        if env and environ.get(env):
+            value, where = environ[env], f"environment variable {env} (header {name})"
+        elif secret and _secret_value(secrets, secret):
+            value, where = _secret_value(secrets, secret), f"secret {secret} (header {name})"
+        else:
+            places = " or ".join(p for p in (env and f"the environment variable {env}",
+                                             secret and f"the secret {secret}") if p)
+            raise ApiKeyError(f"the {name} header of endpoint {endpoint.name!r} is read from {places}, which is "
+                              "not set")
+        headers[name] = check_api_key(value, where)
+        found.append(value)
+    return headers, found
 
 
-def header_secrets(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> list[str]:
+def header_secrets(endpoint: Endpoint, secrets: Mapping[str, object] | None = None,
+                   environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of the endpoint's secret headers that are set, for redaction (never raises)."""
     environ = os.environ if environ is None else environ
-    return [environ[env] for _, env in endpoint.header_envs if environ.get(env)]
+    values = []
+    for env, secret in _header_sources(endpoint).values():
+        value = (environ.get(env) if env else None) or (_secret_value(secrets, secret) if secret else None)
+        if value:
+            values.append(value)
+    return values
+
+
+def header_secret_snapshot(endpoints: list[Endpoint] | tuple[Endpoint, ...],
+                           secrets: Mapping[str, object] | None) -> dict[str, str]:
+    """Just the Streamlit secrets these endpoints' headers name, read now (on the page's thread) into a plain dict
+    that worker threads may read."""
+    picked = {}
+    for endpoint in endpoints:
+        for _, secret in endpoint.header_secret_names:
+            value = _secret_value(secrets, secret)
+            if value:
+                picked[secret] = value
+    return picked
 
 
 def load_endpoints(path: Path | None) -> tuple[tuple[Endpoint, ...], str]:

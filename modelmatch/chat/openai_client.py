@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 import time
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable, Iterator, Mapping
 from urllib.parse import urlencode
 
 from modelmatch.chat.types import ChatBackendError, ChatRequest, StreamEvent, Usage
@@ -90,13 +90,15 @@ def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None | l
 
 async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest,
                        clock: Clock = time.perf_counter,
-                       on_sent: Callable[[float], None] | None = None) -> AsyncIterator[StreamEvent]:
+                       on_sent: Callable[[float], None] | None = None,
+                       secrets: Mapping[str, object] | None = None) -> AsyncIterator[StreamEvent]:
     """Yield the stream's events; failures end the stream with one `error` event (never an exception).
 
     `on_sent(clock reading)` is called once the request is in the kernel's hands (the measurement harness times
-    TTFT from that instant, so connection setup and the client's own scheduling stay out of it)."""
+    TTFT from that instant, so connection setup and the client's own scheduling stay out of it). `secrets`: where
+    header values named by `{ secret = ... }` are looked up after the environment (Streamlit secrets, as a dict)."""
     try:
-        extra_headers, header_secrets = resolve_headers(endpoint)
+        extra_headers, header_secrets = resolve_headers(endpoint, secrets)
     except ApiKeyError as missing:
         yield StreamEvent("error", clock(), f"{endpoint.name}: {missing}")
         return
@@ -280,14 +282,15 @@ def _server_sent_reasoning(payload: dict) -> bool:
 
 
 def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,
-                clock: Clock = time.perf_counter, poll_s: float = 0.05) -> Iterator[StreamEvent]:
+                clock: Clock = time.perf_counter, poll_s: float = 0.05,
+                secrets: Mapping[str, object] | None = None) -> Iterator[StreamEvent]:
     """Synchronous form for a worker thread: runs the stream on a private event loop, stops when cancel is set."""
     events: list[StreamEvent] = []
     ready = threading.Condition()
     finished = threading.Event()
 
     async def pump() -> None:
-        async for event in astream_chat(endpoint, api_key, request, clock):
+        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets):
             with ready:
                 events.append(event)
                 ready.notify()

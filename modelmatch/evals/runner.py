@@ -310,11 +310,13 @@ class EvalRunner:
     def __init__(self, store: EvalStore, run_id: str, endpoints: list[Endpoint], api_keys: dict[str, str | None],
                  config: RunConfig, prices: dict[str, Price | None], limiter: SlidingWindowLimiter | None = None,
                  local_stream: LocalStream | None = None, clock: Clock = time.perf_counter,
-                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None):
+                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None,
+                 secrets: dict[str, str] | None = None):
         self.store, self.run_id, self.config = store, run_id, config
         self._daily_spend = daily_spend or DAILY_SPEND
         self.endpoints = list(endpoints)
         self._keys = dict(api_keys)  # memory only, for the requests; never stored or shown
+        self._secrets = secrets  # header secrets from Streamlit secrets (header_secret_snapshot); memory only
         self._prices = prices
         self._limiter = limiter
         self._local_stream = local_stream
@@ -578,7 +580,8 @@ class EvalRunner:
         reasoning: list[str] = []
         error = ""
         if endpoint.kind == "openai":
-            async for event in astream_chat(endpoint, self._keys.get(endpoint.name), request, self._clock):
+            async for event in astream_chat(endpoint, self._keys.get(endpoint.name), request, self._clock,
+                                            secrets=self._secrets):
                 timer.observe(event)
                 if event.kind == "content":
                     answer.append(event.text)
@@ -597,7 +600,7 @@ class EvalRunner:
                 elif event.kind == "error":
                     error = event.text
         # Joined first: a key split over events is redacted too; a gateway's header secret is a key too.
-        keys = [self._keys.get(endpoint.name), *header_secrets(endpoint)]
+        keys = [self._keys.get(endpoint.name), *header_secrets(endpoint, self._secrets)]
         return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),
                 timer.result())
 

@@ -73,7 +73,9 @@ ENTRY = 'name = "Bad one"\nkind = "openai"\nmodel = "m"\nbase_url = "http://127.
     ('[endpoint.headers]\n"X-Custom" = "' + CANARY + '"\n', "headers.X-Custom", "keys never go in this file"),
     ('[endpoint.headers]\n"X-Custom" = "Bearer ' + CANARY + '"\n', "headers.X-Custom", "keys never go in this file"),
     ('[endpoint.headers]\n"X-Key" = { env = "lower_case" }\n', "headers.X-Key", "env ="),
-    ('[endpoint.headers]\n"X-Key" = { secret = "x" }\n', "headers.X-Key", "env ="),
+    ('[endpoint.headers]\n"X-Key" = { secret = "bad name!" }\n', "headers.X-Key", "secret ="),
+    ('[endpoint.headers]\n"X-Key" = { value = "x" }\n', "headers.X-Key", "env ="),
+    ('[endpoint.headers]\n"X-Key" = {}\n', "headers.X-Key", "env ="),
     ('[endpoint.headers]\n"Bad Name" = "v"\n', "headers.Bad Name", "not a valid HTTP header name"),
     ('[endpoint.headers]\n"X-Line" = "a\\nb"\n', "headers.X-Line", "printable ASCII"),
     ('[endpoint.headers]\n"X-Num" = 5\n', "headers.X-Num", "must be a string"),
@@ -172,3 +174,47 @@ def test_a_header_secret_echoed_in_the_reply_never_reaches_the_playground_column
         assert run.join(30)
     snap = run.snapshot()
     assert snap.answer == "key: [redacted] ok" and CANARY[:8] not in repr(snap)
+
+
+SECRET_HEADER = GOOD.replace('"X-Gateway-Key" = {{ env = "MM_GATEWAY_KEY" }}',
+                             '"X-Gateway-Key" = {{ env = "MM_GATEWAY_KEY", secret = "gateway_key" }}')
+
+
+def test_a_header_secret_comes_from_the_environment_first_then_from_streamlit_secrets(tmp_path, monkeypatch):
+    monkeypatch.delenv("MM_GATEWAY_KEY", raising=False)
+    with ScriptedServer(answer_script(["Hi"])) as server:
+        (ep,), _ = load_endpoints(write(tmp_path, SECRET_HEADER.format(base_url=server.base_url)))
+        assert ep.header_envs == (("X-Gateway-Key", "MM_GATEWAY_KEY"),)
+        assert ep.header_secret_names == (("X-Gateway-Key", "gateway_key"),)
+        events = list(stream_chat(ep, None, REQUEST, threading.Event(), secrets={"gateway_key": CANARY}))
+        monkeypatch.setenv("MM_GATEWAY_KEY", "from-the-environment-1234")
+        list(stream_chat(ep, None, REQUEST, threading.Event(), secrets={"gateway_key": CANARY}))
+        sent = [r.headers["X-Gateway-Key"] for r in server.received]
+    assert events[-1].kind == "done" and sent == [CANARY, "from-the-environment-1234"]
+
+
+def test_a_header_secret_in_neither_place_names_both(tmp_path, monkeypatch):
+    monkeypatch.delenv("MM_GATEWAY_KEY", raising=False)
+    with ScriptedServer(answer_script(["Hi"])) as server:
+        (ep,), _ = load_endpoints(write(tmp_path, SECRET_HEADER.format(base_url=server.base_url)))
+        events = list(stream_chat(ep, None, REQUEST, threading.Event(), secrets={}))
+        assert server.received == []
+    assert events[-1].kind == "error"
+    assert "MM_GATEWAY_KEY" in events[-1].text and "gateway_key" in events[-1].text and "not set" in events[-1].text
+
+
+def test_a_streamlit_secret_header_echoed_back_is_redacted_in_the_column(tmp_path, monkeypatch):
+    from modelmatch.chat.endpoints import header_secret_snapshot
+    from modelmatch.chat.playground import ColumnRun
+    from tests.openai_server import DONE, delta
+
+    monkeypatch.delenv("MM_GATEWAY_KEY", raising=False)
+    script = Script(steps=[(0, delta("echo " + CANARY)), (0, DONE)])
+    with ScriptedServer(script) as server:
+        (ep,), _ = load_endpoints(write(tmp_path, SECRET_HEADER.format(base_url=server.base_url)))
+        picked = header_secret_snapshot([ep], {"gateway_key": CANARY, "unrelated": "not-copied"})
+        assert picked == {"gateway_key": CANARY}
+        run = ColumnRun(ep, None, REQUEST, secrets=picked).start()
+        assert run.join(30)
+        assert server.received[0].headers["X-Gateway-Key"] == CANARY
+    assert run.snapshot().answer == "echo [redacted]"
