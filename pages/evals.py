@@ -15,7 +15,7 @@ from modelmatch.evals import results_view
 from modelmatch.evals import summary as evals
 
 from modelmatch import settings
-from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, header_secret_snapshot, resolve_api_key, resolve_headers
 from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
 from modelmatch.evals.runner import EvalRunner, RunAlreadyActive, is_active
 from modelmatch.evals.scoring import SCORERS
@@ -213,6 +213,10 @@ def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], l
         if endpoint.has_key and key is None:
             missing.append(f"{endpoint.name} needs an API key: the operator sets the environment variable "
                            f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)")
+        try:
+            resolve_headers(endpoint, st.secrets)
+        except ApiKeyError as bad:
+            missing.append(str(bad))
         keys[endpoint.name] = key
     return keys, missing
 
@@ -220,7 +224,8 @@ def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], l
 def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[str, str | None]) -> None:
     try:
         ss.ev_runner = EvalRunner(store, run_id, plan.endpoints, keys, run_config, plan.prices,
-                                  limiter=common.endpoint_limiter()).start()
+                                  limiter=common.endpoint_limiter(),
+                                  secrets=header_secret_snapshot(plan.endpoints, st.secrets)).start()
     except RunAlreadyActive as active:
         st.error(md_text(active))
         return

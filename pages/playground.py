@@ -11,7 +11,7 @@ from modelmatch.chat import local_loading
 from modelmatch.chat import playground as pg
 from modelmatch.chat import runs_store as rs
 from modelmatch.chat.types import ChatMessage
-from modelmatch.chat.endpoints import ApiKeyError, Endpoint, resolve_api_key
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, header_secret_snapshot, resolve_api_key, resolve_headers
 from modelmatch.chat.limits import DAILY_SPEND
 from modelmatch.chat.render import md_text, safe_markdown
 from modelmatch import settings
@@ -236,6 +236,7 @@ def start_runs(text: str) -> None:
         request = pg.build_request(cs, history, text)
         try:
             key, key_error = (resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None), ""
+            resolve_headers(endpoint, st.secrets)  # a header secret that is missing is said before sending
         except ApiKeyError as bad:
             key, key_error = None, f"{endpoint.name}: {bad}"
         if not limit.allowed:
@@ -246,7 +247,8 @@ def start_runs(text: str) -> None:
             runs.append((cs, None, f"{endpoint.name} needs an API key: the operator sets the environment variable "
                                    f"{endpoint.api_key_env or endpoint.api_key_secret} (or the secret of that name)"))
         else:
-            runs.append((cs, pg.ColumnRun(endpoint, key, request).start(), ""))
+            runs.append((cs, pg.ColumnRun(endpoint, key, request,
+                                          secrets=header_secret_snapshot([endpoint], st.secrets)).start(), ""))
     ss.pg_active = {"prompt": text, "runs": runs}
     ss.pg_last_prompt = text
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from modelmatch.chat.types import ChatMessage, ChatRequest
-from modelmatch.chat.endpoints import ApiKeyError, Endpoint, EndpointsFileError, load_endpoints, resolve_api_key
+from modelmatch.chat.endpoints import (ApiKeyError, Endpoint, EndpointsFileError, load_endpoints,
+                                      resolve_api_key, resolve_headers)
 from modelmatch.chat.timing import RunSummary, summarize
 
 from ingest.measure import hardware
@@ -231,6 +232,10 @@ def openai_target(args, endpoint: Endpoint) -> Target:
     if endpoint.api_key_env and key is None:
         raise MeasureError(f"endpoint {endpoint.name!r} needs its key in the environment variable "
                            f"{endpoint.api_key_env}, which is not set")
+    try:
+        _, header_secrets = resolve_headers(endpoint)
+    except ApiKeyError as missing:
+        raise MeasureError(str(missing)) from None
     from modelmatch.chat.openai_client import astream_chat
 
     def send(request: ChatRequest, on_sent: Callable[[float], None] | None = None):
@@ -241,7 +246,7 @@ def openai_target(args, endpoint: Endpoint) -> Target:
                  "being sent")
     return Target(endpoint, send, args.engine, args.engine_version, hw, args.gpu_count, args.dtype,
                   args.quantization, args.weights or "official", "openai-stream", tokenizer,
-                  args.tokenizer or "", [key], notes)
+                  args.tokenizer or "", [key, *header_secrets], notes)
 
 
 def local_target(args, endpoint: Endpoint) -> Target:

@@ -6,6 +6,7 @@ keys themselves come from environment variables or Streamlit secrets, never from
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -54,10 +55,20 @@ class Endpoint:
     max_duration_s: float = 900.0  # a reply may take at most this long in all, however steadily it streams
     max_usd_per_day: float | None = None  # the operator's spend cap for this endpoint per UTC day, all visitors
     embedded_default: bool = False
+    # Sent on every request (see endpoints.example.toml). Kept as tuples and JSON text so an Endpoint stays hashable.
+    headers: tuple[tuple[str, str], ...] = ()  # literal values, never a secret
+    header_envs: tuple[tuple[str, str], ...] = ()  # header name -> environment variable holding its (secret) value
+    header_secret_names: tuple[tuple[str, str], ...] = ()  # header name -> Streamlit secret (after the environment)
+    query: tuple[tuple[str, str], ...] = ()  # added to the chat completions URL, e.g. Azure's api-version
+    extra_body_json: str = ""  # a JSON object merged into every request body under the request's own fields
 
     @property
     def has_key(self) -> bool:
         return bool(self.api_key_env or self.api_key_secret)
+
+    @property
+    def extra_body(self) -> dict:
+        return json.loads(self.extra_body_json) if self.extra_body_json else {}
 
 
 DEFAULT_ENDPOINTS: tuple[Endpoint, ...] = (
@@ -70,7 +81,21 @@ DEFAULT_ENDPOINTS: tuple[Endpoint, ...] = (
              embedded_default=True),
 )
 
-_FIELDS = {f for f in Endpoint.__dataclass_fields__ if f not in ("name", "embedded_default")}
+_FIELDS = ({f for f in Endpoint.__dataclass_fields__
+            if f not in ("name", "embedded_default", "header_envs", "header_secret_names", "extra_body_json")} | {"extra_body"})
+# Headers the client sets itself (framing, the body's type, the key's own header): an endpoint may not override them.
+RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
+                              "connection", "content-type", "accept", "te", "upgrade", "expect"})
+# Body fields the request itself owns: the model served, the conversation, streaming (the client reads only a
+# stream, with usage), and the length cap the spending limits are computed from.
+RESERVED_BODY_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "max_tokens",
+                                  "max_completion_tokens"})
+SECRET_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")  # a Streamlit secret's name
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")  # an HTTP token
+# A header or query parameter whose name says it carries a credential: its value must come from the environment.
+SECRET_NAME_RE = re.compile(r"(?i)(auth|key|token|secret|passw|cookie|session|signature|credential|\bsig\b)")
+# Values that look like a credential pasted inline, whatever the header is called.
+SECRET_VALUE_RE = re.compile(r"(?i)^(bearer|basic|token)\s|^(sk|rk|pk)[-_][A-Za-z0-9]|^ey[A-Za-z0-9_-]{10,}\.")
 
 
 def _check_url(url: str, where: str) -> str:
@@ -141,8 +166,167 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")
+        if kind != "openai" and any(k in entry for k in ("headers", "query", "extra_body")):
+            raise EndpointsFileError(f"{where}: 'headers', 'query' and 'extra_body' only apply to kind 'openai'")
+        if "headers" in entry:
+            values["headers"], values["header_envs"], values["header_secret_names"] = _parse_headers(entry["headers"],
+                                                                                                    where)
+        if "query" in entry:
+            values["query"] = _parse_query(entry["query"], where)
+        if "extra_body" in entry:
+            values["extra_body_json"] = _parse_extra_body(values.pop("extra_body"), where)
         endpoints.append(Endpoint(**values))
     return tuple(endpoints)
+
+
+def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """[endpoint.headers]: name = "literal value", or for a value that is a secret name = { env = "VARIABLE" },
+    { secret = "streamlit_secret" } or both (the environment is read first, as for api_key_env/api_key_secret)."""
+    if not isinstance(table, dict):
+        raise EndpointsFileError(f"{where}: 'headers' must be a table of header name = value")
+    literal: list[tuple[str, str]] = []
+    from_env: list[tuple[str, str]] = []
+    from_secrets: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, value in table.items():
+        field = f"{where}, headers.{name}"
+        if not HEADER_NAME_RE.match(name):
+            raise EndpointsFileError(f"{field}: not a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
+        if name.lower() in RESERVED_HEADERS:
+            raise EndpointsFileError(f"{field}: the client sets {name} itself and it cannot be overridden"
+                                     + ("; the key goes in an environment variable named by api_key_env"
+                                        if name.lower() in ("authorization", "proxy-authorization") else ""))
+        if name.lower() in seen:
+            raise EndpointsFileError(f"{field}: the header is named twice (header names ignore case)")
+        seen.add(name.lower())
+        if isinstance(value, dict):
+            env, secret = value.get("env"), value.get("secret")
+            if (not value or set(value) - {"env", "secret"}
+                    or (env is not None and (not isinstance(env, str) or not ENV_NAME_RE.match(env)))
+                    or (secret is not None and (not isinstance(secret, str) or not SECRET_KEY_RE.match(secret)))):
+                raise EndpointsFileError(f"{field}: a header holding a secret is written "
+                                         '{ env = "VARIABLE_NAME" } (upper-case letters, digits and _), '
+                                         '{ secret = "name" } (a Streamlit secret) or both')
+            if env is not None:
+                from_env.append((name, env))
+            if secret is not None:
+                from_secrets.append((name, secret))
+            continue
+        if not isinstance(value, str):
+            raise EndpointsFileError(f"{field}: the value must be a string, or {{ env = \"VARIABLE\" }} for a secret")
+        if SECRET_NAME_RE.search(name) or SECRET_VALUE_RE.search(value):
+            raise EndpointsFileError(f"{field}: keys never go in this file; write {name} = "
+                                     '{ env = "VARIABLE_NAME" } and put the value in that environment variable '
+                                     "(the value is not shown)")
+        if len(value) > 1024 or any(not (0x20 <= ord(ch) <= 0x7E) for ch in value) or value != value.strip():
+            raise EndpointsFileError(f"{field}: the value must be at most 1024 printable ASCII characters without "
+                                     "leading or trailing spaces (an HTTP header cannot carry others)")
+        literal.append((name, value))
+    return tuple(literal), tuple(from_env), tuple(from_secrets)
+
+
+def _parse_query(table: object, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, dict):
+        raise EndpointsFileError(f"{where}: 'query' must be a table of parameter = \"value\"")
+    pairs: list[tuple[str, str]] = []
+    for name, value in table.items():
+        field = f"{where}, query.{name}"
+        if not name or len(name) > 64 or any(not (0x21 <= ord(ch) <= 0x7E) for ch in name):
+            raise EndpointsFileError(f"{field}: a parameter name is 1-64 printable ASCII characters")
+        if SECRET_NAME_RE.search(name):
+            raise EndpointsFileError(f"{field}: keys never go in a URL (servers and proxies log URLs); send it in a "
+                                     "header with { env = \"VARIABLE_NAME\" } or use api_key_env")
+        if not isinstance(value, str):
+            raise EndpointsFileError(f"{field}: the value must be a string (write {name} = "
+                                     f"\"{value}\" in quotes), got {type(value).__name__}")
+        if len(value) > 256:
+            raise EndpointsFileError(f"{field}: the value is longer than 256 characters")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def _parse_extra_body(table: object, where: str) -> str:
+    if not isinstance(table, dict):
+        raise EndpointsFileError(f"{where}: 'extra_body' must be a table of fields added to every request body")
+    clash = sorted(RESERVED_BODY_FIELDS & set(table))
+    if clash:
+        raise EndpointsFileError(f"{where}, extra_body.{clash[0]}: the request sets {', '.join(clash)} itself; "
+                                 "extra_body cannot override it")
+    try:
+        text = json.dumps(table, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise EndpointsFileError(f"{where}, extra_body: only strings, numbers, booleans, arrays and tables can be "
+                                 f"sent as JSON ({exc})") from None
+    if len(text) > 16_384:
+        raise EndpointsFileError(f"{where}, extra_body: more than 16 KB of JSON")
+    return text
+
+
+def _secret_value(secrets: Mapping[str, object] | None, name: str) -> str | None:
+    if secrets is None:
+        return None
+    try:
+        value = secrets.get(name)
+    except Exception:  # st.secrets raises when there is no secrets file at all
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _header_sources(endpoint: Endpoint) -> dict[str, tuple[str | None, str | None]]:
+    sources: dict[str, tuple[str | None, str | None]] = {}
+    for name, env in endpoint.header_envs:
+        sources[name] = (env, None)
+    for name, secret in endpoint.header_secret_names:
+        sources[name] = (sources.get(name, (None, None))[0], secret)
+    return sources
+
+
+def resolve_headers(endpoint: Endpoint, secrets: Mapping[str, object] | None = None,
+                    environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The endpoint's extra headers with secret values read from the environment, then from `secrets` (Streamlit
+    secrets): (headers, secret values to redact). Raises ApiKeyError naming the header and where it is read from
+    (never the value) when one is missing or cannot be sent."""
+    environ = os.environ if environ is None else environ
+    headers = dict(endpoint.headers)
+    found: list[str] = []
+    for name, (env, secret) in _header_sources(endpoint).items():
+        if env and environ.get(env):
+            value, where = environ[env], f"environment variable {env} (header {name})"
+        elif secret and _secret_value(secrets, secret):
+            value, where = _secret_value(secrets, secret), f"secret {secret} (header {name})"
+        else:
+            places = " or ".join(p for p in (env and f"the environment variable {env}",
+                                             secret and f"the secret {secret}") if p)
+            raise ApiKeyError(f"the {name} header of endpoint {endpoint.name!r} is read from {places}, which is "
+                              "not set")
+        headers[name] = check_api_key(value, where)
+        found.append(value)
+    return headers, found
+
+
+def header_secrets(endpoint: Endpoint, secrets: Mapping[str, object] | None = None,
+                   environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the endpoint's secret headers that are set, for redaction (never raises)."""
+    environ = os.environ if environ is None else environ
+    values = []
+    for env, secret in _header_sources(endpoint).values():
+        value = (environ.get(env) if env else None) or (_secret_value(secrets, secret) if secret else None)
+        if value:
+            values.append(value)
+    return values
+
+
+def header_secret_snapshot(endpoints: list[Endpoint] | tuple[Endpoint, ...],
+                           secrets: Mapping[str, object] | None) -> dict[str, str]:
+    """Just the Streamlit secrets these endpoints' headers name, read now (on the page's thread) into a plain dict
+    that worker threads may read."""
+    picked = {}
+    for endpoint in endpoints:
+        for _, secret in endpoint.header_secret_names:
+            value = _secret_value(secrets, secret)
+            if value:
+                picked[secret] = value
+    return picked
 
 
 def load_endpoints(path: Path | None) -> tuple[tuple[Endpoint, ...], str]:
@@ -203,12 +387,15 @@ def check_environment_keys(endpoints: tuple[Endpoint, ...], source: str) -> None
     """When the endpoints are loaded: every key already in the environment must be sendable (EndpointsFileError
     naming the endpoint and the variable, never the value)."""
     for endpoint in endpoints:
-        value = os.environ.get(endpoint.api_key_env or "") if endpoint.api_key_env else None
-        if value:
-            try:
-                check_api_key(value, f"environment variable {endpoint.api_key_env}")
-            except ApiKeyError as exc:
-                raise EndpointsFileError(f"{source}, endpoint {endpoint.name!r}: {exc}") from None
+        variables = [endpoint.api_key_env] if endpoint.api_key_env else []
+        variables += [env for _, env in endpoint.header_envs]
+        for variable in variables:
+            value = os.environ.get(variable)
+            if value:
+                try:
+                    check_api_key(value, f"environment variable {variable}")
+                except ApiKeyError as exc:
+                    raise EndpointsFileError(f"{source}, endpoint {endpoint.name!r}: {exc}") from None
 
 
 REDACTED = "[redacted]"

@@ -8,6 +8,7 @@ limits for connecting, the first byte, a stall mid-stream, and the total size.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -238,27 +239,85 @@ def _sendable_header_value(value: str) -> bool:
 
 
 class SSEParser:
-    """Server-sent events: returns each complete event's data field. Events are decoded only once complete, so a
-    multi-byte character split across reads decodes correctly; invalid UTF-8 becomes U+FFFD and is counted."""
+    """Server-sent events as the WHATWG specification reads them: returns each complete event's data field.
+
+    Lines end in CRLF, LF or a bare CR, wherever the reads happen to split them (a read ending in CR followed by one
+    starting with LF is one line end, not two: sse-starlette, behind llama-cpp-python's server and others, sends
+    CRLF, and TCP may cut anywhere). A byte-order mark at the start of the stream is dropped, lines starting with
+    ':' are comments, several data lines join with LF, and a field name alone is a field with an empty value.
+    Lines are decoded only once complete, so a multi-byte character split across reads decodes correctly; invalid
+    UTF-8 becomes U+FFFD and is counted once per event."""
+
+    _LINE_END = re.compile(rb"\r\n|\r|\n")
+    _BOM = b"\xef\xbb\xbf"
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._partial: list[bytes] = []  # the current line's pieces so far (joined once, when the line ends)
+        self._skip_lf = False  # the last line ended in a bare CR: an LF starting the next read belongs to it
+        self._at_start = True  # still within the stream's first three bytes, where a BOM may sit
+        self._data: list[str] = []  # data lines of the event being read
+        self._has_data = False
+        self._event_invalid = False
         self.invalid_utf8 = 0
 
     def feed(self, data: bytes) -> list[str]:
-        self._buffer += data.replace(b"\r\n", b"\n")
-        events = []
-        while b"\n\n" in self._buffer:
-            raw, self._buffer = self._buffer.split(b"\n\n", 1)
-            text = raw.decode("utf-8", errors="replace")
-            if "\ufffd" in text and "\ufffd".encode() not in raw:
-                self.invalid_utf8 += 1
-            lines = [line[5:].lstrip(" ") if line.startswith("data:") else None for line in text.split("\n")]
-            data_lines = [line for line in lines if line is not None]
-            if data_lines:
-                events.append("\n".join(data_lines))
+        if self._at_start:
+            head = b"".join(self._partial) + data
+            if len(head) < len(self._BOM) and self._BOM.startswith(head):
+                self._partial = [head]  # too short to tell yet
+                return []
+            self._at_start = False
+            self._partial = []
+            data = head.removeprefix(self._BOM)
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        events: list[str] = []
+        start = 0
+        for end in self._LINE_END.finditer(data):
+            piece = data[start:end.start()]
+            if self._partial:
+                self._partial.append(piece)
+                line = b"".join(self._partial)
+                self._partial = []
+            else:
+                line = piece
+            start = end.end()
+            if end.group() == b"\r" and start == len(data):
+                self._skip_lf = True  # the LF of a CRLF may be the next read's first byte
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        if start < len(data):
+            self._partial.append(data[start:])
         return events
+
+    def _line(self, raw: bytes) -> str | None:
+        if not raw:  # a blank line ends the event
+            if not self._has_data:
+                self._event_invalid = False
+                return None
+            text = "\n".join(self._data)
+            if self._event_invalid:
+                self.invalid_utf8 += 1
+            self._data, self._has_data, self._event_invalid = [], False, False
+            return text
+        if raw[:1] == b":":
+            return None  # a comment (servers send them as keep-alives)
+        name, colon, value = raw.partition(b":")
+        if name != b"data":
+            return None  # id, event, retry and unknown fields carry nothing the chat client uses
+        if value[:1] == b" " and colon:
+            value = value[1:]
+        text = value.decode("utf-8", errors="replace")
+        if "\ufffd" in text and "\ufffd".encode() not in value:
+            self._event_invalid = True
+        self._data.append(text)
+        self._has_data = True
+        return None
 
     @property
     def pending(self) -> bytes:
-        return self._buffer
+        """Bytes of an event not yet complete (its finished lines already parsed, plus the line being read)."""
+        return b"".join(self._partial)

@@ -12,10 +12,11 @@ import asyncio
 import json
 import threading
 import time
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable, Iterator, Mapping
+from urllib.parse import urlencode
 
 from modelmatch.chat.types import ChatBackendError, ChatRequest, StreamEvent, Usage
-from modelmatch.chat.endpoints import Endpoint, redact
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, redact, resolve_headers
 from modelmatch.chat.http_stream import HttpError, Limits, SSEParser, post_stream
 from modelmatch.chat.reasoning import ThinkSplitter
 
@@ -45,16 +46,28 @@ def request_body(endpoint: Endpoint, request: ChatRequest) -> dict:
         # vLLM's sampling extensions: generate exactly max_tokens, for measurements.
         body["ignore_eos"] = True
         body["min_tokens"] = body["max_tokens"]
-    return body
+    return _merged(endpoint.extra_body, body) if endpoint.extra_body_json else body
 
 
-def _excerpt(text: object, chars: int, api_key: str | None) -> str:
+def _merged(extra: dict, own: dict) -> dict:
+    """The endpoint's extra_body under the request's own fields: tables merge key by key, and where both set the
+    same value the request's wins (the thinking switch a visitor picked beats the operator's default)."""
+    merged = dict(extra)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _excerpt(text: object, chars: int, api_key: str | None | list[str | None]) -> str:
     """Server text for a message: redacted first, then cut (cut first, a key straddling the cut would survive
     as all but its last characters)."""
-    return redact(str(text), [api_key])[:chars]
+    return redact(str(text), api_key if isinstance(api_key, list) else [api_key])[:chars]
 
 
-def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None = None) -> str:
+def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None | list[str | None] = None) -> str:
     if 300 <= error.status < 400:
         where = f" to {error.location_host}" if error.location_host else ""
         return (f"{endpoint.name} answered with a redirect (HTTP {error.status}){where}; redirects are not followed, "
@@ -77,17 +90,28 @@ def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None = N
 
 async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest,
                        clock: Clock = time.perf_counter,
-                       on_sent: Callable[[float], None] | None = None) -> AsyncIterator[StreamEvent]:
+                       on_sent: Callable[[float], None] | None = None,
+                       secrets: Mapping[str, object] | None = None) -> AsyncIterator[StreamEvent]:
     """Yield the stream's events; failures end the stream with one `error` event (never an exception).
 
     `on_sent(clock reading)` is called once the request is in the kernel's hands (the measurement harness times
-    TTFT from that instant, so connection setup and the client's own scheduling stay out of it)."""
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    TTFT from that instant, so connection setup and the client's own scheduling stay out of it). `secrets`: where
+    header values named by `{ secret = ... }` are looked up after the environment (Streamlit secrets, as a dict)."""
+    try:
+        extra_headers, header_secrets = resolve_headers(endpoint, secrets)
+    except ApiKeyError as missing:
+        yield StreamEvent("error", clock(), f"{endpoint.name}: {missing}")
+        return
+    # The endpoint's own headers first: the file cannot name the ones below (validated when it is loaded).
+    headers = {**extra_headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    secrets = [api_key, *header_secrets]
     limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
                     endpoint.max_response_bytes, endpoint.max_duration_s)
     url = f"{endpoint.base_url}/chat/completions"
+    if endpoint.query:
+        url += "?" + urlencode(endpoint.query)
     body = json.dumps(request_body(endpoint, request)).encode()
     parser = SSEParser()
     splitter = ThinkSplitter(endpoint.starts_in_thinking) if endpoint.think_tags else None
@@ -111,15 +135,15 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                     payload = json.loads(data)
                 except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
                     raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): "
-                                           f"{_excerpt(repr(data), 80, api_key)}")
+                                           f"{_excerpt(repr(data), 80, secrets)}")
                 if not isinstance(payload, dict):
                     raise ChatBackendError(f"{endpoint.name} sent a malformed event: "
-                                           f"{_excerpt(repr(data), 80, api_key)}")
+                                           f"{_excerpt(repr(data), 80, secrets)}")
                 if "error" in payload:
                     err = payload["error"]
                     message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
                     raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: "
-                                           f"{_excerpt(message, 300, api_key)}")
+                                           f"{_excerpt(message, 300, secrets)}")
                 if splitter is not None and _server_sent_reasoning(payload):
                     # The server runs a reasoning parser, so its content is all answer: a template that opens
                     # <think> itself (starts_in_thinking) must not turn that answer into reasoning.
@@ -130,18 +154,18 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                     chunk_events = _events_from_chunk(payload, at, splitter)
                 except MalformedEvent as shape:
                     raise ChatBackendError(f"{endpoint.name} sent a malformed event ({shape}): "
-                                           f"{_excerpt(repr(data), 80, api_key)}") from None
+                                           f"{_excerpt(repr(data), 80, secrets)}") from None
                 for event in chunk_events:
                     yield event
             if saw_done:
                 break  # the reply is complete: a server idling after [DONE] must not turn it into a stall error
     except HttpError as exc:
-        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, api_key), [api_key]))
+        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, secrets), secrets))
         return
     except ChatBackendError as exc:
         for event in _flush(splitter, last_at):
             yield event
-        yield StreamEvent("error", clock(), redact(str(exc), [api_key]) + _kept_note(parser))
+        yield StreamEvent("error", clock(), redact(str(exc), secrets) + _kept_note(parser))
         return
     finally:
         await stream.aclose()  # closes the connection now, also when the loop ended at [DONE]
@@ -258,14 +282,15 @@ def _server_sent_reasoning(payload: dict) -> bool:
 
 
 def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,
-                clock: Clock = time.perf_counter, poll_s: float = 0.05) -> Iterator[StreamEvent]:
+                clock: Clock = time.perf_counter, poll_s: float = 0.05,
+                secrets: Mapping[str, object] | None = None) -> Iterator[StreamEvent]:
     """Synchronous form for a worker thread: runs the stream on a private event loop, stops when cancel is set."""
     events: list[StreamEvent] = []
     ready = threading.Condition()
     finished = threading.Event()
 
     async def pump() -> None:
-        async for event in astream_chat(endpoint, api_key, request, clock):
+        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets):
             with ready:
                 events.append(event)
                 ready.notify()

@@ -17,7 +17,7 @@ import pandas as pd
 from modelmatch.catalog import prices
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.chat.types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.chat.endpoints import Endpoint, redact
+from modelmatch.chat.endpoints import Endpoint, header_secrets, redact
 from modelmatch.chat.openai_client import stream_chat
 from modelmatch.chat.reasoning import ThinkSplitter
 from modelmatch.chat.timing import LiveStats, RequestMetrics, RequestTimer
@@ -72,8 +72,9 @@ def _default_local_stream(endpoint: Endpoint, request: ChatRequest, cancel: thre
 
 class ColumnRun:
     def __init__(self, endpoint: Endpoint, api_key: str | None, request: ChatRequest, clock: Clock = time.perf_counter,
-                 local_stream: LocalStream | None = None):
+                 local_stream: LocalStream | None = None, secrets: dict[str, str] | None = None):
         self.endpoint, self.request = endpoint, request
+        self._secrets = secrets  # header secrets from Streamlit secrets (header_secret_snapshot); memory only
         self._api_key = api_key  # kept only in memory for the request; never in snapshots or records
         self._clock = clock
         self._local_stream = local_stream or _default_local_stream
@@ -95,7 +96,8 @@ class ColumnRun:
 
     def _events(self) -> Iterator[StreamEvent]:
         if self.endpoint.kind == "openai":
-            yield from stream_chat(self.endpoint, self._api_key, self.request, self._cancel, self._clock)
+            yield from stream_chat(self.endpoint, self._api_key, self.request, self._cancel, self._clock,
+                                   secrets=self._secrets)
             return
         splitter = ThinkSplitter(self.endpoint.starts_in_thinking) if self.endpoint.think_tags else None
         last_at = self._clock()
@@ -150,7 +152,7 @@ class ColumnRun:
     def snapshot(self) -> Snapshot:
         # Redacted once joined: a server echoing the key (in any form, split over any number of events) shows it
         # to no page, saved run or export.
-        keys = [self._api_key]
+        keys = [self._api_key, *header_secrets(self.endpoint, self._secrets)]  # a gateway's header secret is a key too
         with self._lock:
             return Snapshot(redact("".join(self._reasoning), keys), redact("".join(self._answer), keys),
                             redact(self._error, keys), self._finished.is_set(),

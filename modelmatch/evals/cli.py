@@ -23,7 +23,8 @@ from pathlib import Path
 from modelmatch.evals import summary as evals
 
 from modelmatch import settings
-from modelmatch.chat.endpoints import ApiKeyError, EndpointsFileError, load_endpoints, resolve_api_key
+from modelmatch.chat.endpoints import (ApiKeyError, EndpointsFileError, load_endpoints, resolve_api_key,
+                                      resolve_headers)
 from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
 from modelmatch.evals.runner import EvalRunner
 from modelmatch.evals.sets import load_named
@@ -128,6 +129,10 @@ def _keys(endpoints) -> dict[str, str | None]:
         if endpoint.has_key and key is None:
             raise EvalInputError(f"{endpoint.name} needs an API key: set the environment variable "
                                  f"{endpoint.api_key_env or endpoint.api_key_secret}")
+        try:
+            resolve_headers(endpoint)  # a header secret missing now would fail every item of the run
+        except ApiKeyError as missing:
+            raise EvalInputError(str(missing)) from None
         keys[endpoint.name] = key
     return keys
 

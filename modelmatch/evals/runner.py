@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from modelmatch.chat.types import ChatMessage, ChatRequest, StreamEvent
-from modelmatch.chat.endpoints import Endpoint, redact
+from modelmatch.chat.endpoints import Endpoint, header_secrets, redact
 from modelmatch.evals.run_setup import Price, RunConfig, request_text, todo_items, upper_input_tokens
 from modelmatch.evals.scoring import answer_part, language_switch, score_reply
 from modelmatch.evals.sets import EvalItem
@@ -154,11 +154,13 @@ class EvalRunner:
     def __init__(self, store: EvalStore, run_id: str, endpoints: list[Endpoint], api_keys: dict[str, str | None],
                  config: RunConfig, prices: dict[str, Price | None], limiter: SlidingWindowLimiter | None = None,
                  local_stream: LocalStream | None = None, clock: Clock = time.perf_counter,
-                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None):
+                 sleep: Callable[[float], "asyncio.Future"] | None = None, daily_spend: DailySpend | None = None,
+                 secrets: dict[str, str] | None = None):
         self.store, self.run_id, self.config = store, run_id, config
         self._daily_spend = daily_spend or DAILY_SPEND
         self.endpoints = list(endpoints)
         self._keys = dict(api_keys)  # memory only, for the requests; never stored or shown
+        self._secrets = secrets  # header secrets from Streamlit secrets (header_secret_snapshot); memory only
         self._prices = prices
         self._limiter = limiter
         self._local_stream = local_stream
@@ -422,7 +424,8 @@ class EvalRunner:
         reasoning: list[str] = []
         error = ""
         if endpoint.kind == "openai":
-            async for event in astream_chat(endpoint, self._keys.get(endpoint.name), request, self._clock):
+            async for event in astream_chat(endpoint, self._keys.get(endpoint.name), request, self._clock,
+                                            secrets=self._secrets):
                 timer.observe(event)
                 if event.kind == "content":
                     answer.append(event.text)
@@ -440,7 +443,8 @@ class EvalRunner:
                     reasoning.append(event.text)
                 elif event.kind == "error":
                     error = event.text
-        keys = [self._keys.get(endpoint.name)]  # joined first: a key split over events is redacted too
+        # Joined first: a key split over events is redacted too; a gateway's header secret is a key too.
+        keys = [self._keys.get(endpoint.name), *header_secrets(endpoint, self._secrets)]
         return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),
                 timer.result())
 

@@ -134,6 +134,23 @@ def test_missing_key_exits_2_without_sending(tmp_path, live_catalog):
     assert proc.returncode == 2 and "A needs an API key: set the environment variable MM_EVAL_CLI_KEY" in proc.stderr
 
 
+def test_missing_header_secret_exits_2_without_sending(tmp_path, live_catalog):
+    server = ScriptedServer()
+    with server:
+        write_endpoints(tmp_path, {"A": server})
+        path = tmp_path / "endpoints.toml"
+        path.write_text(path.read_text() + '[endpoint.headers]\n"X-Gateway-Key" = { env = "MM_EVAL_CLI_HDR" }\n')
+        env = {k: v for k, v in os.environ.items() if k != "MM_EVAL_CLI_HDR"}
+        proc = subprocess.run([sys.executable, "-m", "modelmatch", "eval", "starter", "--endpoints", "A",
+                               "--runs-db", str(tmp_path / "r.duckdb"), "--endpoints-file", str(path),
+                               "--db", str(live_catalog)],
+                              cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True,
+                              text=True, timeout=120)
+        assert server.received == []
+    assert proc.returncode == 2, proc.stderr
+    assert "X-Gateway-Key" in proc.stderr and "MM_EVAL_CLI_HDR" in proc.stderr and "not set" in proc.stderr
+
+
 def test_failure_exits_3_then_resume_sends_only_the_failed(tmp_path, live_catalog, starter_answers):
     healthy = threading.Event()
     failing = {"math-02-th", "fact-01-en"}

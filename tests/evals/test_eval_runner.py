@@ -502,3 +502,35 @@ def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
         second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
         assert len(server.received) == 3
+
+
+def test_every_eval_request_carries_the_endpoints_headers_query_and_extra_body(store, eval_set, monkeypatch):
+    monkeypatch.setenv("MM_EVAL_GATEWAY_KEY", "gw-secret-value-123456")
+    with ScriptedServer(reply("ANSWER: 5")) as server:
+        ep = endpoint("A", server, headers=(("X-Title", "ModelMatch evals"),),
+                      header_envs=(("X-Gateway-Key", "MM_EVAL_GATEWAY_KEY"),), query=(("api-version", "2024-10-21"),),
+                      extra_body_json='{"enable_thinking": false}')
+        run_to_end(store, eval_set.subset(["en"], max_groups=2), [ep])
+        received = list(server.received)
+    assert len(received) == 2
+    for got in received:
+        headers = {k.lower(): v for k, v in got.headers.items()}
+        assert got.path == "/v1/chat/completions?api-version=2024-10-21"
+        assert headers["x-title"] == "ModelMatch evals" and headers["x-gateway-key"] == "gw-secret-value-123456"
+        assert got.body["enable_thinking"] is False and got.body["stream"] is True
+
+
+def test_a_header_secret_echoed_in_replies_is_never_stored(store, eval_set, tmp_path, monkeypatch):
+    canary = "gw-canary-echo-7a6b5c4d3e2f1a0b"
+    monkeypatch.setenv("MM_EVAL_GATEWAY_KEY", canary)
+    script = Script(steps=[(0, delta(reasoning="gateway said " + canary)), (0, delta("ANSWER: 5 " + canary)),
+                           (0, DONE)])
+    with ScriptedServer(script) as server:
+        ep = endpoint("Gw", server, header_envs=(("X-Gateway-Key", "MM_EVAL_GATEWAY_KEY"),))
+        run_id = create_run(store, eval_set.subset(["en"], max_groups=1), [ep], FAST, {"Gw": None}, {"Gw": ""})
+        EvalRunner(store, run_id, [ep], {"Gw": None}, FAST, {"Gw": None}).run()
+        assert server.received[0].headers["X-Gateway-Key"] == canary
+    row = evals.summarize(store, run_id).table.iloc[0]
+    assert "[redacted]" in row["answer"] and "[redacted]" in row["reasoning"]
+    store.close()
+    assert canary[:10].encode() not in (tmp_path / "runs.duckdb").read_bytes()

@@ -329,3 +329,35 @@ def test_tokenizer_gives_exact_prompts_and_counts_when_the_server_sends_no_usage
     assert {r["token_source"] for r in requests} == {"tokenizer"}
     assert {r["output_tokens"] for r in requests} == {str(len(tok(" answer tokens", add_special_tokens=False)
                                                               ["input_ids"]))}
+
+
+def test_every_measured_request_carries_the_endpoints_headers_query_and_extra_body(fixture_data_dir, tmp_path,
+                                                                                     capsys, monkeypatch):
+    monkeypatch.setenv("MM_MEASURE_GATEWAY_KEY", "gw-measure-secret-0001")
+    with ScriptedServer(answer_script(["a", "b"], prompt_tokens=16)) as server:
+        eps = endpoints_file(tmp_path, server)
+        eps.write_text(eps.read_text(encoding="utf-8") + 'query = { "api-version" = "2024-10-21" }\n'
+                       'extra_body = { top_k = 20 }\n[endpoint.headers]\n"X-Title" = "ModelMatch measure"\n'
+                       '"X-Gateway-Key" = { env = "MM_MEASURE_GATEWAY_KEY" }\n', encoding="utf-8")
+        rc = measure(fixture_data_dir, eps, "--concurrency", "1", "--num-requests", "2", "--input-len", "16",
+                     "--output-len", "2", "--warmup", "1")
+        received = list(server.received)
+    assert rc == 0, capsys.readouterr().err
+    assert len(received) == 3  # the warm-up too
+    for got in received:
+        headers = {k.lower(): v for k, v in got.headers.items()}
+        assert got.path == "/v1/chat/completions?api-version=2024-10-21"
+        assert headers["x-title"] == "ModelMatch measure" and headers["x-gateway-key"] == "gw-measure-secret-0001"
+        assert got.body["top_k"] == 20 and got.body["max_tokens"] == 2
+
+
+def test_measure_refuses_to_start_when_a_header_secret_is_not_set(fixture_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MM_MEASURE_GATEWAY_KEY", raising=False)
+    with ScriptedServer() as server:
+        eps = endpoints_file(tmp_path, server)
+        eps.write_text(eps.read_text(encoding="utf-8") + '[endpoint.headers]\n'
+                       '"X-Gateway-Key" = { env = "MM_MEASURE_GATEWAY_KEY" }\n', encoding="utf-8")
+        rc = measure(fixture_data_dir, eps, "--concurrency", "1", "--num-requests", "1")
+        assert server.received == []
+    err = capsys.readouterr().err
+    assert rc != 0 and "MM_MEASURE_GATEWAY_KEY" in err and "X-Gateway-Key" in err
