@@ -25,6 +25,7 @@ from modelmatch.planning.plan_text import format_plan_text, to_jsonable
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PlanRequest, UsageProfile
+from modelmatch.planning.wizard.modes import WIZARD_MODES
 from modelmatch.planning.wizard.recommend import recommend
 from modelmatch.planning.wizard.request import DEPLOYMENTS, LicenseNeeds, WizardRequest
 from modelmatch.planning.wizard.text import format_recommendation_text
@@ -168,7 +169,7 @@ def _add_recommend(sub) -> None:
                                                         "default: all)")
     p.add_argument("--top", type=int, default=10, help="shortlist length (default 10)")
     p.add_argument("--no-sensitivity", action="store_true", help="skip the what-if runs")
-    p.add_argument("--score-mode", choices=("thinking", "non-thinking"), default="",
+    p.add_argument("--score-mode", choices=[m for m in WIZARD_MODES if m], default="",
                    help="rank hybrid models on their thinking or non-thinking scores (default: each model's "
                         "default; thinking tokens are billed only in thinking mode)")
     _common_deployment_args(p)

@@ -115,7 +115,7 @@ else:
                     "to end with a line `ANSWER: ...` (not for `regex` items, whose pattern checks the whole reply).")
         st.download_button("Example CSV", EXAMPLE_CSV.encode(), "example_eval_set.csv", "text/csv",
                            key="ev_example", on_click="ignore", icon=":material/download:")
-    limit_mb = max(1, math.ceil(float(settings.get("eval_max_file_mb"))))
+    limit_mb = max(1, math.ceil(settings.value("eval_max_file_mb")))
     # The browser refuses a bigger file before sending it; parse_eval_set checks the size again before parsing.
     upload = st.file_uploader("CSV or TSV file", type=["csv", "tsv", "txt"], key="ev_upload", max_upload_size=limit_mb,
                               help=f"UTF-8, at most {limit_mb} MB (MODELMATCH_EVAL_MAX_FILE_MB).")
@@ -158,7 +158,7 @@ names = list(by_name)
 chosen = st.multiselect(f"Endpoints (1 to {MAX_ENDPOINTS})", names, default=names[:1], key="ev_endpoints",
                         max_selections=MAX_ENDPOINTS)
 endpoints = [by_name[n] for n in chosen]
-cap_max = float(settings.get("eval_cost_cap_max_usd"))
+cap_max = settings.value("eval_cost_cap_max_usd")
 with st.expander("Settings", icon=":material/tune:"):
     a, b, c = st.columns(3)
     token_cap = min((e.max_tokens_cap for e in endpoints), default=2048)
@@ -167,11 +167,11 @@ with st.expander("Settings", icon=":material/tune:"):
     max_tokens = b.number_input("Max tokens per reply", 16, token_cap, min(1024, token_cap), key="ev_max_tokens",
                                 help="Reasoning models think before answering: give them room, or their reply "
                                      "ends inside the thinking and scores as no answer.")
-    concurrency = c.number_input("Requests at once per endpoint", 1, int(settings.get("eval_max_concurrency")),
-                                 min(int(settings.get("eval_concurrency")), int(settings.get("eval_max_concurrency"))),
+    concurrency = c.number_input("Requests at once per endpoint", 1, settings.value("eval_max_concurrency"),
+                                 min(settings.value("eval_concurrency"), settings.value("eval_max_concurrency")),
                                  key="ev_concurrency")
     a, b, c = st.columns(3)
-    cost_cap = a.number_input("Cost cap, US$", 0.0, cap_max, min(float(settings.get("eval_cost_cap_usd")), cap_max),
+    cost_cap = a.number_input("Cost cap, US$", 0.0, cap_max, min(settings.value("eval_cost_cap_usd"), cap_max),
                               0.5, key="ev_cost_cap", help=f"The run stops sending before it could cost more "
                                                            f"(at catalog list prices). At most ${cap_max:g} "
                                                            "(MODELMATCH_EVAL_COST_CAP_MAX_USD).")
@@ -184,9 +184,9 @@ with st.expander("Settings", icon=":material/tune:"):
         thinking = st.toggle("Thinking (where the endpoint can switch it)", value=True, key="ev_thinking")
 
 config = RunConfig(temperature=float(temperature), max_tokens=int(max_tokens), thinking=thinking,
-                   concurrency=int(concurrency), retries=int(settings.get("eval_retries")),
-                   retry_base_s=float(settings.get("eval_retry_base_s")),
-                   breaker_failures=int(settings.get("eval_breaker_failures")), cost_cap_usd=float(cost_cap),
+                   concurrency=int(concurrency), retries=settings.value("eval_retries"),
+                   retry_base_s=settings.value("eval_retry_base_s"),
+                   breaker_failures=settings.value("eval_breaker_failures"), cost_cap_usd=float(cost_cap),
                    add_answer_instruction=bool(instruction))
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ if eval_set is None or not endpoints:
     st.info("Choose an eval set with at least one item and 1 to 6 endpoints.")
 else:
     plan = evals.plan_new_run(eval_set, endpoints, config, reader, dt.date.today(), int(assumed),
-                              int(settings.get("eval_max_requests_per_run")))
+                              settings.value("eval_max_requests_per_run"))
     st.dataframe(estimate_table(plan), hide_index=True, width="stretch")
     st.caption(f"Typical: replies of about {int(assumed)} tokens and a rough token count of each prompt. At most: "
                f"every reply uses all {int(max_tokens):,} tokens. Token counts from the servers replace the estimates "
@@ -334,7 +334,7 @@ elif not summary.complete and ss.get("ev_runner") is None:
                                    key="ev_resume_cap")
     resume_config = evals.config_for_resume(info, float(resume_cap))
     resume_plan = evals.plan_resume(store, info.run_id, found, resume_config,
-                                    max_requests=int(settings.get("eval_max_requests_per_run")))
+                                    max_requests=settings.value("eval_max_requests_per_run"))
     resume_keys, resume_missing = keys_for(resume_plan.endpoints)
     for message in resume_plan.warnings + resume_missing:
         right.warning(md_text(message))

@@ -162,7 +162,7 @@ if ss.get("pg_stop") and ss.pg_active:
     for _, run, _ in ss.pg_active["runs"]:
         run.cancel()
 
-missing_local = local_loading.missing_local_packages() if any(e.embedded_default for e in found) else []
+missing_local = local_loading.missing_local_packages() if any(e.embedded_default for e in found) else ()
 if missing_local:
     st.warning(f"The local models need {md_text(', '.join(missing_local))}, which this installation lacks (a lean server "
                f"install). To add them, {local_loading.LOCAL_EXTRA_HINT}. Or name an OpenAI-compatible server "

@@ -156,6 +156,8 @@ PROVENANCES = TIERS + LEGACY_SCORE_PROVENANCES
 # A score's mode: the same weights give different numbers thinking and not thinking, so the mode is a dimension of
 # the score, not a disagreement between sources. n.a. = the source states no mode for a model that has modes.
 SCORE_MODES = ("thinking", "non-thinking", "base", "n.a.")
+# The modes a chart or matrix is drawn in; a row whose source states no mode (n.a.) counts in each of them.
+CHART_SCORE_MODES = tuple(mode for mode in SCORE_MODES if mode != "n.a.")
 
 MODELS = Table(
     "models",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 
 from modelmatch.catalog.reader import CatalogReader
+from modelmatch.catalog.schema import CHART_SCORE_MODES
 
-MODES = ("thinking", "non-thinking", "base")
+MODES = CHART_SCORE_MODES
 DEFAULT_MODE = ""  # each model in its own default mode (see MODE_DEFAULT_RULE)
 MODE_DEFAULT_RULE = ("Default mode: each model as it answers by default: models that always think and hybrid "
                      "models in thinking mode, models without a thinking mode non-thinking, base checkpoints base. "

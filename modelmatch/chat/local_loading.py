@@ -5,6 +5,7 @@ torch and transformers. The pool that loads each model once, and generation, are
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -161,7 +162,8 @@ LOCAL_EXTRA_HINT = ("install the local-model extra: pip install torch==2.13.0 'm
 LOCAL_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors")
 
 
-def missing_local_packages() -> list[str]:
+@functools.cache  # asked on every Playground script run; the installation does not change while the server runs
+def missing_local_packages() -> tuple[str, ...]:
     """The local-model packages this installation lacks, found without importing them (torch takes seconds)."""
     import importlib.util
 
@@ -171,7 +173,7 @@ def missing_local_packages() -> list[str]:
         except (ImportError, ValueError):  # a broken or blocked install is as good as none
             return True
 
-    return [name for name in LOCAL_PACKAGES if missing(name)]
+    return tuple(name for name in LOCAL_PACKAGES if missing(name))
 
 
 # transformers imports its submodules lazily; two threads importing it at once (two local columns on the first

@@ -57,6 +57,21 @@ def _reason(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
+def create_tables(path: Path, schema: str) -> None:
+    """Make the runs database's folder and the tables of one store (the playground's runs, the eval store) in the
+    shared file; RunsUnavailable says why not: a folder or file that cannot be written, a directory, or a file that
+    is not a runs database."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunsUnavailable(f"runs cannot be saved: {path.parent.name}: {_reason(exc)}") from exc
+    with open_runs_db(path) as con:
+        try:
+            con.execute(schema)
+        except duckdb.Error as exc:  # a read-only file, or one that is not a runs database
+            raise RunsUnavailable(f"runs cannot be saved: {path.name}: {_reason(exc)}") from exc
+
+
 @contextlib.contextmanager
 def open_runs_db(path: Path):
     """A connection held only for one read or write. DuckDB locks a file per process while it is open, so holding
@@ -124,16 +139,8 @@ class RunsStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunsUnavailable(f"runs cannot be saved: {self.path.parent.name}: {_reason(exc)}") from exc
         self._lock = threading.Lock()
-        with self._connection() as con:
-            try:
-                con.execute(SCHEMA)
-            except duckdb.Error as exc:  # a read-only file, or one that is not a runs database
-                raise RunsUnavailable(f"runs cannot be saved: {self.path.name}: {_reason(exc)}") from exc
+        create_tables(self.path, SCHEMA)
 
     def _connection(self):
         return open_runs_db(self.path)

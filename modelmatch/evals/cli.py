@@ -55,13 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1.0)")
     p.add_argument("--thinking", choices=("on", "off"), help="switch thinking on/off where the endpoint can")
-    p.add_argument("--concurrency", type=int, default=int(settings.get("eval_concurrency")),
+    p.add_argument("--concurrency", type=int, default=settings.value("eval_concurrency"),
                    help="requests in flight per endpoint (default MODELMATCH_EVAL_CONCURRENCY)")
-    p.add_argument("--retries", type=int, default=int(settings.get("eval_retries")),
+    p.add_argument("--retries", type=int, default=settings.value("eval_retries"),
                    help="retries after 429/5xx/timeouts (default MODELMATCH_EVAL_RETRIES)")
-    p.add_argument("--retry-base-s", type=float, default=float(settings.get("eval_retry_base_s")),
+    p.add_argument("--retry-base-s", type=float, default=settings.value("eval_retry_base_s"),
                    help="first retry delay, doubled each retry (default MODELMATCH_EVAL_RETRY_BASE_S)")
-    p.add_argument("--max-cost-usd", type=float, default=float(settings.get("eval_cost_cap_usd")),
+    p.add_argument("--max-cost-usd", type=float, default=settings.value("eval_cost_cap_usd"),
                    help="stop sending before the run could cost more than this, at catalog list prices "
                         "(default MODELMATCH_EVAL_COST_CAP_USD)")
     p.add_argument("--no-cost-cap", action="store_true", help="no spending cap")
@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> None:
         config = RunConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                            thinking=None if args.thinking is None else args.thinking == "on",
                            concurrency=args.concurrency, retries=args.retries, retry_base_s=args.retry_base_s,
-                           breaker_failures=int(settings.get("eval_breaker_failures")), cost_cap_usd=cap,
+                           breaker_failures=settings.value("eval_breaker_failures"), cost_cap_usd=cap,
                            add_answer_instruction=not args.no_answer_instruction)
         plan = evals.plan_new_run(eval_set, endpoints, config, _reader(args.db), dt.date.today(),
                                   args.assume_output_tokens)

@@ -422,27 +422,22 @@ class EvalRunner:
         timer = RequestTimer(self._clock())
         answer: list[str] = []
         reasoning: list[str] = []
-        error = ""
+        errors: list[str] = []
+        parts = {"content": answer, "reasoning": reasoning, "error": errors}
+
+        def take(event: StreamEvent) -> None:
+            timer.observe(event)
+            if event.kind in parts:
+                parts[event.kind].append(event.text)
+
         if endpoint.kind == "openai":
             async for event in astream_chat(endpoint, self._keys.get(endpoint.name), request, self._clock,
                                             secrets=self._secrets):
-                timer.observe(event)
-                if event.kind == "content":
-                    answer.append(event.text)
-                elif event.kind == "reasoning":
-                    reasoning.append(event.text)
-                elif event.kind == "error":
-                    error = event.text
+                take(event)
         else:
-            events = await asyncio.to_thread(self._collect_local, endpoint, request)
-            for event in events:
-                timer.observe(event)
-                if event.kind == "content":
-                    answer.append(event.text)
-                elif event.kind == "reasoning":
-                    reasoning.append(event.text)
-                elif event.kind == "error":
-                    error = event.text
+            for event in await asyncio.to_thread(self._collect_local, endpoint, request):
+                take(event)
+        error = errors[-1] if errors else ""  # the last error event wins
         # Joined first: a key split over events is redacted too; a gateway's header secret is a key too.
         keys = [self._keys.get(endpoint.name), *header_secrets(endpoint, self._secrets)]
         return (redact("".join(answer), keys), redact("".join(reasoning), keys), redact(error, keys),

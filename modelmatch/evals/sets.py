@@ -126,11 +126,11 @@ class LoadResult:
 
 
 def max_file_bytes() -> int:
-    return int(float(settings.get("eval_max_file_mb")) * 1024 * 1024)
+    return int(settings.value("eval_max_file_mb") * 1024 * 1024)
 
 
 def max_items() -> int:
-    return int(settings.get("eval_max_items"))
+    return settings.value("eval_max_items")
 
 
 def _delimiter(name: str, text: str) -> str:

@@ -16,11 +16,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from modelmatch.evals.sets import EvalItem
-from modelmatch.chat.runs_store import RunsDatabaseBusy, RunsUnavailable, open_runs_db, valid_run_id  # one runs database, one way in
+from modelmatch.chat.runs_store import (RunsDatabaseBusy, RunsUnavailable, create_tables, open_runs_db,
+                                         valid_run_id)  # one runs database, one way in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS eval_runs (
@@ -113,17 +113,8 @@ class RunInfo:
 class EvalStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunsUnavailable(f"runs cannot be saved: {self.path.parent.name}: {exc.strerror or exc}") from exc
         self._lock = threading.Lock()
-        with self._connection() as con:
-            try:
-                con.execute(SCHEMA)
-            except duckdb.Error as exc:  # a read-only file, or one that is not a runs database
-                raise RunsUnavailable(f"runs cannot be saved: {self.path.name}: {str(exc).splitlines()[0][:200]}"
-                                      ) from exc
+        create_tables(self.path, SCHEMA)
 
     @contextlib.contextmanager
     def _connection(self):

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
+from modelmatch.catalog.schema import CHART_SCORE_MODES
+
 MAX_VALUE_CHARS = 200
 MAX_COMPARE_MODELS = 6
 MIN_COMPARE_MODELS = 2
@@ -45,7 +47,7 @@ class CompareState:
     mode: str | None = None  # score mode (thinking / non-thinking / base); None = each model's default mode
 
 
-SCORE_MODES = ("thinking", "non-thinking", "base")
+SCORE_MODES = CHART_SCORE_MODES
 
 
 @dataclass(frozen=True)
