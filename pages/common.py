@@ -26,6 +26,7 @@ from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from modelmatch.chat.endpoints import Endpoint, EndpointsFileError, load_endpoints
 from modelmatch.chat.limits import SlidingWindowLimiter
+from modelmatch.chat.runs_db import runs_file_exists
 from modelmatch.chat.runs_store import RunsStore
 from modelmatch.explore.view_state import Choices, OverviewState
 
@@ -176,7 +177,7 @@ def visible_eval_runs() -> set[str]:
     from modelmatch.evals import visibility as eval_visibility
     from modelmatch.evals.store import shared_store
 
-    if not settings.runs_db_path().exists():
+    if not runs_file_exists(settings.runs_db_path()):
         return set(st.session_state.get("ev_my_runs", ()))
     return eval_visibility.visible_run_ids(shared_store(settings.runs_db_path()), st.session_state.get("ev_my_runs", ()))
 

@@ -174,7 +174,7 @@ def test_streamlit_config_keeps_xsrf_on_and_hides_error_details_and_secrets_are_
     assert config["server"]["enableXsrfProtection"] is True
     assert config["client"]["showErrorDetails"] in ("none", False)
     assert config["browser"]["gatherUsageStats"] is False
-    for private in (".streamlit/secrets.toml", "endpoints.toml", "runs/runs.duckdb", "data/catalog.duckdb"):
+    for private in (".streamlit/secrets.toml", "endpoints.toml", "runs/runs.duckdb", "runs/runs.sqlite", "data/catalog.duckdb"):
         ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO_ROOT)
         assert ignored.returncode == 0, f"{private} is not git-ignored"
 
