@@ -485,23 +485,28 @@ def test_one_eval_run_takes_at_most_half_of_an_endpoints_shared_rate_limit(store
 
 
 def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
-    """The operator's max_usd_per_day holds across runs and visitors: once a day's spend reaches it, the rest is
-    'not sent' with the reason, and a second run the same day sends nothing."""
+    """The operator's max_usd_per_day holds across runs and visitors: once the day's spend leaves no room for a
+    request's worst case, the rest is 'not sent' with the reason, and a second run the same day sends nothing.
+    (Each request now reserves its worst case before it is sent, so the cap is never passed: the first version of
+    this test let the day's spend end at $24 against a $20 cap.)"""
     from modelmatch.chat.limits import DailySpend
 
     spend = DailySpend(today=lambda: "2026-01-01")
-    price = Price(1_000_000.0, 1_000_000.0, "test price")  # $1 per token: each reply costs $8
+    price = Price(0.0, 1_000_000.0, "test price")  # $1 per output token: each reply (1 token out) costs $1
     with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
-        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 20.0})
         config = RunConfig(concurrency=1, cost_cap_usd=None)
+        probe = endpoint("Capped", server)
+        worst_usd = min(config.max_tokens, probe.max_tokens_cap) * 1.0  # max_tokens out at $1, input free
+        cap_usd = 2.0 + worst_usd  # room for three requests: the third's worst case fits after two replies
+        ep = Endpoint(**{**probe.__dict__, "max_usd_per_day": cap_usd})
         first = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, first, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
-        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(24.0)
+        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(3.0)
         table = evals.summarize(store, first).table
-        assert table["error"].str.contains("daily spend cap").sum() == 9
+        assert table["error"].str.contains("daily spend cap").sum() == len(eval_set.items) - 3
         second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
-        assert len(server.received) == 3
+        assert len(server.received) == 3 and spend.spent("Capped") <= cap_usd
 
 
 def test_every_eval_request_carries_the_endpoints_headers_query_and_extra_body(store, eval_set, monkeypatch):
