@@ -74,8 +74,8 @@ def copy_legacy_tables(db: RunsDatabase, legacy: Path | None, tables: Sequence[s
                 cur.execute("INSERT INTO legacy_copies VALUES (?, ?, ?, ?)",
                             [table, legacy.name, rows, to_db_time(dt.datetime.now(dt.timezone.utc))])
                 copied[table] = rows
-    except RunsUnavailable:
-        raise
+    except RunsUnavailable as exc:  # the SQLite side: a value it cannot store, a full disk, a lock
+        raise failed(exc.__cause__ or exc) from exc
     except (duckdb.Error, OSError) as exc:
         raise failed(exc) from exc
     finally:
