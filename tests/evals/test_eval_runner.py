@@ -578,7 +578,7 @@ def test_scoring_and_store_writes_block_the_event_loop_no_more(store, eval_set, 
 
 def test_spend_cap_overshot_by_eval_requests_in_flight_no_more(store, eval_set):
     """Six requests in flight at once each checked only what was already spent ($0), so together they passed the
-    operator's daily cap ($24 against $8.50). Each now reserves its worst case first: two fit, the rest are not sent
+    operator's daily cap (8 replies sent, $32 against $8.50). Each now reserves its worst case first: two fit, the rest are not sent
     (resume sends them another day), and the day's spend stays under the cap."""
     from modelmatch.chat.limits import DailySpend
 
