@@ -9,11 +9,13 @@ again. Two processes starting at once copy once: the second finds the record ins
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Sequence
 
 from modelmatch.chat.runs_db import RunsDatabase, RunsDatabaseBusy, RunsUnavailable, reason, to_db_time
 
+IDENTIFIER = re.compile(r"[a-z_]+")
 MARKER_SQL = ("CREATE TABLE IF NOT EXISTS legacy_copies (table_name TEXT PRIMARY KEY, source_name TEXT, "
               "rows_copied INTEGER, copied_at TEXT)")
 
@@ -34,6 +36,8 @@ def copy_legacy_tables(db: RunsDatabase, legacy: Path | None, tables: Sequence[s
     with db.write() as cur:
         cur.execute(MARKER_SQL)
         done = {row[0] for row in cur.execute("SELECT table_name FROM legacy_copies").fetchall()}
+    if not all(IDENTIFIER.fullmatch(t) for t in tables):  # names go into SQL text: the stores' own constants only
+        raise ValueError(f"not a table name: {tables!r}")
     todo = [t for t in tables if t not in done]
     if not todo:
         return {}
