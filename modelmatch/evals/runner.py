@@ -184,6 +184,9 @@ class EvalRunner:
         # Scoring a reply and writing results run on this one thread, never on the event loop: the loop stamps every
         # other stream's chunks, and a store write there (~30 ms when each opened DuckDB) delayed them all.
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"eval-store:{run_id}")
+        self._daily_holds = {e.name: 0 for e in self.endpoints}  # this run's daily-cap holds in flight
+        self._daily_settled: asyncio.Condition | None = None  # made on the run's event loop
+        self._daily_holds_ended = 0
         self._outcome = "running"
         self._message = ""
 
@@ -324,8 +327,7 @@ class EvalRunner:
             return
         worst = self._worst_cost(endpoint, item)
         # The day's cap holds this request's worst case until it ends, so requests in flight together cannot pass it.
-        daily, hold = await self._off_loop(self._daily_spend.reserve, endpoint.name, endpoint.max_usd_per_day, worst,
-                                           endpoint.name)
+        daily, hold = await self._reserve_daily(endpoint, worst)
         if not daily.allowed:
             await self._not_sent(endpoint, item, daily.reason)
             return
@@ -356,7 +358,35 @@ class EvalRunner:
             with self._lock:
                 self._progress[endpoint.name].in_flight -= 1
             self._store_thread.submit(self._daily_spend.settle, hold, settled)  # not awaited: also runs on cancel
+            if hold is not None:
+                await self._daily_hold_ended(endpoint)
             await self._budget.release(worst, actual)
+
+    async def _reserve_daily(self, endpoint: Endpoint, worst: float):
+        """Hold the request's worst case against the endpoint's daily cap. Refused while this run's own requests
+        hold part of it, it waits for one of them to settle (usually below its worst case) and asks again; refused
+        with none of ours in flight, the answer is final."""
+        if self._daily_settled is None:
+            self._daily_settled = asyncio.Condition()
+        while True:
+            ended_before = self._daily_holds_ended
+            decision, hold = await self._off_loop(self._daily_spend.reserve, endpoint.name,
+                                                  endpoint.max_usd_per_day, worst, endpoint.name)
+            async with self._daily_settled:
+                if decision.allowed:
+                    self._daily_holds[endpoint.name] += hold is not None
+                    return decision, hold
+                if self._daily_holds_ended != ended_before:  # one of ours settled while we asked: ask again
+                    continue
+                if not self._daily_holds[endpoint.name]:
+                    return decision, hold
+                await self._daily_settled.wait()
+
+    async def _daily_hold_ended(self, endpoint: Endpoint) -> None:
+        async with self._daily_settled:
+            self._daily_holds[endpoint.name] -= 1
+            self._daily_holds_ended += 1
+            self._daily_settled.notify_all()  # the settle is queued on the store thread before any new ask
 
     async def _send_with_retries(self, endpoint: Endpoint, item: EvalItem) -> ResultRecord:
         attempts = 0

@@ -597,3 +597,25 @@ def test_spend_cap_overshot_by_eval_requests_in_flight_no_more(store, eval_set):
     assert sent == 2 and spend.spent("Capped") == pytest.approx(8.0)
     table = evals.summarize(store, run_id).table
     assert table["error"].str.contains("daily spend cap").sum() == len(eval_set.items) - 2
+
+
+def test_items_refused_while_the_runs_own_requests_hold_the_daily_cap_wait_instead(store, eval_set):
+    """With the cap's room held by the run's own requests in flight, the next item waits for one of them to settle
+    (most settle well below their worst case) instead of being marked not sent at once."""
+    from modelmatch.chat.limits import DailySpend
+
+    def cheap(body):
+        answer = RIGHT[item_of(eval_set, body).split("-")[0]]
+        return Script(steps=[(0.05, delta(content=f"ANSWER: {answer}")), (0, usage(7, 1)), (0, DONE)])
+
+    spend = DailySpend(today=lambda: "2026-01-01")
+    price = Price(0.0, 1_000_000.0, "test price")  # $1 per output token, input free
+    with ScriptedServer(cheap) as server:
+        config = RunConfig(concurrency=6, cost_cap_usd=None, retries=0, max_tokens=4)  # worst case $4, reply $1
+        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 8.5})
+        run_id = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, run_id, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        sent = len(server.received)
+    # Sent while spent + held + $4 <= $8.50: stops only when $5 are spent and nothing of the run is in flight.
+    assert sent == 5 and spend.spent("Capped") == pytest.approx(5.0)
+    assert evals.summarize(store, run_id).table["error"].str.contains("daily spend cap").sum() == 12 - 5
