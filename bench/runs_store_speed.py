@@ -33,7 +33,7 @@ import asyncio, json, statistics, sys, time
 from pathlib import Path
 tree, repo, work, runs_n, items_n = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, tree)
-sys.path.append(repo)  # the loopback server from the test helpers
+sys.path.append(repo)  # the loopback server the tests use (tests/openai_server.py)
 from modelmatch.chat.runs_store import ColumnRecord, RunRecord, RunsStore
 from modelmatch.chat.endpoints import Endpoint
 from modelmatch.evals.store import EvalStore
