@@ -333,6 +333,8 @@ class EvalRunner:
             return
         if not await self._budget.reserve(worst):
             await self._off_loop(self._daily_spend.settle, hold, 0.0)
+            if hold is not None:
+                await self._daily_hold_ended(endpoint)
             cap = self.config.cost_cap_usd or 0
             await self._not_sent(endpoint, item, f"the cost cap (${cap:g}) would be exceeded; resume with a higher cap")
             return
