@@ -124,6 +124,9 @@ CHAT, REASONER = ("DeepSeek", "deepseek-chat"), ("DeepSeek", "deepseek-reasoner"
     (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Pro", (0.435, 0.87)),
     (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek/deepseek-v4-pro-0813", (0.435, 0.87)),
     (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek/deepseek-v4-pro-0813", (1.32, 3.96)),
+    # A temporary endpoint: V3.2-Speciale from 2025-12-01 to 2025-12-15, "same pricing as V3.2" (unsourced).
+    (("DeepSeek", "v3.2_speciale_expires_on_20251215"), dt.date(2025, 12, 10), "deepseek-ai/DeepSeek-V3.2-Speciale",
+     None),
     # An offering whose only period is still open (served_until empty throughout) once raised a dtype error.
     (("DeepSeek", "deepseek-flash"), dt.date(2026, 12, 6), "deepseek/deepseek-v4.1-flash-1017", (0.3, 1.2)),
     # An inference provider's offering keeps its API name while the weights behind it change: Together's
@@ -170,6 +173,17 @@ def test_an_api_name_that_spells_the_old_model_prices_the_model_it_serves(real_r
     served = offerings.where_served(real_reader, "deepseek-ai/DeepSeek-R1-0528", today)
     row = served[served["provider"] == "Together AI"].iloc[0]
     assert row["still_served"] and f"{row['served_from']:%Y-%m-%d}" == "2025-05-28"
+
+
+def test_a_temporary_endpoint_serves_nothing_after_it_expired(real_reader):
+    """DeepSeek's V3.2-Speciale endpoint ran until 2025-12-15 15:59 UTC: from that day it serves no model."""
+    speciale = ("DeepSeek", "v3.2_speciale_expires_on_20251215")
+    assert offerings.offering_on(real_reader, *speciale, dt.date(2025, 12, 14)).model_id == (
+        "deepseek-ai/DeepSeek-V3.2-Speciale")
+    after = offerings.offering_on(real_reader, *speciale, dt.date(2025, 12, 15))
+    assert after.model_id is None and after.prices.empty
+    served = offerings.where_served(real_reader, "deepseek-ai/DeepSeek-V3.2-Speciale", dt.date(2026, 12, 6))
+    assert list(served["still_served"]) == [False]
 
 
 def test_every_price_row_belongs_to_the_model_its_offering_served_that_day(real_reader):
