@@ -122,8 +122,8 @@ CHAT, REASONER = ("DeepSeek", "deepseek-chat"), ("DeepSeek", "deepseek-reasoner"
     (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 8, 14), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.14, 0.28)),
     (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 9, 1), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.44, 1.32)),
     (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Pro", (0.435, 0.87)),
-    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek/deepseek-v4-pro-0813", (0.435, 0.87)),
-    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek/deepseek-v4-pro-0813", (1.32, 3.96)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek-ai/DeepSeek-V4-Pro-0813", (0.435, 0.87)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek-ai/DeepSeek-V4-Pro-0813", (1.32, 3.96)),
     # A temporary endpoint: V3.2-Speciale from 2025-12-01 to 2025-12-15, "same pricing as V3.2" (unsourced).
     (("DeepSeek", "v3.2_speciale_expires_on_20251215"), dt.date(2025, 12, 10), "deepseek-ai/DeepSeek-V3.2-Speciale",
      None),
