@@ -41,6 +41,7 @@ OFFICIAL_SOURCES = {
     "www.amd.com": None, "rocm.docs.amd.com": None,
     # An inference provider's own pricing page is the official source for that provider's price.
     "support.huaweicloud.com": None,
+    "www.together.ai": None, "deepinfra.com": None,
 }
 SOURCED_TABLES = ["models", "architectures", "scores", "prices", "licenses", "gpus"]
 
