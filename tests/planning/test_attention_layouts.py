@@ -376,3 +376,25 @@ def test_qwen3_published_speed_is_not_compared_with_a_decode_roofline(real):
     s = speeds["published-qwen-speed-qwen3-8b-sglang-in1-gpu1"]
     assert s.measured_to_roofline_ratio is None
     assert s.comparison.startswith("the published speed, 81.7 tokens/s, counts prompt and generated tokens")
+
+
+@pytest.mark.parametrize(("model_id", "weights", "kv_bytes", "verdict"), [
+    # Hybrid: 10 full-attention layers x 20,480 bytes per token, plus the flat 64,389,120-byte linear state.
+    ("Qwen/Qwen3.5-35B-A3B", "bf16", 20_480 * 128_000 + 64_389_120, "does-not-fit"),
+    ("Qwen/Qwen3.5-35B-A3B", "fp8", 20_480 * 128_000 + 64_389_120, "fits"),
+    # DSA: 61 layers x (576-value bf16 latent + 128 FP8 indexer key + one float32 scale) bytes per token.
+    ("deepseek-ai/DeepSeek-V3.2-Exp", "fp8", 61 * (576 * 2 + 128 + 4) * 128_000, "does-not-fit"),
+    # GQA: 2 x 64 layers x 8 KV heads x 128 x 2 bytes = 262,144 bytes per token, on every layer.
+    ("Qwen/Qwen3-32B", "bf16", 262_144 * 128_000, "does-not-fit"),
+    ("Qwen/Qwen3-32B", "fp8", 262_144 * 128_000, "fits"),
+])
+def test_one_h100_at_128k_side_by_side(real_catalog, model_id, weights, kv_bytes, verdict):
+    """"Fits on one H100 80GB at 128K context?" for a hybrid, a DSA and a GQA model (vLLM, 0.9 of the GPU, 2 GB
+    reserve). 128,000 tokens: DeepSeek-V3.2-Exp's official window is 128,000."""
+    proc = run_cli("plan", "--model", model_id, "--weights", weights, "--context", "128000", "--gpu", "h100-sxm",
+                   "--utilization", "0.9", "--reserve-gb", "2", "--json", db=real_catalog)
+    assert proc.returncode == 0, proc.stderr
+    memory = json.loads(proc.stdout)["memory"]
+    assert memory["kv_cache_per_gpu_gb"] == pytest.approx(kv_bytes / 1e9, rel=1e-9)
+    assert memory["total_per_gpu_gb"] == pytest.approx(memory["weights_per_gpu_gb"] + kv_bytes / 1e9 + 10, rel=1e-9)
+    assert memory["verdict"] == verdict
