@@ -11,8 +11,8 @@ official numbers of one catalog row per kind:
   16 key / 48 value heads of 128). Its full-attention KV heads, head_dim and convolution width were not located
   officially, so the catalog row must say exactly that; the arithmetic is then checked with those three numbers
   given as test inputs, labelled as such. The complete hybrid rows, Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B, are
-  tier `secondary` (the Qwen config.json pages could not be read; two engine registries, slime's launch scripts and
-  transformers' config classes documented as those checkpoints, state the same numbers, and FlashQLA, Qwen's own
+  tier `secondary` (the Qwen config.json pages could not be read; two engine registries (slime or Megatron-Bridge, and
+  transformers' config classes documented as those checkpoints) state the same numbers, and FlashQLA, Qwen's own
   kernel benchmark, the same Gated DeltaNet heads for Qwen3.5-35B); their figures are computed by hand below from
   the numbers the row's sources state, and the row's tier is asserted so the test says how sure the inputs are.
 """
@@ -166,7 +166,7 @@ def test_hybrid_rows_say_how_sure_their_numbers_are(real_catalog):
         (row,) = reader.records("SELECT provenance, source_url, second_source_url FROM architectures "
                                 "WHERE model_id = ?", (model_id,))
         assert row["provenance"] == "secondary"
-        assert row["source_url"].startswith("https://github.com/THUDM/slime/blob/")
+        assert row["source_url"].startswith(("https://github.com/THUDM/slime/blob/", "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
         assert row["second_source_url"].startswith("https://github.com/huggingface/transformers/blob/")
 
 
