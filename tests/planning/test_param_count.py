@@ -43,6 +43,10 @@ QWEN3_NEXT = dict(model_id="Qwen/Qwen3-Next-80B-A3B-Instruct", num_layers=48, hi
                   linear_conv_kernel_dim=4, attn_output_gate=True)
 QWEN35_35B = dict(QWEN3_NEXT, model_id="Qwen/Qwen3.5-35B-A3B", num_layers=40, vocab_size=248320,
                   n_routed_experts=256, experts_per_token=8)
+QWEN35_9B = dict(model_id="Qwen/Qwen3.5-9B", num_layers=32, hidden_size=4096, num_attention_heads=16, num_kv_heads=4,
+                 head_dim=256, intermediate_size=12288, vocab_size=248320, tie_word_embeddings=False,
+                 full_attention_interval=4, linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
+                 linear_value_head_dim=128, linear_conv_kernel_dim=4, attn_output_gate=True)
 
 
 @pytest.mark.parametrize(("arch", "attention", "total_b", "active_b"), [
@@ -53,6 +57,7 @@ QWEN35_35B = dict(QWEN3_NEXT, model_id="Qwen/Qwen3.5-35B-A3B", num_layers=40, vo
     (MIXTRAL, "gqa", 46.70, 12.88),
     (QWEN3_NEXT, "gqa", 79.67, 3.87),
     (QWEN35_35B, "gqa", 34.66, 3.45),
+    (QWEN35_9B, "gqa", 8.95, 8.95),
 ])
 def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     count = count_params(arch, attention)
@@ -68,6 +73,7 @@ def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     (MIXTRAL, dict(params_total_b=46.7, params_active_b=12.9, attention="gqa")),
     (QWEN3_NEXT, dict(params_total_b=80, params_active_b=3, attention="gqa")),
     (QWEN35_35B, dict(params_total_b=35, params_active_b=3, attention=None)),
+    (QWEN35_9B, dict(params_total_b=9, params_active_b=9, attention=None)),
 ])
 def test_official_counts_verify(arch, model):
     check = verify(arch, model)
