@@ -8,10 +8,9 @@ official numbers of one catalog row per kind:
 - DSA: DeepSeek-V3.2-Exp (config_671B_v3.2.json, the indexer cache of its inference/model.py, FlashMLA's 656-byte
   FP8 format);
 - hybrid linear attention: Qwen3.5-27B (card: 64 layers in 16 x (3 Gated DeltaNet + 1 Gated Attention); FlashQLA:
-  16 key / 48 value heads of 128). Its full-attention KV heads, head_dim and convolution width were not located
-  officially, so the catalog row must say exactly that; the arithmetic is then checked with those three numbers
-  given as test inputs, labelled as such. The complete hybrid rows, Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B, are
-  tier `secondary` (the Qwen config.json pages could not be read; two engine registries (slime or Megatron-Bridge, and
+  16 key / 48 value heads of 128; its full-attention KV heads, head_dim and convolution width are from two engine
+  registries, so the row is `secondary`; with them blanked the planner must name exactly what is missing).
+  The hybrid rows Qwen3.5-27B, Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B are tier `secondary` (the Qwen config.json pages could not be read; two engine registries (slime or Megatron-Bridge, and
   transformers' config classes documented as those checkpoints) state the same numbers, and FlashQLA, Qwen's own
   kernel benchmark, the same Gated DeltaNet heads for Qwen3.5-35B); their figures are computed by hand below from
   the numbers the row's sources state, and the row's tier is asserted so the test says how sure the inputs are.
@@ -101,17 +100,21 @@ def test_dsa_deepseek_v32_exp_latent_plus_indexer_in_bf16_and_flashmla_fp8(real)
 
 
 def test_hybrid_linear_qwen35_27b_names_what_is_missing(real):
-    a = arch(real, "Qwen/Qwen3.5-27B")
+    # The row as it stood with the official card numbers only: no full-attention KV heads, head_dim or conv width.
+    a = dataclasses.replace(arch(real, "Qwen/Qwen3.5-27B"), num_kv_heads=None, head_dim=None,
+                            linear_conv_kernel_dim=None)
     cache = sequence_cache(a, real.models["Qwen/Qwen3.5-27B"].attention, "bf16")
     assert not cache.ok and cache.kind == "hybrid-linear"
     assert cache.missing == ("num_kv_heads (full-attention layers)", "head_dim (full-attention layers)",
                              "linear_conv_kernel_dim")
 
 
-def test_hybrid_linear_arithmetic_with_qwen35_27b_official_numbers(real):
-    # Test inputs (not catalog data): 4 KV heads of 256 for the full-attention layers and a convolution width of 4.
-    a = dataclasses.replace(arch(real, "Qwen/Qwen3.5-27B"), num_kv_heads=4, head_dim=256, linear_conv_kernel_dim=4)
-    cache = sequence_cache(a, "gqa", "bf16")
+def test_hybrid_linear_qwen35_27b_from_its_catalog_row(real):
+    a = arch(real, "Qwen/Qwen3.5-27B")
+    # Card: 64 layers, 16 x (3 + 1); FlashQLA: 16 / 48 heads of 128; registries: 4 KV heads of 256, conv width 4.
+    assert (a.num_layers, a.full_attention_interval, a.num_kv_heads, a.head_dim, a.linear_num_key_heads,
+            a.linear_num_value_heads, a.linear_conv_kernel_dim) == (64, 4, 4, 256, 16, 48, 4)
+    cache = sequence_cache(a, real.models["Qwen/Qwen3.5-27B"].attention, "bf16")
     full, linear = 64 // 4, 64 - 64 // 4  # 16 full-attention layers, 48 Gated DeltaNet layers
     state = 48 * 128 * 128 * 4  # value heads x key dim x value dim x 4 bytes (float32, the larger case)
     conv = (2 * 16 * 128 + 48 * 128) * (4 - 1) * 2  # (q, k, v channels) x (kernel - 1) x 2 bytes
@@ -162,12 +165,14 @@ def test_hybrid_linear_qwen3_next_80b_from_its_catalog_row(real):
 
 def test_hybrid_rows_say_how_sure_their_numbers_are(real_catalog):
     reader = CatalogReader(real_catalog)
-    for model_id in ("Qwen/Qwen3.5-35B-A3B", "Qwen/Qwen3-Next-80B-A3B-Instruct"):
+    for model_id in ("Qwen/Qwen3.5-27B", "Qwen/Qwen3.5-35B-A3B", "Qwen/Qwen3-Next-80B-A3B-Instruct"):
         (row,) = reader.records("SELECT provenance, source_url, second_source_url FROM architectures "
                                 "WHERE model_id = ?", (model_id,))
         assert row["provenance"] == "secondary"
         assert row["source_url"].startswith(("https://github.com/THUDM/slime/blob/", "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
-        assert row["second_source_url"].startswith("https://github.com/huggingface/transformers/blob/")
+        assert row["second_source_url"].startswith(("https://github.com/huggingface/transformers/blob/",
+                                                    "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
+        assert row["second_source_url"].split("/")[3] != row["source_url"].split("/")[3]  # two publishers
 
 
 def test_attention_not_modelled_is_said_not_guessed():
@@ -398,3 +403,12 @@ def test_one_h100_at_128k_side_by_side(real_catalog, model_id, weights, kv_bytes
     assert memory["kv_cache_per_gpu_gb"] == pytest.approx(kv_bytes / 1e9, rel=1e-9)
     assert memory["total_per_gpu_gb"] == pytest.approx(memory["weights_per_gpu_gb"] + kv_bytes / 1e9 + 10, rel=1e-9)
     assert memory["verdict"] == verdict
+
+
+def test_a_models_row_without_attention_read_through_pandas_is_no_attention(real):
+    """Regression: the Compare page passes the models row's attention as pandas gives it (NaN for an empty cell);
+    the layout must then be read off the architecture row, as for None, not refused as an unknown type."""
+    dsa = sequence_cache(arch(real, "deepseek-ai/DeepSeek-V3.2"), float("nan"), "bf16")
+    assert dsa.ok and dsa.kind == "mla+dsa"
+    hybrid = sequence_cache(arch(real, "Qwen/Qwen3.5-35B-A3B"), float("nan"), "bf16")
+    assert hybrid.ok and hybrid.kind == "hybrid-linear"
