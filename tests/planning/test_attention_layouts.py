@@ -384,7 +384,10 @@ def test_qwen3_published_speed_is_not_compared_with_a_decode_roofline(real):
 
 
 @pytest.mark.parametrize(("model_id", "weights", "kv_bytes", "verdict"), [
-    # Hybrid: 10 full-attention layers x 20,480 bytes per token, plus the flat 64,389,120-byte linear state.
+    # Hybrid dense: 16 full-attention layers x 4 KV heads x 256 x 2 x 2 bytes = 65,536 bytes per token, plus
+    # 48 Gated DeltaNet layers x (48 x 128 x 128 x 4 + (2 x 16 x 128 + 48 x 128) x 3 x 2) = 153,944,064 bytes.
+    ("Qwen/Qwen3.5-27B", "bf16", 65_536 * 128_000 + 153_944_064, "fits"),
+    # Hybrid MoE: 10 full-attention layers x 20,480 bytes per token, plus the flat 64,389,120-byte linear state.
     ("Qwen/Qwen3.5-35B-A3B", "bf16", 20_480 * 128_000 + 64_389_120, "does-not-fit"),
     ("Qwen/Qwen3.5-35B-A3B", "fp8", 20_480 * 128_000 + 64_389_120, "fits"),
     # DSA: 61 layers x (576-value bf16 latent + 128 FP8 indexer key + one float32 scale) bytes per token.
