@@ -307,9 +307,10 @@ def _server_sent_reasoning(payload: dict) -> bool:
 
 def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,
                 clock: Clock = time.perf_counter, poll_s: float = 0.05,
-                secrets: Mapping[str, object] | None = None) -> Iterator[StreamEvent]:
+                secrets: Mapping[str, object] | None = None, transport: Transport = "sdk") -> Iterator[StreamEvent]:
     """Synchronous form for a worker thread: runs the stream on the process's shared streaming loop (where the
-    SDK's connections stay alive between requests), stops when cancel is set."""
+    SDK's connections stay alive between requests), stops when cancel is set. (`transport` other than the SDK is
+    for bench/playground_ttft.py, which compares the clients on the playground's path.)"""
     from modelmatch.chat.stream_loop import SHARED
 
     events: list[StreamEvent] = []
@@ -317,7 +318,7 @@ def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, c
     finished = threading.Event()
 
     async def pump() -> None:
-        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets):
+        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets, transport=transport):
             with ready:
                 events.append(event)
                 ready.notify()
