@@ -101,7 +101,9 @@ class ClientPool:
         while len(self._clients) >= POOL_SIZE:
             _, oldest = self._clients.popitem(last=False)
             await oldest.close()
-        made = make_client(endpoint, api_key, headers)
+        # Off the loop: importing the SDK (once) and loading the CA store (once per client) take long enough to
+        # hold up every other stream on the loop.
+        made = await asyncio.to_thread(make_client, endpoint, api_key, headers)
         self._clients[key] = made
         return made
 
@@ -233,16 +235,16 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
 
     `headers`: the endpoint's own (resolved) headers; `body`: the whole JSON request. `on_sent(clock reading)` is
     called once the request is in the kernel's hands."""
-    import httpx2
-    import openai
-
     loop = asyncio.get_running_loop()
-    host = urlparse(endpoint.base_url or "").hostname or "?"
-    started = loop.time()
-    total_at = started + endpoint.max_duration_s
     pool = _POOL.get()
     own_pool = ClientPool() if pool is None else None
     client = await (pool or own_pool).client(endpoint, api_key, headers)
+    import httpx2  # imported by make_client already
+    import openai
+
+    host = urlparse(endpoint.base_url or "").hostname or "?"
+    started = loop.time()
+    total_at = started + endpoint.max_duration_s
     params = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
     reply: _Reply | None = None
     complete = False
@@ -255,7 +257,7 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
                 model=body["model"], messages=body["messages"], stream=True, extra_body=params)
             try:
                 # Until the request is sent: connecting (the library's connect limit) and the first byte.
-                async with asyncio.timeout_at(min(total_at, started + endpoint.connect_timeout_s
+                async with asyncio.timeout_at(min(total_at, loop.time() + endpoint.connect_timeout_s
                                                   + endpoint.first_byte_timeout_s)) as limit:
                     attempt.limit = limit
                     api_response = await manager.__aenter__()
@@ -274,6 +276,9 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
                 raise error from None
             except openai.APIConnectionError as failed:
                 raise _connection_error(endpoint, host, failed) from None
+            except openai.OpenAIError as refused:  # the SDK's own checks: named, its text left out (it may quote)
+                raise ChatBackendError(f"the request to {host} failed in the openai SDK "
+                                       f"({type(refused).__name__})") from None
             finally:
                 _ATTEMPT.reset(token)
         progress_at = attempt.sent_at or loop.time()
