@@ -321,7 +321,11 @@ def loop_pool() -> ConnectionPool:
                 pool.close()
 
         parked = closer()
-        loop.create_task(parked.__anext__())  # started, so loop.shutdown_asyncgens() will aclose() it
+
+        async def park() -> None:
+            await parked.__anext__()  # started, so loop.shutdown_asyncgens() will aclose() it
+
+        loop.create_task(park())
         pool._parked = parked  # type: ignore[attr-defined]  # keep it alive as long as the pool
     return pool
 
