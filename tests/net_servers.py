@@ -21,7 +21,8 @@ DONE = b"data: [DONE]\n\n"
 def reply_bytes(words: list[str]) -> bytes:
     body = b"".join(b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": w}}]}).encode() + b"\n\n"
                     for w in words)
-    usage = {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": len(words), "total_tokens": 2 + len(words)}}
+    usage = {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": len(words),
+                                      "total_tokens": 2 + len(words)}}
     return body + b"data: " + json.dumps(usage).encode() + b"\n\n" + DONE
 
 

@@ -409,50 +409,40 @@ async def _tunnel(conn: _Connection, host: str, port: int, proxy: Proxy) -> None
 DRAIN_S = 0.5  # after a complete reply: how long to wait for the rest of the HTTP response to keep the connection
 
 
-class ResponseStream:
-    """The body of one POST as (clock reading, bytes) pairs, each stamped when its read arrived: `async for` it.
-
-    `aclose(drain_s)`: the caller is done. With drain_s > 0 (the caller saw the reply complete, e.g. SSE [DONE]) the
-    rest of the HTTP response is read for up to drain_s so the connection goes back to the pool; otherwise, or if
-    it does not end in time, the connection is closed."""
-
-    def __init__(self, body: AsyncIterator[tuple[float, bytes]]):
-        self._body = body
-
-    def __aiter__(self) -> "ResponseStream":
-        return self
-
-    async def __anext__(self) -> tuple[float, bytes]:
-        return await self._body.__anext__()
-
-    async def aclose(self, drain_s: float = 0.0) -> None:
-        if drain_s > 0:
-            async def rest() -> None:
-                async for _ in self._body:
-                    pass
-            try:
-                await asyncio.wait_for(rest(), drain_s)
-            except (asyncio.TimeoutError, ChatBackendError):
+async def finish_stream(stream: AsyncIterator[tuple[float, bytes]], drain_s: float = 0.0) -> None:
+    """Close a post_stream. With drain_s > 0 (the caller saw the reply complete, e.g. SSE [DONE]) the rest of the
+    HTTP response is read first, for up to drain_s, so that its connection goes back to the pool; a response that
+    does not end in time, or drain_s = 0 (an error, a consumer that stopped early), closes the connection."""
+    if drain_s > 0:
+        async def rest() -> None:
+            async for _ in stream:
                 pass
-        await self._body.aclose()
+        try:
+            await asyncio.wait_for(rest(), drain_s)
+        except (asyncio.TimeoutError, ChatBackendError):
+            pass
+    await stream.aclose()  # type: ignore[attr-defined]
 
 
-def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits, clock: Callable[[], float],
-                on_sent: Callable[[float], None] | None = None, *, pool: ConnectionPool | None = None,
-                environ: Mapping[str, str] | None = None) -> ResponseStream:
+class _StaleConnection(Exception):
+    """A reused connection ended before any byte of the answer: the server closed it while it was idle."""
+
+
+async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits,
+                      clock: Callable[[], float], on_sent: Callable[[float], None] | None = None, *,
+                      pool: ConnectionPool | None = None,
+                      environ: Mapping[str, str] | None = None) -> AsyncIterator[tuple[float, bytes]]:
     """POST body to url and yield (clock reading, body bytes) as they arrive. Raises ChatBackendError (or its
-    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure.
+    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure. Close it with
+    finish_stream (or aclose()).
 
     `on_sent`, if given, is called once, when the answer starts arriving, with the clock reading at which the whole
     request was in the kernel's hands (the connection set up by then): the "request sent" instant the measurement
     harness times from. Connections are kept alive in `pool` (the running loop's unless given); HTTP_PROXY,
-    HTTPS_PROXY and NO_PROXY are read from `environ` (os.environ unless given) for each request."""
-    return ResponseStream(_post(url, headers, body, limits, clock, on_sent, pool, environ))
+    HTTPS_PROXY and NO_PROXY are read from `environ` (os.environ unless given) for each request.
 
-
-async def _post(url: str, headers: dict[str, str], body: bytes, limits: Limits, clock: Callable[[], float],
-                on_sent: Callable[[float], None] | None, pool: ConnectionPool | None,
-                environ: Mapping[str, str] | None) -> AsyncIterator[tuple[float, bytes]]:
+    One generator, no layers: every body chunk passes through here on its way to the stamps' consumer, and each
+    extra async layer costs the event loop time per chunk at hundreds of concurrent streams."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ChatBackendError(f"not an http(s) URL: {parsed.scheme}://{parsed.hostname}")
@@ -476,109 +466,97 @@ async def _post(url: str, headers: dict[str, str], body: bytes, limits: Limits, 
                                "key's variable)") from None
     pool = pool or loop_pool()
     key = (scheme, host, port, proxy.label if proxy else None, proxy.authorization if proxy else None)
-    for attempt in (1, 2):
-        conn = pool.take(key) if attempt == 1 else None
-        if conn is None:
-            conn = await _open_connection(key, scheme, host, port, proxy, limits, clock, pool)
-        exchange = _exchange(conn, request, body, limits, clock, on_sent, host, pool)
-        try:
-            async for item in exchange:
-                yield item
-            return
-        except _StaleConnection:
-            continue  # a kept-alive connection the server had closed while idle: once more on a new one
-        finally:
-            await exchange.aclose()
-            if not conn.pooled:
-                conn.close()
-
-
-class _StaleConnection(Exception):
-    """A reused connection ended before any byte of the answer: the server closed it while idle."""
-
-
-async def _exchange(conn: _Connection, request: h11.Request, body: bytes, limits: Limits,
-                    clock: Callable[[], float], on_sent: Callable[[float], None] | None, host: str,
-                    pool: ConnectionPool) -> AsyncIterator[tuple[float, bytes]]:
-    """Send the request on conn and yield the body; gives conn back to the pool (conn.key = None) once the response
-    was read to the end."""
-    h = conn.h11
-    stream = conn.reads
-    received = 0
+    conn = pool.take(key) or await _open_connection(key, scheme, host, port, proxy, limits, clock, pool)
     try:
-        payload = h.send(request) + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
-        sent_at = clock()  # write() hands the bytes to the kernel at once unless the socket is full
-        conn.transport.write(payload)
-        if conn.transport.get_write_buffer_size():
-            await stream.sent()
-            sent_at = clock()
-        deadline = sent_at + limits.max_duration_s
-        # Every limit is wall-clock from an instant, never from the last read: a server dripping header bytes, 1xx
-        # responses or chunk extensions (bytes that carry no body) used to restart it with every byte and hold the
-        # column until max_duration_s. progress_at = the request, then the last body byte.
-        progress_at = sent_at
-        first = True
-        status: int | None = None
-        error_body = bytearray()
-        location_host: str | None = None
-        now = sent_at
         while True:
-            event = h.next_event()
-            if event is h11.NEED_DATA:
-                # Servers send headers at once and the body after prefill: "first byte" means first body byte.
-                timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                at = clock()
-                left_s = min(deadline - at, progress_at + timeout - at)
-                got = await stream.read(left_s) if left_s > 0 else None
-                if got is None and clock() >= deadline:
-                    raise ChatBackendError(f"the reply from {host} took longer than "
-                                           f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
-                if got is None:
-                    what = "no first byte" if first else "the stream stalled: no data"
-                    raise ChatBackendError(f"{what} from {host} within {timeout:g} s")
-                now, raw = got
-                if not raw and not received and conn.reused:
-                    raise _StaleConnection()
-                received += len(raw)
-                if received > limits.max_response_bytes:
-                    raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; stopped "
-                                           "reading (max_response_bytes)")
-                h.receive_data(raw)
-                continue
-            if isinstance(event, h11.Response):
-                if on_sent is not None:
-                    on_sent(sent_at)
-                    on_sent = None
-                status = event.status_code
-                if 300 <= status < 400:
-                    location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
-                    location_host = urlparse(location.decode("latin-1")).hostname or None
-                continue
-            if isinstance(event, h11.Data):
-                if status is not None and status >= 300:
-                    if len(error_body) < ERROR_BODY_LIMIT:
-                        error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
-                    continue
-                if not event.data:
-                    continue  # an empty chunk (or one made of extensions only) is no progress
-                first = False
-                progress_at = now
-                yield now, bytes(event.data)
-                continue
-            if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                if isinstance(event, h11.EndOfMessage):
-                    pool.put(conn)  # or closes it, when the server said Connection: close
-                if status is not None and status >= 300:
-                    raise HttpError(status, bytes(error_body), location_host)
-                return
-    except h11.RemoteProtocolError as exc:
-        if not received and conn.reused:
-            raise _StaleConnection() from exc
-        raise ChatBackendError(f"the connection to {host} broke mid-response ({exc})") from exc
-    except (ConnectionError, OSError) as exc:
-        if not received and conn.reused:
-            raise _StaleConnection() from exc
-        raise ChatBackendError(f"the connection to {host} failed: {exc}") from exc
+            try:
+                h = conn.h11
+                stream = conn.reads
+                received = 0
+                try:
+                    payload = h.send(request) + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
+                    sent_at = clock()  # write() hands the bytes to the kernel at once unless the socket is full
+                    conn.transport.write(payload)
+                    if conn.transport.get_write_buffer_size():
+                        await stream.sent()
+                        sent_at = clock()
+                    deadline = sent_at + limits.max_duration_s
+                    # Every limit is wall-clock from an instant, never from the last read: a server dripping
+                    # header bytes, 1xx responses or chunk extensions (bytes that carry no body) used to restart it
+                    # with every byte and hold the column until max_duration_s. progress_at = the request, then the
+                    # last body byte.
+                    progress_at = sent_at
+                    first = True
+                    status: int | None = None
+                    error_body = bytearray()
+                    location_host: str | None = None
+                    now = sent_at
+                    while True:
+                        event = h.next_event()
+                        if event is h11.NEED_DATA:
+                            # Servers send headers at once and the body after prefill: "first byte" = first body
+                            # byte.
+                            timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
+                            at = clock()
+                            left_s = min(deadline - at, progress_at + timeout - at)
+                            got = await stream.read(left_s) if left_s > 0 else None
+                            if got is None and clock() >= deadline:
+                                raise ChatBackendError(f"the reply from {host} took longer than "
+                                                       f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
+                            if got is None:
+                                what = "no first byte" if first else "the stream stalled: no data"
+                                raise ChatBackendError(f"{what} from {host} within {timeout:g} s")
+                            now, raw = got
+                            if not raw and not received and conn.reused:
+                                raise _StaleConnection()
+                            received += len(raw)
+                            if received > limits.max_response_bytes:
+                                raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; "
+                                                       "stopped reading (max_response_bytes)")
+                            h.receive_data(raw)
+                            continue
+                        if isinstance(event, h11.Data):
+                            if status is not None and status >= 300:
+                                if len(error_body) < ERROR_BODY_LIMIT:
+                                    error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
+                                continue
+                            if not event.data:
+                                continue  # an empty chunk (or one made of extensions only) is no progress
+                            first = False
+                            progress_at = now
+                            yield now, bytes(event.data)
+                            continue
+                        if isinstance(event, h11.Response):
+                            if on_sent is not None:
+                                on_sent(sent_at)
+                                on_sent = None
+                            status = event.status_code
+                            if 300 <= status < 400:
+                                location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
+                                location_host = urlparse(location.decode("latin-1")).hostname or None
+                            continue
+                        if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                            if isinstance(event, h11.EndOfMessage):
+                                pool.put(conn)  # or closes it, when the server said Connection: close
+                            if status is not None and status >= 300:
+                                raise HttpError(status, bytes(error_body), location_host)
+                            return
+                except h11.RemoteProtocolError as exc:
+                    if not received and conn.reused:
+                        raise _StaleConnection() from exc
+                    raise ChatBackendError(f"the connection to {host} broke mid-response ({exc})") from exc
+                except (ConnectionError, OSError) as exc:
+                    if not received and conn.reused:
+                        raise _StaleConnection() from exc
+                    raise ChatBackendError(f"the connection to {host} failed: {exc}") from exc
+            except _StaleConnection:
+                # A kept-alive connection the server had closed while idle (nothing of the answer arrived): once
+                # more, on a new connection, which cannot be stale.
+                conn.close()
+                conn = await _open_connection(key, scheme, host, port, proxy, limits, clock, pool)
+    finally:
+        if not conn.pooled:
+            conn.close()
 
 
 def _sendable_header_value(value: str) -> bool:

@@ -16,7 +16,7 @@ from typing import AsyncIterator, Callable, Iterator, Mapping
 
 from modelmatch.chat.types import ChatBackendError, ChatRequest, StreamEvent, Usage
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, chat_request_target, redact, resolve_headers
-from modelmatch.chat.http_stream import DRAIN_S, HttpError, Limits, SSEParser, post_stream
+from modelmatch.chat.http_stream import DRAIN_S, HttpError, Limits, SSEParser, finish_stream, post_stream
 from modelmatch.chat.reasoning import ThinkSplitter
 
 Clock = Callable[[], float]
@@ -179,7 +179,7 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     finally:
         # After a complete reply, the rest of the HTTP response (its last chunk) is read so the connection can be
         # kept alive; otherwise (an error, a consumer that stopped early) it is closed now.
-        await stream.aclose(drain_s=DRAIN_S if complete else 0.0)
+        await finish_stream(stream, DRAIN_S if complete else 0.0)
 
 
 def _check_progress(endpoint: Endpoint, started_at: float, last_event_at: float | None, now: float) -> None:
