@@ -216,6 +216,9 @@ def _check_api_dialect(entry: Mapping, where: str) -> None:
     if path.endswith("/openai") or "/deployments" in path or path.endswith("/chat/completions"):
         raise EndpointsFileError(f"{where}, base_url: with api \"azure\" give the resource endpoint only (e.g. "
                                  "https://my-resource.openai.azure.com); /openai/deployments/... is added")
+    if not entry.get("api_key_env") and not entry.get("api_key_secret"):
+        raise EndpointsFileError(f"{where}, api_key_env: api \"azure\" needs the key's environment variable "
+                                 "(or api_key_secret); it is sent as the api-key header")
     query = entry.get("query")
     if isinstance(query, dict) and any(name.lower() == "api-version" for name in query):
         raise EndpointsFileError(f"{where}, query.api-version: with api \"azure\" write api_version instead")

@@ -62,6 +62,7 @@ def test_the_openai_dialect_is_unchanged():
     ({"base_url": "https://res.openai.azure.com/openai/deployments/x"}, "base_url", "resource endpoint only"),
     ({"query": {"api-version": "2024-10-21"}}, "query.api-version", "write api_version instead"),
     ({"headers": {"api-key": {"env": "AZURE_OPENAI_API_KEY"}}}, "headers.api-key", "read from api_key_env"),
+    ({"api_key_env": None}, "api_key_env", "needs the key's environment variable"),
     ({"api": "bedrock"}, "api", "must be one of openai, azure"),
     ({"api": "openai"}, "deployment", 'only applies with api = "azure"'),
 ])
