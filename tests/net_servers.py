@@ -34,6 +34,7 @@ class KeepAliveServer:
     def __init__(self, words: list[str] | None = None, tls: ssl.SSLContext | None = None):
         self.words = words or ["Hello", " world"]
         self.connections = 0
+        self.closed = threading.Event()  # set when a connection ended (the client or the server closed it)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.close_after = False
         self.drop_idle = False
@@ -51,6 +52,10 @@ class KeepAliveServer:
 
             def log_message(self, *args) -> None:
                 pass
+
+            def finish(self) -> None:
+                super().finish()
+                server.closed.set()
 
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))

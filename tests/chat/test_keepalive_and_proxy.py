@@ -58,6 +58,18 @@ def test_twenty_sequential_requests_share_one_connection(no_proxy_env):
     assert server.connections == 1
 
 
+def test_idle_connections_close_when_the_event_loop_ends(no_proxy_env):
+    """The pool belongs to one event loop; asyncio.run's end closes the connections it kept."""
+    with KeepAliveServer() as server:
+        async def run():
+            return answer(await collect(endpoint(f"http://127.0.0.1:{server.port}/v1")))
+
+        assert asyncio.run(run()) == "Hello world"
+        # The client hung up: well before the server's own 10 s socket timeout would have ended the connection.
+        assert server.closed.wait(timeout=5)
+    assert server.connections == 1
+
+
 def test_a_response_not_read_to_the_end_is_never_reused(no_proxy_env):
     """A consumer that stops early leaves bytes unread on the connection: the next request must not read them."""
     limits = Limits(connect_timeout_s=5, first_byte_timeout_s=5, stall_timeout_s=5)
