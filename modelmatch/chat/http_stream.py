@@ -409,11 +409,14 @@ async def _tunnel(conn: _Connection, host: str, port: int, proxy: Proxy) -> None
 DRAIN_S = 0.5  # after a complete reply: how long to wait for the rest of the HTTP response to keep the connection
 
 
-async def finish_stream(stream: AsyncIterator[tuple[float, bytes]], drain_s: float = 0.0) -> None:
+async def finish_stream(stream: AsyncIterator[tuple[float, bytes]], drain_s: float = 0.0,
+                        response: Mapping[str, object] | None = None) -> None:
     """Close a post_stream. With drain_s > 0 (the caller saw the reply complete, e.g. SSE [DONE]) the rest of the
     HTTP response is read first, for up to drain_s, so that its connection goes back to the pool; a response that
-    does not end in time, or drain_s = 0 (an error, a consumer that stopped early), closes the connection."""
-    if drain_s > 0:
+    does not end in time, or drain_s = 0 (an error, a consumer that stopped early), closes the connection. No
+    drain when `response` (post_stream's) says the server will close the connection anyway: waiting would only
+    cost the event loop a task per request."""
+    if drain_s > 0 and (response is None or response.get("keep_alive", True)):
         async def rest() -> None:
             async for _ in stream:
                 pass
@@ -430,8 +433,8 @@ class _StaleConnection(Exception):
 
 async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits,
                       clock: Callable[[], float], on_sent: Callable[[float], None] | None = None, *,
-                      pool: ConnectionPool | None = None,
-                      environ: Mapping[str, str] | None = None) -> AsyncIterator[tuple[float, bytes]]:
+                      pool: ConnectionPool | None = None, environ: Mapping[str, str] | None = None,
+                      response: dict[str, object] | None = None) -> AsyncIterator[tuple[float, bytes]]:
     """POST body to url and yield (clock reading, body bytes) as they arrive. Raises ChatBackendError (or its
     HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure. Close it with
     finish_stream (or aclose()).
@@ -439,7 +442,8 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
     `on_sent`, if given, is called once, when the answer starts arriving, with the clock reading at which the whole
     request was in the kernel's hands (the connection set up by then): the "request sent" instant the measurement
     harness times from. Connections are kept alive in `pool` (the running loop's unless given); HTTP_PROXY,
-    HTTPS_PROXY and NO_PROXY are read from `environ` (os.environ unless given) for each request.
+    HTTPS_PROXY and NO_PROXY are read from `environ` (os.environ unless given) for each request. `response`, if
+    given, gets "keep_alive": False when the answer's head says the server will close the connection.
 
     One generator, no layers: every body chunk passes through here on its way to the stamps' consumer, and each
     extra async layer costs the event loop time per chunk at hundreds of concurrent streams."""
@@ -531,6 +535,10 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                                 on_sent(sent_at)
                                 on_sent = None
                             status = event.status_code
+                            if response is not None and (event.http_version != b"1.1" or any(
+                                    name == b"connection" and b"close" in value.lower()
+                                    for name, value in event.headers)):
+                                response["keep_alive"] = False
                             if 300 <= status < 400:
                                 location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
                                 location_host = urlparse(location.decode("latin-1")).hostname or None

@@ -116,7 +116,8 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     done_at: float | None = None
     last_at = started_at = clock()
     last_event_at: float | None = None
-    stream = post_stream(url, headers, body, limits, clock, on_sent)
+    response: dict[str, object] = {}
+    stream = post_stream(url, headers, body, limits, clock, on_sent, response=response)
     try:
         try:
             async for at, chunk in stream:
@@ -179,7 +180,7 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     finally:
         # After a complete reply, the rest of the HTTP response (its last chunk) is read so the connection can be
         # kept alive; otherwise (an error, a consumer that stopped early) it is closed now.
-        await finish_stream(stream, DRAIN_S if complete else 0.0)
+        await finish_stream(stream, DRAIN_S if complete else 0.0, response)
 
 
 def _check_progress(endpoint: Endpoint, started_at: float, last_event_at: float | None, now: float) -> None:
