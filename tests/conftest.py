@@ -27,6 +27,15 @@ def _no_test_touches_the_repos_runtime_files(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("MODELMATCH_ENDPOINTS", str(private / "endpoints.toml"))
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch):
+    """The HTTP client reads HTTP_PROXY / HTTPS_PROXY / NO_PROXY: a developer's proxy settings must not send the
+    tests' loopback requests through it. Tests of proxying set their own."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture
 def fixture_data_dir(tmp_path: Path) -> Path:
     return write_fixture_data(tmp_path / "data")

@@ -13,9 +13,17 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping, get_args
-from urllib.parse import urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 EndpointKind = Literal["openai", "transformers"]
+# How an "openai"-kind endpoint is addressed: "openai" = {base_url}/chat/completions with `Authorization: Bearer`;
+# "azure" = Azure OpenAI's deployment URL with the key in the `api-key` header (see chat_request_target).
+ApiDialect = Literal["openai", "azure"]
+API_DIALECTS: tuple[str, ...] = get_args(ApiDialect)
+# Azure OpenAI's dated data-plane versions, e.g. 2024-10-21 (GA) or 2025-04-01-preview.
+AZURE_API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+# A deployment name as the Azure portal allows it: letters, digits, '-', '_' and '.', at most 64 characters.
+AZURE_DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # qwen3-enable-thinking: chat_template_kwargs {"enable_thinking": ...} (Qwen3 on vLLM/SGLang, and locally);
 # deepseek-v31-template: chat_template_kwargs {"thinking": ...} (DeepSeek-V3.1's template on vLLM/SGLang, and locally);
 # deepseek-thinking: DeepSeek's own API, top-level "thinking": {"type": "enabled"|"disabled"}.
@@ -59,8 +67,11 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()  # literal values, never a secret
     header_envs: tuple[tuple[str, str], ...] = ()  # header name -> environment variable holding its (secret) value
     header_secret_names: tuple[tuple[str, str], ...] = ()  # header name -> Streamlit secret (after the environment)
-    query: tuple[tuple[str, str], ...] = ()  # added to the chat completions URL, e.g. Azure's api-version
+    query: tuple[tuple[str, str], ...] = ()  # added to the chat completions URL
     extra_body_json: str = ""  # a JSON object merged into every request body under the request's own fields
+    api: ApiDialect = "openai"  # "azure": Azure OpenAI (deployment URL, api-version, api-key header)
+    deployment: str | None = None  # api "azure": the deployment name in the URL
+    api_version: str | None = None  # api "azure": the api-version query parameter
 
     @property
     def has_key(self) -> bool:
@@ -166,8 +177,11 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
         for key in ("think_tags", "starts_in_thinking"):
             if key in entry and not isinstance(entry[key], bool):
                 raise EndpointsFileError(f"{where}: '{key}' must be true or false")
-        if kind != "openai" and any(k in entry for k in ("headers", "query", "extra_body")):
-            raise EndpointsFileError(f"{where}: 'headers', 'query' and 'extra_body' only apply to kind 'openai'")
+        if kind != "openai" and any(k in entry for k in ("headers", "query", "extra_body", "api", "deployment",
+                                                        "api_version")):
+            raise EndpointsFileError(f"{where}: 'headers', 'query', 'extra_body', 'api', 'deployment' and "
+                                     "'api_version' only apply to kind 'openai'")
+        _check_api_dialect(entry, where)
         if "headers" in entry:
             values["headers"], values["header_envs"], values["header_secret_names"] = _parse_headers(entry["headers"],
                                                                                                     where)
@@ -177,6 +191,70 @@ def parse_endpoints(data: Mapping, source: str) -> tuple[Endpoint, ...]:
             values["extra_body_json"] = _parse_extra_body(values.pop("extra_body"), where)
         endpoints.append(Endpoint(**values))
     return tuple(endpoints)
+
+
+def _check_api_dialect(entry: Mapping, where: str) -> None:
+    """api = "azure" needs a deployment and a dated api_version; the key comes from api_key_env / api_key_secret
+    and is sent as the api-key header, so neither headers nor query may set those themselves."""
+    api = entry.get("api", "openai")
+    if api not in API_DIALECTS:
+        raise EndpointsFileError(f"{where}, api: must be one of {', '.join(API_DIALECTS)}, got {api!r}")
+    if api != "azure":
+        for key in ("deployment", "api_version"):
+            if key in entry:
+                raise EndpointsFileError(f"{where}, {key}: only applies with api = \"azure\"")
+        return
+    deployment = entry.get("deployment")
+    if not isinstance(deployment, str) or not AZURE_DEPLOYMENT_RE.match(deployment):
+        raise EndpointsFileError(f"{where}, deployment: api \"azure\" needs the deployment name (1-64 letters, "
+                                 "digits, '-', '_' or '.', as the Azure portal shows it)")
+    version = entry.get("api_version")
+    if not isinstance(version, str) or not AZURE_API_VERSION_RE.match(version):
+        raise EndpointsFileError(f"{where}, api_version: api \"azure\" needs the API version as a quoted date, "
+                                 'e.g. api_version = "2024-10-21" (or a preview, "2025-04-01-preview")')
+    path = urlparse(str(entry.get("base_url", ""))).path.rstrip("/")
+    if path.endswith("/openai") or "/deployments" in path or path.endswith("/chat/completions"):
+        raise EndpointsFileError(f"{where}, base_url: with api \"azure\" give the resource endpoint only (e.g. "
+                                 "https://my-resource.openai.azure.com); /openai/deployments/... is added")
+    if not entry.get("api_key_env") and not entry.get("api_key_secret"):
+        raise EndpointsFileError(f"{where}, api_key_env: api \"azure\" needs the key's environment variable "
+                                 "(or api_key_secret); it is sent as the api-key header")
+    query = entry.get("query")
+    if isinstance(query, dict) and any(name.lower() == "api-version" for name in query):
+        raise EndpointsFileError(f"{where}, query.api-version: with api \"azure\" write api_version instead")
+    headers = entry.get("headers")
+    if isinstance(headers, dict) and any(name.lower() == "api-key" for name in headers):
+        raise EndpointsFileError(f"{where}, headers.api-key: with api \"azure\" the key is read from api_key_env "
+                                 "(or api_key_secret) and sent as the api-key header")
+
+
+def chat_request_target(endpoint: Endpoint, api_key: str | None,
+                        extra_headers: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """Where an openai-kind endpoint's chat completions go and the headers that address it: (URL with its query,
+    headers). The headers are the endpoint's own (`extra_headers`, as resolve_headers returns them) and the key's;
+    each client adds its framing (Content-Type, Accept) itself. Pure: the measurement client and the SDK adapter
+    both call it, so both send the same request.
+
+    api "openai": {base_url}/chat/completions, `Authorization: Bearer <key>`.
+    api "azure" (Azure OpenAI REST reference, data plane inference, "Chat completions - Create":
+    https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#chat-completions):
+    POST {endpoint}/openai/deployments/{deployment-id}/chat/completions?api-version={version}, the key in the
+    `api-key` header ("Authentication ... API key: api-key header"), not Authorization."""
+    headers = dict(extra_headers or {})
+    query = list(endpoint.query)
+    if endpoint.api == "azure":
+        url = (f"{endpoint.base_url}/openai/deployments/{quote(endpoint.deployment or '', safe='')}"
+               "/chat/completions")
+        query.insert(0, ("api-version", endpoint.api_version or ""))
+        if api_key:
+            headers["api-key"] = api_key
+    else:
+        url = f"{endpoint.base_url}/chat/completions"
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+    if query:
+        url += "?" + urlencode(query)
+    return url, headers
 
 
 def _parse_headers(table: object, where: str) -> tuple[tuple[tuple[str, str], ...], ...]:

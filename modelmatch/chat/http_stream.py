@@ -3,17 +3,26 @@
 Why not a general HTTP library: every read is stamped with the clock the moment bytes arrive (timing is the
 product), redirects are never followed (an endpoint must not send our key elsewhere), and there are separate
 limits for connecting, the first byte, a stall mid-stream, and the total size.
+
+What a deployment needs besides: connections kept alive between requests to the same host (reused only after
+their response was read to the end), and the HTTP_PROXY / HTTPS_PROXY / NO_PROXY variables (plain HTTP through the
+proxy in absolute form, HTTPS through a CONNECT tunnel with TLS verified against the real host).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import ipaddress
+import os
 import re
 import ssl
+import time
+import weakref
 from collections import deque
-from dataclasses import dataclass
-from typing import AsyncIterator, Callable
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable, Mapping
+from urllib.parse import unquote, urlparse
 
 import h11
 
@@ -124,114 +133,438 @@ class _StampedReads(asyncio.Protocol):
         return None
 
 
-async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits,
-                      clock: Callable[[], float],
-                      on_sent: Callable[[float], None] | None = None) -> AsyncIterator[tuple[float, bytes]]:
-    """POST body to url and yield (clock reading, body bytes) as they arrive. Raises ChatBackendError (or its
-    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure.
+# ---------------------------------------------------------------------------------------------------------------
+# Proxies from the environment, as curl and Python's urllib read them.
 
-    `on_sent`, if given, is called with the clock reading at which the whole request was in the kernel's hands (the
-    connection is set up by then): the "request sent" instant the measurement harness times from."""
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy from HTTP_PROXY / HTTPS_PROXY. `authorization` (from credentials in the proxy URL) goes only
+    to the proxy, as Proxy-Authorization, and is left out of repr so it never reaches a message or a log."""
+
+    host: str
+    port: int
+    authorization: str | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """host:port for messages (never the credentials)."""
+        return f"{_bracketed(self.host)}:{self.port}"
+
+
+class ProxyConfigError(ChatBackendError):
+    """A proxy variable this client cannot use; the message names the variable, never its value."""
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    # The lower-case name wins, as in curl and urllib. Under CGI (REQUEST_METHOD set) an upper-case HTTP_PROXY can
+    # come from a request's "Proxy:" header ("httpoxy"), so it is ignored there, as urllib does.
+    value = environ.get(name.lower())
+    if value is None and not (name == "HTTP_PROXY" and "REQUEST_METHOD" in environ):
+        value = environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _parse_proxy(value: str, variable: str) -> Proxy:
+    parsed = urlparse(value if "://" in value else f"http://{value}")
+    if parsed.scheme != "http":
+        raise ProxyConfigError(f"{variable} names a {parsed.scheme}:// proxy; this client speaks to HTTP proxies "
+                               "only (http://host:port)")
+    try:
+        port = parsed.port or 80  # the URL's own default, as httpx and requests read a proxy URL
+    except ValueError:
+        raise ProxyConfigError(f"{variable} has a port that is not a number from 1 to 65535") from None
+    if not parsed.hostname:
+        raise ProxyConfigError(f"{variable} names no proxy host")
+    authorization = None
+    if parsed.username is not None:
+        pair = f"{unquote(parsed.username)}:{unquote(parsed.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+    return Proxy(parsed.hostname, port, authorization)
+
+
+def _no_proxy_entry_matches(entry: str, host: str, port: int) -> bool:
+    entry_port: int | None = None
+    if entry.startswith("["):  # [v6] or [v6]:port
+        inside, _, rest = entry[1:].partition("]")
+        entry = inside
+        if rest.startswith(":") and rest[1:].isdigit():
+            entry_port = int(rest[1:])
+    elif entry.count(":") == 1:  # host:port (a bare IPv6 literal has several colons)
+        name, _, text = entry.partition(":")
+        if text.isdigit():
+            entry, entry_port = name, int(text)
+    if entry_port is not None and entry_port != port:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        try:
+            return address in ipaddress.ip_network(entry, strict=False)  # an address or a CIDR block
+        except ValueError:
+            return False
+    entry = entry.removeprefix("*").removeprefix(".").rstrip(".")
+    return bool(entry) and (host == entry or host.endswith("." + entry))
+
+
+def bypasses_proxy(host: str, port: int, no_proxy: str | None) -> bool:
+    """Whether NO_PROXY sends `host` (a name or an IP literal, without brackets) direct: `*`; a host name, which
+    also covers its subdomains (`example.com`, `.example.com` and `*.example.com` alike); an IP address or a CIDR
+    block, IPv6 with or without brackets; any of them with `:port` to bypass that port only."""
+    if not no_proxy:
+        return False
+    host = host.lower().rstrip(".")
+    for raw in re.split(r"[,\s]+", no_proxy.lower()):
+        if raw == "*":
+            return True
+        if raw and _no_proxy_entry_matches(raw, host, port):
+            return True
+    return False
+
+
+def proxy_for(scheme: str, host: str, port: int, environ: Mapping[str, str] | None = None) -> Proxy | None:
+    """The proxy a request to scheme://host:port goes through: HTTPS_PROXY for https, HTTP_PROXY for http, None
+    when the variable is unset or NO_PROXY names the host. Raises ProxyConfigError for a proxy it cannot use."""
+    environ = os.environ if environ is None else environ
+    variable = "HTTPS_PROXY" if scheme == "https" else "HTTP_PROXY"
+    value = _env(environ, variable)
+    if value is None or bypasses_proxy(host, port, _env(environ, "NO_PROXY")):
+        return None
+    return _parse_proxy(value, variable)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connections, kept open between requests to the same host.
+
+class _Connection:
+    """One TCP (and TLS) connection and its h11 state machine."""
+
+    def __init__(self, key: tuple, transport: asyncio.Transport, reads: _StampedReads):
+        self.key, self.transport, self.reads = key, transport, reads
+        self.h11 = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=READ_SIZE * 4)
+        self.reused = False
+        self.pooled = False  # parked in the pool (or handed back to it): not to be closed by the request
+        self.idle_since = 0.0
+
+    def idle_and_open(self) -> bool:
+        """Nothing arrived since the last response ended and the server has not closed it."""
+        reads = self.reads
+        return not (self.transport.is_closing() or reads._eof or reads._reads)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class ConnectionPool:
+    """Idle connections of one event loop, by (scheme, host, port, proxy). A connection comes back only once its
+    response was read to the end (h11 says both sides are DONE); one that has seen bytes or an end of stream since,
+    or idled longer than keepalive_expiry_s, is closed instead of reused. `opened` counts connections set up."""
+
+    def __init__(self, max_idle_per_host: int = 8, keepalive_expiry_s: float = 5.0):
+        # 5 s: httpx's default keep-alive expiry, and the idle timeout of uvicorn, the server under vLLM and SGLang.
+        self.max_idle_per_host = max_idle_per_host
+        self.keepalive_expiry_s = keepalive_expiry_s
+        self._idle: dict[tuple, deque[_Connection]] = {}
+        self.opened = 0
+
+    def take(self, key: tuple) -> _Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have been closed by the server
+            conn.pooled = False
+            if conn.idle_and_open() and now - conn.idle_since < self.keepalive_expiry_s:
+                conn.reused = True
+                return conn
+            conn.close()
+        return None
+
+    def put(self, conn: _Connection) -> None:
+        if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE or not conn.idle_and_open():
+            conn.close()
+            return
+        conn.h11.start_next_cycle()
+        conn.pooled = True
+        conn.idle_since = time.monotonic()
+        idle = self._idle.setdefault(conn.key, deque())
+        idle.append(conn)
+        while len(idle) > self.max_idle_per_host:
+            idle.popleft().close()
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            while idle:
+                idle.pop().close()
+        self._idle.clear()
+
+
+_POOLS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool]" = weakref.WeakKeyDictionary()
+
+
+def loop_pool() -> ConnectionPool:
+    """The running event loop's pool (transports belong to one loop). Its idle connections are closed when
+    asyncio.run finishes the loop: the pool parks an async generator there, which asyncio.run closes at the end."""
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.get(loop)
+    if pool is None:
+        pool = _POOLS[loop] = ConnectionPool()
+
+        async def closer() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                pool.close()
+
+        parked = closer()
+
+        async def park() -> None:
+            await parked.__anext__()  # started, so loop.shutdown_asyncgens() will aclose() it
+
+        loop.create_task(park())
+        pool._parked = parked  # type: ignore[attr-defined]  # keep it alive as long as the pool
+    return pool
+
+
+async def _open_connection(key: tuple, scheme: str, host: str, port: int, proxy: Proxy | None,
+                           limits: Limits, clock: Callable[[], float], pool: ConnectionPool) -> _Connection:
+    loop = asyncio.get_running_loop()
+    tls = ssl.create_default_context() if scheme == "https" else None
+    where = f"the proxy {proxy.label}" if proxy else f"{host}:{port}"
+
+    async def connect() -> _Connection:
+        if proxy is None:
+            transport, reads = await loop.create_connection(lambda: _StampedReads(clock), host, port, ssl=tls,
+                                                            server_hostname=host if tls else None)
+            return _Connection(key, transport, reads)
+        transport, reads = await loop.create_connection(lambda: _StampedReads(clock), proxy.host, proxy.port)
+        conn = _Connection(key, transport, reads)
+        if tls is None:
+            return conn  # plain HTTP goes to the proxy in absolute form
+        try:
+            await _tunnel(conn, host, port, proxy)
+            # TLS inside the tunnel, verified against the real host (never the proxy).
+            tls_transport = await loop.start_tls(transport, reads, tls, server_hostname=host)
+        except BaseException:
+            transport.close()
+            raise
+        reads.transport = tls_transport  # start_tls hands the protocol a new transport without telling it
+        conn.transport = tls_transport
+        return conn
+
+    try:
+        conn = await asyncio.wait_for(connect(), timeout=limits.connect_timeout_s)
+    except asyncio.TimeoutError as exc:
+        raise ChatBackendError(f"could not connect to {where} within {limits.connect_timeout_s:g} s") from exc
+    except ssl.SSLError as exc:
+        raise ChatBackendError(f"TLS with {host} failed: {exc.reason or exc}") from exc
+    except OSError as exc:
+        raise ChatBackendError(f"could not connect to {where}: {exc.strerror or exc}") from exc
+    conn.transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
+    pool.opened += 1
+    return conn
+
+
+async def _tunnel(conn: _Connection, host: str, port: int, proxy: Proxy) -> None:
+    """CONNECT host:port through the proxy; returns once the proxy answered 2xx."""
+    authority = f"{_bracketed(host)}:{port}"
+    headers = [("Host", authority)]
+    if proxy.authorization:
+        headers.append(("Proxy-Authorization", proxy.authorization))
+    tunnel = h11.Connection(our_role=h11.CLIENT)
+    conn.transport.write(tunnel.send(h11.Request(method="CONNECT", target=authority, headers=headers))
+                         + tunnel.send(h11.EndOfMessage()))
+    received = 0
+    while True:
+        event = tunnel.next_event()
+        if event is h11.NEED_DATA:
+            got = await conn.reads.read(3600.0)  # bounded by the caller's connect timeout
+            if got is None or not got[1]:
+                raise ChatBackendError(f"the proxy {proxy.label} closed the connection during CONNECT")
+            received += len(got[1])
+            if received > ERROR_BODY_LIMIT:
+                raise ChatBackendError(f"the proxy {proxy.label} sent an over-long answer to CONNECT")
+            tunnel.receive_data(got[1])
+            continue
+        if isinstance(event, h11.Response):
+            if not 200 <= event.status_code < 300:
+                hint = " (proxy authentication required or refused)" if event.status_code == 407 else ""
+                raise ChatBackendError(f"the proxy {proxy.label} refused the tunnel to {authority}: HTTP "
+                                      f"{event.status_code}{hint}")
+            if tunnel.trailing_data[0] or conn.reads._reads:
+                raise ChatBackendError(f"the proxy {proxy.label} sent bytes before the TLS handshake")
+            return
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        raise ChatBackendError(f"the proxy {proxy.label} answered CONNECT unexpectedly")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One request.
+
+DRAIN_S = 0.5  # after a complete reply: how long to wait for the rest of the HTTP response to keep the connection
+
+
+async def finish_stream(stream: AsyncIterator[tuple[float, bytes]], drain_s: float = 0.0,
+                        response: Mapping[str, object] | None = None) -> None:
+    """Close a post_stream. With drain_s > 0 (the caller saw the reply complete, e.g. SSE [DONE]) the rest of the
+    HTTP response is read first, for up to drain_s, so that its connection goes back to the pool; a response that
+    does not end in time, or drain_s = 0 (an error, a consumer that stopped early), closes the connection. No
+    drain when `response` (post_stream's) says the server will close the connection anyway: waiting would only
+    cost the event loop a task per request."""
+    if drain_s > 0 and (response is None or response.get("keep_alive", True)):
+        async def rest() -> None:
+            async for _ in stream:
+                pass
+        try:
+            await asyncio.wait_for(rest(), drain_s)
+        except (asyncio.TimeoutError, ChatBackendError):
+            pass
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+class _StaleConnection(Exception):
+    """A reused connection ended before any byte of the answer: the server closed it while it was idle."""
+
+
+async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Limits,
+                      clock: Callable[[], float], on_sent: Callable[[float], None] | None = None, *,
+                      pool: ConnectionPool | None = None, environ: Mapping[str, str] | None = None,
+                      response: dict[str, object] | None = None) -> AsyncIterator[tuple[float, bytes]]:
+    """POST body to url and yield (clock reading, body bytes) as they arrive. Raises ChatBackendError (or its
+    HttpError subclass for non-2xx answers, with up to 64 KB of the body) on any failure. Close it with
+    finish_stream (or aclose()).
+
+    `on_sent`, if given, is called once, when the answer starts arriving, with the clock reading at which the whole
+    request was in the kernel's hands (the connection set up by then): the "request sent" instant the measurement
+    harness times from. Connections are kept alive in `pool` (the running loop's unless given); HTTP_PROXY,
+    HTTPS_PROXY and NO_PROXY are read from `environ` (os.environ unless given) for each request. `response`, if
+    given, gets "keep_alive": False when the answer's head says the server will close the connection.
+
+    One generator, no layers: every body chunk passes through here on its way to the stamps' consumer, and each
+    extra async layer costs the event loop time per chunk at hundreds of concurrent streams."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ChatBackendError(f"not an http(s) URL: {parsed.scheme}://{parsed.hostname}")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    scheme, host = parsed.scheme, parsed.hostname
+    port = parsed.port or (443 if scheme == "https" else 80)
     target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
-    tls = ssl.create_default_context() if parsed.scheme == "https" else None
-    loop = asyncio.get_running_loop()
+    host_header = _bracketed(host) if parsed.port is None else f"{_bracketed(host)}:{parsed.port}"
+    proxy = proxy_for(scheme, host, port, environ)
+    fields = [("Host", host_header), ("Content-Length", str(len(body))), *headers.items()]
+    if proxy is not None and scheme == "http":
+        target = f"http://{host_header}{target}"  # absolute form: the proxy forwards it
+        if proxy.authorization:
+            fields.append(("Proxy-Authorization", proxy.authorization))
     try:
-        transport, stream = await asyncio.wait_for(
-            loop.create_connection(lambda: _StampedReads(clock), parsed.hostname, port, ssl=tls,
-                                   server_hostname=parsed.hostname if tls else None),
-            timeout=limits.connect_timeout_s)
-    except asyncio.TimeoutError as exc:
-        raise ChatBackendError(f"could not connect to {parsed.hostname}:{port} within "
-                               f"{limits.connect_timeout_s:g} s") from exc
-    except OSError as exc:
-        raise ChatBackendError(f"could not connect to {parsed.hostname}:{port}: {exc.strerror or exc}") from exc
-
-    conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=READ_SIZE * 4)
-    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname  # IPv6 literals keep brackets
-    host_header = host if parsed.port is None else f"{host}:{parsed.port}"
-    try:
-        request = h11.Request(method="POST", target=target, headers=[
-            ("Host", host_header), ("Content-Length", str(len(body))), ("Connection", "close"),
-            *headers.items()])
+        request = h11.Request(method="POST", target=target, headers=fields)
     except h11.LocalProtocolError:
-        transport.close()
         # h11's message quotes the refused header whole, and that header may be the key: never pass it on.
         names = ", ".join(name for name, value in headers.items() if not _sendable_header_value(value))
         raise ChatBackendError(f"the request was not sent: the {names or 'a'} header holds a character HTTP does "
                                "not allow (a line break, a carriage return or a space at its end: check the API "
                                "key's variable)") from None
+    pool = pool or loop_pool()
+    key = (scheme, host, port, proxy.label if proxy else None, proxy.authorization if proxy else None)
+    conn = pool.take(key) or await _open_connection(key, scheme, host, port, proxy, limits, clock, pool)
     try:
-        transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
-        payload = conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
-        sent_at = clock()  # write() hands the bytes to the kernel at once unless the socket is full
-        transport.write(payload)
-        if transport.get_write_buffer_size():
-            await stream.sent()
-            sent_at = clock()
-        if on_sent is not None:
-            on_sent(sent_at)
-        deadline = sent_at + limits.max_duration_s
-        # Every limit is wall-clock from an instant, never from the last read: a server dripping header bytes, 1xx
-        # responses or chunk extensions (bytes that carry no body) used to restart it with every byte and hold the
-        # column until max_duration_s. progress_at = the request, then the last body byte.
-        progress_at = sent_at
-        received = 0
-        first = True
-        status: int | None = None
-        error_body = bytearray()
-        location_host: str | None = None
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                # Servers send headers at once and the body after prefill: "first byte" means first body byte.
-                timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
-                at = clock()
-                left_s = min(deadline - at, progress_at + timeout - at)
-                got = await stream.read(left_s) if left_s > 0 else None
-                if got is None and clock() >= deadline:
-                    raise ChatBackendError(f"the reply from {parsed.hostname} took longer than "
-                                           f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
-                if got is None:
-                    what = "no first byte" if first else "the stream stalled: no data"
-                    raise ChatBackendError(f"{what} from {parsed.hostname} within {timeout:g} s")
-                now, raw = got
-                received += len(raw)
-                if received > limits.max_response_bytes:
-                    raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; stopped "
-                                           "reading (max_response_bytes)")
-                conn.receive_data(raw)
-                continue
-            if isinstance(event, h11.Response):
-                status = event.status_code
-                if 300 <= status < 400:
-                    location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
-                    location_host = urlparse(location.decode("latin-1")).hostname or None
-                continue
-            if isinstance(event, h11.Data):
-                if status is not None and status >= 300:
-                    if len(error_body) < ERROR_BODY_LIMIT:
-                        error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
-                    continue
-                if not event.data:
-                    continue  # an empty chunk (or one made of extensions only) is no progress
-                first = False
-                progress_at = now
-                yield now, bytes(event.data)
-                continue
-            if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                if status is not None and status >= 300:
-                    raise HttpError(status, bytes(error_body), location_host)
-                return
-    except h11.RemoteProtocolError as exc:
-        raise ChatBackendError(f"the connection to {parsed.hostname} broke mid-response ({exc})") from exc
-    except (ConnectionError, OSError) as exc:
-        raise ChatBackendError(f"the connection to {parsed.hostname} failed: {exc}") from exc
+            try:
+                h = conn.h11
+                stream = conn.reads
+                received = 0
+                try:
+                    payload = h.send(request) + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
+                    sent_at = clock()  # write() hands the bytes to the kernel at once unless the socket is full
+                    conn.transport.write(payload)
+                    if conn.transport.get_write_buffer_size():
+                        await stream.sent()
+                        sent_at = clock()
+                    deadline = sent_at + limits.max_duration_s
+                    # Every limit is wall-clock from an instant, never from the last read: a server dripping
+                    # header bytes, 1xx responses or chunk extensions (bytes that carry no body) used to restart it
+                    # with every byte and hold the column until max_duration_s. progress_at = the request, then the
+                    # last body byte.
+                    progress_at = sent_at
+                    first = True
+                    status: int | None = None
+                    error_body = bytearray()
+                    location_host: str | None = None
+                    now = sent_at
+                    while True:
+                        event = h.next_event()
+                        if event is h11.NEED_DATA:
+                            # Servers send headers at once and the body after prefill: "first byte" = first body
+                            # byte.
+                            timeout = limits.first_byte_timeout_s if first else limits.stall_timeout_s
+                            at = clock()
+                            left_s = min(deadline - at, progress_at + timeout - at)
+                            got = await stream.read(left_s) if left_s > 0 else None
+                            if got is None and clock() >= deadline:
+                                raise ChatBackendError(f"the reply from {host} took longer than "
+                                                       f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
+                            if got is None:
+                                what = "no first byte" if first else "the stream stalled: no data"
+                                raise ChatBackendError(f"{what} from {host} within {timeout:g} s")
+                            now, raw = got
+                            if not raw and not received and conn.reused:
+                                raise _StaleConnection()
+                            received += len(raw)
+                            if received > limits.max_response_bytes:
+                                raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; "
+                                                       "stopped reading (max_response_bytes)")
+                            h.receive_data(raw)
+                            continue
+                        if isinstance(event, h11.Data):
+                            if status is not None and status >= 300:
+                                if len(error_body) < ERROR_BODY_LIMIT:
+                                    error_body.extend(event.data[: ERROR_BODY_LIMIT - len(error_body)])
+                                continue
+                            if not event.data:
+                                continue  # an empty chunk (or one made of extensions only) is no progress
+                            first = False
+                            progress_at = now
+                            yield now, bytes(event.data)
+                            continue
+                        if isinstance(event, h11.Response):
+                            if on_sent is not None:
+                                on_sent(sent_at)
+                                on_sent = None
+                            status = event.status_code
+                            if response is not None and (event.http_version != b"1.1" or any(
+                                    name == b"connection" and b"close" in value.lower()
+                                    for name, value in event.headers)):
+                                response["keep_alive"] = False
+                            if 300 <= status < 400:
+                                location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
+                                location_host = urlparse(location.decode("latin-1")).hostname or None
+                            continue
+                        if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                            if isinstance(event, h11.EndOfMessage):
+                                pool.put(conn)  # or closes it, when the server said Connection: close
+                            if status is not None and status >= 300:
+                                raise HttpError(status, bytes(error_body), location_host)
+                            return
+                except h11.RemoteProtocolError as exc:
+                    if not received and conn.reused:
+                        raise _StaleConnection() from exc
+                    raise ChatBackendError(f"the connection to {host} broke mid-response ({exc})") from exc
+                except (ConnectionError, OSError) as exc:
+                    if not received and conn.reused:
+                        raise _StaleConnection() from exc
+                    raise ChatBackendError(f"the connection to {host} failed: {exc}") from exc
+            except _StaleConnection:
+                # A kept-alive connection the server had closed while idle (nothing of the answer arrived): once
+                # more, on a new connection, which cannot be stale.
+                conn.close()
+                conn = await _open_connection(key, scheme, host, port, proxy, limits, clock, pool)
     finally:
-        transport.close()
+        if not conn.pooled:
+            conn.close()
 
 
 def _sendable_header_value(value: str) -> bool:

@@ -18,12 +18,11 @@ import json
 import threading
 import time
 from typing import AsyncIterator, Callable, Iterator, Literal, Mapping
-from urllib.parse import urlencode
 
 from modelmatch.chat.types import ChatBackendError, ChatRequest, StreamEvent, Usage
-from modelmatch.chat.endpoints import ApiKeyError, Endpoint, redact, resolve_headers
+from modelmatch.chat.endpoints import ApiKeyError, Endpoint, chat_request_target, redact, resolve_headers
 from modelmatch.chat import sdk_stream
-from modelmatch.chat.http_stream import HttpError, Limits, SSEParser, post_stream
+from modelmatch.chat.http_stream import DRAIN_S, HttpError, Limits, SSEParser, finish_stream, post_stream
 from modelmatch.chat.reasoning import ThinkSplitter
 
 Clock = Callable[[], float]
@@ -116,10 +115,10 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     except ApiKeyError as missing:
         yield StreamEvent("error", clock(), f"{endpoint.name}: {missing}")
         return
-    # The endpoint's own headers first: the file cannot name the ones below (validated when it is loaded).
-    headers = {**extra_headers, "Content-Type": "application/json", "Accept": "text/event-stream"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
+    # The endpoint's own headers and its key (in the header its API expects), then the framing: the file cannot
+    # name any of these (validated when it is loaded).
+    url, headers = chat_request_target(endpoint, api_key, extra_headers)
+    headers.update({"Content-Type": "application/json", "Accept": "text/event-stream"})
     secrets = [api_key, *header_secrets]
     unsendable = [name for name, value in headers.items() if not _sendable_header_value(value)]
     if unsendable:
@@ -129,78 +128,86 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
                                             "space at its end: check the API key's variable)")
         return
     body = request_body(endpoint, request)
+    response: dict[str, object] = {}
     if transport == "timing":
         limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
                         endpoint.max_response_bytes, endpoint.max_duration_s)
-        url = f"{endpoint.base_url}/chat/completions"
-        if endpoint.query:
-            url += "?" + urlencode(endpoint.query)
-        stream = post_stream(url, headers, json.dumps(body).encode(), limits, clock, on_sent)
+        stream = post_stream(url, headers, json.dumps(body).encode(), limits, clock, on_sent, response=response)
     else:
         stream = sdk_stream.post_stream(endpoint, api_key, extra_headers, body, clock, on_sent)
     parser = SSEParser()
     splitter = ThinkSplitter(endpoint.starts_in_thinking) if endpoint.think_tags else None
     saw_done = False
+    complete = False
+    done_at: float | None = None
     last_at = started_at = clock()
     last_event_at: float | None = None
     try:
-        async for at, chunk in stream:
-            last_at = at
-            complete = parser.feed(chunk)
-            if complete:
-                last_event_at = at
-            else:
-                _check_progress(endpoint, started_at, last_event_at, at)
-            for data in complete:
-                if data.strip() == "[DONE]":
-                    saw_done = True
-                    continue
-                try:
-                    payload = json.loads(data)
-                except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-                    raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): "
-                                           f"{_excerpt(repr(data), 80, secrets)}")
-                if not isinstance(payload, dict):
-                    raise ChatBackendError(f"{endpoint.name} sent a malformed event: "
-                                           f"{_excerpt(repr(data), 80, secrets)}")
-                if "error" in payload:
-                    err = payload["error"]
-                    message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                    raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: "
-                                           f"{_excerpt(message, 300, secrets)}")
-                if splitter is not None and _server_sent_reasoning(payload):
-                    # The server runs a reasoning parser, so its content is all answer: a template that opens
-                    # <think> itself (starts_in_thinking) must not turn that answer into reasoning.
-                    for event in _flush(splitter, at):
+        try:
+            async for at, chunk in stream:
+                last_at = at
+                complete_events = parser.feed(chunk)
+                if complete_events:
+                    last_event_at = at
+                else:
+                    _check_progress(endpoint, started_at, last_event_at, at)
+                for data in complete_events:
+                    if data.strip() == "[DONE]":
+                        saw_done = True
+                        done_at = at  # the end is stamped at the read that delivered it, like every event
+                        continue
+                    try:
+                        payload = json.loads(data)
+                    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+                        raise ChatBackendError(f"{endpoint.name} sent a malformed event (not JSON): "
+                                               f"{_excerpt(repr(data), 80, secrets)}")
+                    if not isinstance(payload, dict):
+                        raise ChatBackendError(f"{endpoint.name} sent a malformed event: "
+                                               f"{_excerpt(repr(data), 80, secrets)}")
+                    if "error" in payload:
+                        err = payload["error"]
+                        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+                        raise ChatBackendError(f"{endpoint.name} reported an error mid-stream: "
+                                               f"{_excerpt(message, 300, secrets)}")
+                    if splitter is not None and _server_sent_reasoning(payload):
+                        # The server runs a reasoning parser, so its content is all answer: a template that opens
+                        # <think> itself (starts_in_thinking) must not turn that answer into reasoning.
+                        for event in _flush(splitter, at):
+                            yield event
+                        splitter = None
+                    try:
+                        chunk_events = _events_from_chunk(payload, at, splitter)
+                    except MalformedEvent as shape:
+                        raise ChatBackendError(f"{endpoint.name} sent a malformed event ({shape}): "
+                                               f"{_excerpt(repr(data), 80, secrets)}") from None
+                    for event in chunk_events:
                         yield event
-                    splitter = None
-                try:
-                    chunk_events = _events_from_chunk(payload, at, splitter)
-                except MalformedEvent as shape:
-                    raise ChatBackendError(f"{endpoint.name} sent a malformed event ({shape}): "
-                                           f"{_excerpt(repr(data), 80, secrets)}") from None
-                for event in chunk_events:
-                    yield event
-            if saw_done:
-                break  # the reply is complete: a server idling after [DONE] must not turn it into a stall error
-    except HttpError as exc:
-        yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, secrets), secrets))
-        return
-    except ChatBackendError as exc:
+                if saw_done:
+                    break  # the reply is complete: a server idling after [DONE] must not turn it into a stall error
+        except HttpError as exc:
+            yield StreamEvent("error", clock(), redact(_error_message(endpoint, exc, secrets), secrets))
+            return
+        except ChatBackendError as exc:
+            for event in _flush(splitter, last_at):
+                yield event
+            yield StreamEvent("error", clock(), redact(str(exc), secrets) + _kept_note(parser))
+            return
         for event in _flush(splitter, last_at):
             yield event
-        yield StreamEvent("error", clock(), redact(str(exc), secrets) + _kept_note(parser))
-        return
+        if not saw_done:
+            yield StreamEvent("error", clock(), f"{endpoint.name} closed the stream without [DONE]; "
+                                                "the reply may be cut short (what arrived is kept)")
+            return
+        complete = True
+        detail = {"invalid_utf8_events": parser.invalid_utf8} if parser.invalid_utf8 else {}
+        yield StreamEvent("done", done_at if done_at is not None else last_at, detail=detail)
     finally:
-        await stream.aclose()  # closes the connection now, also when the loop ended at [DONE]
-    for event in _flush(splitter, last_at):
-        yield event
-    if not saw_done:
-        yield StreamEvent("error", clock(), f"{endpoint.name} closed the stream without [DONE]; "
-                                            "the reply may be cut short (what arrived is kept)")
-        return
-    detail = {"invalid_utf8_events": parser.invalid_utf8} if parser.invalid_utf8 else {}
-    yield StreamEvent("done", clock(), detail=detail)
+        # After a complete reply, the rest of the HTTP response (its last chunk) is read so the connection can be
+        # kept alive; otherwise (an error, a consumer that stopped early) it is closed now.
+        if transport == "timing":
+            await finish_stream(stream, DRAIN_S if complete else 0.0, response)
+        else:
+            await stream.aclose()  # the SDK path reads the rest of a complete reply itself (keep-alive)
 
 
 def _check_progress(endpoint: Endpoint, started_at: float, last_event_at: float | None, now: float) -> None:

@@ -27,9 +27,9 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Callable
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
-from modelmatch.chat.endpoints import Endpoint
+from modelmatch.chat.endpoints import Endpoint, chat_request_target
 from modelmatch.chat.http_stream import HttpError
 from modelmatch.chat.types import ChatBackendError
 
@@ -143,9 +143,12 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
     import httpx2
     from openai import AsyncOpenAI
 
-    sent_headers = {**headers, "Accept": "text/event-stream", "Content-Type": "application/json"}
+    # The same address and key header as the timing client (Azure: a deployment path, api-version and `api-key`).
+    url, addressed = chat_request_target(endpoint, api_key, headers)
+    path, _, query = url.partition("?")
+    base_url = path.removesuffix("/chat/completions")
+    sent_headers = {**addressed, "Accept": "text/event-stream", "Content-Type": "application/json"}
     allowed = PROTOCOL_HEADERS | SDK_HEADERS | {name.lower() for name in sent_headers}
-    authorization = f"Bearer {api_key}" if api_key else None
 
     async def exact_headers(request: "httpx2.Request") -> None:
         # The last word on what leaves: our headers, the key in its own header or none, the protocol's, the SDK's.
@@ -155,9 +158,8 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
         for name, value in sent_headers.items():  # as the operator spelled them (the SDK lower-cases names)
             request.headers.pop(name, None)
             request.headers[name] = value
-        request.headers.pop("authorization", None)
-        if authorization is not None:
-            request.headers["Authorization"] = authorization
+        if "authorization" not in {name.lower() for name in sent_headers}:
+            request.headers.pop("authorization", None)  # the SDK's placeholder key, or a key that goes in api-key
         attempt = _ATTEMPT.get()
         if attempt is not None:
             request.extensions = {**request.extensions, "trace": attempt.trace}
@@ -173,8 +175,8 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
         timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
                                pool=endpoint.connect_timeout_s),
         event_hooks={"request": [exact_headers], "response": [capped_error_body]})
-    return AsyncOpenAI(api_key=api_key or NO_KEY, organization=None, project=None, base_url=endpoint.base_url,
-                       max_retries=0, default_headers=sent_headers, default_query=dict(endpoint.query) or None,
+    return AsyncOpenAI(api_key=api_key or NO_KEY, organization=None, project=None, base_url=base_url,
+                       max_retries=0, default_headers=sent_headers, default_query=dict(parse_qsl(query)) or None,
                        http_client=http_client)
 
 
