@@ -224,3 +224,25 @@ def test_prompts_have_no_size_cap_no_more_the_server_sends_at_most_the_limit(env
         assert not at.exception, [e.message for e in at.exception]
     sent = [m["content"] for r in server.received for m in r.body["messages"] if m["role"] == "user"]
     assert all(len(text) <= 1000 for text in sent), [len(text) for text in sent]
+
+
+def test_saved_run_exports_are_built_on_click_not_on_every_render(env, monkeypatch):
+    """A saved run holds up to max_response_bytes per column; its Markdown and JSON exports were rebuilt on the
+    script thread at every rerun of the page. They are now built when their button is clicked."""
+    from modelmatch.chat import runs_store
+
+    built: list[str] = []
+    for name in ("to_markdown", "to_json"):
+        real = getattr(runs_store, name)
+        monkeypatch.setattr(runs_store, name, lambda run, _real=real, _name=name: built.append(_name) or _real(run))
+    store = RunsStore(env / "runs.duckdb")
+    run_id = store.save(RunRecord(prompt="hello", columns=[ColumnRecord(0, "A", None, {}, [], "", "a" * 100_000)]))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/playground.py")
+    at.query_params["run"] = run_id
+    at.run()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Markdown" in labels and "JSON" in labels  # the page offers both exports...
+    assert built == []  # ...and built neither on either run
