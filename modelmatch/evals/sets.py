@@ -173,14 +173,15 @@ def parse_eval_set(data: bytes, name: str, source: str) -> LoadResult:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     problems: list[Problem] = []
     first_row: list[str] = []
+    record_limit, item_limit = max_records(), max_items()  # read once: a setting costs an environment look-up
     try:
         # One strict pass that keeps no rows and stops at the record limit: the page's thread does at most
         # max_records() loop steps here whatever the file holds (20 MB of blank lines were 20 million).
         for number, row in enumerate(reader):
             if number == 0:
                 first_row = row
-            elif number >= max_records():
-                return LoadResult(None, [Problem(reader.line_num, "", f"more than {max_records() - 1:,} rows, blank "
+            elif number >= record_limit:
+                return LoadResult(None, [Problem(reader.line_num, "", f"more than {record_limit - 1:,} rows, blank "
                                                  f"ones included ({RECORDS_PER_ITEM} per item allowed by "
                                                  "MODELMATCH_EVAL_MAX_ITEMS); split the set")])
     except csv.Error as exc:
@@ -207,8 +208,8 @@ def parse_eval_set(data: bytes, name: str, source: str) -> LoadResult:
         if not any(cell.strip() for cell in row):
             continue
         count += 1
-        if count > max_items():
-            problems.append(Problem(line, "", f"more than {max_items():,} items (MODELMATCH_EVAL_MAX_ITEMS); "
+        if count > item_limit:
+            problems.append(Problem(line, "", f"more than {item_limit:,} items (MODELMATCH_EVAL_MAX_ITEMS); "
                                               "split the set"))
             break
         if len(row) != len(header):
