@@ -6,7 +6,7 @@ the time to hash the same bytes once (sha256: the least any reading of the input
 machines compare as ratios.
 
     python -m bench.script_thread_caps                  # every case, default settings (20 MB eval sets)
-    python -m bench.script_thread_caps --only parse     # one group: parse, render, score, export
+    python -m bench.script_thread_caps --only parse     # one group: parse, render, score, export, results
     python -m bench.script_thread_caps --uncapped       # also parse the blank-line file with the record cap lifted
 
 Nothing here asserts a time: tests check the caps themselves (tests/evals/test_eval_sets.py, the rendering caps in
@@ -138,13 +138,59 @@ def run_export() -> None:
         print(f"  {name:48s} {taken * 1000:10,.1f} ms")
 
 
+def run_results() -> None:
+    """The Evals page summarises its run on every rerun: a run at the page's request cap, answers of answer_chars."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from modelmatch import settings
+    from modelmatch.chat.endpoints import Endpoint
+    from modelmatch.evals import results_view
+    from modelmatch.evals import summary as evals
+    from modelmatch.evals.run_setup import RunConfig, create_run
+    from modelmatch.evals.sets import parse_eval_set
+    from modelmatch.evals.store import RESULT_COLUMNS, SCORED, ResultRecord, shared_store
+
+    requests = settings.value("eval_max_requests_per_run")
+    languages = ("en", "th", "vi", "id", "zh")
+    questions = requests // 2 // len(languages)
+    rows = "".join(f"q{i}-{lang},{lang},q{i},numeric,{i},Question {i} in {lang}\n" for i in range(questions)
+                   for lang in languages)
+    eval_set = parse_eval_set(("id,language,group_id,scorer,expected,prompt\n" + rows).encode(), "b.csv", "b").eval_set
+    endpoints = [Endpoint(name=n, kind="openai", model=n, base_url="http://127.0.0.1:9/v1") for n in ("A", "B")]
+    print(f"\nresults: summarize + the page's tables for a run at the page's cap ({requests:,} requests, "
+          "MODELMATCH_EVAL_MAX_REQUESTS_PER_RUN), every rerun")
+    for answer_chars in (2_000, 20_000):
+        with tempfile.TemporaryDirectory() as folder:
+            store = shared_store(Path(folder) / "runs.duckdb")
+            run_id = create_run(store, eval_set, endpoints, RunConfig(), {"A": None, "B": None}, {"A": "", "B": ""})
+            answer = "w" * answer_chars + "\nANSWER: 7"
+            insert = f"INSERT INTO eval_results VALUES ({', '.join('?' * len(RESULT_COLUMNS))})"
+            statements = []
+            for endpoint in endpoints:
+                for item in eval_set.items:
+                    values = dataclasses.asdict(ResultRecord(endpoint.name, item.item_id, SCORED, correct=False,
+                                                             extracted="7", answer_key="7", answer=answer))
+                    statements.append((insert, [run_id] + [values[c] for c in RESULT_COLUMNS[1:]]))
+            store._write(statements)  # one transaction: the runner's one-by-one saves would take minutes here
+            summary = evals.summarize(store, run_id)
+            keys = results_view.question_filter(summary, "all")
+            taken = seconds(lambda: evals.summarize(store, run_id))
+            view = seconds(lambda: (results_view.model_table(summary), results_view.question_filter(summary, "all"),
+                                    results_view.side_by_side(summary, keys[0])))
+            store.close()
+        print(f"  {len(statements):,} results, {answer_chars:>7,}-character answers   summarize {taken * 1000:8,.1f} ms  "
+              f"tables {view * 1000:6,.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("parse", "render", "score", "export"))
+    parser.add_argument("--only", choices=("parse", "render", "score", "export", "results"))
     parser.add_argument("--uncapped", action="store_true", help="also parse the blank-line file without the cap")
     args = parser.parse_args(argv)
     for group, run in (("parse", lambda: run_parse(args.uncapped)), ("render", run_render), ("score", run_score),
-                       ("export", run_export)):
+                       ("export", run_export), ("results", run_results)):
         if args.only in (None, group):
             run()
     return 0
