@@ -111,3 +111,21 @@ def test_catalog_file_that_vanishes_mid_build_is_a_reason_and_the_live_catalog_s
     messages = [str(p) for p in failed.value.problems]
     assert any("zz_planted.csv" in m and "gone" in m for m in messages), messages
     assert live.read_bytes() == before
+
+
+def test_catalog_file_over_the_size_bound_is_refused_before_it_is_read(data_and_live_catalog):
+    """The size bound itself: the former build read a 70 MB file whole (and decoded it) before finding anything
+    wrong; now its size refuses it before a byte is read, so the build never holds it in memory."""
+    import tracemalloc
+
+    data, live = data_and_live_catalog
+    _plant(data, "too-big")
+    tracemalloc.start()
+    try:
+        with pytest.raises(BuildFailed) as failed:
+            build(data, live)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 16 * 1024 * 1024, f"{peak_bytes:,} bytes held while building"
+    assert any("zz_planted.csv" in str(p) and "byte limit" in str(p) for p in failed.value.problems)
