@@ -319,11 +319,11 @@ def saved_runs(runs_db: Path) -> dict[int, dict]:
     """The app's own measurements, by the rid tag in each prompt (read after the app has stopped)."""
     import re
 
-    import duckdb
+    import sqlite3
 
     if not runs_db.exists():
         return {}
-    con = duckdb.connect(str(runs_db), read_only=True)
+    con = sqlite3.connect(f"{runs_db.as_uri()}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT r.prompt, c.ttft_ms, c.output_tokens_per_s, c.output_tokens, c.error "
                            "FROM runs r JOIN run_columns c USING (run_id)").fetchall()
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app_log = work / "app.log"
         env = {"MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(catalog),
-               "MODELMATCH_ENDPOINTS": str(endpoints), "MODELMATCH_RUNS_DB": str(work / "runs.duckdb"),
+               "MODELMATCH_ENDPOINTS": str(endpoints), "MODELMATCH_RUNS_DB": str(work / "runs.sqlite"),
                "MODELMATCH_SESSION_REQUESTS_PER_10_MIN": "100000"}
         base, app = stack.enter_context(app_process(
             env, timeout_s=120, extra_args=("--server.disconnectedSessionTTL", str(int(args.ttl_s))),
@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = server_truth(truth_url)
         sampler.stop()
         stop_child(app)  # the runs database is read once the app has let go of it
-        report(levels, truth, saved_runs(work / "runs.duckdb"), rebuilds, args, baseline)
+        report(levels, truth, saved_runs(work / "runs.sqlite"), rebuilds, args, baseline)
         problems = [line for line in app_log.read_text(errors="replace").splitlines()
                     if "Traceback" in line or "Error" in line]
         print(f"\napp log: {len(problems)} lines mentioning a traceback or error" +

@@ -120,8 +120,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoints_path", "MODELMATCH_ENDPOINTS", str(REPO_ROOT / "endpoints.toml"),
             "Operator's endpoints file for the playground and evals (see endpoints.example.toml). Without it the "
             "playground offers two small local models.", kind="path"),
-    Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.duckdb"),
-            "DuckDB file for saved playground runs and eval results (separate from the catalog).", kind="path"),
+    Setting("runs_db_path", "MODELMATCH_RUNS_DB", str(REPO_ROOT / "runs" / "runs.sqlite"),
+            "SQLite file (WAL mode) for saved playground runs, eval results and the shared request caps (separate "
+            "from the catalog). The earlier DuckDB runs file (runs/runs.duckdb, or this setting naming a DuckDB "
+            "file) is copied in once on first start and left as it was.", kind="path"),
     Setting("eval_runs_public", "MODELMATCH_EVAL_RUNS_PUBLIC", "0",
             "1 lists every eval run to every visitor of Your evals; 0 (default) lists a session's own runs, and "
             "any run opens from its link.", kind="flag"),

@@ -26,8 +26,10 @@ from modelmatch.catalog import scores
 from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from modelmatch.chat.endpoints import Endpoint, EndpointsFileError, load_endpoints
-from modelmatch.chat.limits import SlidingWindowLimiter
+from modelmatch.chat.limits import DAILY_SPEND, SlidingWindowLimiter
+from modelmatch.chat.runs_db import RunsUnavailable, runs_file_exists
 from modelmatch.chat.runs_store import RunsStore
+from modelmatch.chat.shared_limits import SharedDailySpend, SharedSlidingWindowLimiter
 from modelmatch.evals import upload_limit
 from modelmatch.explore.view_state import Choices, OverviewState
 
@@ -172,11 +174,25 @@ def runs_store(path: str) -> RunsStore:
     return RunsStore(Path(path))
 
 
+def _shared_or_local(make_shared: Callable, make_local: Callable):
+    """A cap counted in the runs database (so it holds across replicas), or per process when that database cannot
+    be used (the playground says so where it saves runs; chatting goes on)."""
+    try:
+        return make_shared()
+    except RunsUnavailable:
+        return make_local()
+
+
 @st.cache_resource
-def visitor_limiter() -> SlidingWindowLimiter:
-    """Shared by every session of this process: requests per visitor in any 10 minutes. It lived in the session,
-    so reloading the page (a new session) reset it."""
-    return SlidingWindowLimiter(window_s=600)
+def _visitor_limiter(runs_path: str):
+    return _shared_or_local(lambda: SharedSlidingWindowLimiter(Path(runs_path), window_s=600),
+                            lambda: SlidingWindowLimiter(window_s=600))
+
+
+def visitor_limiter():
+    """Requests per visitor in any 10 minutes, counted for every process sharing the runs database. It lived in
+    the session, so reloading the page (a new session) reset it; then in the process, so each replica had its own."""
+    return _visitor_limiter(str(settings.runs_db_path()))
 
 
 def visitor_key() -> str:
@@ -191,9 +207,26 @@ def visitor_key() -> str:
 
 
 @st.cache_resource
-def endpoint_limiter() -> SlidingWindowLimiter:
-    """Shared by every session of this process: requests per minute per endpoint."""
-    return SlidingWindowLimiter(window_s=60)
+def _endpoint_limiter(runs_path: str):
+    return _shared_or_local(lambda: SharedSlidingWindowLimiter(Path(runs_path), window_s=60),
+                            lambda: SlidingWindowLimiter(window_s=60))
+
+
+def endpoint_limiter():
+    """Requests per minute per endpoint, counted for every process sharing the runs database (eval runs take at
+    most their half of it: modelmatch.chat.limits.EVAL_SHARE)."""
+    return _endpoint_limiter(str(settings.runs_db_path()))
+
+
+@st.cache_resource
+def _daily_spend(runs_path: str):
+    return _shared_or_local(lambda: SharedDailySpend(Path(runs_path)), lambda: DAILY_SPEND)
+
+
+def daily_spend():
+    """The operator's max_usd_per_day per endpoint, with each request's worst case reserved before it is sent,
+    counted for every process sharing the runs database."""
+    return _daily_spend(str(settings.runs_db_path()))
 
 
 def visible_eval_runs() -> set[str]:
@@ -201,7 +234,7 @@ def visible_eval_runs() -> set[str]:
     from modelmatch.evals import visibility as eval_visibility
     from modelmatch.evals.store import shared_store
 
-    if not settings.runs_db_path().exists():
+    if not runs_file_exists(settings.runs_db_path()):
         return set(st.session_state.get("ev_my_runs", ()))
     return eval_visibility.visible_run_ids(shared_store(settings.runs_db_path()), st.session_state.get("ev_my_runs", ()))
 

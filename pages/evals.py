@@ -235,7 +235,7 @@ def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], l
 def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[str, str | None]) -> None:
     try:
         ss.ev_runner = EvalRunner(store, run_id, plan.endpoints, keys, run_config, plan.prices,
-                                  limiter=common.endpoint_limiter(),
+                                  limiter=common.endpoint_limiter(), daily_spend=common.daily_spend(),
                                   secrets=header_secret_snapshot(plan.endpoints, st.secrets)).start()
     except RunAlreadyActive as active:
         st.error(md_text(active))

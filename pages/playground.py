@@ -14,7 +14,6 @@ from modelmatch.chat import playground as pg
 from modelmatch.chat import runs_store as rs
 from modelmatch.chat.types import ChatMessage
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, header_secret_snapshot, resolve_api_key, resolve_headers
-from modelmatch.chat.limits import DAILY_SPEND
 from modelmatch.chat.render import md_text, safe_markdown
 from modelmatch import settings
 from pages import common
@@ -230,19 +229,24 @@ if regenerate and ss.get("pg_last_prompt"):
 
 
 def start_runs(text: str) -> None:
-    runs = []
+    runs, reservations = [], {}
     for i, cs in enumerate(column_settings):
         endpoint = by_name[cs.endpoint_name]
-        # Each column is one request against the visitor's cap and against the endpoint's shared cap.
-        limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
-                                                     "Your session")
-        if limit.allowed:
-            limit = DAILY_SPEND.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
-        if limit.allowed:
-            limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
         history = [m for turn in ss.pg_histories.get(i, []) for m in (
             ChatMessage("user", turn["prompt"]), ChatMessage("assistant", turn["answer"]))]
         request = pg.build_request(cs, history, text)
+        # Each column is one request against the visitor's cap and against the endpoint's shared caps; the spend
+        # cap holds the request's worst case from before it is sent until its reply ends (requests in flight
+        # together passed the cap when only what was already spent was checked).
+        limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
+                                                     "Your session")
+        if limit.allowed:
+            limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+        if limit.allowed:
+            worst = (pg.worst_case_usd(reader, endpoint, request, dt.date.today())
+                     if endpoint.max_usd_per_day is not None else None)
+            limit, reservations[i] = common.daily_spend().reserve(endpoint.name, endpoint.max_usd_per_day, worst,
+                                                                  endpoint.name)
         try:
             key, key_error = (resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None), ""
             resolve_headers(endpoint, st.secrets)  # a header secret that is missing is said before sending
@@ -258,7 +262,9 @@ def start_runs(text: str) -> None:
         else:
             runs.append((cs, pg.ColumnRun(endpoint, key, request,
                                           secrets=header_secret_snapshot([endpoint], st.secrets)).start(), ""))
-    ss.pg_active = {"prompt": text, "runs": runs}
+        if runs[-1][1] is None:  # not sent: nothing to hold
+            common.daily_spend().settle(reservations.pop(i, None), 0.0)
+    ss.pg_active = {"prompt": text, "runs": runs, "reservations": reservations}
     ss.pg_last_prompt = text
 
 
@@ -315,6 +321,8 @@ if ss.pg_active:
         for _, run, _ in active["runs"]:
             if run is not None:
                 run.cancel()
+        for reservation in active.get("reservations", {}).values():  # stopped: the hold is released
+            common.daily_spend().settle(reservation, 0.0)
         raise
 
     try:
@@ -332,7 +340,8 @@ if ss.pg_active:
             snap = run.snapshot()
             m = snap.metrics
             cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
-            DAILY_SPEND.add(run.endpoint.name, cost.usd)  # against the operator's max_usd_per_day
+            # The hold becomes what the reply cost (released where the server reported no usage).
+            common.daily_spend().settle(active.get("reservations", {}).pop(i, None), cost.usd)
             earlier = [{"role": r, "content": t[k]}
                        for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
             history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
@@ -345,6 +354,8 @@ if ss.pg_active:
     finally:
         # Whatever one reply held, the prompt box comes back: an exception here used to leave the session with an
         # active run for good (every rerun raised, the prompt box stayed disabled).
+        for reservation in active.get("reservations", {}).values():  # a column that failed before settling
+            common.daily_spend().settle(reservation, 0.0)
         ss.pg_active = None
     st.rerun()
 

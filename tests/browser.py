@@ -40,7 +40,7 @@ def app_env(data_dir: Path, work_dir: Path, **extra: str) -> dict[str, str]:
     work_dir, and any extra variables."""
     return {"MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb"),
             "MODELMATCH_ENDPOINTS": str(work_dir / "endpoints.toml"),
-            "MODELMATCH_RUNS_DB": str(work_dir / "runs.duckdb"), **extra}
+            "MODELMATCH_RUNS_DB": str(work_dir / "runs.sqlite"), **extra}
 
 
 @contextmanager

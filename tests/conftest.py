@@ -23,7 +23,7 @@ def _no_test_touches_the_repos_runtime_files(monkeypatch, tmp_path_factory):
     """Runs databases and endpoints files default to the repository; tests (and the apps they start) use their own,
     so a test never reads an operator's endpoints or locks a runs file another process needs."""
     private = tmp_path_factory.mktemp("runtime")
-    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(private / "runs.duckdb"))
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(private / "runs.sqlite"))
     monkeypatch.setenv("MODELMATCH_ENDPOINTS", str(private / "endpoints.toml"))
 
 

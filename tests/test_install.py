@@ -176,7 +176,7 @@ WITHOUT_TORCH = textwrap.dedent("""
 def test_app_serves_its_pages_without_the_local_model_stack(fixture_data_dir, tmp_path):
     env = {**os.environ, "MODELMATCH_DATA_DIR": str(fixture_data_dir),
            "MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"),
-           "MODELMATCH_RUNS_DB": str(tmp_path / "runs.duckdb"),
+           "MODELMATCH_RUNS_DB": str(tmp_path / "runs.sqlite"),
            "MODELMATCH_ENDPOINTS": str(tmp_path / "no-endpoints.toml")}
     done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(REPO_ROOT)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=280)

@@ -31,6 +31,10 @@ REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/catalog/freshness.py", "summary"): "table names from settings.FRESHNESS_TABLES",
     ("modelmatch/catalog/freshness.py", "rows_by_age"): "table checked against FRESHNESS_TABLES; key columns from schema",
     ("modelmatch/evals/store.py", "save_result"): "only a run of ? placeholders, one per result column",
+    ("modelmatch/chat/runs_store.py", "save"): "only a run of ? placeholders, one per run_columns column",
+    ("modelmatch/chat/runs_migration.py", "copy_legacy_tables"): "table names from the stores' constants (checked "
+                                                                  "against [a-z_]+); column names from our own schema "
+                                                                  "(PRAGMA table_info); values are bound",
     ("modelmatch/catalog/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
     ("modelmatch/planning/records.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
     ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
@@ -174,7 +178,7 @@ def test_streamlit_config_keeps_xsrf_on_and_hides_error_details_and_secrets_are_
     assert config["server"]["enableXsrfProtection"] is True
     assert config["client"]["showErrorDetails"] in ("none", False)
     assert config["browser"]["gatherUsageStats"] is False
-    for private in (".streamlit/secrets.toml", "endpoints.toml", "runs/runs.duckdb", "data/catalog.duckdb"):
+    for private in (".streamlit/secrets.toml", "endpoints.toml", "runs/runs.duckdb", "runs/runs.sqlite", "data/catalog.duckdb"):
         ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO_ROOT)
         assert ignored.returncode == 0, f"{private} is not git-ignored"
 

@@ -200,3 +200,17 @@ def estimate_cost(reader: CatalogReader | None, endpoint: Endpoint, metrics: Req
     note = (f"{row['provider']} {row['provider_model']} list price since {since_text}: "
             f"${row['input_usd_per_mtok']:g} in / ${row['output_usd_per_mtok']:g} out per Mtok (no cache discount)")
     return CostEstimate(usd, note, [row.to_dict()])
+
+
+TEMPLATE_OVERHEAD_TOKENS = 16  # chat-template tokens around each message (an estimate, as the eval estimate uses)
+
+
+def worst_case_usd(reader: CatalogReader | None, endpoint: Endpoint, request: ChatRequest,
+                   today: dt.date) -> float | None:
+    """The most this request can cost at the endpoint's list price, reserved against the daily spend cap before
+    it is sent: every UTF-8 byte of the messages a token (byte-level tokenizers never use more), a template's
+    tokens per message, and max_tokens out. None where there is no price (then nothing is counted at all)."""
+    input_upper = sum(len(m.content.encode("utf-8", "replace")) + TEMPLATE_OVERHEAD_TOKENS
+                      for m in request.messages) + 4 * TEMPLATE_OVERHEAD_TOKENS
+    usage = RequestMetrics(ok=True, input_tokens=input_upper, output_tokens=request.max_tokens)
+    return estimate_cost(reader, endpoint, usage, today).usd

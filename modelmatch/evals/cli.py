@@ -29,7 +29,7 @@ from modelmatch.evals.run_setup import MAX_ENDPOINTS, RunConfig, create_run
 from modelmatch.evals.runner import EvalRunner
 from modelmatch.evals.sets import load_named
 from modelmatch.evals.store import EvalStore, RunsDatabaseBusy, valid_run_id
-from modelmatch.chat.limits import SlidingWindowLimiter
+from modelmatch.chat.shared_limits import SharedDailySpend, SharedSlidingWindowLimiter
 
 EXIT_INCOMPLETE = 3
 EXIT_CANCELLED = 130
@@ -291,8 +291,11 @@ def run(args: argparse.Namespace) -> None:
                             {"languages": _csv_list(args.languages), "categories": _csv_list(args.categories),
                              "max_groups": args.max_groups, "source": "cli"})
     print(f"run {run_id}", file=sys.stderr)
+    # The endpoint's requests per minute and its daily spend cap are counted in the runs database, with the app's
+    # visitors and replicas that share it.
     runner = EvalRunner(store, run_id, plan.endpoints, keys, config, plan.prices,
-                        limiter=SlidingWindowLimiter(window_s=60), clock=time.perf_counter)
+                        limiter=SharedSlidingWindowLimiter(store.path, window_s=60),
+                        daily_spend=SharedDailySpend(store.path), clock=time.perf_counter)
     outcome = _run(runner, args.quiet)
     summary = _emit(store, run_id, args)
     _exit_for(outcome, summary, run_id)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
@@ -26,8 +28,10 @@ from modelmatch.evals.run_setup import Price, RunConfig, request_text, todo_item
 from modelmatch.evals.scoring import answer_part, language_switch, score_reply
 from modelmatch.evals.sets import EvalItem
 from modelmatch.evals.store import FAILED, SCORED, EvalStore, ResultRecord, utcnow
-from modelmatch.chat.limits import DAILY_SPEND, DailySpend, SlidingWindowLimiter, eval_share_key, eval_share_limit
+from modelmatch.chat.limits import (DAILY_SPEND, DailySpend, Decision, SlidingWindowLimiter, eval_share_key,
+                                   eval_share_limit)
 from modelmatch.chat.openai_client import astream_chat
+from modelmatch.chat.sdk_stream import pooled_clients
 from modelmatch.chat.reasoning import ThinkSplitter
 from modelmatch.chat.timing import RequestMetrics, RequestTimer
 
@@ -178,6 +182,12 @@ class EvalRunner:
         self._broken: dict[str, str] = {}
         self._consecutive_failures: dict[str, int] = {e.name: 0 for e in self.endpoints}
         self._budget = _Budget(config.cost_cap_usd, store.spent_usd(run_id))
+        # Scoring a reply and writing results run on this one thread, never on the event loop: the loop stamps every
+        # other stream's chunks, and a store write there (~30 ms when each opened DuckDB) delayed them all.
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"eval-store:{run_id}")
+        self._daily_holds = {e.name: 0 for e in self.endpoints}  # this run's daily-cap holds in flight
+        self._daily_settled: asyncio.Condition | None = None  # made on the run's event loop
+        self._daily_holds_ended = 0
         self._outcome = "running"
         self._message = ""
 
@@ -204,7 +214,7 @@ class EvalRunner:
 
     def _run_claimed(self) -> Progress:
         try:
-            asyncio.run(self._main())
+            asyncio.run(self._main_pooled())
         except Exception as exc:  # a bug must end the run with a message, never a hung progress bar
             with self._lock:
                 self._outcome = "error"
@@ -214,6 +224,7 @@ class EvalRunner:
             except Exception:
                 pass
         finally:
+            self._store_thread.shutdown(wait=True)  # every result handed off is written before the run says done
             self._done.set()
             with _ACTIVE_LOCK:
                 if _ACTIVE.get(self.run_id) is self:
@@ -236,6 +247,11 @@ class EvalRunner:
                             self._outcome, self._budget.spent, self.config.cost_cap_usd, self._message)
 
     # -- the loop -------------------------------------------------------------------------------------------------
+
+    async def _main_pooled(self) -> None:
+        # One kept-alive connection pool per endpoint for the whole run, closed when the run ends.
+        async with pooled_clients():
+            await self._main()
 
     async def _main(self) -> None:
         session = self.store.next_session_index(self.run_id)
@@ -301,33 +317,42 @@ class EvalRunner:
         text = request_text(item, self._sent[item.item_id])
         return price.cost(upper_input_tokens(text), min(self.config.max_tokens, endpoint.max_tokens_cap))
 
-    def _not_sent(self, endpoint: Endpoint, item: EvalItem, reason: str) -> None:
-        self.store.save_result(self.run_id, ResultRecord(endpoint.name, item.item_id, FAILED,
-                                                         error=f"not sent: {reason}"))
+    async def _off_loop(self, fn: Callable, *args):
+        """fn(*args) on the runner's store thread (scoring, store writes, the shared caps' database)."""
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, functools.partial(fn, *args))
+
+    async def _not_sent(self, endpoint: Endpoint, item: EvalItem, reason: str) -> None:
+        await self._off_loop(self.store.save_result, self.run_id,
+                             ResultRecord(endpoint.name, item.item_id, FAILED, error=f"not sent: {reason}"))
         with self._lock:
             self._progress[endpoint.name].not_sent += 1
 
     async def _item(self, endpoint: Endpoint, item: EvalItem) -> None:
         if endpoint.name in self._broken:
-            self._not_sent(endpoint, item, f"{endpoint.name} was failing ({self._broken[endpoint.name]})")
+            await self._not_sent(endpoint, item, f"{endpoint.name} was failing ({self._broken[endpoint.name]})")
             return
         worst = self._worst_cost(endpoint, item)
-        daily = self._daily_spend.check(endpoint.name, endpoint.max_usd_per_day, endpoint.name)
+        # The day's cap holds this request's worst case until it ends, so requests in flight together cannot pass it.
+        daily, hold = await self._reserve_daily(endpoint, worst)
         if not daily.allowed:
-            self._not_sent(endpoint, item, daily.reason)
+            await self._not_sent(endpoint, item, daily.reason)
             return
         if not await self._budget.reserve(worst):
+            await self._off_loop(self._daily_spend.settle, hold, 0.0)
+            if hold is not None:
+                await self._daily_hold_ended(endpoint)
             cap = self.config.cost_cap_usd or 0
-            self._not_sent(endpoint, item, f"the cost cap (${cap:g}) would be exceeded; resume with a higher cap")
+            await self._not_sent(endpoint, item, f"the cost cap (${cap:g}) would be exceeded; resume with a higher cap")
             return
-        actual = worst
+        actual, settled = worst, 0.0  # a stop or an error releases the day's hold
         with self._lock:
             self._progress[endpoint.name].in_flight += 1
         try:
             record = await self._send_with_retries(endpoint, item)
             actual = record.cost_usd if record.cost_usd is not None else worst
-            self._daily_spend.add(endpoint.name, actual)
-            self.store.save_result(self.run_id, record)
+            # A reply without usage counts its worst case; a failed request releases its hold.
+            settled = actual if record.cost_usd is not None or record.status == SCORED else 0.0
+            await self._off_loop(self.store.save_result, self.run_id, record)
             with self._lock:
                 p = self._progress[endpoint.name]
                 p.spent_usd += record.cost_usd or 0.0
@@ -340,7 +365,36 @@ class EvalRunner:
         finally:
             with self._lock:
                 self._progress[endpoint.name].in_flight -= 1
+            self._store_thread.submit(self._daily_spend.settle, hold, settled)  # not awaited: also runs on cancel
+            if hold is not None:
+                await self._daily_hold_ended(endpoint)
             await self._budget.release(worst, actual)
+
+    async def _reserve_daily(self, endpoint: Endpoint, worst: float):
+        """Hold the request's worst case against the endpoint's daily cap. Refused while this run's own requests
+        hold part of it, it waits for one of them to settle (usually below its worst case) and asks again; refused
+        with none of ours in flight, the answer is final."""
+        if self._daily_settled is None:
+            self._daily_settled = asyncio.Condition()
+        while True:
+            ended_before = self._daily_holds_ended
+            decision, hold = await self._off_loop(self._daily_spend.reserve, endpoint.name,
+                                                  endpoint.max_usd_per_day, worst, endpoint.name)
+            async with self._daily_settled:
+                if decision.allowed:
+                    self._daily_holds[endpoint.name] += hold is not None
+                    return decision, hold
+                if self._daily_holds_ended != ended_before:  # one of ours settled while we asked: ask again
+                    continue
+                if not self._daily_holds[endpoint.name]:
+                    return decision, hold
+                await self._daily_settled.wait()
+
+    async def _daily_hold_ended(self, endpoint: Endpoint) -> None:
+        async with self._daily_settled:
+            self._daily_holds[endpoint.name] -= 1
+            self._daily_holds_ended += 1
+            self._daily_settled.notify_all()  # the settle is queued on the store thread before any new ask
 
     async def _send_with_retries(self, endpoint: Endpoint, item: EvalItem) -> ResultRecord:
         attempts = 0
@@ -371,6 +425,9 @@ class EvalRunner:
             self._note_failure(endpoint, error, classify_error(endpoint, error))
             return ResultRecord(endpoint.name, item.item_id, FAILED, error=error, **common)
         self._consecutive_failures[endpoint.name] = 0
+        return await self._off_loop(self._scored, endpoint, item, answer, common)
+
+    def _scored(self, endpoint: Endpoint, item: EvalItem, answer: str, common: dict) -> ResultRecord:
         try:
             score = score_reply(answer, item.expected, item.scorer, item.tolerance)
             detected, switched = language_switch(item.language, answer_part(answer)[0])
@@ -396,20 +453,27 @@ class EvalRunner:
     async def _pace(self, endpoint: Endpoint) -> None:
         if self._limiter is None:
             return
-        share_key, share = eval_share_key(endpoint.name), eval_share_limit(endpoint.requests_per_minute)
+        share = eval_share_limit(endpoint.requests_per_minute)
         while True:
-            # Eval runs take at most their share of the endpoint's limit; the rest stays for playground visitors.
-            if self._limiter.would_allow(share_key, share):
-                decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
-                if decision.allowed:
-                    self._limiter.try_acquire(share_key, share, share_key)
-                    self._set_state(endpoint.name, "sending")
-                    return
-            else:
-                decision = self._limiter.try_acquire(share_key, share, share_key)  # refused: gives the wait
+            # The limiter may count in the runs database (shared by replicas): asked on the store thread.
+            decision = await self._off_loop(self._take_share, endpoint, share)
+            if decision.allowed:
+                self._set_state(endpoint.name, "sending")
+                return
             self._set_state(endpoint.name, f"paced: evals may use {share} of the endpoint's "
                                            f"{endpoint.requests_per_minute} requests per minute")
             await asyncio.sleep(min(max(decision.retry_after_s, 0.05), 1.0))
+
+    def _take_share(self, endpoint: Endpoint, share: int) -> Decision:
+        """One request of the endpoint's limit, if eval runs together have not used their share of it."""
+        share_key = eval_share_key(endpoint.name)
+        # Eval runs take at most their share of the endpoint's limit; the rest stays for playground visitors.
+        if self._limiter.would_allow(share_key, share):
+            decision = self._limiter.try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+            if decision.allowed:
+                self._limiter.try_acquire(share_key, share, share_key)
+            return decision
+        return self._limiter.try_acquire(share_key, share, share_key)  # refused: gives the wait
 
     def _request(self, endpoint: Endpoint, item: EvalItem) -> ChatRequest:
         messages = [ChatMessage("system", item.system_prompt)] if item.system_prompt.strip() else []

@@ -1,14 +1,13 @@
-"""Eval runs and their results, in the runs database (settings.runs_db_path(), never the catalog).
+"""Eval runs and their results, in the runs database (settings.runs_db_path(), never the catalog; see
+modelmatch.chat.runs_db: SQLite in WAL mode, one connection per process shared by its threads).
 
-One EvalStore per database file per process (`shared_store`); every read and write opens the file briefly under its
-lock (never holding it, so app replicas and the CLI share the file): the page,
-the runner's worker threads and the Compare page's "your eval" column all use the same object. Endpoints are
-recorded by name, model and catalog model_id: never a URL, never a key.
+One EvalStore per database file per process (`shared_store`): the page, the runner's worker threads and the Compare
+page's "your eval" column all use the same object, and app replicas and the CLI keep the same file open beside it.
+Endpoints are recorded by name, model and catalog model_id: never a URL, never a key.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import threading
@@ -19,28 +18,38 @@ from pathlib import Path
 import pandas as pd
 
 from modelmatch.evals.sets import EvalItem
-from modelmatch.chat.runs_store import (RunsDatabaseBusy, RunsUnavailable, create_tables, open_runs_db,
-                                         valid_run_id)  # one runs database, one way in
+from modelmatch.chat.runs_db import (RunsDatabaseBusy, RunsUnavailable, resolve_runs_file,  # noqa: F401 (re-export)
+                                     runs_database, to_db_time)
+from modelmatch.chat.runs_migration import copy_legacy_tables
+from modelmatch.chat.runs_store import valid_run_id  # one runs database, one way in
 
-SCHEMA = """
+# Schema steps of the eval tables (runs_db.RunsDatabase.ensure_schema): append, never edit a step.
+SCHEMA_STEPS = ("""
 CREATE TABLE IF NOT EXISTS eval_runs (
-    run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP, set_name VARCHAR, set_sha256 VARCHAR,
-    set_source VARCHAR, status VARCHAR, settings_json VARCHAR, endpoints_json VARCHAR, item_count INTEGER,
-    app_version VARCHAR);
+    run_id TEXT PRIMARY KEY, created_at TEXT, updated_at TEXT, set_name TEXT, set_sha256 TEXT,
+    set_source TEXT, status TEXT, settings_json TEXT, endpoints_json TEXT, item_count INTEGER,
+    app_version TEXT);
 CREATE TABLE IF NOT EXISTS eval_items (
-    run_id VARCHAR, item_id VARCHAR, position INTEGER, language VARCHAR, group_id VARCHAR, category VARCHAR,
-    scorer VARCHAR, expected VARCHAR, tolerance VARCHAR, system_prompt VARCHAR, prompt VARCHAR,
-    sent_prompt VARCHAR, PRIMARY KEY (run_id, item_id));
+    run_id TEXT, item_id TEXT, position INTEGER, language TEXT, group_id TEXT, category TEXT,
+    scorer TEXT, expected TEXT, tolerance TEXT, system_prompt TEXT, prompt TEXT,
+    sent_prompt TEXT, PRIMARY KEY (run_id, item_id));
 CREATE TABLE IF NOT EXISTS eval_results (
-    run_id VARCHAR, endpoint_name VARCHAR, item_id VARCHAR, status VARCHAR, correct BOOLEAN, extracted VARCHAR,
-    extraction VARCHAR, answer_key VARCHAR, score_note VARCHAR, answer VARCHAR, reasoning VARCHAR, error VARCHAR,
-    attempts INTEGER, answer_language VARCHAR, language_switch BOOLEAN, ttft_ms DOUBLE, e2e_ms DOUBLE,
-    input_tokens BIGINT, output_tokens BIGINT, reasoning_tokens BIGINT, token_source VARCHAR, cost_usd DOUBLE,
-    finished_at TIMESTAMP, PRIMARY KEY (run_id, endpoint_name, item_id));
+    run_id TEXT, endpoint_name TEXT, item_id TEXT, status TEXT, correct INTEGER, extracted TEXT,
+    extraction TEXT, answer_key TEXT, score_note TEXT, answer TEXT, reasoning TEXT, error TEXT,
+    attempts INTEGER, answer_language TEXT, language_switch INTEGER, ttft_ms REAL, e2e_ms REAL,
+    input_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER, token_source TEXT, cost_usd REAL,
+    finished_at TEXT, PRIMARY KEY (run_id, endpoint_name, item_id));
 CREATE TABLE IF NOT EXISTS eval_sessions (
-    run_id VARCHAR, session_index INTEGER, endpoint_name VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
-    wall_s DOUBLE, requests_sent INTEGER, outcome VARCHAR, PRIMARY KEY (run_id, session_index, endpoint_name));
-"""
+    run_id TEXT, session_index INTEGER, endpoint_name TEXT, started_at TEXT, ended_at TEXT,
+    wall_s REAL, requests_sent INTEGER, outcome TEXT, PRIMARY KEY (run_id, session_index, endpoint_name));
+CREATE TABLE IF NOT EXISTS eval_published (run_id TEXT PRIMARY KEY, published_at TEXT, note TEXT);
+""",)
+EVAL_TABLES = ("eval_runs", "eval_items", "eval_results", "eval_sessions", "eval_published")
+# SQLite has no timestamp or boolean type: these columns come back as the pandas types DuckDB gave them.
+TIME_COLUMNS = {"created_at", "updated_at", "finished_at", "started_at", "ended_at", "published_at"}
+BOOL_COLUMNS = {"correct", "language_switch"}
+INT_COLUMNS = {"position", "item_count", "attempts", "input_tokens", "output_tokens", "reasoning_tokens",
+               "session_index", "requests_sent"}
 APP_VERSION = "1"
 # Result statuses: "scored" (right or wrong: complete) and "failed" (transport failure or not sent: resumable).
 SCORED, FAILED = "scored", "failed"
@@ -112,29 +121,19 @@ class RunInfo:
 
 class EvalStore:
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        create_tables(self.path, SCHEMA)
-
-    @contextlib.contextmanager
-    def _connection(self):
-        """The file is opened for one read or write and closed again, never held: DuckDB lets one process at a time
-        open a file, and app replicas, the eval CLI and the playground's runs all share this one."""
-        with self._lock, open_runs_db(self.path) as con:
-            yield con
+        where = resolve_runs_file(Path(path))
+        self.path = where.sqlite_path
+        self._db = runs_database(self.path)
+        self._db.ensure_schema("evals", SCHEMA_STEPS)
+        self.copied_from_legacy = copy_legacy_tables(self._db, where.legacy_path, EVAL_TABLES)
 
     # -- writes -------------------------------------------------------------------------------------------------
 
     def _write(self, statements: list[tuple[str, list]]) -> None:
-        with self._connection() as con:
-            con.execute("BEGIN")
-            try:
-                for sql, params in statements:
-                    con.execute(sql, params)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        """The statements in one transaction: all of them are stored or none."""
+        with self._db.write() as cur:
+            for sql, params in statements:
+                cur.execute(sql, [_db_value(v) for v in params])
 
     def create_run(self, set_name: str, set_sha256: str, set_source: str, items: list[EvalItem],
                    sent_prompts: list[str], settings: dict, endpoints: list[EndpointRecord]) -> str:
@@ -171,8 +170,18 @@ class EvalStore:
     # -- reads --------------------------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: list) -> pd.DataFrame:
-        with self._connection() as con:
-            return con.execute(sql, params).df()
+        with self._db.read() as cur:
+            rows = cur.execute(sql, [_db_value(v) for v in params]).fetchall()
+            names = [d[0] for d in cur.description]
+        df = pd.DataFrame.from_records(rows, columns=names)
+        for name in names:
+            if name in TIME_COLUMNS:
+                df[name] = pd.to_datetime(df[name])
+            elif name in BOOL_COLUMNS:
+                df[name] = df[name].astype("boolean")
+            elif name in INT_COLUMNS:
+                df[name] = df[name].astype("Int64")
+        return df
 
     def run_info(self, run_id: str) -> RunInfo | None:
         if not valid_run_id(run_id):
@@ -252,7 +261,15 @@ class EvalStore:
         return pd.concat(frames, ignore_index=True)
 
     def close(self) -> None:
-        """Nothing is held open between operations; kept so callers can say they are done."""
+        """The process's connection stays open for its other stores; kept so callers can say they are done."""
+
+
+def _db_value(value):
+    if isinstance(value, dt.datetime):
+        return to_db_time(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 _SHARED: dict[str, EvalStore] = {}

@@ -35,6 +35,7 @@ from modelmatch.evals.scoring import LANGUAGE_NAMES
 from modelmatch.evals.sets import EvalItem, EvalSet, sent_prompt
 from modelmatch.evals.stats import consistency, wilson_interval
 from modelmatch.evals.store import FAILED, SCORED, EvalStore, RunInfo, shared_store
+from modelmatch.chat.runs_db import runs_file_exists
 from modelmatch.chat.timing import percentile
 
 
@@ -403,7 +404,7 @@ def latest_eval_accuracy(model_ids: Sequence[str], store: EvalStore | None = Non
     that has scored results, columns EVAL_ACCURACY_COLUMNS. eval_accuracy, ci_low and ci_high are percent (0-100,
     like catalog scores); scored counts the items behind the number. Models without a run are absent."""
     if store is None:
-        if not settings.runs_db_path().exists():  # no runs yet: do not create the database just to read it
+        if not runs_file_exists(settings.runs_db_path()):  # no runs yet: do not create the database just to read it
             return pd.DataFrame(columns=EVAL_ACCURACY_COLUMNS)
         store = shared_store(settings.runs_db_path())
     results = store.results_for_models(list(model_ids))

@@ -2,7 +2,7 @@
 Compare page. A run is private by default, so a test run against a misconfigured endpoint (0 % because the server
 was wrong, not the model) never reaches the shared view unless someone says it is a real result.
 
-Publications live in their own table of the runs database, beside the runs; nothing about a run itself changes.
+Publications live in their own table of the runs database (eval_published, created with the eval tables), beside the runs; nothing about a run itself changes.
 """
 
 from __future__ import annotations
@@ -11,20 +11,11 @@ from typing import Collection
 
 from modelmatch.evals.store import SCORED, EvalStore, utcnow, valid_run_id
 
-TABLE_SQL = ("CREATE TABLE IF NOT EXISTS eval_published (run_id VARCHAR PRIMARY KEY, published_at TIMESTAMP, "
-             "note VARCHAR)")
-
-
 class PublishRefused(ValueError):
     """Why a run cannot be published (said on the page)."""
 
 
-def _ensure(store: EvalStore) -> None:
-    store._write([(TABLE_SQL, [])])
-
-
 def published_run_ids(store: EvalStore) -> set[str]:
-    _ensure(store)
     return set(store._query("SELECT run_id FROM eval_published", [])["run_id"])
 
 
@@ -43,13 +34,11 @@ def publish(store: EvalStore, run_id: str, not_a_test: bool, note: str = "") -> 
     results = store.results_frame(run_id)
     if results.empty or not (results["status"] == SCORED).any():
         raise PublishRefused("this run has no scored result, so there is nothing to show")
-    _ensure(store)
     store._write([("DELETE FROM eval_published WHERE run_id = ?", [run_id]),
                   ("INSERT INTO eval_published VALUES (?, ?, ?)", [run_id, utcnow(), note[:500]])])
 
 
 def unpublish(store: EvalStore, run_id: str) -> None:
-    _ensure(store)
     store._write([("DELETE FROM eval_published WHERE run_id = ?", [run_id])])
 
 

@@ -1,11 +1,13 @@
-"""Saved runs (separate DuckDB file, exports), safe rendering of model output, and request caps."""
+"""Saved runs (separate SQLite file, exports), safe rendering of model output, and request caps."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +15,7 @@ from hypothesis import strategies as st
 
 from modelmatch.chat.limits import SlidingWindowLimiter
 from modelmatch.chat.render import safe_markdown
-from modelmatch.chat.runs_store import (ColumnRecord, RunRecord, RunsStore, open_runs_db, to_json, to_markdown,
-                                   valid_run_id)
+from modelmatch.chat.runs_store import ColumnRecord, RunRecord, RunsStore, to_json, to_markdown, valid_run_id
 
 
 def record() -> RunRecord:
@@ -29,7 +30,7 @@ def record() -> RunRecord:
 
 
 def test_round_trip_through_the_runs_database(tmp_path):
-    store = RunsStore(tmp_path / "runs.duckdb")
+    store = RunsStore(tmp_path / "runs.sqlite")
     run = record()
     run_id = store.save(run)
     loaded = store.load(run_id)
@@ -40,13 +41,13 @@ def test_round_trip_through_the_runs_database(tmp_path):
 
 def test_two_stores_on_one_file_both_write(tmp_path):
     """Two app processes (or the app and the CLI) share the runs file: neither keeps it locked."""
-    first, second = RunsStore(tmp_path / "runs.duckdb"), RunsStore(tmp_path / "runs.duckdb")
+    first, second = RunsStore(tmp_path / "runs.sqlite"), RunsStore(tmp_path / "runs.sqlite")
     a, b = first.save(record()), second.save(record())
     assert first.load(b) is not None and second.load(a) is not None
 
 
 def test_bad_or_unknown_run_ids_load_nothing(tmp_path):
-    store = RunsStore(tmp_path / "runs.duckdb")
+    store = RunsStore(tmp_path / "runs.sqlite")
     assert store.load("'; DROP TABLE runs; --") is None
     assert store.load("0123456789abcdef") is None
     assert not valid_run_id("../../etc/passwd") and valid_run_id("0123456789abcdef")
@@ -108,12 +109,12 @@ def test_another_process_can_write_while_this_one_has_the_store_open(tmp_path):
 
     from tests.conftest import REPO_ROOT
 
-    here = RunsStore(tmp_path / "runs.duckdb")
+    here = RunsStore(tmp_path / "runs.sqlite")
     mine = here.save(record())
     script = ("import sys; from modelmatch.chat.runs_store import RunsStore, RunRecord, ColumnRecord; "
               "s = RunsStore(sys.argv[1]); "
               "print(s.save(RunRecord(prompt='from the other process', columns=[])))")
-    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs.duckdb")], cwd=REPO_ROOT,
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs.sqlite")], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     theirs = proc.stdout.strip()
@@ -158,9 +159,9 @@ def _conversation(turns: int, prompt_chars: int) -> list[RunRecord]:
 
 
 def stored_text_chars(path) -> int:
-    """Characters of text the runs database holds (file sizes move in DuckDB's 256 KB blocks; this does not)."""
-    with open_runs_db(path) as con:
-        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    """Characters of text the runs database holds (file sizes move in whole pages and the WAL; this does not)."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
         total = con.execute("SELECT sum(length(prompt)) FROM runs").fetchone()[0] or 0
         total += con.execute("SELECT sum(length(history_json) + length(answer)) FROM run_columns").fetchone()[0] or 0
         if "run_messages" in tables:
@@ -173,11 +174,11 @@ def test_runs_db_grows_with_the_square_of_conversation_length_no_more(tmp_path):
     now stored once, so what is stored grows with the conversation, not with its square."""
     stored = {}
     for turns in (4, 8):
-        store = RunsStore(tmp_path / f"runs{turns}.duckdb")
+        store = RunsStore(tmp_path / f"runs{turns}.sqlite")
         runs = _conversation(turns, 20_000)
         for run in runs:
             store.save(run)
-        stored[turns] = stored_text_chars(tmp_path / f"runs{turns}.duckdb")
+        stored[turns] = stored_text_chars(tmp_path / f"runs{turns}.sqlite")
         loaded = store.load(runs[-1].run_id)
         assert loaded.columns[1].history == runs[-1].columns[1].history  # the history comes back whole
     assert stored[8] < 2 * 8 * 20_000 * 1.1, stored  # each prompt at most twice: the run's own and one message
@@ -185,7 +186,7 @@ def test_runs_db_grows_with_the_square_of_conversation_length_no_more(tmp_path):
 
 
 def test_runs_db_retention_the_operator_sets_deletes_old_runs_and_their_messages(tmp_path):
-    store = RunsStore(tmp_path / "runs.duckdb")
+    store = RunsStore(tmp_path / "runs.sqlite")
     old = _conversation(2, 10)
     for run in old:
         run.created_at = run.created_at - dt.timedelta(days=40)
@@ -193,5 +194,5 @@ def test_runs_db_retention_the_operator_sets_deletes_old_runs_and_their_messages
     fresh = RunRecord(prompt="new", columns=[ColumnRecord(0, "E", None, {}, [], "", "a")])
     store.save(fresh, retention_days=30)
     assert store.load(fresh.run_id) is not None and all(store.load(r.run_id) is None for r in old)
-    with open_runs_db(tmp_path / "runs.duckdb") as con:
+    with contextlib.closing(sqlite3.connect(tmp_path / "runs.sqlite")) as con:
         assert con.execute("SELECT count(*) FROM run_messages").fetchone()[0] == 0

@@ -36,7 +36,7 @@ def starter_answers():
 
 def run_cli(tmp_path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env_extra or {})}
-    command = [sys.executable, "-m", "modelmatch", "eval", *args, "--runs-db", str(tmp_path / "runs.duckdb"),
+    command = [sys.executable, "-m", "modelmatch", "eval", *args, "--runs-db", str(tmp_path / "runs.sqlite"),
                "--endpoints-file", str(tmp_path / "endpoints.toml")]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
 
@@ -69,7 +69,7 @@ def test_starter_subset_json(tmp_path, live_catalog, starter_answers):
     assert len(payload["items"]) == 8 and payload["run"]["set_name"] == "starter"
     assert "Requests to send: 8" in proc.stderr
     assert CANARY not in proc.stdout + proc.stderr
-    assert CANARY.encode() not in (tmp_path / "runs.duckdb").read_bytes()
+    assert CANARY.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("runs.sqlite*"))
 
 
 def test_the_whole_starter_set_scores_100_percent_with_right_answers(tmp_path, live_catalog, starter_answers):
@@ -194,18 +194,22 @@ def test_dry_run_estimates_and_sends_nothing(tmp_path, live_catalog):
         assert server.received == []
     assert proc.returncode == 0, proc.stderr
     assert "Requests to send: 235" in proc.stderr and "dry run: nothing was sent" in proc.stderr
-    assert not (tmp_path / "runs.duckdb").exists()
+    assert not (tmp_path / "runs.sqlite").exists()
 
 
 def test_a_runs_database_held_by_another_process_is_explained(tmp_path):
-    import duckdb
-
-    # Something outside ModelMatch (a DuckDB shell, say) holds the file open for longer than the brief retry.
-    holder = duckdb.connect(str(tmp_path / "runs.duckdb"))
+    # Something outside ModelMatch (an sqlite3 shell, say) holds the file's write lock for longer than the
+    # busy timeout.
+    holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], "
+                       "isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('held', flush=True); "
+                       "time.sleep(60)", str(tmp_path / "runs.sqlite")], stdout=subprocess.PIPE,
+                              text=True)
     try:
+        assert holder.stdout.readline().strip() == "held"
         (tmp_path / "endpoints.toml").write_text('[[endpoint]]\nname = "A"\nkind = "openai"\n'
                                                  'base_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n')
         proc = run_cli(tmp_path, "--list")
     finally:
-        holder.close()
+        holder.kill()
+        holder.wait()
     assert proc.returncode == 2 and "in use by another process" in proc.stderr and "--runs-db" in proc.stderr

@@ -52,7 +52,7 @@ def eval_set():
 
 @pytest.fixture
 def store(tmp_path):
-    s = EvalStore(tmp_path / "runs.duckdb")
+    s = EvalStore(tmp_path / "runs.sqlite")
     yield s
     s.close()
 
@@ -331,7 +331,7 @@ def test_keys_are_sent_but_never_stored(store, eval_set, tmp_path):
         EvalRunner(store, run_id, [ep], {"Keyed": canary}, FAST, {"Keyed": None}).run()
         assert server.received[0].headers["Authorization"] == f"Bearer {canary}"
     store.close()
-    raw = (tmp_path / "runs.duckdb").read_bytes()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("runs.sqlite*"))
     assert canary.encode() not in raw and server.base_url.encode() not in raw
 
 
@@ -393,7 +393,7 @@ def test_one_run_is_sent_by_one_runner_at_a_time(store, eval_set):
 
 
 def test_latest_eval_accuracy_without_a_runs_database_creates_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "none" / "runs.duckdb"))
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "none" / "runs.sqlite"))
     df = evals.latest_eval_accuracy(["Qwen/Qwen2.5-7B-Instruct"])
     assert df.empty and list(df.columns) == evals.EVAL_ACCURACY_COLUMNS
     assert not (tmp_path / "none").exists()
@@ -460,7 +460,7 @@ def test_redaction_runs_after_truncation_a_key_echoed_in_replies_is_never_stored
     row = evals.summarize(store, run_id).table.iloc[0]
     assert "[redacted]" in row["answer"] and "[redacted]" in row["reasoning"] and bool(row["correct"])
     store.close()
-    raw = (tmp_path / "runs.duckdb").read_bytes()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("runs.sqlite*"))
     assert canary[:10].encode() not in raw and base64.b64encode(canary.encode())[:16] not in raw
 
 
@@ -485,23 +485,28 @@ def test_one_eval_run_takes_at_most_half_of_an_endpoints_shared_rate_limit(store
 
 
 def test_global_spend_cap_per_endpoint_per_day_stops_every_run(store, eval_set):
-    """The operator's max_usd_per_day holds across runs and visitors: once a day's spend reaches it, the rest is
-    'not sent' with the reason, and a second run the same day sends nothing."""
+    """The operator's max_usd_per_day holds across runs and visitors: once the day's spend leaves no room for a
+    request's worst case, the rest is 'not sent' with the reason, and a second run the same day sends nothing.
+    (Each request now reserves its worst case before it is sent, so the cap is never passed: the first version of
+    this test let the day's spend end at $24 against a $20 cap.)"""
     from modelmatch.chat.limits import DailySpend
 
     spend = DailySpend(today=lambda: "2026-01-01")
-    price = Price(1_000_000.0, 1_000_000.0, "test price")  # $1 per token: each reply costs $8
+    price = Price(0.0, 1_000_000.0, "test price")  # $1 per output token: each reply (1 token out) costs $1
     with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
-        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 20.0})
         config = RunConfig(concurrency=1, cost_cap_usd=None)
+        probe = endpoint("Capped", server)
+        worst_usd = min(config.max_tokens, probe.max_tokens_cap) * 1.0  # max_tokens out at $1, input free
+        cap_usd = 2.0 + worst_usd  # room for three requests: the third's worst case fits after two replies
+        ep = Endpoint(**{**probe.__dict__, "max_usd_per_day": cap_usd})
         first = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, first, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
-        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(24.0)
+        assert len(server.received) == 3 and spend.spent("Capped") == pytest.approx(3.0)
         table = evals.summarize(store, first).table
-        assert table["error"].str.contains("daily spend cap").sum() == 9
+        assert table["error"].str.contains("daily spend cap").sum() == len(eval_set.items) - 3
         second = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
         EvalRunner(store, second, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
-        assert len(server.received) == 3
+        assert len(server.received) == 3 and spend.spent("Capped") <= cap_usd
 
 
 def test_every_eval_request_carries_the_endpoints_headers_query_and_extra_body(store, eval_set, monkeypatch):
@@ -533,4 +538,84 @@ def test_a_header_secret_echoed_in_replies_is_never_stored(store, eval_set, tmp_
     row = evals.summarize(store, run_id).table.iloc[0]
     assert "[redacted]" in row["answer"] and "[redacted]" in row["reasoning"]
     store.close()
-    assert canary[:10].encode() not in (tmp_path / "runs.duckdb").read_bytes()
+    assert canary[:10].encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("runs.sqlite*"))
+
+
+def test_scoring_and_store_writes_block_the_event_loop_no_more(store, eval_set, monkeypatch):
+    """Each scored item wrote to the store on the event loop (~30 ms when every write opened DuckDB), delaying the
+    chunk stamps of every other stream. Scoring and every result write now run on the runner's store thread."""
+    import asyncio
+
+    from modelmatch.evals import runner as runner_module
+
+    loop_threads, write_threads, score_threads = set(), [], []
+    real_save, real_score = store.save_result, runner_module.score_reply
+
+    def save_result(*args, **kwargs):
+        write_threads.append(threading.get_ident())
+        return real_save(*args, **kwargs)
+
+    def score_reply(*args, **kwargs):
+        score_threads.append(threading.get_ident())
+        return real_score(*args, **kwargs)
+
+    real_main = EvalRunner._main
+
+    async def main(self):
+        loop_threads.add(threading.get_ident())
+        assert asyncio.get_running_loop() is not None
+        await real_main(self)
+
+    monkeypatch.setattr(store, "save_result", save_result)
+    monkeypatch.setattr(runner_module, "score_reply", score_reply)
+    monkeypatch.setattr(EvalRunner, "_main", main)
+    english = eval_set.subset(["en"])
+    with ScriptedServer(lambda body: reply(f"ANSWER: {RIGHT[item_of(eval_set, body).split('-')[0]]}")) as server:
+        run_id, progress = run_to_end(store, english, [endpoint("A", server)])
+    assert progress.outcome == "complete" and len(write_threads) == len(english.items) == len(score_threads)
+    assert loop_threads and not (set(write_threads) | set(score_threads)) & loop_threads
+
+
+def test_spend_cap_overshot_by_eval_requests_in_flight_no_more(store, eval_set):
+    """Six requests in flight at once each checked only what was already spent ($0), so together they passed the
+    operator's daily cap (8 replies sent, $32 against $8.50). Each now reserves its worst case first: two fit, the rest are not sent
+    (resume sends them another day), and the day's spend stays under the cap."""
+    from modelmatch.chat.limits import DailySpend
+
+    def slow(body):
+        answer = RIGHT[item_of(eval_set, body).split("-")[0]]
+        return Script(steps=[(0.3, delta(content=f"ANSWER: {answer}")), (0, usage(7, 4)), (0, DONE)])
+
+    spend = DailySpend(today=lambda: "2026-01-01")
+    price = Price(0.0, 1_000_000.0, "test price")  # $1 per output token, input free
+    with ScriptedServer(slow) as server:
+        config = RunConfig(concurrency=6, cost_cap_usd=None, retries=0, max_tokens=4)  # worst case $4, reply $4
+        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 8.5})
+        run_id = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, run_id, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        sent = len(server.received)
+    assert sent == 2 and spend.spent("Capped") == pytest.approx(8.0)
+    table = evals.summarize(store, run_id).table
+    assert table["error"].str.contains("daily spend cap").sum() == len(eval_set.items) - 2
+
+
+def test_items_refused_while_the_runs_own_requests_hold_the_daily_cap_wait_instead(store, eval_set):
+    """With the cap's room held by the run's own requests in flight, the next item waits for one of them to settle
+    (most settle well below their worst case) instead of being marked not sent at once."""
+    from modelmatch.chat.limits import DailySpend
+
+    def cheap(body):
+        answer = RIGHT[item_of(eval_set, body).split("-")[0]]
+        return Script(steps=[(0.05, delta(content=f"ANSWER: {answer}")), (0, usage(7, 1)), (0, DONE)])
+
+    spend = DailySpend(today=lambda: "2026-01-01")
+    price = Price(0.0, 1_000_000.0, "test price")  # $1 per output token, input free
+    with ScriptedServer(cheap) as server:
+        config = RunConfig(concurrency=6, cost_cap_usd=None, retries=0, max_tokens=4)  # worst case $4, reply $1
+        ep = Endpoint(**{**endpoint("Capped", server).__dict__, "max_usd_per_day": 8.5})
+        run_id = create_run(store, eval_set, [ep], config, {"Capped": price}, {"Capped": ""})
+        EvalRunner(store, run_id, [ep], {}, config, {"Capped": price}, daily_spend=spend).run()
+        sent = len(server.received)
+    # Sent while spent + held + $4 <= $8.50: stops only when $5 are spent and nothing of the run is in flight.
+    assert sent == 5 and spend.spent("Capped") == pytest.approx(5.0)
+    assert evals.summarize(store, run_id).table["error"].str.contains("daily spend cap").sum() == 12 - 5

@@ -47,7 +47,7 @@ def test_compare_does_not_show_another_sessions_test_run(monkeypatch, live_catal
                                                          eval_set):  # noqa: F811
     """Regression: Compare's "Your evals" showed every run in the shared database to every visitor, including a
     test run against a misconfigured endpoint (0 %)."""
-    runs_db = tmp_path / "runs.duckdb"
+    runs_db = tmp_path / "runs.sqlite"
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(live_catalog))
     monkeypatch.setenv("MODELMATCH_RUNS_DB", str(runs_db))

@@ -29,7 +29,7 @@ def env(monkeypatch, live_catalog, fixture_data_dir, tmp_path):
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(live_catalog))
     monkeypatch.setenv("MODELMATCH_ENDPOINTS", str(tmp_path / "endpoints.toml"))
-    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "runs.duckdb"))
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "runs.sqlite"))
     monkeypatch.setenv("MODELMATCH_EVAL_RETRY_BASE_S", "0")
     return tmp_path
 
@@ -122,7 +122,7 @@ def test_run_the_starter_set_on_two_endpoints(env, monkeypatch, by_prompt):
     assert at.selectbox(key="ev_question").value == "math-01"
     assert sum("right: read `30`" in s.value for s in at.success) == 3
     assert any("wrong: read `31`" in w.value for w in at.warning)
-    assert CANARY.encode() not in (env / "runs.duckdb").read_bytes() if (env / "runs.duckdb").exists() else True
+    assert CANARY.encode() not in b"".join(p.read_bytes() for p in env.glob("runs.sqlite*")) if (env / "runs.sqlite").exists() else True
 
 
 def test_malformed_upload_is_reported_per_row_and_nothing_is_sent(env):
@@ -210,7 +210,7 @@ def test_a_run_reopens_from_its_link_and_a_bad_link_is_explained(env, by_prompt)
     assert frame_with(again, "all").set_index("endpoint").loc["A", "Chinese (zh)"].startswith("100% (2/2)")
     bad = open_page({"run": "'; DROP TABLE eval_runs; --"})
     assert any("No eval run matches" in w.value for w in bad.warning)
-    assert shared_store(env / "runs.duckdb").run_info(run_id) is not None
+    assert shared_store(env / "runs.sqlite").run_info(run_id) is not None
 
 
 def test_missing_key_blocks_the_start(env, monkeypatch):
@@ -251,7 +251,7 @@ def test_compare_page_function_sees_the_page_run(env, by_prompt):
         at.number_input(key="ev_max_groups").set_value(3)
         at.run()
         click_and_finish(at, "ev_start")
-    df = evals.latest_eval_accuracy(["Qwen/Qwen2.5-7B-Instruct"], shared_store(env / "runs.duckdb"))
+    df = evals.latest_eval_accuracy(["Qwen/Qwen2.5-7B-Instruct"], shared_store(env / "runs.sqlite"))
     assert df.iloc[0]["eval_accuracy"] == 100 and df.iloc[0]["scored"] == 3
 
 
@@ -279,9 +279,9 @@ def test_progress_then_cancel_keeps_finished_items_and_offers_resume(env, by_pro
         assert not at.exception, [e.message for e in at.exception]
         sent = len(server.received)
     run_id = at.session_state["ev_run_id"]
-    info = shared_store(env / "runs.duckdb").run_info(run_id)
+    info = shared_store(env / "runs.sqlite").run_info(run_id)
     assert info.status == "cancelled"
-    summary = evals.summarize(shared_store(env / "runs.duckdb"), run_id)
+    summary = evals.summarize(shared_store(env / "runs.sqlite"), run_id)
     scored = summary.models[0].scored
     assert scored < 47 and summary.models[0].failed == 0  # stopped requests stay pending, not failed
     assert sent <= scored + 4  # at most the requests in flight were abandoned

@@ -16,7 +16,7 @@ PAGES = ["pages/overview.py", "pages/models.py", "pages/compare.py", "pages/glos
 def app_env(monkeypatch, fixture_data_dir):
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(fixture_data_dir / "catalog.duckdb"))
-    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(fixture_data_dir.parent / "runs.duckdb"))
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(fixture_data_dir.parent / "runs.sqlite"))
     return fixture_data_dir
 
 

@@ -24,7 +24,7 @@ def env(monkeypatch, live_catalog, fixture_data_dir, tmp_path):
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(live_catalog))
     monkeypatch.setenv("MODELMATCH_ENDPOINTS", str(tmp_path / "endpoints.toml"))
-    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "runs.duckdb"))
+    monkeypatch.setenv("MODELMATCH_RUNS_DB", str(tmp_path / "runs.sqlite"))
     return tmp_path
 
 
@@ -60,9 +60,8 @@ def test_one_prompt_two_columns_answers_reasoning_metrics_and_saved_run(env, mon
     captions = " ".join(c.value for c in at.caption)
     assert "TTFT" in captions and "server usage" in captions
     run_id = at.session_state["pg_last_run_id"]
-    store = RunsStore(env / "runs.duckdb.copy") if False else None  # noqa: F841 (the page holds the writer)
-    saved = (env / "runs.duckdb").read_bytes()
-    assert CANARY.encode() not in saved
+    saved = b"".join(p.read_bytes() for p in env.glob("runs.sqlite*"))  # the file and its write-ahead log
+    assert saved and CANARY.encode() not in saved
     assert len(run_id) == 16
 
 

@@ -191,7 +191,7 @@ def test_endpoint_faults_through_the_playground_page(fixture_data_dir, tmp_path)
                 others = {k: v for k, v in received.headers.items() if k != "Authorization"}
                 assert CANARY not in repr(others) and CANARY not in repr(received.body)
     assert (tmp_path / "endpoint-faults.png").stat().st_size > 0
-    runs_db = b"".join(p.read_bytes() for p in tmp_path.glob("runs.duckdb*"))
+    runs_db = b"".join(p.read_bytes() for p in tmp_path.glob("runs.sqlite*"))
     assert runs_db and CANARY.encode() not in runs_db
 
 

@@ -61,7 +61,7 @@ def test_progress_cancel_and_inert_output(fixture_data_dir, tmp_path):
                 finally:
                     browser.close()
             assert not any("pixel.png" in r.path for r in pixel_host.received)
-    store = EvalStore(tmp_path / "runs.duckdb")
+    store = EvalStore(tmp_path / "runs.sqlite")
     run_id = store.recent_runs(1)["run_id"].iloc[0]
     summary = evals.summarize(store, run_id)
     assert summary.run.status == "cancelled"

@@ -61,13 +61,13 @@ def test_readme_dry_run_example_runs_against_the_example_file_without_a_key(tmp_
     args = next(a for a in readme_eval_commands() if "--dry-run" in a)
     env = {k: v for k, v in os.environ.items() if k != "DEEPSEEK_API_KEY"}
     proc = subprocess.run([sys.executable, *args[1:], "--endpoints-file", str(REPO_ROOT / "endpoints.example.toml"),
-                           "--runs-db", str(tmp_path / "runs.duckdb"), "--db", str(live_catalog)],
+                           "--runs-db", str(tmp_path / "runs.sqlite"), "--db", str(live_catalog)],
                           cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "dry run: nothing was sent" in proc.stderr
     assert "a real run needs DeepSeek (official API)'s API key in DEEPSEEK_API_KEY" in proc.stderr
-    assert not (tmp_path / "runs.duckdb").exists()
+    assert not (tmp_path / "runs.sqlite").exists()
 
 
 def test_eval_dry_run_needs_no_api_key_and_sends_nothing(tmp_path, live_catalog, monkeypatch):

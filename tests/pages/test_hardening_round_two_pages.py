@@ -43,7 +43,7 @@ def test_stored_markdown_injection_through_the_eval_set_file_name(env):
     loaded = parse_eval_set(b"id,language,scorer,expected,prompt\nq1,en,exact,yes,Say yes\n", f"{CRAFTED}.csv",
                             f"upload {CRAFTED}.csv")
     assert loaded.ok, loaded.problems
-    store = shared_store(env / "runs.duckdb")
+    store = shared_store(env / "runs.sqlite")
     endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
     run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
     at = open_evals_page({"run": run_id})
@@ -56,7 +56,7 @@ def test_stored_markdown_injection_through_eval_items_and_replies(env):
     csv = f'id,language,scorer,expected,prompt\nq1,en,exact,"{CRAFTED}",Say yes\n'.encode()
     loaded = parse_eval_set(csv, "set.csv", "upload set.csv")
     assert loaded.ok, loaded.problems
-    store = shared_store(env / "runs.duckdb")
+    store = shared_store(env / "runs.sqlite")
     endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
     run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
     store.save_result(run_id, ResultRecord("A", "q1", SCORED, correct=False, extracted=f"yes {CRAFTED}",
@@ -76,7 +76,7 @@ def test_planner_query_value_is_never_rendered_as_markdown(app_env):
 
 
 def test_saved_run_error_and_endpoint_name_are_plain_text(env):
-    store = RunsStore(env / "runs.duckdb")
+    store = RunsStore(env / "runs.sqlite")
     run_id = store.save(RunRecord(prompt="hello", columns=[
         ColumnRecord(0, f"Qwen {CRAFTED}", None, {}, [], "", "fine", error=f"HTTP 500: {CRAFTED}")]))
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
@@ -89,7 +89,7 @@ def test_saved_run_error_and_endpoint_name_are_plain_text(env):
 
 
 def test_saved_run_prompt_is_capped_when_rendered(env):
-    store = RunsStore(env / "runs.duckdb")
+    store = RunsStore(env / "runs.sqlite")
     run_id = store.save(RunRecord(prompt="![" * 300_000 + "tail-marker", columns=[
         ColumnRecord(0, "A", None, {}, [], "", "fine")]))
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
@@ -103,14 +103,14 @@ def test_saved_run_prompt_is_capped_when_rendered(env):
 
 
 def _broken_runs_db(env, how: str):
-    path = env / "runs.duckdb"
+    path = env / "runs.sqlite"
     if how == "directory":
         path.mkdir()
     elif how == "corrupt":
-        path.write_bytes(b"this is not a DuckDB file" * 100)
+        path.write_bytes(b"this is not a database file" * 100)
     elif how == "parent-is-a-file":
         (env / "blocker").write_text("x")
-        return env / "blocker" / "runs.duckdb"
+        return env / "blocker" / "runs.sqlite"
     return path
 
 
@@ -168,7 +168,7 @@ def test_per_visitor_cap_survives_a_page_reload(env, monkeypatch):
 def test_eval_runs_visible_to_all_visitors_only_by_link_now(env, monkeypatch):
     loaded = parse_eval_set(b"id,language,scorer,expected,prompt\nq1,en,exact,yes,private question\n", "mine.csv",
                             "upload mine.csv")
-    store = shared_store(env / "runs.duckdb")
+    store = shared_store(env / "runs.sqlite")
     endpoint = Endpoint(name="A", kind="openai", model="a", base_url="http://127.0.0.1:9/v1")
     run_id = create_run(store, loaded.eval_set, [endpoint], RunConfig(), {"A": None}, {"A": ""})
     other_visitor = open_evals_page()

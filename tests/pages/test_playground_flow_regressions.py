@@ -27,7 +27,7 @@ def follow_up_run() -> RunRecord:
 
 
 def test_a_follow_ups_link_shows_the_earlier_turns(env):  # noqa: F811
-    run_id = RunsStore(env / "runs.duckdb").save(follow_up_run())
+    run_id = RunsStore(env / "runs.sqlite").save(follow_up_run())
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
     at.query_params["run"] = run_id
     at.switch_page("pages/playground.py")
