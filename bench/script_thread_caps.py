@@ -163,7 +163,7 @@ def run_results() -> None:
           "MODELMATCH_EVAL_MAX_REQUESTS_PER_RUN), every rerun")
     for answer_chars in (2_000, 20_000):
         with tempfile.TemporaryDirectory() as folder:
-            store = shared_store(Path(folder) / "runs.duckdb")
+            store = shared_store(Path(folder) / "runs.sqlite")
             run_id = create_run(store, eval_set, endpoints, RunConfig(), {"A": None, "B": None}, {"A": "", "B": ""})
             answer = "w" * answer_chars + "\nANSWER: 7"
             insert = f"INSERT INTO eval_results VALUES ({', '.join('?' * len(RESULT_COLUMNS))})"

@@ -235,7 +235,7 @@ def test_saved_run_exports_are_built_on_click_not_on_every_render(env, monkeypat
     for name in ("to_markdown", "to_json"):
         real = getattr(runs_store, name)
         monkeypatch.setattr(runs_store, name, lambda run, _real=real, _name=name: built.append(_name) or _real(run))
-    store = RunsStore(env / "runs.duckdb")
+    store = RunsStore(env / "runs.sqlite")
     run_id = store.save(RunRecord(prompt="hello", columns=[ColumnRecord(0, "A", None, {}, [], "", "a" * 100_000)]))
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
     at.switch_page("pages/playground.py")
