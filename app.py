@@ -17,6 +17,7 @@ if bad_settings:
     st.code("\n".join(bad_settings), language=None)
     st.stop()
 
+common.log_upload_limit_disagreement()
 startup = common.startup(str(settings.data_dir()), str(settings.catalog_path()))
 
 models_page = st.Page("pages/models.py", title="Models", icon=":material/table_view:", url_path="home", default=True)

@@ -18,6 +18,7 @@ from typing import Callable
 
 from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
+from modelmatch.evals import upload_limit
 from modelmatch.planning.engine_memory import ENGINES
 from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
 from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
@@ -225,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in bad_settings:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    upload_warning = upload_limit.command_line_warning()
+    if upload_warning:  # the app is where uploads happen: a warning, not a reason to stop this command
+        print(f"warning: {upload_warning}", file=sys.stderr)
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(words[0] if words else None).parse_args(argv)
     try:

@@ -7,6 +7,7 @@ that a rebuilt catalog is never answered from the previous build's cache.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ from modelmatch.chat.limits import DAILY_SPEND, SlidingWindowLimiter
 from modelmatch.chat.runs_db import RunsUnavailable, runs_file_exists
 from modelmatch.chat.runs_store import RunsStore
 from modelmatch.chat.shared_limits import SharedDailySpend, SharedSlidingWindowLimiter
+from modelmatch.evals import upload_limit
 from modelmatch.explore.view_state import Choices, OverviewState
 
 MAX_CACHED_RESULTS = 64
@@ -54,6 +56,29 @@ def startup(data_dir: str, db_path: str) -> Startup:
         return Startup(False, (Problem(Path(data_dir).name + "/", 0, "", f"the catalog could not be rebuilt "
                                        f"({type(exc).__name__}: {exc}); the last good build is shown"),))
     return Startup(report is not None, ())
+
+
+def server_upload_limit_mb() -> float:
+    """The upload limit this server really applies (server.maxUploadSize, from whichever config file, variable or
+    flag set it), in MB."""
+    return float(st.get_option("server.maxUploadSize"))
+
+
+def upload_limit_disagreement() -> str | None:
+    """The warning when MODELMATCH_EVAL_MAX_FILE_MB is over the server's upload limit, else None."""
+    return upload_limit.disagreement(server_upload_limit_mb(), "as this server runs")
+
+
+_WARNED: set[str] = set()
+
+
+def log_upload_limit_disagreement() -> None:
+    """At start: the operator's log says once per process (and again if the values change) when the two limits
+    disagree; the Evals page shows the same words where files are uploaded."""
+    warning = upload_limit_disagreement()
+    if warning and warning not in _WARNED:
+        _WARNED.add(warning)
+        logging.getLogger("modelmatch.upload_limit").warning("%s", warning)
 
 
 @st.cache_resource

@@ -21,6 +21,7 @@ from modelmatch.evals.runner import EvalRunner, RunAlreadyActive, is_active
 from modelmatch.evals.scoring import SCORERS
 from modelmatch.evals.sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
 from modelmatch.evals.store import RunsUnavailable, shared_store, valid_run_id
+from modelmatch.evals import upload_limit
 from modelmatch.chat.playground import supports_thinking_switch
 from modelmatch.chat.render import md_code, md_text, safe_markdown
 from pages import common
@@ -115,11 +116,21 @@ else:
                     "to end with a line `ANSWER: ...` (not for `regex` items, whose pattern checks the whole reply).")
         st.download_button("Example CSV", EXAMPLE_CSV.encode(), "example_eval_set.csv", "text/csv",
                            key="ev_example", on_click="ignore", icon=":material/download:")
-    limit_mb = max(1, math.ceil(settings.value("eval_max_file_mb")))
-    # The browser refuses a bigger file before sending it; parse_eval_set checks the size again before parsing.
-    upload = st.file_uploader("CSV or TSV file", type=["csv", "tsv", "txt"], key="ev_upload", max_upload_size=limit_mb,
-                              help=f"UTF-8, at most {limit_mb} MB (MODELMATCH_EVAL_MAX_FILE_MB).")
-    if upload is not None:
+    # The smaller of our limit and the server's: the browser then refuses a bigger file with its own clear message,
+    # instead of the server answering a generic error. The page checks the size again itself (a crafted request
+    # skips the browser), and parse_eval_set once more before parsing.
+    server_mb = common.server_upload_limit_mb()
+    shown_mb = min(upload_limit.eval_limit_mb(), server_mb)
+    disagreement = common.upload_limit_disagreement()
+    if disagreement:
+        st.warning(md_text(disagreement), icon=":material/warning:")
+    upload = st.file_uploader("CSV or TSV file", type=["csv", "tsv", "txt"], key="ev_upload",
+                              max_upload_size=max(1, math.ceil(shown_mb)),
+                              help=f"UTF-8, at most {upload_limit.mb_text(shown_mb)} (MODELMATCH_EVAL_MAX_FILE_MB).")
+    refusal = upload_limit.size_refusal(upload.size) if upload is not None else None
+    if refusal:
+        st.error(md_text(refusal), icon=":material/error:")
+    elif upload is not None:
         loaded = parse_eval_set(upload.getvalue(), upload.name, f"upload {upload.name}")
         if loaded.problems:
             st.error(f"{len(loaded.problems)} problem(s) in {md_text(upload.name)}; nothing will be sent until they "

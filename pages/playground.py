@@ -2,7 +2,9 @@
 
 import datetime as dt
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException
@@ -95,6 +97,11 @@ def show_reply(reasoning: str, answer: str, error: str, expanded: bool = False) 
         st.error(md_text(error), icon=":material/error:")  # may quote the server's own error text: plain text
 
 
+def export_bytes(build: Callable[[rs.RunRecord], str], run: rs.RunRecord) -> bytes:
+    """A run's export, built when its download button is clicked."""
+    return build(run).encode()
+
+
 def load_run(run_id: str) -> rs.RunRecord | None:
     if store is None:
         return None
@@ -136,10 +143,12 @@ def show_saved_run(run: rs.RunRecord) -> None:
                        + (f"${record.cost_usd:.6f}" if record.cost_usd is not None and not lower_bound
                           else md_text(record.cost_note)))
     left, right, _ = st.columns([1, 1, 4])
-    left.download_button("Markdown", rs.to_markdown(run).encode(), f"modelmatch-run-{run.run_id}.md",
+    # Built on click only: a saved run holds up to max_response_bytes per column, and every rerun of the page would
+    # otherwise rebuild both exports on the script thread.
+    left.download_button("Markdown", partial(export_bytes, rs.to_markdown, run), f"modelmatch-run-{run.run_id}.md",
                          "text/markdown", key=f"md_{run.run_id}", on_click="ignore", icon=":material/download:")
-    right.download_button("JSON", rs.to_json(run).encode(), f"modelmatch-run-{run.run_id}.json", "application/json",
-                          key=f"json_{run.run_id}", on_click="ignore", icon=":material/download:")
+    right.download_button("JSON", partial(export_bytes, rs.to_json, run), f"modelmatch-run-{run.run_id}.json",
+                          "application/json", key=f"json_{run.run_id}", on_click="ignore", icon=":material/download:")
 
 
 requested_run = st.query_params.get("run")
@@ -361,7 +370,8 @@ if ss.get("pg_last_run_id"):
             st.page_link("pages/playground.py", label="Link to this run", icon=":material/link:",
                          query_params={"run": last.run_id})
             left, right, _ = st.columns([1, 1, 4])
-            left.download_button("Markdown", rs.to_markdown(last).encode(), f"modelmatch-run-{last.run_id}.md",
-                                 "text/markdown", key="pg_md", on_click="ignore", icon=":material/download:")
-            right.download_button("JSON", rs.to_json(last).encode(), f"modelmatch-run-{last.run_id}.json",
+            left.download_button("Markdown", partial(export_bytes, rs.to_markdown, last),
+                                 f"modelmatch-run-{last.run_id}.md", "text/markdown", key="pg_md", on_click="ignore",
+                                 icon=":material/download:")
+            right.download_button("JSON", partial(export_bytes, rs.to_json, last), f"modelmatch-run-{last.run_id}.json",
                                   "application/json", key="pg_json", on_click="ignore", icon=":material/download:")

@@ -46,6 +46,12 @@ REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 MAX_PROMPT_CHARS = 100_000
+# Answers are short; a longer expected value is refused before it is read as a number or compiled as a pattern
+# (compiling is pure-Python work that grows with the pattern, on the page's thread).
+MAX_EXPECTED_CHARS = 10_000
+# CSV records read (blank ones included) per allowed item before a file is refused: blank lines between items
+# are common, millions of them are not, and each one costs the page's thread a Python loop step.
+RECORDS_PER_ITEM = 4
 STARTER_DIR = settings.REPO_ROOT / "data" / "evals"
 STARTER_SET = "starter"
 EXAMPLE_CSV = ('id,language,group_id,scorer,expected,tolerance,prompt\n'
@@ -133,6 +139,10 @@ def max_items() -> int:
     return settings.value("eval_max_items")
 
 
+def max_records() -> int:
+    return RECORDS_PER_ITEM * max_items() + 1  # the header too
+
+
 def _delimiter(name: str, text: str) -> str:
     if name.lower().endswith(".tsv"):
         return "\t"
@@ -159,13 +169,24 @@ def parse_eval_set(data: bytes, name: str, source: str) -> LoadResult:
     if not text.strip():
         return LoadResult(None, [Problem(0, "", "the file is empty; it needs a header row: "
                                                 + ",".join(REQUIRED))])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(name, text), strict=True)
+    delimiter = _delimiter(name, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     problems: list[Problem] = []
+    first_row: list[str] = []
+    record_limit, item_limit = max_records(), max_items()  # read once: a setting costs an environment look-up
     try:
-        rows = list(reader)
+        # One strict pass that keeps no rows and stops at the record limit: the page's thread does at most
+        # max_records() loop steps here whatever the file holds (20 MB of blank lines were 20 million).
+        for number, row in enumerate(reader):
+            if number == 0:
+                first_row = row
+            elif number >= record_limit:
+                return LoadResult(None, [Problem(reader.line_num, "", f"more than {record_limit - 1:,} rows, blank "
+                                                 f"ones included ({RECORDS_PER_ITEM} per item allowed by "
+                                                 "MODELMATCH_EVAL_MAX_ITEMS); split the set")])
     except csv.Error as exc:
         return LoadResult(None, [Problem(reader.line_num, "", f"not valid CSV: {exc}")])
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first_row]
     header_problems = _check_header(header)
     if header_problems:
         return LoadResult(None, header_problems)
@@ -175,7 +196,7 @@ def parse_eval_set(data: bytes, name: str, source: str) -> LoadResult:
     group_expected: dict[str, tuple[str, str, int]] = {}
     line = 1
     # csv.reader counts physical lines; track them so quoted multi-line prompts report the right line.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(name, text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader)
     count = 0
     while True:
@@ -187,8 +208,8 @@ def parse_eval_set(data: bytes, name: str, source: str) -> LoadResult:
         if not any(cell.strip() for cell in row):
             continue
         count += 1
-        if count > max_items():
-            problems.append(Problem(line, "", f"more than {max_items():,} items (MODELMATCH_EVAL_MAX_ITEMS); "
+        if count > item_limit:
+            problems.append(Problem(line, "", f"more than {item_limit:,} items (MODELMATCH_EVAL_MAX_ITEMS); "
                                               "split the set"))
             break
         if len(row) != len(header):
@@ -290,6 +311,9 @@ def _check_row(values: dict[str, str], line: int) -> tuple[EvalItem | None, list
         problems.append(Problem(line, "scorer", f"unknown scorer {shown}; use one of {', '.join(SCORERS)}"))
     if not expected:
         problems.append(Problem(line, "expected", "empty expected answer"))
+    elif len(expected) > MAX_EXPECTED_CHARS:
+        problems.append(Problem(line, "expected", f"expected answer is {len(expected):,} characters; the limit is "
+                                                  f"{MAX_EXPECTED_CHARS:,}"))
     elif scorer == "numeric":
         if parse_expected_number(expected) is None:
             problems.append(Problem(line, "expected", f"{expected[:40]!r} is not a number; write it plainly: 42, "

@@ -197,3 +197,30 @@ def test_starter_set_does_not_disturb_the_catalog_check():
     """data/evals/ holds a .tsv so that `python -m ingest check` (which rejects stray CSVs) stays clean."""
     result = validate(REPO_ROOT / "data")
     assert not [p for p in result.problems if "evals" in str(p.file)]
+
+
+def test_an_upload_of_blank_lines_stops_at_the_record_limit_not_at_the_end_of_the_file(monkeypatch):
+    """20 MB of blank lines after a header were 20 million steps of the page's thread (78 s on a shared core) and a
+    1.7 GB list of rows. Reading now stops at RECORDS_PER_ITEM x MODELMATCH_EVAL_MAX_ITEMS records."""
+    from modelmatch.evals import sets
+
+    monkeypatch.setenv("MODELMATCH_EVAL_MAX_ITEMS", "10")  # 40 records
+    head = b"id,language,scorer,expected,prompt\nq1,en,exact,yes,Say yes\n"
+    assert parse_eval_set(head + b"\n" * 39, "ok.csv", "upload").ok
+    refused = parse_eval_set(head + b"\n" * 10_000_000, "blank.csv", "upload")
+    assert refused.eval_set is None and len(refused.problems) == 1
+    assert "more than 40 rows, blank ones included" in refused.problems[0].message
+    assert refused.problems[0].line == 42  # where reading stopped: far from line 10,000,002
+    assert sets.max_records() == sets.RECORDS_PER_ITEM * 10 + 1
+
+
+def test_an_expected_answer_over_its_limit_is_refused_before_it_is_compiled_or_read(monkeypatch):
+    from modelmatch.evals import sets
+
+    calls = []
+    monkeypatch.setattr(sets, "compile_user_regex", lambda pattern: calls.append(len(pattern)))
+    long_pattern = "a" * (sets.MAX_EXPECTED_CHARS + 1)
+    loaded = parse_eval_set(f"id,language,scorer,expected,prompt\nq1,en,regex,{long_pattern},Say a\n".encode(),
+                            "long.csv", "upload")
+    assert [p.column for p in loaded.problems] == ["expected"] and "the limit is 10,000" in loaded.problems[0].message
+    assert calls == []  # never compiled

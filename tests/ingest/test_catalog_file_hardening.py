@@ -85,3 +85,47 @@ def test_catalog_file_problems_keep_the_app_serving_the_last_good_catalog(data_a
     assert not at.exception, [e.message for e in at.exception]
     assert any("the last good catalog build is shown" in w.value for w in at.sidebar.warning)
     assert any("Catalog build" in c.value for c in at.sidebar.caption)
+
+
+def test_catalog_file_that_vanishes_mid_build_is_a_reason_and_the_live_catalog_stays(data_and_live_catalog,
+                                                                                    monkeypatch):
+    """The same finding through the whole build (the test above is the reader alone): the file is listed, then
+    deleted before it is read. The former build let FileNotFoundError out as a traceback."""
+    import ingest.validate as validate_module
+
+    data, live = data_and_live_catalog
+    before = live.read_bytes()
+    planted = data / "models" / "zz_planted.csv"
+    first_models_csv = sorted((data / "models").glob("*.csv"))[0]
+    planted.write_bytes(first_models_csv.read_bytes().splitlines(keepends=True)[0])  # the header alone
+    real_read_table = validate_module.read_table
+
+    def vanish_then_read(path, *args, **kwargs):
+        if path.name == planted.name:
+            path.unlink()
+        return real_read_table(path, *args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "read_table", vanish_then_read)
+    with pytest.raises(BuildFailed) as failed:
+        build(data, live)
+    messages = [str(p) for p in failed.value.problems]
+    assert any("zz_planted.csv" in m and "gone" in m for m in messages), messages
+    assert live.read_bytes() == before
+
+
+def test_catalog_file_over_the_size_bound_is_refused_before_it_is_read(data_and_live_catalog):
+    """The size bound itself: the former build read a 70 MB file whole (and decoded it) before finding anything
+    wrong; now its size refuses it before a byte is read, so the build never holds it in memory."""
+    import tracemalloc
+
+    data, live = data_and_live_catalog
+    _plant(data, "too-big")
+    tracemalloc.start()
+    try:
+        with pytest.raises(BuildFailed) as failed:
+            build(data, live)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 16 * 1024 * 1024, f"{peak_bytes:,} bytes held while building"
+    assert any("zz_planted.csv" in str(p) and "byte limit" in str(p) for p in failed.value.problems)

@@ -203,3 +203,46 @@ def test_odd_token_counts_or_split_surrogates_wedge_a_playground_session_no_more
             assert not at.chat_input[0].disabled
         assert len(server.received) == 2
     assert "done" in "\n".join(m.value for m in at.markdown)
+
+
+def test_prompts_have_no_size_cap_no_more_the_server_sends_at_most_the_limit(env, monkeypatch):
+    """A crafted client could send a prompt of any size (8 turns of 2 MB prompts made a 310 MB runs DB). With
+    MODELMATCH_MAX_PROMPT_CHARS the server never sends or stores more than the limit: Streamlit's server cuts a chat
+    input to the box's max_chars, and the page refuses a longer one itself (for releases that do not cut)."""
+    from tests.openai_server import ScriptedServer, answer_script
+    from tests.pages.test_app_playground import write_endpoints
+
+    monkeypatch.setenv("MODELMATCH_MAX_PROMPT_CHARS", "1000")
+    server = ScriptedServer(answer_script(["fine"]))
+    with server:
+        write_endpoints(env / "endpoints.toml", {"A": server})
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/playground.py")
+        at.run()
+        at.segmented_control(key="pg_columns").set_value(1).run()
+        at.chat_input[0].set_value("x" * 50_000).run()  # AppTest, like a crafted client, skips the browser
+        assert not at.exception, [e.message for e in at.exception]
+    sent = [m["content"] for r in server.received for m in r.body["messages"] if m["role"] == "user"]
+    assert all(len(text) <= 1000 for text in sent), [len(text) for text in sent]
+
+
+def test_saved_run_exports_are_built_on_click_not_on_every_render(env, monkeypatch):
+    """A saved run holds up to max_response_bytes per column; its Markdown and JSON exports were rebuilt on the
+    script thread at every rerun of the page. They are now built when their button is clicked."""
+    from modelmatch.chat import runs_store
+
+    built: list[str] = []
+    for name in ("to_markdown", "to_json"):
+        real = getattr(runs_store, name)
+        monkeypatch.setattr(runs_store, name, lambda run, _real=real, _name=name: built.append(_name) or _real(run))
+    store = RunsStore(env / "runs.sqlite")
+    run_id = store.save(RunRecord(prompt="hello", columns=[ColumnRecord(0, "A", None, {}, [], "", "a" * 100_000)]))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/playground.py")
+    at.query_params["run"] = run_id
+    at.run()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Markdown" in labels and "JSON" in labels  # the page offers both exports...
+    assert built == []  # ...and built neither on either run
