@@ -80,7 +80,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
             f"{chosen.precision_label} weights are a lower bound ({chosen.verdict_text})")))
     tp = chosen.gpu_count
     replicas = req.gpu_count // tp
-    measured = measured_speeds(catalog, model, arch)
+    # The model and its architecture row are the catalog's own, so the model id names all the input.
+    measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
     exact = _matching_measurement(catalog, measured, gpu, tp, chosen.precision, req.concurrent_sequences)
     line = roofline(model, arch, chosen.precision, chosen.kv, gpu, tp, req.context_tokens, req.concurrent_sequences)
     if exact is not None:
