@@ -41,6 +41,21 @@ def test_overview_shows_the_numbers_and_filters_change_them(app_env):
     assert at.query_params["vendor"] == "DeepSeek" and at.query_params["benchmark"] == "mmlu"
 
 
+def test_overview_runs_only_the_open_tab(app_env):
+    """The hidden tabs are not computed: the leaderboard (its own query) appears once its tab is chosen."""
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    assert len(at.get("vega_lite_chart")) == 1  # the first tab's chart, not the other two
+    assert not [s for s in at.selectbox if s.key == "ov_board_category"]
+    assert not [df for df in at.dataframe if "category mean" in df.value.columns]
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.session_state["ov_board_category"] = "knowledge"  # mmlu's category
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="ov_board_category").value == "knowledge"
+    assert [df for df in at.dataframe if "category mean" in df.value.columns]
+    assert not at.get("vega_lite_chart")
+
+
 def test_overview_filters_that_match_nothing_explain_themselves(app_env):
     at = open_page("pages/overview.py", total_min="1000")
     assert not at.dataframe
