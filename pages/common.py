@@ -129,6 +129,13 @@ def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date,
     return compare.compare_data(catalog_reader(), model_ids, price_date, mode)
 
 
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def compare_view(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str, category: str | None,
+                 today: dt.date) -> compare.CompareView:
+    """The Compare page's tables for one view: a rerun with the same choices (a toggle, an expander) rebuilds none."""
+    return compare.compare_view(compare_data(build_id, model_ids, price_date, mode), model_ids, category, today)
+
+
 @st.cache_resource
 def _endpoints(path: str, mtime_ns: int) -> tuple[tuple[Endpoint, ...], str, str]:
     try:

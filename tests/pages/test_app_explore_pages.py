@@ -126,3 +126,22 @@ def test_compare_presets_include_a_2026_pairing_of_catalog_models(monkeypatch, r
     assert facts.loc["License", "Qwen3.5-397B-A17B"] == "Apache License 2.0"
     assert facts.loc["License", "DeepSeek-V3.2"] == "MIT License"
     assert facts.loc["Cheapest API price", "DeepSeek-V3.2"].startswith("$0.28 in / $0.42 out")
+
+
+def test_compare_rerun_with_the_same_choices_rebuilds_no_table(app_env, monkeypatch):
+    """The tables are derived once per view (cached by build, models, date, mode, category and day), not per rerun."""
+    import streamlit as st
+
+    from modelmatch.explore import compare
+
+    st.cache_data.clear()
+    built: list[int] = []
+    real = compare.attribute_table
+    monkeypatch.setattr(compare, "attribute_table", lambda data: built.append(1) or real(data))
+    at = open_page("pages/compare.py", models=f"{A},{B}")
+    at.toggle(key="cmp_official_only").set_value(True).run()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(built) == 1
+    at.selectbox(key="cmp_category").set_value("knowledge").run()  # another view: built for it
+    assert len(built) == 2
