@@ -56,6 +56,21 @@ def test_overview_runs_only_the_open_tab(app_env):
     assert not at.get("vega_lite_chart")
 
 
+def test_overview_leaderboard_category_survives_a_visit_to_another_tab(app_env):
+    """The category box is not drawn while another tab is open (a widget not drawn loses its state)."""
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.run()
+    other = at.selectbox(key="ov_board_category").options[-1]
+    at.selectbox(key="ov_board_category").set_value(other).run()
+    at.session_state["ov_tab"] = "Quality vs price"
+    at.run()
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="ov_board_category").value == other
+
+
 def test_overview_filters_that_match_nothing_explain_themselves(app_env):
     at = open_page("pages/overview.py", total_min="1000")
     assert not at.dataframe
