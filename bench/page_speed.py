@@ -2,7 +2,8 @@
 
 Prints, per page, the median and p95 of a cold first render (caches cleared, new session) and a warm rerun
 (same session, nothing changed) under Streamlit's AppTest, and the first render in headless chromium (navigation
-start until the page's main content is visible) on a freshly started server, then on a reload.
+start until the page's main content is visible) on a freshly started server, then on a reload, each next to
+the same for a bare one-chart Streamlit page (bench.ratios' yardstick) served the same way.
 
     python -m bench.page_speed /tmp/synth/data --runs 15
 """
@@ -12,12 +13,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from bench.ratios import BARE_PAGE  # noqa: E402
 from modelmatch.chat.timing import percentile  # noqa: E402
 
 PAGES = {
@@ -58,7 +65,44 @@ def apptest_times(page: str, params: dict[str, str], runs: int) -> tuple[list[fl
     return cold, warm
 
 
-def browser_times(page_slug: str, params: dict[str, str], selector: str, env: dict[str, str], runs: int):
+@contextmanager
+def bare_server(timeout_s: float = 90) -> Iterator[str]:
+    """`streamlit run` of the bare one-chart page (bench.ratios' yardstick) on a free loopback port, once healthy."""
+    from tests.browser import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bare_page.py"
+        script.write_text(BARE_PAGE)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", "--server.headless", "true",
+                                 "--browser.gatherUsageStats", "false"],
+                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bare page's server did not become healthy")
+                time.sleep(0.25)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def browser_times(page_slug: str, params: dict[str, str], selector: str, env: dict[str, str], runs: int,
+                  bare: bool = False):
+    """(first render on a freshly started server, reload) per run; bare: the one-chart yardstick page instead."""
     from urllib.parse import urlencode
 
     from playwright.sync_api import sync_playwright
@@ -67,10 +111,10 @@ def browser_times(page_slug: str, params: dict[str, str], selector: str, env: di
 
     first, reload_ = [], []
     for _ in range(runs):
-        with running_app(env) as url, sync_playwright() as pw:
+        with (bare_server() if bare else running_app(env)) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            target = f"{url}/{page_slug}" + (f"?{urlencode(params)}" if params else "")
+            target = url if bare else f"{url}/{page_slug}" + (f"?{urlencode(params)}" if params else "")
             started = time.perf_counter()
             page.goto(target)
             page.wait_for_selector(selector, state="visible", timeout=120_000)
@@ -92,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = {"MODELMATCH_DATA_DIR": str(args.data_dir), "MODELMATCH_CATALOG": str(args.data_dir / "catalog.duckdb")}
     os.environ.update(env)
+    bare_first = None
+    if args.browser_runs:
+        # The yardstick in the same run: Streamlit's own page load (its scripts, the websocket, one Vega chart).
+        bare_first, bare_reload = browser_times("", {}, '[data-testid="stVegaLiteChart"]', env, args.browser_runs,
+                                                bare=True)
+        print(f"{'bare':9s} browser first render (new server) {summary(bare_first)}")
+        print(f"{'bare':9s} browser reload                    {summary(bare_reload)}")
     for name in args.pages.split(","):
         page, params, selector = PAGES[name]
         cold, warm = apptest_times(page, params, args.runs)
@@ -99,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:9s} AppTest warm rerun         {summary(warm)}")
         if args.browser_runs:
             first, reload_ = browser_times(name, params, selector, env, args.browser_runs)
-            print(f"{name:9s} browser first render (new server) {summary(first)}")
-            print(f"{name:9s} browser reload                    {summary(reload_)}")
+            print(f"{name:9s} browser first render (new server) {summary(first)}  "
+                  f"{statistics.median(first) / statistics.median(bare_first):.2f}x bare")
+            print(f"{name:9s} browser reload                    {summary(reload_)}  "
+                  f"{statistics.median(reload_) / statistics.median(bare_reload):.2f}x bare")
         sys.stdout.flush()
     return 0
 

@@ -21,13 +21,19 @@ from modelmatch.catalog.schema import CATEGORIES, TABLES, VENDORS
 SRC = "https://example.org/synthetic"
 
 
+# The build refuses a data file over 64 MiB; a score row is about 113 bytes, so 200,000 rows (~23 MB) per file.
+ROWS_PER_FILE = 200_000
+
+
 def write(folder: Path, table: str, rows: list[dict]) -> None:
     columns = next(t for t in TABLES if t.name == table).column_names
     (folder / table).mkdir(parents=True, exist_ok=True)
-    with open(folder / table / "synthetic.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    for part, start in enumerate(range(0, max(len(rows), 1), ROWS_PER_FILE)):
+        name = "synthetic.csv" if part == 0 else f"synthetic-{part + 1}.csv"
+        with open(folder / table / name, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows[start:start + ROWS_PER_FILE])
 
 
 def generate(data_dir: Path, n_models: int, n_benchmarks: int, n_sources: int, seed: int = 7) -> None:

@@ -22,14 +22,11 @@ from modelmatch.evals import upload_limit
 from modelmatch.planning.engine_memory import ENGINES
 from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
 from modelmatch.planning.weights import PRECISION_QUALITY_ORDER, PRECISIONS
-from modelmatch.planning.plan_text import format_plan_text, to_jsonable
-from modelmatch.planning.planner import plan
+from modelmatch.planning.plan_text import to_jsonable
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
-from modelmatch.planning.request import PlanRequest, UsageProfile
+from modelmatch.planning.request import UsageProfile
 from modelmatch.planning.wizard.modes import WIZARD_MODES
-from modelmatch.planning.wizard.recommend import recommend
-from modelmatch.planning.wizard.request import DEPLOYMENTS, LicenseNeeds, WizardRequest
-from modelmatch.planning.wizard.text import format_recommendation_text
+from modelmatch.planning.wizard.request import DEPLOYMENTS
 
 EXIT_BAD_INPUT = 2
 
@@ -96,6 +93,11 @@ def _common_deployment_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_plan(args: argparse.Namespace) -> None:
+    # Imported by the subcommand that runs: plan does not load the wizard, recommend not the planner.
+    from modelmatch.planning.plan_text import format_plan_text
+    from modelmatch.planning.planner import plan
+    from modelmatch.planning.request import PlanRequest
+
     catalog = _open_catalog(args.db)
     request = PlanRequest(
         model_id=args.model, weights=args.weights, kv_dtype=args.kv_dtype, context_tokens=args.context,
@@ -133,6 +135,10 @@ def _add_plan(sub) -> None:
 
 
 def _run_recommend(args: argparse.Namespace) -> None:
+    from modelmatch.planning.wizard.recommend import recommend
+    from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
+    from modelmatch.planning.wizard.text import format_recommendation_text
+
     catalog = _open_catalog(args.db)
     request = WizardRequest(
         use_cases=tuple(args.use_case), languages=tuple(args.language or ()), deployment=args.deployment,

@@ -16,7 +16,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ingest.build import BuildFailed, ensure_current
+from ingest.stat_check import ensure_current_unless_unchanged
 from ingest.validate import Problem
 from modelmatch.catalog import models as catalog
 from modelmatch.explore import charts
@@ -47,12 +47,15 @@ class Startup:
 
 @st.cache_resource(show_spinner="Building the catalog from data/ (first start)…")
 def startup(data_dir: str, db_path: str) -> Startup:
-    """Build the catalog once per process if it is missing or was built from other CSVs."""
+    """Build the catalog once per process if it is missing or was built from other CSVs (the CSVs are hashed only
+    when their file stats differ from the last check's)."""
     try:
-        report = ensure_current(Path(data_dir), Path(db_path))
-    except BuildFailed as failed:
-        return Startup(False, tuple(failed.problems))
+        report = ensure_current_unless_unchanged(Path(data_dir), Path(db_path))
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild: keep serving the last good catalog, say why
+        from ingest.build import BuildFailed  # only a build raises it, and a build has imported it by then
+
+        if isinstance(exc, BuildFailed):
+            return Startup(False, tuple(exc.problems))
         return Startup(False, (Problem(Path(data_dir).name + "/", 0, "", f"the catalog could not be rebuilt "
                                        f"({type(exc).__name__}: {exc}); the last good build is shown"),))
     return Startup(report is not None, ())
@@ -151,6 +154,13 @@ def display_names(build_id: str) -> dict[str, str]:
 def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date,
                  mode: str = "") -> compare.CompareData:
     return compare.compare_data(catalog_reader(), model_ids, price_date, mode)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def compare_view(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str, category: str | None,
+                 today: dt.date) -> compare.CompareView:
+    """The Compare page's tables for one view: a rerun with the same choices (a toggle, an expander) rebuilds none."""
+    return compare.compare_view(compare_data(build_id, model_ids, price_date, mode), model_ids, category, today)
 
 
 @st.cache_resource

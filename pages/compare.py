@@ -12,8 +12,6 @@ from modelmatch.explore import compare
 
 from modelmatch.evals import summary as evals
 
-from modelmatch.catalog import freshness
-
 from modelmatch.catalog import scores
 from modelmatch.evals.store import RunsDatabaseBusy
 from modelmatch.decision.state import DECISION_KEYS, has_decision, parse_decision, with_models
@@ -92,8 +90,9 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
     st.stop()
 
 data = common.compare_data(build_id, state.model_ids, state.price_date or today, state.mode or "")
+view = common.compare_view(build_id, state.model_ids, state.price_date or today, state.mode or "", state.category,
+                           today)
 st.caption(f"Scores charted in: **{state.mode or DEFAULT_MODE_LABEL}** mode. {scores.MODE_DEFAULT_RULE}")
-charted = scores.charted(data.scores)
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
 columns = st.columns(len(data.models))
@@ -135,16 +134,14 @@ for column, (_, m) in zip(columns, data.models.iterrows()):
         st.markdown(f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}")
 
 st.subheader("Side by side")
-facts = compare.attribute_table(data)
-model_cols = list(data.models["display_name"])
 st.dataframe(
-    facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
+    view.facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
     hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"fact": st.column_config.TextColumn("", pinned=True),
                    "differs": st.column_config.CheckboxColumn("Differs")})
 
 st.subheader("Benchmarks they share")
-shared = compare.shared_benchmarks(charted, state.model_ids, state.category)
+shared = view.shared
 if shared.empty:
     st.info("These models have no benchmark in common" + (f" in {state.category}" if state.category else "")
             + ". The table below still lists every score each of them has.")
@@ -155,12 +152,9 @@ else:
     st.caption(scores.CHARTED_RULE)
 
 st.subheader("Every score")
-matrix = compare.score_matrix(charted if not state.category else charted[charted["category"] == state.category],
-                              data.models)
-best = compare.best_mask(matrix, model_cols)
-best_style = best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
+best_style = view.best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
 st.dataframe(
-    compare.display_matrix(matrix, model_cols).style.apply(lambda _: best_style, axis=None),
+    view.matrix.style.apply(lambda _: best_style, axis=None),
     hide_index=True, width="stretch", **common.WHOLE_TABLE,
     column_config={"benchmark": st.column_config.TextColumn("Benchmark", pinned=True),
                    "higher_is_better": st.column_config.CheckboxColumn("Higher is better")})
@@ -194,9 +188,7 @@ else:
         st.page_link("pages/evals.py", label=f"{names.get(row['model_id'], row['model_id'])}: open the eval run",
                      icon=":material/fact_check:", query_params={"run": row["run_id"]})
 
-rows = freshness.add_freshness(data.scores, "scores", today)
-if state.category:
-    rows = rows[rows["category"] == state.category]
+rows = view.score_rows
 if st.toggle("Official numbers only", key="cmp_official_only",
              help="Only numbers the model's own vendor published (tier official or official-copy); hides other "
                   "vendors' re-measurements and derived, secondary or measured numbers."):
@@ -225,7 +217,7 @@ if not conflicts.empty:
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 
 with st.expander("Where every other fact comes from"):
-    st.dataframe(compare.fact_sources(data, today), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+    st.dataframe(view.sources, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                 "as_of": st.column_config.DateColumn("As of")})
 common.glossary_link()

@@ -113,49 +113,60 @@ question_view = st.session_state.get("ov_question_view") and set(state.vendors) 
 if question_view:
     st.info("**Qwen vs DeepSeek.** Each point is one model, named beside it and colored by vendor (Alibaba's Qwen, "
             "DeepSeek); hover a point for its source. Clear the Vendor filter to see every model.")
+# Only the open tab runs (on_change="rerun": switching tabs reruns the page): the hidden tabs' charts and the
+# leaderboard's query were the larger part of the first visit and of every rerun.
 tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", QUESTION_TAB, "Speed vs price",
-                                                      "Leaderboards"], default=QUESTION_TAB if question_view else None)
-with tab_price:
-    if priced.empty:
-        st.info("None of the matching models with this score has an API price in the catalog. Open-weights "
-                "models you host yourself are on the *Score vs size* tab.")
-    else:
-        chart = charts.quality_vs_price(priced, data.score_title)
-        st.altair_chart(chart, width="stretch")
-        common.chart_downloads(chart, "modelmatch-quality-vs-price", "ov_price")
-        st.caption(f"{prices.BLEND_RULE} {scores.CHARTED_RULE}")
-with tab_size:
-    sized = data.points.dropna(subset=["params_active_b"])
-    if sized.empty:
-        st.info("None of the matching models with this score has a published parameter count.")
-    else:
-        chart = charts.score_vs_active_params(sized, data.score_title)
-        st.altair_chart(chart, width="stretch")
-        common.chart_downloads(chart, "modelmatch-score-vs-active-params", "ov_size")
-        st.caption("Mixture-of-experts models use only their active parameters per token, which drives speed; "
-                   "memory still needs all of them. " + scores.CHARTED_RULE)
-with tab_speed:
-    measured = data.measured.dropna(subset=["blended_usd_per_mtok", "output_tokens_per_s"])
-    if measured.empty:
-        st.info("No measured speed for these models yet. Speed comes from runs of the measurement harness on "
-                "real GPUs (rows appear here once measured); the planner estimates speed meanwhile.")
-    else:
-        chart = charts.speed_vs_price(measured)
-        st.altair_chart(chart, width="stretch")
-        common.chart_downloads(chart, "modelmatch-speed-vs-price", "ov_speed")
-with tab_boards:
-    board_category = st.selectbox("Category", categories, key="ov_board_category")
-    board = common.leaderboard(build_id, replace(state, price_date=None), board_category)
-    if board.empty:
-        st.info(f"No {board_category} scores for the matching models.")
-    else:
-        st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
-                     column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
-                                    "category mean": st.column_config.NumberColumn(format="%.1f")})
-        common.csv_download("Leaderboard as CSV", board, f"modelmatch-leaderboard-{board_category}.csv",
-                            on_click="ignore", icon=":material/download:")
-        st.caption("Cells are charted numbers (one per model and benchmark). Empty: no official number. "
-                   + scores.CHARTED_RULE)
+                                                      "Leaderboards"], default=QUESTION_TAB if question_view else None,
+                                                     key="ov_tab", on_change="rerun")
+if tab_price.open:
+    with tab_price:
+        if priced.empty:
+            st.info("None of the matching models with this score has an API price in the catalog. Open-weights "
+                    "models you host yourself are on the *Score vs size* tab.")
+        else:
+            chart = charts.quality_vs_price(priced, data.score_title)
+            st.altair_chart(chart, width="stretch")
+            common.chart_downloads(chart, "modelmatch-quality-vs-price", "ov_price")
+            st.caption(f"{prices.BLEND_RULE} {scores.CHARTED_RULE}")
+if tab_size.open:
+    with tab_size:
+        sized = data.points.dropna(subset=["params_active_b"])
+        if sized.empty:
+            st.info("None of the matching models with this score has a published parameter count.")
+        else:
+            chart = charts.score_vs_active_params(sized, data.score_title)
+            st.altair_chart(chart, width="stretch")
+            common.chart_downloads(chart, "modelmatch-score-vs-active-params", "ov_size")
+            st.caption("Mixture-of-experts models use only their active parameters per token, which drives speed; "
+                       "memory still needs all of them. " + scores.CHARTED_RULE)
+if tab_speed.open:
+    with tab_speed:
+        measured = data.measured.dropna(subset=["blended_usd_per_mtok", "output_tokens_per_s"])
+        if measured.empty:
+            st.info("No measured speed for these models yet. Speed comes from runs of the measurement harness on "
+                    "real GPUs (rows appear here once measured); the planner estimates speed meanwhile.")
+        else:
+            chart = charts.speed_vs_price(measured)
+            st.altair_chart(chart, width="stretch")
+            common.chart_downloads(chart, "modelmatch-speed-vs-price", "ov_speed")
+if tab_boards.open:
+    with tab_boards:
+        # A widget that is not drawn loses its state: the category is kept under its own key while another tab is open.
+        if "ov_board_category" not in st.session_state and st.session_state.get("ov_board_kept") in categories:
+            st.session_state.ov_board_category = st.session_state.ov_board_kept
+        board_category = st.selectbox("Category", categories, key="ov_board_category")
+        st.session_state.ov_board_kept = board_category
+        board = common.leaderboard(build_id, replace(state, price_date=None), board_category)
+        if board.empty:
+            st.info(f"No {board_category} scores for the matching models.")
+        else:
+            st.dataframe(board.drop(columns=["model_id"]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                         column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
+                                        "category mean": st.column_config.NumberColumn(format="%.1f")})
+            common.csv_download("Leaderboard as CSV", board, f"modelmatch-leaderboard-{board_category}.csv",
+                                on_click="ignore", icon=":material/download:")
+            st.caption("Cells are charted numbers (one per model and benchmark). Empty: no official number. "
+                       + scores.CHARTED_RULE)
 
 st.subheader("The numbers behind the charts")
 table = data.points.sort_values("score", ascending=False)

@@ -37,8 +37,9 @@ REVIEWED_SQL_FSTRINGS = {
                                                                   "(PRAGMA table_info); values are bound",
     ("modelmatch/catalog/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
     ("modelmatch/planning/records.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
-    ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.SCORES_SQL wrapped in a GROUP BY; values "
+    ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.CHOSEN_MODE_SQL in a GROUP BY; values "
                                          "are bound",
+    ("modelmatch/catalog/scores.py", "<module>"): "module constant only: CHOSEN_MODE_SQL, a fixed CASE whose mode is bound",
 }
 KEYISH_PARAM = re.compile(r"(key|secret|token|password|client)", re.IGNORECASE)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")

@@ -24,7 +24,12 @@ CHARTED_RULE = ("Charted number per model and benchmark, in the chosen mode (sco
                 "then this project's runs (measured); among those, the newest source. Every other row, other modes "
                 "included, stays in the table below.")
 
-SCORES_SQL = """
+# The mode a model's number is charted in: the one asked for (a parameter), else the model's own default.
+CHOSEN_MODE_SQL = """coalesce(nullif(?::VARCHAR, ''), CASE WHEN m.variant = 'base' THEN 'base'
+                                          WHEN m.reasoning IN ('yes', 'hybrid') THEN 'thinking'
+                                          ELSE 'non-thinking' END)"""
+
+SCORES_SQL = f"""
 WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
 joined AS (
 SELECT
@@ -32,9 +37,7 @@ SELECT
     s.benchmark_id, b.name AS benchmark_name, b.category, b.metric, b.unit, b.higher_is_better,
     s.value, s.setting, s.mode, s.mode_source, s.provenance, s.measured_by, s.source_url, s.source_location,
     s.as_of, s.notes,
-    coalesce(nullif(?::VARCHAR, ''), CASE WHEN m.variant = 'base' THEN 'base'
-                                          WHEN m.reasoning IN ('yes', 'hybrid') THEN 'thinking'
-                                          ELSE 'non-thinking' END) AS chosen_mode
+    {CHOSEN_MODE_SQL} AS chosen_mode
 FROM scores s
 JOIN wanted USING (model_id)  -- a hash join: the id list can be thousands long
 JOIN benchmarks b USING (benchmark_id)

@@ -212,3 +212,28 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
                                        t in freshness.PINNED_TABLES and freshness.is_pinned_source(u))
                        for a, t, u in zip(df["as_of"], df["table"], df["source_url"])]
     return df
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """What the Compare page derives from its data for one category and day, computed once per view (the page caches
+    it) instead of on every rerun: a widget click used to rebuild every table below."""
+
+    facts: pd.DataFrame  # attribute_table
+    shared: pd.DataFrame  # shared_benchmarks of the category
+    matrix: pd.DataFrame  # display_matrix: numbers as text
+    best: pd.DataFrame  # best_mask of the matrix
+    score_rows: pd.DataFrame  # every score row with its freshness badge, of the category when one is chosen
+    sources: pd.DataFrame  # fact_sources
+
+
+def compare_view(data: CompareData, model_ids: tuple[str, ...], category: str | None, today: dt.date) -> CompareView:
+    charted = scores.charted(data.scores)
+    model_columns = list(data.models["display_name"])
+    matrix = score_matrix(charted if not category else charted[charted["category"] == category], data.models)
+    rows = freshness.add_freshness(data.scores, "scores", today)
+    if category:
+        rows = rows[rows["category"] == category]
+    return CompareView(attribute_table(data), shared_benchmarks(charted, model_ids, category),
+                       display_matrix(matrix, model_columns), best_mask(matrix, model_columns), rows,
+                       fact_sources(data, today))

@@ -55,12 +55,20 @@ def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:
     return sorted(best)[0]
 
 
-# The default score in SQL: only the percent benchmarks' rows are ranked, and one GROUP BY keeps a single id (the
-# pandas path read every charted score of every model to keep one benchmark).
+# The default score in SQL: a model has a charted number on a benchmark exactly when it has a row in its chosen
+# mode (or one whose source states no mode, 'n.a.'), since those rows rank first; so counting models with such a
+# row per percent benchmark needs neither the ranking window nor any text column of the 900,000-row table.
 DEFAULT_BENCHMARK_SQL = f"""
-SELECT benchmark_id FROM ({scores.SCORES_SQL})
-GROUP BY benchmark_id
-ORDER BY count(DISTINCT model_id) DESC, benchmark_id
+WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
+percent AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS benchmark_id),
+chosen AS (SELECT m.model_id, {scores.CHOSEN_MODE_SQL} AS chosen_mode FROM models m JOIN wanted USING (model_id))
+SELECT s.benchmark_id
+FROM scores s
+JOIN chosen USING (model_id)
+JOIN percent USING (benchmark_id)
+WHERE s.mode = chosen.chosen_mode OR s.mode = 'n.a.'
+GROUP BY s.benchmark_id
+ORDER BY count(DISTINCT s.model_id) DESC, s.benchmark_id
 LIMIT 1
 """
 
@@ -71,8 +79,8 @@ def default_benchmark(reader: CatalogReader, model_ids: list[str] | tuple[str, .
     percent = reader.query("SELECT benchmark_id FROM benchmarks WHERE unit = 'percent'")["benchmark_id"].tolist()
     if not percent or not model_ids:
         return None
-    rows = reader.query(DEFAULT_BENCHMARK_SQL, [list(model_ids), scores.DEFAULT_MODE, percent, percent, True])
-    return None if rows.empty else str(rows["benchmark_id"].iloc[0])
+    rows = reader.records(DEFAULT_BENCHMARK_SQL, [list(model_ids), percent, scores.DEFAULT_MODE])
+    return str(rows[0]["benchmark_id"]) if rows else None
 
 
 def chosen_scores(reader: CatalogReader, model_ids: list[str], benchmark_id: str | None,

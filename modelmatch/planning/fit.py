@@ -4,6 +4,7 @@ sequences that fit."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from modelmatch.planning.engine_memory import (
@@ -106,6 +107,14 @@ def transformers_mla_cache(arch: Architecture, cache: SequenceCache, kv_dtype: s
                                decode_topk_tokens=None)
 
 
+# A recommendation asks memory_plan for every model at every precision on every GPU its what-ifs try; what a model
+# holds and caches per GPU does not depend on the GPU, so each layout is computed once. Pure functions of hashable
+# arguments (Architecture is a frozen dataclass) returning frozen dataclasses; a PlanInputError is not kept.
+_weights_per_gpu = functools.lru_cache(maxsize=4096)(weights_per_gpu)
+_kv_cache_bytes_per_token = functools.lru_cache(maxsize=4096)(kv_cache_bytes_per_token)
+_sequence_cache = functools.lru_cache(maxsize=4096)(sequence_cache)
+
+
 def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
                 concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
                 runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
@@ -125,7 +134,7 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
     tp, pp = par.tensor, par.pipeline
     prompt = context_tokens if prompt_tokens is None else min(prompt_tokens, context_tokens)
     notes: list[str] = []
-    wpg = weights_per_gpu(model.params_total_b, precision, arch, par, include_mtp, model.architecture)
+    wpg = _weights_per_gpu(model.params_total_b, precision, arch, par, include_mtp, model.architecture)
     notes.extend(wpg.notes)
     if model.architecture == "moe":
         notes.append(f"MoE: memory holds all {model.params_total_b:g}B parameters (every expert must be resident); "
@@ -135,9 +144,9 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
                      "that runs one GPU at a time), not tensor parallel")
     weights_per_gpu_b = wpg.per_gpu_bytes
     arch_for_kv = arch or Architecture(model.model_id)
-    kv = kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
-    kv1 = kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
-    cache = sequence_cache(arch_for_kv, model.attention, kv_dtype, tp, pp)
+    kv = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
+    kv1 = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
+    cache = _sequence_cache(arch_for_kv, model.attention, kv_dtype, tp, pp)
     if engine == "transformers" and cache.kind in ("mla", "mla+dsa") and cache.ok:
         cache = transformers_mla_cache(arch_for_kv, cache, kv_dtype, pp)
         notes.append("transformers caches DeepSeek's MLA expanded per head (K and V of every head), far more than "

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelmatch import settings
 from modelmatch.planning.memory import KVCachePerToken
-from modelmatch.planning.planner import PlanResult
-from modelmatch.planning.request import PlanRequest
+
+if TYPE_CHECKING:  # annotations only: `recommend --json` prints through to_jsonable without importing the planner
+    from modelmatch.planning.planner import PlanResult
+    from modelmatch.planning.request import PlanRequest
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, tuples and dates to plain JSON types; properties that carry meaning are added."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from modelmatch.catalog.cells import clean
 from modelmatch.catalog.prices import PRICE_ROWS_CTE
@@ -233,6 +233,19 @@ class DecisionCatalog:
     scores: tuple[ScoreRow, ...] = ()
     benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
     use_case_weights: tuple[UseCaseWeight, ...] = ()
+    # Values computed from these rows alone, kept on first use: a recommendation ranks the same catalog once for the
+    # answer and again for each what-if (15 times for one GPU kind), and a measured run's roofline or the
+    # representative score per benchmark is the same every time. Not an init field, so dataclasses.replace (a
+    # catalog with other rows) starts with none.
+    _derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """compute(), once per catalog and key; the key must name everything compute reads besides the rows."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute()
+            return value
 
 
 # Fixed SQL only; nothing from the user reaches these strings.

@@ -107,6 +107,11 @@ def roofline(model: ModelInfo, arch: Architecture | None, precision: str, kv: KV
 
 def match_hardware(catalog: DecisionCatalog, hardware: str) -> GpuSpec | None:
     """The catalog GPU a measurement's nvidia-smi / rocm-smi name refers to, or None when it cannot be told."""
+    # Asked for every measured run of every candidate model in every what-if; the answer reads only the GPU rows.
+    return catalog.derived(("match_hardware", hardware), lambda: _match_hardware(catalog, hardware))
+
+
+def _match_hardware(catalog: DecisionCatalog, hardware: str) -> GpuSpec | None:
     hw = _tokens(hardware)
     candidates = []
     for gpu in catalog.gpus.values():

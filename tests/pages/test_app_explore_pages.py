@@ -41,6 +41,36 @@ def test_overview_shows_the_numbers_and_filters_change_them(app_env):
     assert at.query_params["vendor"] == "DeepSeek" and at.query_params["benchmark"] == "mmlu"
 
 
+def test_overview_runs_only_the_open_tab(app_env):
+    """The hidden tabs are not computed: the leaderboard (its own query) appears once its tab is chosen."""
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    assert len(at.get("vega_lite_chart")) == 1  # the first tab's chart, not the other two
+    assert not [s for s in at.selectbox if s.key == "ov_board_category"]
+    assert not [df for df in at.dataframe if "category mean" in df.value.columns]
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.session_state["ov_board_category"] = "knowledge"  # mmlu's category
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="ov_board_category").value == "knowledge"
+    assert [df for df in at.dataframe if "category mean" in df.value.columns]
+    assert not at.get("vega_lite_chart")
+
+
+def test_overview_leaderboard_category_survives_a_visit_to_another_tab(app_env):
+    """The category box is not drawn while another tab is open (a widget not drawn loses its state)."""
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.run()
+    other = at.selectbox(key="ov_board_category").options[-1]
+    at.selectbox(key="ov_board_category").set_value(other).run()
+    at.session_state["ov_tab"] = "Quality vs price"
+    at.run()
+    at.session_state["ov_tab"] = "Leaderboards"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="ov_board_category").value == other
+
+
 def test_overview_filters_that_match_nothing_explain_themselves(app_env):
     at = open_page("pages/overview.py", total_min="1000")
     assert not at.dataframe
@@ -111,3 +141,22 @@ def test_compare_presets_include_a_2026_pairing_of_catalog_models(monkeypatch, r
     assert facts.loc["License", "Qwen3.5-397B-A17B"] == "Apache License 2.0"
     assert facts.loc["License", "DeepSeek-V3.2"] == "MIT License"
     assert facts.loc["Cheapest API price", "DeepSeek-V3.2"].startswith("$0.28 in / $0.42 out")
+
+
+def test_compare_rerun_with_the_same_choices_rebuilds_no_table(app_env, monkeypatch):
+    """The tables are derived once per view (cached by build, models, date, mode, category and day), not per rerun."""
+    import streamlit as st
+
+    from modelmatch.explore import compare
+
+    st.cache_data.clear()
+    built: list[int] = []
+    real = compare.attribute_table
+    monkeypatch.setattr(compare, "attribute_table", lambda data: built.append(1) or real(data))
+    at = open_page("pages/compare.py", models=f"{A},{B}")
+    at.toggle(key="cmp_official_only").set_value(True).run()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(built) == 1
+    at.selectbox(key="cmp_category").set_value("knowledge").run()  # another view: built for it
+    assert len(built) == 2

@@ -38,3 +38,28 @@ def test_the_probe_would_see_pandas_if_a_subcommand_loaded_it(live_catalog):
     out = subprocess.run([sys.executable, "-c", PROBE + "\n", "eval", "--list"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert "modelmatch.evals.cli" in out.stderr
+
+
+OTHER_SUBCOMMAND = """
+import json, sys
+from modelmatch.__main__ import main
+status = main(sys.argv[1:])
+loaded = sorted(m for m in ("modelmatch.planning.planner", "modelmatch.planning.published",
+                            "modelmatch.planning.wizard.recommend", "modelmatch.planning.wizard.sensitivity")
+                if m in sys.modules)
+print(json.dumps({"status": status, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args,loaded", [
+    (["plan", "--model", "test-org/Alpha-7B-Instruct", "--gpu", "test-gpu", "--json"],
+     ["modelmatch.planning.planner", "modelmatch.planning.published"]),
+    (["recommend", "--use-case", "general-chat", "--gpu", "test-gpu", "--json"],
+     ["modelmatch.planning.wizard.recommend", "modelmatch.planning.wizard.sensitivity"]),
+])
+def test_each_subcommand_loads_its_own_engine_and_not_the_others(live_catalog, args, loaded):
+    """plan never imports the wizard and recommend never the planner: each pays only for what it runs."""
+    out = subprocess.run([sys.executable, "-c", OTHER_SUBCOMMAND, *args, "--db", str(live_catalog)], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    report = json.loads(out.stderr.strip().splitlines()[-1])
+    assert report == {"status": 0, "loaded": loaded}, out.stderr

@@ -301,3 +301,19 @@ def test_result_serialises_and_text_and_cli_command(real):
     command = plan_cli_command(request)
     assert command.startswith("python -m modelmatch plan --model deepseek-ai/DeepSeek-V3 --weights fp8")
     assert "--gpu h200-sxm" in command and "--gpu-usd-per-hour 3" in command and command.endswith("--json")
+
+
+def test_a_memory_plan_reads_only_the_gpus_memory_size(real):
+    """The wizard reuses one memory plan for every GPU of the same size (its what-ifs try each catalog GPU): two
+    boards that differ in everything but memory must give the same plan, and another size a different one."""
+    from modelmatch.planning.fit import memory_plan
+
+    model, arch = real.models[DSV3], real.architectures[DSV3]
+    h200 = real.gpus["h200-sxm"]
+    twin = GpuSpec("other-board", "Other board", h200.memory_gb, 1.0, 2.0, "https://example.org/other", "PCIe",
+                   "user-entered", True)
+    smaller = dataclasses.replace(h200, memory_gb=h200.memory_gb - 1)
+    args = ("fp8", "bf16", 32768, 8)
+    rest = (8, 0.9, 2.0)
+    assert memory_plan(model, arch, *args, h200, *rest) == memory_plan(model, arch, *args, twin, *rest)
+    assert memory_plan(model, arch, *args, h200, *rest) != memory_plan(model, arch, *args, smaller, *rest)

@@ -35,6 +35,17 @@ def _tp_sizes(gpu_count: int) -> list[int]:
     return sorted(sizes)
 
 
+def _memory_plan(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
+                 sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> MemoryPlan:
+    """memory_plan, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
+    same size (four 80 GB boards in the catalog) and twice the GPUs (the same split on one replica) reuse it. The
+    model and its architecture row are the catalog's own, named by the model id."""
+    key = ("memory_plan", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
+           reserve_gb)
+    return catalog.derived(key, lambda: memory_plan(model, arch, precision, kv_dtype, context, sequences, gpu, tp,
+                                                    utilization, reserve_gb))
+
+
 def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo) -> DeploymentOption:
     req, gpu = ctx.request, ctx.gpu
     if not model.open_weights:
@@ -50,8 +61,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     for precision in ctx.precisions:
         for tp in _tp_sizes(req.gpu_count):
             try:
-                mp = memory_plan(model, arch, precision, req.kv_dtype, req.context_tokens, req.concurrent_sequences,
-                                 gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
+                mp = _memory_plan(catalog, model, arch, precision, req.kv_dtype, req.context_tokens,
+                                  req.concurrent_sequences, gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
             except PlanInputError as exc:
                 tp_errors.append(str(exc))
                 continue
@@ -80,7 +91,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
             f"{chosen.precision_label} weights are a lower bound ({chosen.verdict_text})")))
     tp = chosen.gpu_count
     replicas = req.gpu_count // tp
-    measured = measured_speeds(catalog, model, arch)
+    # The model and its architecture row are the catalog's own, so the model id names all the input.
+    measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
     exact = _matching_measurement(catalog, measured, gpu, tp, chosen.precision, req.concurrent_sequences)
     line = roofline(model, arch, chosen.precision, chosen.kv, gpu, tp, req.context_tokens, req.concurrent_sequences)
     if exact is not None:

@@ -40,8 +40,9 @@ def rank(request: WizardRequest, catalog: DecisionCatalog) -> tuple[WizardContex
 
 
 def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible]) -> list[Candidate]:
-    rep = representative_scores(catalog.scores, catalog, ctx.request.score_mode)
-    stats = bench_stats(rep)
+    mode = ctx.request.score_mode
+    rep = catalog.derived(("representative_scores", mode), lambda: representative_scores(catalog.scores, catalog, mode))
+    stats = catalog.derived(("bench_stats", mode), lambda: bench_stats(rep))
     costs = [e.deployment.usd_per_month for e in eligible if e.deployment.usd_per_month is not None]
     speeds = [e.deployment.tokens_per_s_per_sequence for e in eligible if e.deployment.tokens_per_s_per_sequence]
     cheapest = min(costs) if costs else None
@@ -73,8 +74,11 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
                                                f"{tps:,.1f} ÷ fastest shortlisted {fastest:,.1f} tokens/s per "
                                                "sequence"))
             else:
-                terms.append(quality_term(category, weight, e.model.model_id, catalog, rep, stats,
-                                          comparable[category]))
+                # The what-ifs rank mostly the same models against the same benchmarks: the term is the same.
+                terms.append(catalog.derived(
+                    ("quality_term", mode, category, weight, e.model.model_id, comparable[category]),
+                    lambda: quality_term(category, weight, e.model.model_id, catalog, rep, stats,
+                                         comparable[category])))
         with_data = [t for t in terms if t.value is not None]
         weight_with_data = sum(t.weight for t in with_data)
         total_weight = sum(t.weight for t in terms)
