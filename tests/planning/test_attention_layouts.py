@@ -105,6 +105,23 @@ def test_dsa_deepseek_v32_exp_latent_plus_indexer_in_bf16_and_flashmla_fp8(real)
     assert fp8.decode_read_bytes(1000) == fp8.bytes_for(1000)
 
 
+def test_dsa_deepseek_v32_from_its_official_config(real, real_catalog):
+    # DeepSeek-V3.2's config.json (https://huggingface.co/deepseek-ai/DeepSeek-V3.2/blob/main/config.json), read as
+    # the verbatim copy at https://github.com/ai-dynamo/aiconfigurator/blob/86911fab090e0edbae5c955e4f9b09f96061c1b2/
+    # src/aiconfigurator/model_configs/deepseek-ai--DeepSeek-V3.2_config.json: num_hidden_layers 61, kv_lora_rank 512,
+    # qk_rope_head_dim 64, index_head_dim 128, index_topk 2048.
+    (row,) = CatalogReader(real_catalog).records(
+        "SELECT provenance, source_url, copy_url FROM architectures WHERE model_id = 'deepseek-ai/DeepSeek-V3.2'")
+    assert row["provenance"] == "official-copy"
+    assert row["source_url"] == "https://huggingface.co/deepseek-ai/DeepSeek-V3.2/blob/main/config.json"
+    assert row["copy_url"].startswith("https://github.com/ai-dynamo/aiconfigurator/blob/86911fab")
+    a = arch(real, "deepseek-ai/DeepSeek-V3.2")
+    assert (a.num_layers, a.kv_lora_rank, a.qk_rope_head_dim, a.index_head_dim, a.index_topk) == (61, 512, 64, 128,
+                                                                                                   2048)
+    # bf16 latent + rope key (576 values x 2 bytes) and the FP8 indexer key with its float32 scale (128 + 4 bytes).
+    assert sequence_cache(a, "mla", "bf16").growing_bytes_per_token == 61 * ((512 + 64) * 2 + 128 + 4) == 78_324
+
+
 def test_hybrid_linear_qwen35_27b_names_what_is_missing(real):
     # The row as it stood with the official card numbers only: no full-attention KV heads, head_dim or conv width.
     a = dataclasses.replace(arch(real, "Qwen/Qwen3.5-27B"), num_kv_heads=None, head_dim=None,
