@@ -7,13 +7,19 @@ official numbers of one catalog row per kind:
 - MLA: DeepSeek-V3 (DeepSeek's config_671B.json);
 - DSA: DeepSeek-V3.2-Exp (config_671B_v3.2.json, the indexer cache of its inference/model.py, FlashMLA's 656-byte
   FP8 format);
-- hybrid linear attention: Qwen3.5-27B (card: 64 layers in 16 x (3 Gated DeltaNet + 1 Gated Attention); FlashQLA:
-  16 key / 48 value heads of 128; its full-attention KV heads, head_dim and convolution width are from two engine
-  registries, so the row is `secondary`; with them blanked the planner must name exactly what is missing).
-  The hybrid rows Qwen3.5-27B, Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B are tier `secondary` (the Qwen config.json pages could not be read; two engine registries (slime or Megatron-Bridge, and
-  transformers' config classes documented as those checkpoints) state the same numbers, and FlashQLA, Qwen's own
-  kernel benchmark, the same Gated DeltaNet heads for Qwen3.5-35B); their figures are computed by hand below from
-  the numbers the row's sources state, and the row's tier is asserted so the test says how sure the inputs are.
+- hybrid linear attention: Qwen3.5-27B, from its official config.json
+  (https://huggingface.co/Qwen/Qwen3.5-27B/blob/main/config.json), read as the verbatim copy NVIDIA's AIConfigurator
+  keeps of it (https://github.com/ai-dynamo/aiconfigurator/blob/e4ee2c54992363cf85f9dc802ac6e361f96d761b/src/
+  aiconfigurator/model_configs/Qwen--Qwen3.5-27B_config.json): text_config num_hidden_layers 64,
+  full_attention_interval 4 (layer_types 16 x (3 linear_attention + 1 full_attention)), num_key_value_heads 4,
+  head_dim 256, linear_num_key_heads 16, linear_num_value_heads 48, linear_key_head_dim 128, linear_value_head_dim
+  128, linear_conv_kernel_dim 4, mamba_ssm_dtype float32. The row is tier `official-copy` (source_url the Hugging
+  Face file, copy_url the copy); with its KV heads, head_dim and conv width blanked the planner must name exactly
+  what is missing. Qwen3.5-35B-A3B, -122B-A10B, -397B-A17B and Qwen3-Next-80B-A3B-Thinking are official copies
+  from the same cache (35B-A3B and 397B-A17B at the same commit; 122B-A10B at d5bad971; Qwen3-Next-Thinking at
+  1b7cfb10); Qwen3-Next-80B-A3B-Instruct and Qwen3.5-9B stay `secondary` (no verbatim copy of their own config was
+  found; two engine registries state their numbers). Every figure below is computed by hand from the config numbers
+  written out in the test, and each row's tier is asserted so the test says how sure its inputs are.
 """
 
 from __future__ import annotations
@@ -99,6 +105,23 @@ def test_dsa_deepseek_v32_exp_latent_plus_indexer_in_bf16_and_flashmla_fp8(real)
     assert fp8.decode_read_bytes(1000) == fp8.bytes_for(1000)
 
 
+def test_dsa_deepseek_v32_from_its_official_config(real, real_catalog):
+    # DeepSeek-V3.2's config.json (https://huggingface.co/deepseek-ai/DeepSeek-V3.2/blob/main/config.json), read as
+    # the verbatim copy at https://github.com/ai-dynamo/aiconfigurator/blob/86911fab090e0edbae5c955e4f9b09f96061c1b2/
+    # src/aiconfigurator/model_configs/deepseek-ai--DeepSeek-V3.2_config.json: num_hidden_layers 61, kv_lora_rank 512,
+    # qk_rope_head_dim 64, index_head_dim 128, index_topk 2048.
+    (row,) = CatalogReader(real_catalog).records(
+        "SELECT provenance, source_url, copy_url FROM architectures WHERE model_id = 'deepseek-ai/DeepSeek-V3.2'")
+    assert row["provenance"] == "official-copy"
+    assert row["source_url"] == "https://huggingface.co/deepseek-ai/DeepSeek-V3.2/blob/main/config.json"
+    assert row["copy_url"].startswith("https://github.com/ai-dynamo/aiconfigurator/blob/86911fab")
+    a = arch(real, "deepseek-ai/DeepSeek-V3.2")
+    assert (a.num_layers, a.kv_lora_rank, a.qk_rope_head_dim, a.index_head_dim, a.index_topk) == (61, 512, 64, 128,
+                                                                                                   2048)
+    # bf16 latent + rope key (576 values x 2 bytes) and the FP8 indexer key with its float32 scale (128 + 4 bytes).
+    assert sequence_cache(a, "mla", "bf16").growing_bytes_per_token == 61 * ((512 + 64) * 2 + 128 + 4) == 78_324
+
+
 def test_hybrid_linear_qwen35_27b_names_what_is_missing(real):
     # The row as it stood with the official card numbers only: no full-attention KV heads, head_dim or conv width.
     a = dataclasses.replace(arch(real, "Qwen/Qwen3.5-27B"), num_kv_heads=None, head_dim=None,
@@ -109,15 +132,29 @@ def test_hybrid_linear_qwen35_27b_names_what_is_missing(real):
                              "linear_conv_kernel_dim")
 
 
+# Qwen3.5-27B's config.json text_config, as the official copy states it (copy_url of the catalog row; module
+# docstring): the inputs of the hand computation below.
+QWEN35_27B_CONFIG = {"num_hidden_layers": 64, "full_attention_interval": 4, "num_key_value_heads": 4, "head_dim": 256,
+                     "linear_num_key_heads": 16, "linear_num_value_heads": 48, "linear_key_head_dim": 128,
+                     "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4}
+
+
 def test_hybrid_linear_qwen35_27b_from_its_catalog_row(real):
     a = arch(real, "Qwen/Qwen3.5-27B")
-    # Card: 64 layers, 16 x (3 + 1); FlashQLA: 16 / 48 heads of 128; registries: 4 KV heads of 256, conv width 4.
+    c = QWEN35_27B_CONFIG
     assert (a.num_layers, a.full_attention_interval, a.num_kv_heads, a.head_dim, a.linear_num_key_heads,
-            a.linear_num_value_heads, a.linear_conv_kernel_dim) == (64, 4, 4, 256, 16, 48, 4)
+            a.linear_num_value_heads, a.linear_key_head_dim, a.linear_value_head_dim, a.linear_conv_kernel_dim) == (
+        c["num_hidden_layers"], c["full_attention_interval"], c["num_key_value_heads"], c["head_dim"],
+        c["linear_num_key_heads"], c["linear_num_value_heads"], c["linear_key_head_dim"], c["linear_value_head_dim"],
+        c["linear_conv_kernel_dim"]) == (64, 4, 4, 256, 16, 48, 128, 128, 4)
     cache = sequence_cache(a, real.models["Qwen/Qwen3.5-27B"].attention, "bf16")
-    full, linear = 64 // 4, 64 - 64 // 4  # 16 full-attention layers, 48 Gated DeltaNet layers
-    state = 48 * 128 * 128 * 4  # value heads x key dim x value dim x 4 bytes (float32, the larger case)
-    conv = (2 * 16 * 128 + 48 * 128) * (4 - 1) * 2  # (q, k, v channels) x (kernel - 1) x 2 bytes
+    full, linear = 64 // 4, 64 - 64 // 4  # 16 full_attention layers, 48 linear_attention (Gated DeltaNet) layers
+    # Recurrent state: value heads x key dim x value dim x 4 bytes (mamba_ssm_dtype float32) = 3,145,728 per layer.
+    state = 48 * 128 * 128 * 4
+    # Convolution state: (q, k channels 2 x 16 x 128 + v channels 48 x 128) x (kernel 4 - 1) x 2 bytes = 61,440.
+    conv = (2 * 16 * 128 + 48 * 128) * (4 - 1) * 2
+    assert (state, conv) == (3_145_728, 61_440)
+    # KV: K and V x 16 layers x 4 KV heads x 256 head_dim x 2 bytes (bf16) per token.
     assert cache.growing_bytes_per_token == 2 * full * 4 * 256 * 2 == 65_536
     assert cache.constant_bytes == linear * (state + conv) == 153_944_064
     assert cache.bytes_for(1) == 65_536 + 153_944_064
@@ -130,7 +167,9 @@ def test_hybrid_linear_qwen35_27b_from_its_catalog_row(real):
 
 def test_hybrid_linear_qwen35_35b_a3b_from_its_catalog_row(real):
     a = arch(real, "Qwen/Qwen3.5-35B-A3B")
-    # The row as its two sources state it (slime's launch script and transformers' Qwen3_5MoeTextConfig defaults).
+    # Official config.json text_config (copy: aiconfigurator @ e4ee2c54, Qwen--Qwen3.5-35B-A3B_config.json):
+    # num_hidden_layers 40, full_attention_interval 4, num_key_value_heads 2, head_dim 256, linear heads 16 / 32 of 128,
+    # linear_conv_kernel_dim 4.
     assert (a.num_layers, a.full_attention_interval, a.num_kv_heads, a.head_dim) == (40, 4, 2, 256)
     assert (a.linear_num_key_heads, a.linear_num_value_heads, a.linear_key_head_dim, a.linear_value_head_dim,
             a.linear_conv_kernel_dim) == (16, 32, 128, 128, 4)
@@ -150,28 +189,72 @@ def test_hybrid_linear_qwen35_35b_a3b_from_its_catalog_row(real):
 
 
 def test_hybrid_linear_qwen3_next_80b_from_its_catalog_row(real):
-    for model_id in ("Qwen/Qwen3-Next-80B-A3B-Instruct", "Qwen/Qwen3-Next-80B-A3B-Thinking"):
+    # Official config.json of Qwen3-Next-80B-A3B-Thinking (copy: aiconfigurator @ 1b7cfb10,
+    # Qwen--Qwen3-Next-80B-A3B-Thinking_config.json): num_hidden_layers 48, full_attention_interval 4,
+    # num_key_value_heads 2, head_dim 256, linear_num_key_heads 16, linear_num_value_heads 32, linear head dims 128,
+    # linear_conv_kernel_dim 4. The Instruct row (secondary) states the same numbers.
+    for model_id in ("Qwen/Qwen3-Next-80B-A3B-Thinking", "Qwen/Qwen3-Next-80B-A3B-Instruct"):
         a = arch(real, model_id)
+        assert (a.num_layers, a.full_attention_interval, a.num_kv_heads, a.head_dim, a.linear_num_key_heads,
+                a.linear_num_value_heads, a.linear_key_head_dim, a.linear_value_head_dim,
+                a.linear_conv_kernel_dim) == (48, 4, 2, 256, 16, 32, 128, 128, 4)
         cache = sequence_cache(a, real.models[model_id].attention, "bf16")
         full, linear = 48 // 4, 48 - 48 // 4  # 12 Gated Attention layers, 36 Gated DeltaNet layers
         assert cache.growing_bytes_per_token == 2 * full * 2 * 256 * 2 == 24_576
         assert cache.constant_bytes == linear * (32 * 128 * 128 * 4 + (2 * 16 * 128 + 32 * 128) * 3 * 2) \
             == 77_266_944
-        # Next to a dense GQA model of similar active size the hybrid grows 5.3x slower per token: Qwen3-32B keeps
+        # Next to a dense GQA model of similar active size the hybrid grows 10.7x slower per token: Qwen3-32B keeps
         # 2 x 64 layers x 8 KV heads x 128 x 2 bytes = 262,144 bytes per token on every layer.
         qwen3_32b = sequence_cache(arch(real, "Qwen/Qwen3-32B"), "gqa", "bf16")
         assert qwen3_32b.growing_bytes_per_token == 262_144
+        assert qwen3_32b.growing_bytes_per_token / cache.growing_bytes_per_token == pytest.approx(10.67, abs=0.01)
 
 
-def test_hybrid_rows_say_how_sure_their_numbers_are(real_catalog):
+def test_hybrid_linear_qwen35_397b_a17b_from_its_catalog_row(real):
+    a = arch(real, "Qwen/Qwen3.5-397B-A17B")
+    # Official config.json text_config (copy: aiconfigurator @ e4ee2c54, Qwen--Qwen3.5-397B-A17B_config.json):
+    # num_hidden_layers 60, full_attention_interval 4, num_key_value_heads 2, head_dim 256, linear_num_key_heads 16,
+    # linear_num_value_heads 64, linear head dims 128, linear_conv_kernel_dim 4.
+    assert (a.num_layers, a.full_attention_interval, a.num_kv_heads, a.head_dim, a.linear_num_key_heads,
+            a.linear_num_value_heads, a.linear_conv_kernel_dim) == (60, 4, 2, 256, 16, 64, 4)
+    cache = sequence_cache(a, real.models["Qwen/Qwen3.5-397B-A17B"].attention, "bf16")
+    assert cache.ok and cache.kind == "hybrid-linear"
+    full, linear = 60 // 4, 60 - 60 // 4  # 15 Gated Attention layers, 45 Gated DeltaNet layers
+    state = 64 * 128 * 128 * 4  # 64 value heads x 128 x 128, float32 = 4,194,304 bytes per layer
+    conv = (2 * 16 * 128 + 64 * 128) * (4 - 1) * 2  # (4,096 + 8,192 channels) x 3 kept columns x 2 bytes = 73,728
+    assert cache.growing_bytes_per_token == 2 * full * 2 * 256 * 2 == 30_720
+    assert cache.constant_bytes == linear * (state + conv) == 192_061_440
+
+
+AIC_COPY = "https://github.com/ai-dynamo/aiconfigurator/blob/"
+
+
+@pytest.mark.parametrize(("model_id", "commit"), [
+    ("Qwen3.5-27B", "e4ee2c54992363cf85f9dc802ac6e361f96d761b"),
+    ("Qwen3.5-35B-A3B", "e4ee2c54992363cf85f9dc802ac6e361f96d761b"),
+    ("Qwen3.5-397B-A17B", "e4ee2c54992363cf85f9dc802ac6e361f96d761b"),
+    ("Qwen3.5-122B-A10B", "d5bad971c95729437ff611e559ed2fc1db6d4318"),
+    ("Qwen3-Next-80B-A3B-Thinking", "1b7cfb10a6fa06880ad7911db5ddb949882ff76a"),
+])
+def test_hybrid_rows_from_the_official_config_cite_it_and_the_copy(real_catalog, model_id, commit):
     reader = CatalogReader(real_catalog)
-    for model_id in ("Qwen/Qwen3.5-27B", "Qwen/Qwen3.5-35B-A3B", "Qwen/Qwen3-Next-80B-A3B-Instruct"):
-        (row,) = reader.records("SELECT provenance, source_url, second_source_url FROM architectures "
+    (row,) = reader.records("SELECT provenance, source_url, copy_url FROM architectures WHERE model_id = ?",
+                            (f"Qwen/{model_id}",))
+    assert row["provenance"] == "official-copy"
+    assert row["source_url"] == f"https://huggingface.co/Qwen/{model_id}/blob/main/config.json"
+    # The copy is pinned to a commit and named after the Hugging Face repository it caches.
+    assert row["copy_url"] == f"{AIC_COPY}{commit}/src/aiconfigurator/model_configs/Qwen--{model_id}_config.json"
+
+
+def test_hybrid_rows_without_an_official_copy_stay_secondary(real_catalog):
+    reader = CatalogReader(real_catalog)
+    for model_id in ("Qwen/Qwen3.5-9B", "Qwen/Qwen3-Next-80B-A3B-Instruct"):
+        (row,) = reader.records("SELECT provenance, source_url, second_source_url, copy_url FROM architectures "
                                 "WHERE model_id = ?", (model_id,))
-        assert row["provenance"] == "secondary"
-        assert row["source_url"].startswith(("https://github.com/THUDM/slime/blob/", "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
-        assert row["second_source_url"].startswith(("https://github.com/huggingface/transformers/blob/",
-                                                    "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
+        assert row["provenance"] == "secondary" and row["copy_url"] is None
+        assert row["source_url"].startswith(("https://github.com/THUDM/slime/blob/",
+                                             "https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"))
+        assert row["second_source_url"].startswith("https://github.com/huggingface/transformers/blob/")
         assert row["second_source_url"].split("/")[3] != row["source_url"].split("/")[3]  # two publishers
 
 

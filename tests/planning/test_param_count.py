@@ -7,9 +7,14 @@ Config numbers are the catalog's architecture rows, each transcribed from the ve
   activated (the 14B multi-token-prediction module is outside the 671B).
 - Mixtral 8x7B: mistralai/Mixtral-8x7B-Instruct-v0.1 config.json @ eba92302; paper (arXiv 2401.04088): 46.7B
   total, 12.9B active.
-- Hybrid linear attention (Gated DeltaNet + gated attention): Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B as the
-  catalog's secondary rows state them (slime's launch scripts and transformers' config classes agree); Qwen names
-  them 35B / 3B active and 80B / 3B active ("Number of Parameters (Non-Embedding): 79B" for Qwen3-Next).
+- Hybrid linear attention (Gated DeltaNet + gated attention): Qwen3.5-35B-A3B, -122B-A10B, -397B-A17B and
+  Qwen3-Next-80B-A3B from their official config.json files, read as the verbatim copies in NVIDIA's AIConfigurator
+  (ai-dynamo/aiconfigurator src/aiconfigurator/model_configs/Qwen--<model>_config.json @ e4ee2c54, @ d5bad971 for
+  the 122B, @ 1b7cfb10 for Qwen3-Next-80B-A3B-Thinking); Qwen3.5-9B as the catalog's secondary row states it (slime's
+  launch script and transformers' config class agree). Qwen names them 35B / 3B, 122B / 10B, 397B / 17B and 80B / 3B
+  active ("Number of Parameters (Non-Embedding): 79B" for Qwen3-Next).
+- Qwen3-Coder-480B-A35B-Instruct: its official config.json, read as the verbatim copy in the same cache @ 38028ec8;
+  the Qwen3-Coder blog names it 480B total, 35B active.
 """
 
 from __future__ import annotations
@@ -43,6 +48,15 @@ QWEN3_NEXT = dict(model_id="Qwen/Qwen3-Next-80B-A3B-Instruct", num_layers=48, hi
                   linear_conv_kernel_dim=4, attn_output_gate=True)
 QWEN35_35B = dict(QWEN3_NEXT, model_id="Qwen/Qwen3.5-35B-A3B", num_layers=40, vocab_size=248320,
                   n_routed_experts=256, experts_per_token=8)
+QWEN35_122B = dict(QWEN3_NEXT, model_id="Qwen/Qwen3.5-122B-A10B", num_layers=48, hidden_size=3072,
+                   num_attention_heads=32, vocab_size=248320, n_routed_experts=256, experts_per_token=8,
+                   moe_intermediate_size=1024, shared_expert_intermediate_size=1024, linear_num_value_heads=64)
+QWEN35_397B = dict(QWEN35_122B, model_id="Qwen/Qwen3.5-397B-A17B", num_layers=60, hidden_size=4096,
+                   n_routed_experts=512, experts_per_token=10)
+QWEN3_CODER_480B = dict(model_id="Qwen/Qwen3-Coder-480B-A35B-Instruct", num_layers=62, hidden_size=6144,
+                        num_attention_heads=96, num_kv_heads=8, head_dim=128, intermediate_size=8192,
+                        vocab_size=151936, tie_word_embeddings=False, n_routed_experts=160, n_shared_experts=0,
+                        experts_per_token=8, moe_intermediate_size=2560, first_k_dense=0)
 QWEN35_9B = dict(model_id="Qwen/Qwen3.5-9B", num_layers=32, hidden_size=4096, num_attention_heads=16, num_kv_heads=4,
                  head_dim=256, intermediate_size=12288, vocab_size=248320, tie_word_embeddings=False,
                  full_attention_interval=4, linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
@@ -58,6 +72,9 @@ QWEN35_9B = dict(model_id="Qwen/Qwen3.5-9B", num_layers=32, hidden_size=4096, nu
     (QWEN3_NEXT, "gqa", 79.67, 3.87),
     (QWEN35_35B, "gqa", 34.66, 3.45),
     (QWEN35_9B, "gqa", 8.95, 8.95),
+    (QWEN35_122B, "gqa", 122.11, 9.77),
+    (QWEN35_397B, "gqa", 396.35, 17.35),
+    (QWEN3_CODER_480B, "gqa", 480.15, 35.47),
 ])
 def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     count = count_params(arch, attention)
@@ -74,6 +91,9 @@ def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     (QWEN3_NEXT, dict(params_total_b=80, params_active_b=3, attention="gqa")),
     (QWEN35_35B, dict(params_total_b=35, params_active_b=3, attention=None)),
     (QWEN35_9B, dict(params_total_b=9, params_active_b=9, attention=None)),
+    (QWEN35_122B, dict(params_total_b=122, params_active_b=10, attention=None)),
+    (QWEN35_397B, dict(params_total_b=397, params_active_b=17, attention=None)),
+    (QWEN3_CODER_480B, dict(params_total_b=480, params_active_b=35, attention="gqa")),
 ])
 def test_official_counts_verify(arch, model):
     check = verify(arch, model)
