@@ -1,0 +1,233 @@
+"""The validated rows of every table, held typed in an in-memory DuckDB database instead of Python dicts.
+
+Each table is staged as a DuckDB table with the catalog's columns plus `_file` (the file's index in validation order)
+and `_line` (the CSV line the row starts on), so the rules across rows run as SQL and still name file and line.
+
+A file enters by one of two doors:
+- the fast one: DuckDB reads and types the file, and Python checks each *distinct* value of a column once with the
+  same per-cell checks as before (ingest/cells.py). It is taken only when the file is provably read the same way by
+  DuckDB as by Python's csv module, every record sits on its own line, and no value has any problem; it reports
+  nothing itself.
+- the careful one: Python's csv module, cell by cell, which reports every problem with its file, line and column.
+  Every file the fast door refuses, for whatever reason, goes through it, so messages never depend on DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ingest.cells import parse_cell
+from modelmatch.catalog.schema import DUCKDB_TYPES, TABLES, Column, Table
+
+ARROW_TYPES = {
+    "text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
+    "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us"),
+}
+FILE_COLUMN, LINE_COLUMN = "_file", "_line"
+UTF8_BOM = b"\xef\xbb\xbf"
+# Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks around a quoted value (` "x"` and
+# `"x" ` read as x; Python keeps the first as text and refuses the second). A file with such a spot takes the careful
+# door. (Also matches harmless text such as `"" ` inside a quoted cell: that only costs speed.)
+QUOTE_BESIDE_BLANK = re.compile(rb'[ \t\f\v]"|"[ \t\f\v]')
+TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier (names come from the schema, never from data)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Staging:
+    """The staged tables of one validation run (an in-memory DuckDB database, with a scratch folder for copies)."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET preserve_insertion_order = true")
+        self._scratch: tempfile.TemporaryDirectory | None = None
+        self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
+        self.relpaths: list[str] = []
+        for table in TABLES:
+            cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
+            self.con.execute(f"CREATE TABLE {q(table.name)} ({cols}, {FILE_COLUMN} INTEGER, {LINE_COLUMN} BIGINT)")
+
+    def done_reading(self) -> None:
+        """Remove the scratch folder of file copies (every file is staged by now)."""
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def close(self) -> None:
+        self.done_reading()
+        self.con.close()
+
+    def add_file(self, relpath: str) -> int:
+        self.relpaths.append(relpath)
+        return len(self.relpaths) - 1
+
+    # --- the careful door -------------------------------------------------------------------------------------
+    def add_rows(self, table: Table, file_index: int, rows: list) -> None:
+        """Rows parsed cell by cell (ingest.validate.Row); bad cells are already None, as the rules expect."""
+        if not rows:
+            return
+        arrays = {col.name: pa.array([r.values.get(col.name) for r in rows], type=ARROW_TYPES[col.kind])
+                  for col in table.columns}
+        arrays[FILE_COLUMN] = pa.array([file_index] * len(rows), type=pa.int32())
+        arrays[LINE_COLUMN] = pa.array([r.line for r in rows], type=pa.int64())
+        incoming = pa.table(arrays)
+        self.con.register("incoming_rows", incoming)
+        try:
+            self.con.execute(f"INSERT INTO {q(table.name)} SELECT * FROM incoming_rows")
+        finally:
+            self.con.unregister("incoming_rows")
+
+    # --- the fast door ----------------------------------------------------------------------------------------
+    def try_add_file(self, table: Table, file_index: int, data: bytes) -> int | None:
+        """Stage a file read and typed by DuckDB; the number of rows staged, or None when the careful door must
+        read it (anything unusual, or any problem at all: only the careful door reports)."""
+        if data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]
+        if not data or b"\x00" in data:
+            return None
+        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+            return None  # a lone CR ends a line for Python's csv module: line numbers would need the careful door
+        if b'"' in data and QUOTE_BESIDE_BLANK.search(data):
+            return None
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        header = _header(data, table)
+        if header is None:
+            return None
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
+        copy = Path(self._scratch.name) / f"{file_index}.csv"
+        # DuckDB reads a private copy of the bytes already read and checked (regular file, size bound, no blocking),
+        # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
+        copy.write_bytes(data)
+        del data
+        try:
+            return self._stage_copy(table, file_index, copy, header, lines)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS raw_file")
+            copy.unlink(missing_ok=True)
+
+    def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int) -> int | None:
+        positions = [f"c{i}" for i in range(len(header))]
+        columns_sql = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in positions) + "}"
+        try:
+            self.con.execute(
+                f"CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                f"columns = {columns_sql}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                f"null_padding = false, ignore_errors = false, max_line_size = 67108864)", [str(copy)])
+        except duckdb.Error:
+            return None  # ragged rows, an unterminated quote...: the careful door says where
+        records = self.con.execute("SELECT count(*) FROM raw_file").fetchall()[0][0]
+        if records + 1 != lines:
+            return None  # a blank line, or a quoted cell over several lines: rowid + 2 would not be the line
+        # Python skips a record whose cells are all empty; a record of blanks other than that still has a required
+        # column, whose distinct-value check below sends the file to the careful door.
+        not_blank = " OR ".join(f"{p} IS NOT NULL" for p in positions)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW raw_rows AS SELECT *, rowid + 2 AS {LINE_COLUMN} "
+                         f"FROM raw_file WHERE {not_blank}")
+        by_name = dict(zip(header, positions))
+        select = []
+        for col in table.columns:
+            position = by_name.get(col.name)
+            if position is None:
+                select.append(f"NULL::{DUCKDB_TYPES[col.kind]}")
+                continue
+            expression = self._checked_expression(table, col, position)
+            if expression is None:
+                return None
+            select.append(expression)
+        self.con.execute(f"INSERT INTO {q(table.name)} SELECT {', '.join(select)}, ?, {LINE_COLUMN} FROM raw_rows",
+                         [file_index])
+        return self.con.execute("SELECT count(*) FROM raw_rows").fetchall()[0][0]
+
+    def _checked_expression(self, table: Table, col: Column, position: str) -> str | None:
+        """The SQL giving this column's typed values, once every distinct raw value passed the cell checks and
+        DuckDB's value for it equals Python's; None otherwise."""
+        if col.kind in TYPED_KINDS:
+            expression = f"TRY_CAST({position} AS {DUCKDB_TYPES[col.kind]})"
+        else:
+            expression = f"nullif({position}, '')"
+        pairs = self.con.execute(f"SELECT DISTINCT {position}, {expression} FROM raw_rows").fetchall()
+        for raw, duck_value in pairs:
+            key = (table.name, col.name, raw)
+            checked = self._checked.get(key)
+            if checked is None:
+                checked = self._checked[key] = parse_cell(raw or "", col)
+            value, problem = checked
+            if problem is not None or value != duck_value or type(value) is not type(duck_value):
+                return None
+        return expression
+
+    # --- reading back -----------------------------------------------------------------------------------------
+    def rows(self, table: Table, where: str = "TRUE", params: list | None = None) -> Iterator[tuple[str, int, dict]]:
+        """(file, line, values) of the staged rows matching `where`, in file and line order, fetched in batches."""
+        names = table.column_names
+        # A cursor of its own: the caller may run other queries between batches.
+        cursor = self.con.cursor().execute(
+            f"SELECT {FILE_COLUMN}, {LINE_COLUMN}, {', '.join(q(n) for n in names)} FROM {q(table.name)} "
+            f"WHERE {where} ORDER BY {FILE_COLUMN}, {LINE_COLUMN}", params or [])
+        while batch := cursor.fetchmany(10_000):
+            for file_index, line, *values in batch:
+                yield self.relpaths[file_index], line, dict(zip(names, values))
+
+    def count(self, table: Table) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
+
+
+def _header(data: bytes, table: Table) -> list[str] | None:
+    """The header's names when it is one plain line that names each column once, all known, every required one
+    there; None otherwise (the careful door then reports what is wrong with it)."""
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).decode("utf-8").rstrip("\r")
+    try:
+        rows = list(csv.reader(io.StringIO(first, newline=""), strict=True))
+    except csv.Error:
+        return None
+    if len(rows) != 1:
+        return None
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header) or any(h not in table.column_by_name for h in header):
+        return None
+    if any(c.required and c.name not in header for c in table.columns):
+        return None
+    return header
+
+
+class StagedTables(Mapping):
+    """`ValidationResult.tables` for callers that want rows as Row objects: each table is turned into a list on
+    first use only (the build never asks: it copies the staged tables straight into the catalog)."""
+
+    def __init__(self, staging: Staging, make_row) -> None:
+        self._staging = staging
+        self._make_row = make_row
+        self._lists: dict[str, list] = {}
+
+    def __getitem__(self, name: str) -> list:
+        if name not in self._lists:
+            table = next((t for t in TABLES if t.name == name), None)
+            if table is None:
+                raise KeyError(name)
+            self._lists[name] = [self._make_row(f, line, values) for f, line, values in self._staging.rows(table)]
+        return self._lists[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(t.name for t in TABLES)
+
+    def __len__(self) -> int:
+        return len(TABLES)
+
