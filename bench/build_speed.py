@@ -8,9 +8,9 @@ score rows by default), written to a temporary folder; the repository's data/ is
     python -m bench.build_speed --base main          # also the build at another commit, and the row comparison
     python -m bench.build_speed --models 500 --rounds 1 --base main
 
-Each figure comes from its own child process: wall seconds of the work and the child's peak resident memory
-(getrusage ru_maxrss, which includes the interpreter and its imports; the "bare" row is a child that only imports
-what the build imports). "read_csv" is DuckDB's plain read_csv (type detection on) of every CSV the build reads, each
+Each figure comes from its own child process: wall seconds of the work, CPU seconds (user + system, all threads:
+steadier than wall time on a shared machine) and the child's peak resident memory (VmHWM, which includes the
+interpreter and its imports; the "bare" row is a child that only imports what the build imports). "read_csv" is DuckDB's plain read_csv (type detection on) of every CSV the build reads, each
 into an in-memory table. "build" is a first build into a new file; "rebuild" builds again over it, so it also
 records what changed against the previous catalog.
 """
@@ -36,10 +36,25 @@ BUILD_META_TABLES = ("build_meta", "build_files", "build_tables", "build_previou
 
 # --- children ------------------------------------------------------------------------------------------------------
 def _peak_mb() -> float:
+    """This process's peak resident memory. VmHWM starts afresh at exec; ru_maxrss (the fallback off Linux) may
+    carry the parent's peak over."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024
+
+
+def _cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child(mode: str, data_dir: Path, db_path: Path) -> dict:
@@ -50,7 +65,7 @@ def child(mode: str, data_dir: Path, db_path: Path) -> dict:
     from ingest.build import build
     from ingest.validate import data_files
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_s()
     if mode == "bare":
         pass
     elif mode == "read_csv":
@@ -65,7 +80,7 @@ def child(mode: str, data_dir: Path, db_path: Path) -> dict:
         build(data_dir, db_path)
     else:
         raise SystemExit(f"unknown mode {mode}")
-    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu_started, "peak_mb": _peak_mb()}
 
 
 def run_child(mode: str, data_dir: Path, db_path: Path, source_root: Path) -> dict:
@@ -124,12 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", help="a commit whose build is timed once and compared row by row")
     args = parser.parse_args(argv)
 
-    from bench.synthetic_catalog import generate
-
     with tempfile.TemporaryDirectory(prefix="build-speed-") as scratch:
         scratch_dir = Path(scratch)
         data_dir = scratch_dir / "data"
-        generate(data_dir, args.models, args.benchmarks, args.sources)
+        # In a process of its own, so this one stays small (a child's peak memory must not start from ours).
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                        "from bench.synthetic_catalog import generate; "
+                        "generate(Path(sys.argv[1]), *map(int, sys.argv[2:]))", str(data_dir), str(args.models),
+                        str(args.benchmarks), str(args.sources)], cwd=REPO_ROOT, check=True)
         score_rows = args.models * args.benchmarks * args.sources
         print(f"synthetic catalog: {score_rows:,} score rows, "
               f"{sum(p.stat().st_size for p in data_dir.rglob('*.csv')) / 1e6:.0f} MB of CSV")
@@ -138,19 +155,20 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for mode in results:
                 results[mode].append(run_child(mode, data_dir, db_path, REPO_ROOT))
-        rows = [(mode, statistics.median(r["seconds"] for r in runs), max(r["peak_mb"] for r in runs))
-                for mode, runs in results.items()]
+        rows = [(mode, statistics.median(r["seconds"] for r in runs), statistics.median(r["cpu_s"] for r in runs),
+                 max(r["peak_mb"] for r in runs)) for mode, runs in results.items()]
         base_db = None
         if args.base:
             base_root = export_commit(args.base, scratch_dir / "base")
             base_db = scratch_dir / "base.duckdb"
             measured = run_child("build", data_dir, base_db, base_root)
-            rows.append((f"build at {args.base}", measured["seconds"], measured["peak_mb"]))
-        read_s = rows[1][1]
-        print(f"\n{'':24} {'seconds':>8} {'x read_csv':>10} {'peak MB':>8}   (median of {args.rounds} round(s); "
-              "peak = max)")
-        for name, seconds, peak in rows:
-            print(f"{name:24} {seconds:8.2f} {seconds / read_s:10.2f} {peak:8.0f}")
+            rows.append((f"build at {args.base}", measured["seconds"], measured["cpu_s"], measured["peak_mb"]))
+        read_s, read_cpu_s = rows[1][1], rows[1][2]
+        print(f"\n{'':24} {'wall s':>8} {'x read_csv':>10} {'CPU s':>8} {'x read_csv':>10} {'peak MB':>8}   "
+              f"(medians of {args.rounds} interleaved round(s); peak = max)")
+        for name, seconds, cpu_s, peak in rows:
+            print(f"{name:24} {seconds:8.2f} {seconds / read_s:10.2f} {cpu_s:8.2f} {cpu_s / read_cpu_s:10.2f} "
+                  f"{peak:8.0f}")
         if base_db is not None:
             print()
             for label, folder in (("synthetic", data_dir), ("repository data/", REPO_ROOT / "data")):

@@ -34,10 +34,11 @@ ARROW_TYPES = {
 }
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
-# Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks around a quoted value (` "x"` and
-# `"x" ` read as x; Python keeps the first as text and refuses the second). A file with such a spot takes the careful
-# door. (Also matches harmless text such as `"" ` inside a quoted cell: that only costs speed.)
-QUOTE_BESIDE_BLANK = re.compile(rb'[ \t\f\v]"|"[ \t\f\v]')
+# Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks between a delimiter or a line's start
+# and an opening quote (` "x"` reads as x; Python keeps ` "x"` as text), and between a closing quote and the next
+# delimiter or line end (`"x" ,` reads as x; Python refuses it). A file with such a spot takes the careful door. (The
+# pattern also matches such text inside a quoted cell: that only costs speed.)
+QUOTE_BESIDE_BLANK = re.compile(rb'(?m)(^|,)[ \t\f\v]+"|"[ \t\f\v]+(,|\r?$)')
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
 
 
@@ -55,9 +56,18 @@ class Staging:
         self._scratch: tempfile.TemporaryDirectory | None = None
         self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
         self.relpaths: list[str] = []
+        # Per table, the SELECTs whose UNION ALL is the table: one per file DuckDB read (typing its raw text on
+        # the fly, so no typed copy is made) and one for the rows Python read cell by cell.
+        self._parts: dict[str, list[str]] = {}
         for table in TABLES:
             cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
-            self.con.execute(f"CREATE TABLE {q(table.name)} ({cols}, {FILE_COLUMN} INTEGER, {LINE_COLUMN} BIGINT)")
+            self.con.execute(f"CREATE TABLE {q(careful_table(table))} ({cols}, {FILE_COLUMN} INTEGER, "
+                             f"{LINE_COLUMN} BIGINT)")
+            self._parts[table.name] = [f"SELECT * FROM {q(careful_table(table))}"]
+            self._define(table)
+
+    def _define(self, table: Table) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS " + " UNION ALL ".join(self._parts[table.name]))
 
     def done_reading(self) -> None:
         """Remove the scratch folder of file copies (every file is staged by now)."""
@@ -85,7 +95,7 @@ class Staging:
         incoming = pa.table(arrays)
         self.con.register("incoming_rows", incoming)
         try:
-            self.con.execute(f"INSERT INTO {q(table.name)} SELECT * FROM incoming_rows")
+            self.con.execute(f"INSERT INTO {q(careful_table(table))} SELECT * FROM incoming_rows")
         finally:
             self.con.unregister("incoming_rows")
 
@@ -116,60 +126,79 @@ class Staging:
         # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
         copy.write_bytes(data)
         del data
+        raw = f"raw_file_{file_index}"
         try:
-            return self._stage_copy(table, file_index, copy, header, lines)
+            staged = self._stage_copy(table, file_index, copy, header, lines, raw)
         finally:
-            self.con.execute("DROP TABLE IF EXISTS raw_file")
             copy.unlink(missing_ok=True)
+        if staged is None:
+            self.con.execute(f"DROP VIEW IF EXISTS {raw}_rows")
+            self.con.execute(f"DROP TABLE IF EXISTS {raw}")
+        return staged
 
-    def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int) -> int | None:
+    def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int,
+                    raw: str) -> int | None:
         positions = [f"c{i}" for i in range(len(header))]
         columns_sql = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in positions) + "}"
         try:
             self.con.execute(
-                f"CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                f"CREATE TABLE {raw} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
                 f"columns = {columns_sql}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
                 f"null_padding = false, ignore_errors = false, max_line_size = 67108864)", [str(copy)])
         except duckdb.Error:
             return None  # ragged rows, an unterminated quote...: the careful door says where
-        records = self.con.execute("SELECT count(*) FROM raw_file").fetchall()[0][0]
+        records = self.con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
         if records + 1 != lines:
             return None  # a blank line, or a quoted cell over several lines: rowid + 2 would not be the line
         # Python skips a record whose cells are all empty; a record of blanks other than that still has a required
         # column, whose distinct-value check below sends the file to the careful door.
         not_blank = " OR ".join(f"{p} IS NOT NULL" for p in positions)
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW raw_rows AS SELECT *, rowid + 2 AS {LINE_COLUMN} "
-                         f"FROM raw_file WHERE {not_blank}")
-        by_name = dict(zip(header, positions))
+        rows = f"{raw}_rows"
+        self.con.execute(f"CREATE VIEW {rows} AS SELECT *, rowid + 2 AS {LINE_COLUMN} FROM {raw} WHERE {not_blank}")
+        staged = self.con.execute(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
+        if not staged:
+            return 0
+        # One scan for the distinct values of every column ('' and NULL are the same empty cell to the checks).
+        distinct = self.con.execute("SELECT " + ", ".join(f"list(DISTINCT coalesce({p}, ''))" for p in positions)
+                                    + f" FROM {rows}").fetchall()[0]
+        values_by_name = dict(zip(header, distinct))
         select = []
         for col in table.columns:
-            position = by_name.get(col.name)
-            if position is None:
-                select.append(f"NULL::{DUCKDB_TYPES[col.kind]}")
+            if col.name not in values_by_name:
+                select.append(f"NULL::{DUCKDB_TYPES[col.kind]} AS {q(col.name)}")
                 continue
-            expression = self._checked_expression(table, col, position)
+            expression = self._checked_expression(table, col, header.index(col.name), values_by_name[col.name])
             if expression is None:
                 return None
-            select.append(expression)
-        self.con.execute(f"INSERT INTO {q(table.name)} SELECT {', '.join(select)}, ?, {LINE_COLUMN} FROM raw_rows",
-                         [file_index])
-        return self.con.execute("SELECT count(*) FROM raw_rows").fetchall()[0][0]
+            select.append(f"{expression} AS {q(col.name)}")
+        self._parts[table.name].append(f"SELECT {', '.join(select)}, {file_index:d}::INTEGER AS {FILE_COLUMN}, "
+                                       f"{LINE_COLUMN} FROM {rows}")
+        self._define(table)
+        return staged
 
-    def _checked_expression(self, table: Table, col: Column, position: str) -> str | None:
+    def _checked_expression(self, table: Table, col: Column, position: int, raw_values: list[str]) -> str | None:
         """The SQL giving this column's typed values, once every distinct raw value passed the cell checks and
         DuckDB's value for it equals Python's; None otherwise."""
-        if col.kind in TYPED_KINDS:
-            expression = f"TRY_CAST({position} AS {DUCKDB_TYPES[col.kind]})"
-        else:
-            expression = f"nullif({position}, '')"
-        pairs = self.con.execute(f"SELECT DISTINCT {position}, {expression} FROM raw_rows").fetchall()
-        for raw, duck_value in pairs:
+        checked = []
+        for raw in raw_values:
             key = (table.name, col.name, raw)
-            checked = self._checked.get(key)
-            if checked is None:
-                checked = self._checked[key] = parse_cell(raw or "", col)
-            value, problem = checked
-            if problem is not None or value != duck_value or type(value) is not type(duck_value):
+            result = self._checked.get(key)
+            if result is None:
+                result = self._checked[key] = parse_cell(raw, col)
+            if result[1] is not None:
+                return None  # a problem: the careful door reports it with its line
+            checked.append(result[0])
+        if col.kind in TYPED_KINDS:
+            sql_type = DUCKDB_TYPES[col.kind]
+            duck_values = [v for (v,) in self.con.execute(
+                f"SELECT TRY_CAST(v AS {sql_type}) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS t(v, i) ORDER BY i",
+                [raw_values]).fetchall()]
+            expression = f"TRY_CAST(c{position} AS {sql_type})"
+        else:
+            duck_values = [raw or None for raw in raw_values]
+            expression = f"nullif(c{position}, '')"
+        for value, duck_value in zip(checked, duck_values):
+            if value != duck_value or type(value) is not type(duck_value):
                 return None
         return expression
 
@@ -187,6 +216,11 @@ class Staging:
 
     def count(self, table: Table) -> int:
         return self.con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
+
+
+def careful_table(table: Table) -> str:
+    """The staged table of a table's rows that Python read cell by cell."""
+    return f"careful_{table.name}"
 
 
 def _header(data: bytes, table: Table) -> list[str] | None:

@@ -270,8 +270,9 @@ class _Rules:
         for table in TABLES:
             keys = ", ".join(q(k) for k in table.key)
             some_key = " OR ".join(f"{q(k)} IS NOT NULL" for k in table.key)
+            # One 64-bit hash per key first: a collision only costs the exact query below, which finds nothing.
             duplicated = self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} WHERE {some_key} "
-                                          f"GROUP BY {keys} HAVING count(*) > 1)").fetchall()[0][0]
+                                          f"GROUP BY hash({keys}) HAVING count(*) > 1)").fetchall()[0][0]
             if not duplicated:
                 continue
             found = self.con.execute(f"""
