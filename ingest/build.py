@@ -22,8 +22,8 @@ from filelock import FileLock
 from ingest.changes import record_changes
 from ingest.regular_file import DataFileError, read_regular_file
 from modelmatch.catalog.schema import TABLES, ddl
-from ingest.score_modes import scores_with_modes_sql
-from ingest.staging import FILE_COLUMN, LINE_COLUMN, q
+from ingest.score_modes import fill_score_modes
+from ingest.staging import q
 from ingest.validate import Problem, SourceFile, ValidationResult, _rel, data_files, fingerprint, validate
 
 SCHEMA_VERSION = 1
@@ -88,17 +88,12 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
         for table in TABLES:
             con.execute(ddl(table))
             staged = f"{STAGING_CATALOG}.main.{q(table.name)}"
-            # Rows go in file and line order, as they are in the CSVs. The mode rule fills the scores' mode and
-            # mode_source on the way (one pass, no UPDATE of the new file).
-            if table.name == "scores":
-                select = scores_with_modes_sql(table.column_names, staged, f"{STAGING_CATALOG}.main.models",
-                                               order_by=f"s.{FILE_COLUMN}, s.{LINE_COLUMN}")
-            else:
-                select = (f"SELECT {', '.join(q(c) for c in table.column_names)} FROM {staged} "
-                          f"ORDER BY {FILE_COLUMN}, {LINE_COLUMN}")
+            # The staged rows come in file and line order (a UNION ALL of single-table SELECTs keeps its order).
+            select = f"SELECT {', '.join(q(c) for c in table.column_names)} FROM {staged}"
             con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} {select}")
             counts[table.name] = con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
             progress(f"wrote {table.name}: {counts[table.name]} row(s)")
+        fill_score_modes(con)
         con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "
                     "schema_version INTEGER)")
         con.execute("INSERT INTO build_meta VALUES (?, ?, ?, ?)",

@@ -17,25 +17,20 @@ MODE_RULE = ("Mode of a score that states none: 'non-thinking' / 'non-reasoning'
 # (table, column) pairs the build writes: a round trip CSV -> catalog compares them separately.
 BUILD_FILLED = frozenset({("scores", "mode"), ("scores", "mode_source")})
 
-# The mode the rule gives a row that states none, for a score row `s` and its model row `m`.
-DERIVED_MODE_SQL = """CASE
+FILL_MODES_SQL = """
+UPDATE scores AS s SET
+    mode_source = CASE WHEN s.mode IS NULL THEN 'derived' ELSE 'stated' END,
+    mode = coalesce(s.mode, CASE
         WHEN regexp_matches(lower(coalesce(s.setting, '')), 'non[- ]?thinking|non[- ]?reasoning') THEN 'non-thinking'
         WHEN regexp_matches(lower(coalesce(s.setting, '')), 'thinking|reasoning mode|reasoner') THEN 'thinking'
         WHEN m.variant = 'base' THEN 'base'
         WHEN m.reasoning = 'yes' THEN 'thinking'
         WHEN m.reasoning = 'hybrid' THEN 'n.a.'
-        ELSE 'non-thinking' END"""
-
-# A row whose model is not in the catalog keeps what it says (the build refuses such a row anyway).
-MODE_SQL = f"CASE WHEN m.model_id IS NULL THEN s.mode ELSE coalesce(s.mode, {DERIVED_MODE_SQL}) END"
-MODE_SOURCE_SQL = ("CASE WHEN m.model_id IS NULL THEN s.mode_source WHEN s.mode IS NULL THEN 'derived' "
-                   "ELSE 'stated' END")
+        ELSE 'non-thinking' END)
+FROM models m
+WHERE m.model_id = s.model_id
+"""
 
 
-def scores_with_modes_sql(columns: list[str], scores: str, models: str, order_by: str) -> str:
-    """SELECT the score rows from `scores` (a qualified table name from code, not data) with mode and mode_source
-    filled by the rule, joined to `models`, in `order_by` order (the join alone does not promise an order)."""
-    filled = {"mode": MODE_SQL, "mode_source": MODE_SOURCE_SQL}
-    select = ", ".join(filled.get(c, "s." + '"' + c + '"') for c in columns)
-    return (f"SELECT {select} FROM {scores} AS s LEFT JOIN {models} AS m ON m.model_id = s.model_id "
-            f"ORDER BY {order_by}")
+def fill_score_modes(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(FILL_MODES_SQL)

@@ -39,6 +39,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # delimiter or line end (`"x" ,` reads as x; Python refuses it). A file with such a spot takes the careful door. (The
 # pattern also matches such text inside a quoted cell: that only costs speed.)
 QUOTE_BESIDE_BLANK = re.compile(rb'(?m)(^|,)[ \t\f\v]+"|"[ \t\f\v]+(,|\r?$)')
+STAGING_MEMORY_LIMIT = "256MB"
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
 
 
@@ -51,33 +52,34 @@ class Staging:
     """The staged tables of one validation run (an in-memory DuckDB database, with a scratch folder for copies)."""
 
     def __init__(self) -> None:
-        self.con = duckdb.connect(":memory:")
-        self.con.execute("SET preserve_insertion_order = true")
-        self._scratch: tempfile.TemporaryDirectory | None = None
+        # DuckDB keeps the staged rows within STAGING_MEMORY_LIMIT and moves the rest to files in the scratch
+        # folder, so a build's memory stays bounded whatever the catalog's size.
+        self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
+        self.con = duckdb.connect(":memory:", config={
+            "memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": str(Path(self._scratch.name) / "spill"),
+            "preserve_insertion_order": True})
         self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
         self.relpaths: list[str] = []
-        # Per table, the SELECTs whose UNION ALL is the table: one per file DuckDB read (typing its raw text on
-        # the fly, so no typed copy is made) and one for the rows Python read cell by cell.
+        # Per table, the SELECTs whose UNION ALL is the table, one per file in validation order: the rows DuckDB
+        # read (typed from their raw text on the fly, so no typed copy is made) or those Python read cell by cell.
+        # A UNION ALL of single-table SELECTs keeps its order, so the table reads in file and line order.
         self._parts: dict[str, list[str]] = {}
         for table in TABLES:
             cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
             self.con.execute(f"CREATE TABLE {q(careful_table(table))} ({cols}, {FILE_COLUMN} INTEGER, "
                              f"{LINE_COLUMN} BIGINT)")
-            self._parts[table.name] = [f"SELECT * FROM {q(careful_table(table))}"]
+            self._parts[table.name] = [f"SELECT * FROM {q(careful_table(table))} WHERE false"]
             self._define(table)
 
     def _define(self, table: Table) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS " + " UNION ALL ".join(self._parts[table.name]))
 
     def done_reading(self) -> None:
-        """Remove the scratch folder of file copies (every file is staged by now)."""
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
+        """Every file is staged: the copies DuckDB read are gone already; nothing else to let go of yet."""
 
     def close(self) -> None:
-        self.done_reading()
         self.con.close()
+        self._scratch.cleanup()
 
     def add_file(self, relpath: str) -> int:
         self.relpaths.append(relpath)
@@ -98,6 +100,8 @@ class Staging:
             self.con.execute(f"INSERT INTO {q(careful_table(table))} SELECT * FROM incoming_rows")
         finally:
             self.con.unregister("incoming_rows")
+        self._parts[table.name].append(f"SELECT * FROM {q(careful_table(table))} WHERE {FILE_COLUMN} = {file_index:d}")
+        self._define(table)
 
     # --- the fast door ----------------------------------------------------------------------------------------
     def try_add_file(self, table: Table, file_index: int, data: bytes) -> int | None:
@@ -119,8 +123,6 @@ class Staging:
         if header is None:
             return None
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
         copy = Path(self._scratch.name) / f"{file_index}.csv"
         # DuckDB reads a private copy of the bytes already read and checked (regular file, size bound, no blocking),
         # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
