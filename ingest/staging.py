@@ -74,9 +74,6 @@ class Staging:
     def _define(self, table: Table) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS " + " UNION ALL ".join(self._parts[table.name]))
 
-    def done_reading(self) -> None:
-        """Every file is staged: the copies DuckDB read are gone already; nothing else to let go of yet."""
-
     def close(self) -> None:
         self.con.close()
         self._scratch.cleanup()

@@ -212,21 +212,17 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
         if stray.resolve() not in table_paths and not _is_known_non_table_csv(stray, data_dir):
             result.problems.append(Problem(_rel(stray, root), 0, "", "CSV file is outside every table folder; "
                                            f"tables are: {', '.join(t.name for t in TABLES)}"))
-    try:
-        for index, table in enumerate(TABLES, start=1):
-            folder = data_dir / table.name
-            if not folder.is_dir():
-                result.problems.append(Problem(_rel(folder, root) + "/", 0, "",
-                                               f"folder for table '{table.name}' is missing"))
-                continue
-            paths = table_files(data_dir, table)
-            for path in paths:
-                _read_file(path, _rel(path, root), table, result, staging)
-            if progress:
-                progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {staging.count(table)} row(s) "
-                         "read")
-    finally:
-        staging.done_reading()
+    for index, table in enumerate(TABLES, start=1):
+        folder = data_dir / table.name
+        if not folder.is_dir():
+            result.problems.append(Problem(_rel(folder, root) + "/", 0, "",
+                                           f"folder for table '{table.name}' is missing"))
+            continue
+        paths = table_files(data_dir, table)
+        for path in paths:
+            _read_file(path, _rel(path, root), table, result, staging)
+        if progress:
+            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {staging.count(table)} row(s) read")
     rules = _Rules(result, staging)
     rules.keys()
     rules.references()
