@@ -72,7 +72,7 @@ def measure_level(port: int, concurrency: int, n: int, tokens: int, time_limit_s
                             temperature=0.0, exact_output_tokens=True) for i in range(n)]
     level = LevelRun(concurrency=concurrency, rate_per_s=None, planned=n)
     def send(request, on_sent):
-        return astream_chat(endpoint, None, request, on_sent=on_sent)
+        return astream_chat(endpoint, None, request, on_sent=on_sent, transport="timing")
     fetch_truth(port, reset=True)
 
     async def go() -> None:

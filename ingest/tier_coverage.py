@@ -105,6 +105,13 @@ def tier_report(reader: CatalogReader) -> TierReport:
             continue
         arch = archs.get(mid)
         attention = model.get("attention")
+        if attention is None and arch is not None:
+            # The planner reads the layout off the architecture row when the models row lacks it (sequence_cache):
+            # a compressed KV rank is MLA; a hybrid row's full-attention layers are GQA.
+            if arch.get("kv_lora_rank") is not None:
+                attention = "mla"
+            elif arch.get("full_attention_interval") is not None:
+                attention = "gqa"
         wanted = list(ARCH_FIELDS)
         if model.get("architecture") == "moe":
             wanted += MOE_FIELDS
@@ -123,7 +130,7 @@ def tier_report(reader: CatalogReader) -> TierReport:
         if lacks:
             cannot_size[mid] = lacks
         if arch is not None:
-            verifications.append(verify(arch, model))
+            verifications.append(verify(arch, {**model, "attention": attention}))
     per_model = pd.DataFrame(records, columns=["model_id", "field", "tier"])
     return TierReport(rows_by_tier, dict(cells), per_model, cannot_size, verifications)
 

@@ -54,13 +54,16 @@ INT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("linear_key_head_dim", ("linear_key_head_dim",)),
     ("linear_value_head_dim", ("linear_value_head_dim",)),
     ("linear_conv_kernel_dim", ("linear_conv_kernel_dim",)),
+    ("shared_expert_intermediate_size", ("shared_expert_intermediate_size",)),
     ("index_n_heads", ("index_n_heads",)),
     ("index_head_dim", ("index_head_dim",)),
     ("index_topk", ("index_topk",)),
 )
 REQUIRED = ("num_layers", "hidden_size", "num_attention_heads")
 VALUE_COLUMNS = [name for name, _ in INT_FIELDS] + ["tie_word_embeddings", "sliding_window", "sliding_window_layers",
-                                                    "torch_dtype"]
+                                                    "torch_dtype", "attn_output_gate"]
+# Qwen MoE configs name the shared expert only by its width (one shared expert when it is above zero).
+ONE_SHARED_EXPERT_MODEL_TYPES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe", "qwen3_5_moe_text")
 
 
 class SchemaChanged(http.FetchError):
@@ -129,11 +132,20 @@ def parse_config(cfg: Any, url: str) -> ParsedConfig:
         values["moe_intermediate_size"] = values["intermediate_size"]
         notes.append("moe_intermediate_size = intermediate_size (each of num_local_experts is a full MLP)")
     shared = merged.get("shared_expert_intermediate_size")
-    if merged.get("model_type") == "qwen2_moe" and isinstance(shared, int) and shared > 0 \
+    model_type = merged.get("model_type")
+    if model_type in ONE_SHARED_EXPERT_MODEL_TYPES and isinstance(shared, int) and shared > 0 \
             and "n_shared_experts" not in values:
         values["n_shared_experts"] = 1
-        notes.append(f"n_shared_experts = 1: qwen2_moe has one shared expert (shared_expert_intermediate_size "
+        notes.append(f"n_shared_experts = 1: {model_type} has one shared expert (shared_expert_intermediate_size "
                      f"{shared})")
+    gate = merged.get("attn_output_gate")
+    if isinstance(gate, bool):
+        values["attn_output_gate"] = gate
+    elif model_type == "qwen3_next" and "full_attention_interval" in values:
+        # Qwen3-Next's config has no key for it: its attention is always gated (the query projection also yields
+        # the per-head output gate).
+        values["attn_output_gate"] = True
+        notes.append("attn_output_gate = true: Qwen3-Next's full-attention layers are gated attention")
     return ParsedConfig(values, notes, nested)
 
 

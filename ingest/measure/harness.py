@@ -239,11 +239,11 @@ def openai_target(args, endpoint: Endpoint) -> Target:
     from modelmatch.chat.openai_client import astream_chat
 
     def send(request: ChatRequest, on_sent: Callable[[float], None] | None = None):
-        return astream_chat(endpoint, key, request, on_sent=on_sent)
+        return astream_chat(endpoint, key, request, on_sent=on_sent, transport="timing")
 
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
-    notes.append("streamed over the OpenAI-compatible API (modelmatch.chat.openai_client), TTFT timed from the request "
-                 "being sent")
+    notes.append("streamed over the OpenAI-compatible API (modelmatch.chat.openai_client's timing client), TTFT timed "
+                 "from the request being sent")
     return Target(endpoint, send, args.engine, args.engine_version, hw, args.gpu_count, args.dtype,
                   args.quantization, args.weights or "official", "openai-stream", tokenizer,
                   args.tokenizer or "", [key, *header_secrets], notes)

@@ -57,9 +57,10 @@ def served_periods(reader: CatalogReader) -> pd.DataFrame:
 def offering_on(reader: CatalogReader, provider: str, provider_model: str, on: dt.date) -> OfferingOnDate:
     periods = served_periods(reader)
     mine = periods[(periods["provider"] == provider) & (periods["provider_model"] == provider_model)]
-    starts = pd.to_datetime(mine["served_from"]).dt.date
-    ends = pd.to_datetime(mine["served_until"]).dt.date
-    covering = mine[(starts <= on) & (ends.isna() | (ends > on))]
+    # Compare as timestamps: with pandas 3, .dt.date of an all-empty served_until column stays datetime64 and cannot
+    # be compared with a date (every offering whose only period is still open, e.g. deepseek-flash, raised).
+    starts, ends, day = pd.to_datetime(mine["served_from"]), pd.to_datetime(mine["served_until"]), pd.Timestamp(on)
+    covering = mine[(starts <= day) & (ends.isna() | (ends > day))]
     in_force = prices.prices_in_force(reader, on)
     in_force = in_force[(in_force["provider"] == provider) & (in_force["provider_model"] == provider_model)]
     if covering.empty:
@@ -78,8 +79,8 @@ def where_served(reader: CatalogReader, model_id: str, on: dt.date) -> pd.DataFr
     mine = periods[periods["model_id"] == model_id].copy()
     if mine.empty:
         return mine.assign(still_served=pd.Series(dtype=bool))
-    ends = pd.to_datetime(mine["served_until"]).dt.date
-    mine["still_served"] = ends.isna() | (ends > on)
+    ends = pd.to_datetime(mine["served_until"])  # timestamps, for the reason given in offering_on
+    mine["still_served"] = ends.isna() | (ends > pd.Timestamp(on))
     history = prices.price_history(reader, model_id)
     standard = history[history["tier"].isna()] if not history.empty else history
     first, last = [], []

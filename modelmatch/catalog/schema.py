@@ -134,6 +134,12 @@ def _attention_layout_columns() -> tuple[Column, ...]:
         Column("linear_key_head_dim", "int", "Linear-attention key head dimension.", minimum=1, maximum=10_000),
         Column("linear_value_head_dim", "int", "Linear-attention value head dimension.", minimum=1, maximum=10_000),
         Column("linear_conv_kernel_dim", "int", "Linear-attention short convolution width.", minimum=1, maximum=1000),
+        Column("attn_output_gate", "bool", "Gated attention (Qwen3-Next, Qwen3.5): the query projection also yields "
+               "a per-head output gate, so it is twice as wide (config key attn_output_gate / Megatron "
+               "--attention-output-gate)."),
+        Column("shared_expert_intermediate_size", "int", "MoE shared expert width when it differs from "
+               "moe_intermediate_size (Qwen MoE configs name it); empty = moe_intermediate_size.", minimum=1,
+               maximum=1_000_000),
         Column("index_n_heads", "int", "DeepSeek Sparse Attention indexer heads.", minimum=1, maximum=10_000),
         Column("index_head_dim", "int", "DeepSeek Sparse Attention indexer key dimension.", minimum=1,
                maximum=10_000),

@@ -4,6 +4,11 @@ Model Studio compatible mode, OpenRouter), as StreamEvents with arrival times.
 Reasoning arrives in `reasoning_content` (DeepSeek, vLLM's reasoning parsers) or `reasoning` (OpenRouter, newer
 vLLM), or inside the text as <think>...</think> for servers without a parser. Token counts come from the final
 usage chunk (`stream_options.include_usage`).
+
+Two clients carry the bytes, and everything above the bytes (the request body, the SSE parser, the limits on
+events, reasoning, usage, error messages) is this module's, shared by both: the official `openai` SDK
+(`sdk_stream`: proxies, TLS trust, keep-alive, gzip, Retry-After) for the playground and the evals, and the timing
+client (`http_stream`: each read stamped as it arrives) for the measurement harness.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import asyncio
 import json
 import threading
 import time
-from typing import AsyncIterator, Callable, Iterator, Mapping
+from typing import AsyncIterator, Callable, Iterator, Literal, Mapping
 from urllib.parse import urlencode
 
 from modelmatch.chat.types import ChatBackendError, ChatRequest, StreamEvent, Usage
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, redact, resolve_headers
+from modelmatch.chat import sdk_stream
 from modelmatch.chat.http_stream import HttpError, Limits, SSEParser, post_stream
 from modelmatch.chat.reasoning import ThinkSplitter
 
 Clock = Callable[[], float]
+# "sdk": the official openai SDK (playground, evals); "timing": the h11 client built for timing (measurements).
+Transport = Literal["sdk", "timing"]
 
 
 def request_body(endpoint: Endpoint, request: ChatRequest) -> dict:
@@ -88,15 +96,21 @@ def _error_message(endpoint: Endpoint, error: HttpError, api_key: str | None | l
     return text
 
 
+def _sendable_header_value(value: str) -> bool:
+    return value == value.strip() and all(0x20 <= ord(ch) <= 0x7E for ch in value)
+
+
 async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest,
                        clock: Clock = time.perf_counter,
                        on_sent: Callable[[float], None] | None = None,
-                       secrets: Mapping[str, object] | None = None) -> AsyncIterator[StreamEvent]:
+                       secrets: Mapping[str, object] | None = None,
+                       transport: Transport = "sdk") -> AsyncIterator[StreamEvent]:
     """Yield the stream's events; failures end the stream with one `error` event (never an exception).
 
     `on_sent(clock reading)` is called once the request is in the kernel's hands (the measurement harness times
     TTFT from that instant, so connection setup and the client's own scheduling stay out of it). `secrets`: where
-    header values named by `{ secret = ... }` are looked up after the environment (Streamlit secrets, as a dict)."""
+    header values named by `{ secret = ... }` are looked up after the environment (Streamlit secrets, as a dict).
+    `transport`: which client carries the bytes (see the module's docstring)."""
     try:
         extra_headers, header_secrets = resolve_headers(endpoint, secrets)
     except ApiKeyError as missing:
@@ -107,18 +121,28 @@ async def astream_chat(endpoint: Endpoint, api_key: str | None, request: ChatReq
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     secrets = [api_key, *header_secrets]
-    limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
-                    endpoint.max_response_bytes, endpoint.max_duration_s)
-    url = f"{endpoint.base_url}/chat/completions"
-    if endpoint.query:
-        url += "?" + urlencode(endpoint.query)
-    body = json.dumps(request_body(endpoint, request)).encode()
+    unsendable = [name for name, value in headers.items() if not _sendable_header_value(value)]
+    if unsendable:
+        # An HTTP library's message quotes the refused header whole, and that header may be the key: never send it.
+        yield StreamEvent("error", clock(), f"the request was not sent: the {', '.join(unsendable)} header holds a "
+                                            "character HTTP does not allow (a line break, a carriage return or a "
+                                            "space at its end: check the API key's variable)")
+        return
+    body = request_body(endpoint, request)
+    if transport == "timing":
+        limits = Limits(endpoint.connect_timeout_s, endpoint.first_byte_timeout_s, endpoint.stall_timeout_s,
+                        endpoint.max_response_bytes, endpoint.max_duration_s)
+        url = f"{endpoint.base_url}/chat/completions"
+        if endpoint.query:
+            url += "?" + urlencode(endpoint.query)
+        stream = post_stream(url, headers, json.dumps(body).encode(), limits, clock, on_sent)
+    else:
+        stream = sdk_stream.post_stream(endpoint, api_key, extra_headers, body, clock, on_sent)
     parser = SSEParser()
     splitter = ThinkSplitter(endpoint.starts_in_thinking) if endpoint.think_tags else None
     saw_done = False
     last_at = started_at = clock()
     last_event_at: float | None = None
-    stream = post_stream(url, headers, body, limits, clock, on_sent)
     try:
         async for at, chunk in stream:
             last_at = at
@@ -283,14 +307,18 @@ def _server_sent_reasoning(payload: dict) -> bool:
 
 def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, cancel: threading.Event,
                 clock: Clock = time.perf_counter, poll_s: float = 0.05,
-                secrets: Mapping[str, object] | None = None) -> Iterator[StreamEvent]:
-    """Synchronous form for a worker thread: runs the stream on a private event loop, stops when cancel is set."""
+                secrets: Mapping[str, object] | None = None, transport: Transport = "sdk") -> Iterator[StreamEvent]:
+    """Synchronous form for a worker thread: runs the stream on the process's shared streaming loop (where the
+    SDK's connections stay alive between requests), stops when cancel is set. (`transport` other than the SDK is
+    for bench/playground_ttft.py, which compares the clients on the playground's path.)"""
+    from modelmatch.chat.stream_loop import SHARED
+
     events: list[StreamEvent] = []
     ready = threading.Condition()
     finished = threading.Event()
 
     async def pump() -> None:
-        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets):
+        async for event in astream_chat(endpoint, api_key, request, clock, secrets=secrets, transport=transport):
             with ready:
                 events.append(event)
                 ready.notify()
@@ -304,22 +332,20 @@ def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, c
                     events.append(StreamEvent("error", clock(), "stopped by the user (what arrived is kept)"))
                     ready.notify()
                 break
-            await asyncio.sleep(poll_s)
+            # Woken by the stream's end or after poll_s, whichever is first: no poll delay on a finished stream.
+            await asyncio.wait([task], timeout=poll_s)
         try:
             await task
         except asyncio.CancelledError:
             pass
 
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        finally:
-            finished.set()
-            with ready:
-                ready.notify()
+    def ended(_future) -> None:
+        finished.set()
+        with ready:
+            ready.notify()
 
-    worker = threading.Thread(target=run, name=f"stream:{endpoint.name}", daemon=True)
-    worker.start()
+    future = SHARED.submit(main)
+    future.add_done_callback(ended)
     sent = 0
     while True:
         with ready:
@@ -330,4 +356,5 @@ def stream_chat(endpoint: Endpoint, api_key: str | None, request: ChatRequest, c
         yield from batch
         if finished.is_set() and sent >= len(events):
             break
-    worker.join()
+    future.result()  # a failure of the pump itself surfaces here, as it did from the worker thread
+    SHARED.join_if_idle()

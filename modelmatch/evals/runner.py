@@ -28,6 +28,7 @@ from modelmatch.evals.sets import EvalItem
 from modelmatch.evals.store import FAILED, SCORED, EvalStore, ResultRecord, utcnow
 from modelmatch.chat.limits import DAILY_SPEND, DailySpend, SlidingWindowLimiter, eval_share_key, eval_share_limit
 from modelmatch.chat.openai_client import astream_chat
+from modelmatch.chat.sdk_stream import pooled_clients
 from modelmatch.chat.reasoning import ThinkSplitter
 from modelmatch.chat.timing import RequestMetrics, RequestTimer
 
@@ -204,7 +205,7 @@ class EvalRunner:
 
     def _run_claimed(self) -> Progress:
         try:
-            asyncio.run(self._main())
+            asyncio.run(self._main_pooled())
         except Exception as exc:  # a bug must end the run with a message, never a hung progress bar
             with self._lock:
                 self._outcome = "error"
@@ -236,6 +237,11 @@ class EvalRunner:
                             self._outcome, self._budget.spent, self.config.cost_cap_usd, self._message)
 
     # -- the loop -------------------------------------------------------------------------------------------------
+
+    async def _main_pooled(self) -> None:
+        # One kept-alive connection pool per endpoint for the whole run, closed when the run ends.
+        async with pooled_clients():
+            await self._main()
 
     async def _main(self) -> None:
         session = self.store.next_session_index(self.run_id)

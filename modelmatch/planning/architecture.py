@@ -16,7 +16,7 @@ KV_DTYPES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1}
 ATTENTION_TYPES = ("mha", "gqa", "mqa", "mla")
 
 
-_TEXT_FIELDS = ("model_id", "source_url", "tie_word_embeddings", "attention_not_modelled")
+_TEXT_FIELDS = ("model_id", "source_url", "tie_word_embeddings", "attn_output_gate", "attention_not_modelled")
 _FLOAT_FIELDS = ("mtp_params_b",)
 
 
@@ -52,6 +52,8 @@ class Architecture:
     linear_key_head_dim: int | None = None
     linear_value_head_dim: int | None = None
     linear_conv_kernel_dim: int | None = None
+    attn_output_gate: bool | None = None
+    shared_expert_intermediate_size: int | None = None
     index_n_heads: int | None = None
     index_head_dim: int | None = None
     index_topk: int | None = None
@@ -72,7 +74,7 @@ class Architecture:
                 value = float(value)
             elif value is not None and f.name not in _TEXT_FIELDS:
                 value = int(value)
-            if f.name == "tie_word_embeddings" and value is not None:
+            if f.name in ("tie_word_embeddings", "attn_output_gate") and value is not None:
                 value = bool(value)
             values[f.name] = value
         if not values.get("model_id"):

@@ -4,10 +4,22 @@ Counted: token embeddings and the output head (once when tied), attention (MHA/G
 DeepSeek's MLA: the query down/up projections or the plain query projection, the joint KV down projection with the
 decoupled RoPE key, the KV up projection, the output projection, and the two latent norms), the dense gated MLP
 (gate, up, down), MoE layers (every routed expert plus the shared experts, each a gated MLP of
-moe_intermediate_size, and the router), and RMSNorm weights (two per layer and a final one). Not counted: biases
-(Qwen2's q/k/v biases are under 0.05 % of any Qwen2 model) and per-head q/k norms (Qwen3: 256 numbers a layer),
-and extra prediction modules that are shipped beside the main model (DeepSeek-V3's multi-token-prediction layer,
-which DeepSeek also leaves out of its 671B).
+moe_intermediate_size, or shared_expert_intermediate_size for the shared one when the row has it, and the router),
+and RMSNorm weights (two per layer and a final one).
+
+Hybrid linear attention (Qwen3-Next, Qwen3.5: every full_attention_interval-th layer is full attention, the others
+Gated DeltaNet), as the models' reference code builds a Gated DeltaNet layer: with key_dim = linear_num_key_heads x
+linear_key_head_dim and value_dim = linear_num_value_heads x linear_value_head_dim, the fused input projection to
+q, k, v and the output gate z (hidden x (2 key_dim + 2 value_dim)), the projection to the per-value-head beta and
+decay inputs (hidden x 2 linear_num_value_heads), the depthwise short convolution over q, k and v
+((2 key_dim + value_dim) x linear_conv_kernel_dim) and the output projection (value_dim x hidden). Gated attention
+(attn_output_gate) doubles the query projection (it also yields the per-head output gate).
+
+Not counted: biases (Qwen2's q/k/v biases are under 0.05 % of any Qwen2 model), per-head q/k norms (Qwen3: 256
+numbers a layer), Gated DeltaNet's per-head decay and bias vectors and its gated norm (a few thousand numbers a
+layer), the one-output shared-expert gate of Qwen MoE layers (hidden numbers a layer), vision towers, and extra
+prediction modules that are shipped beside the main model (DeepSeek-V3's multi-token-prediction layer, which
+DeepSeek also leaves out of its 671B).
 
 Active parameters are the total less the routed experts a token does not use: every MoE layer runs
 experts_per_token of n_routed_experts, plus the shared experts. Vendors differ on the input embedding table (a
@@ -74,6 +86,11 @@ def count_params(arch: Mapping[str, Any] | Any, attention: str | None) -> ParamC
     first_dense = int(_get(arch, "first_k_dense") or 0) if moe else None
     needs_dense_mlp = not moe or (first_dense or 0) > 0
     dense_fields = _need(arch, ("intermediate_size",), missing) if needs_dense_mlp else {}
+    linear_fields = {}
+    if _get(arch, "full_attention_interval") is not None:
+        linear_fields = _need(arch, ("full_attention_interval", "linear_num_key_heads", "linear_num_value_heads",
+                                     "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim"),
+                              missing)
     if missing:
         return ParamCount(model_id, None, None, tuple(dict.fromkeys(missing)))
 
@@ -93,9 +110,18 @@ def count_params(arch: Mapping[str, Any] | Any, attention: str | None) -> ParamC
     else:
         head_dim = attn_fields["head_dim"]
         kv_heads = int(_get(arch, "num_kv_heads") or heads)
-        attn = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
+        query_width = 2 if _get(arch, "attn_output_gate") else 1  # gated attention: query and output gate
+        attn = hidden * heads * head_dim * (1 + query_width) + hidden * kv_heads * head_dim * 2
 
-    total = embeddings + norms + layers * attn
+    attention_weights = layers * attn
+    if linear_fields:
+        full_layers = layers // linear_fields["full_attention_interval"]
+        key_dim = linear_fields["linear_num_key_heads"] * linear_fields["linear_key_head_dim"]
+        value_dim = linear_fields["linear_num_value_heads"] * linear_fields["linear_value_head_dim"]
+        linear_layer = (hidden * (2 * key_dim + 2 * value_dim) + hidden * 2 * linear_fields["linear_num_value_heads"]
+                        + (2 * key_dim + value_dim) * linear_fields["linear_conv_kernel_dim"] + value_dim * hidden)
+        attention_weights = full_layers * attn + (layers - full_layers) * linear_layer
+    total = embeddings + norms + attention_weights
     active = total
     if not moe:
         mlp = 3 * hidden * dense_fields["intermediate_size"]
@@ -106,12 +132,14 @@ def count_params(arch: Mapping[str, Any] | Any, attention: str | None) -> ParamC
         shared = int(_get(arch, "n_shared_experts") or 0)
         per_token = moe_fields["experts_per_token"]
         expert = 3 * hidden * moe_fields["moe_intermediate_size"]
+        shared_width = _get(arch, "shared_expert_intermediate_size")
+        shared_expert = 3 * hidden * int(shared_width) if shared_width is not None else expert
         dense_layers = first_dense or 0
         moe_layers = layers - dense_layers
         dense_mlp = 3 * hidden * dense_fields["intermediate_size"] if dense_layers else 0
         router = hidden * routed
-        total += dense_layers * dense_mlp + moe_layers * ((routed + shared) * expert + router)
-        active += dense_layers * dense_mlp + moe_layers * ((per_token + shared) * expert + router)
+        total += dense_layers * dense_mlp + moe_layers * (routed * expert + shared * shared_expert + router)
+        active += dense_layers * dense_mlp + moe_layers * (per_token * expert + shared * shared_expert + router)
     return ParamCount(model_id, total, active, input_embedding=vocab * hidden)
 
 

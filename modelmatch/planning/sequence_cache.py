@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from modelmatch.catalog.cells import clean
 from modelmatch.planning.architecture import (
     ATTENTION_TYPES,
     KV_DTYPES,
@@ -132,6 +133,7 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     Pipeline parallelism splits the layers, so each stage keeps only its own layers' cache.
     """
     arch = Architecture.from_row(arch)
+    attention = clean(attention)  # a models row read through pandas gives NaN, not None, for "no attention type"
     if kv_dtype not in KV_DTYPES:
         raise PlanInputError(f"unknown KV-cache dtype {kv_dtype!r}; choose one of {', '.join(KV_DTYPES)}")
     for value, what in ((tensor_parallel, "tensor-parallel size"), (pipeline_parallel, "pipeline-parallel size")):

@@ -41,6 +41,7 @@ OFFICIAL_SOURCES = {
     "www.amd.com": None, "rocm.docs.amd.com": None,
     # An inference provider's own pricing page is the official source for that provider's price.
     "support.huaweicloud.com": None,
+    "www.together.ai": None, "deepinfra.com": None,
 }
 SOURCED_TABLES = ["models", "architectures", "scores", "prices", "licenses", "gpus"]
 
@@ -143,3 +144,18 @@ def test_the_wizards_one_h100_scenario_has_a_bandwidth_and_sizes_the_qwen3_model
                   "Qwen/Qwen2.5-72B-Instruct"):
         assert model not in report.cannot_size, report.cannot_size.get(model)
     assert not [v for v in report.verifications if v.status == "mismatch" and v.model_id.startswith("Qwen/")]
+
+
+def test_the_hybrid_and_dsa_rows_are_sized_and_counted(reader):
+    """The report reads the attention layout off the architecture row when the models row has none (as the planner
+    does): the hybrid Qwen rows are sized, and their parameter counts verify against the vendor's names."""
+    from ingest.tier_coverage import tier_report
+    report = tier_report(reader)
+    checks = {v.model_id: v for v in report.verifications}
+    for model in ("Qwen/Qwen3-Next-80B-A3B-Instruct", "Qwen/Qwen3-Next-80B-A3B-Thinking", "Qwen/Qwen3.5-35B-A3B",
+                  "Qwen/Qwen3.5-9B"):
+        assert model not in report.cannot_size, report.cannot_size.get(model)
+        assert checks[model].status == "verified", checks[model].reason
+    # DeepSeek-V3.2 has its architecture row and its layout (MLA, read off the row); at most the models row's
+    # parameter count can still be missing.
+    assert set(report.cannot_size.get("deepseek-ai/DeepSeek-V3.2", [])) <= {"models.params_total_b"}

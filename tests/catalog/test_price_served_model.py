@@ -122,8 +122,17 @@ CHAT, REASONER = ("DeepSeek", "deepseek-chat"), ("DeepSeek", "deepseek-reasoner"
     (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 8, 14), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.14, 0.28)),
     (("DeepSeek", "deepseek-v4-flash"), dt.date(2026, 9, 1), "deepseek-ai/DeepSeek-V4-Flash-0731", (0.44, 1.32)),
     (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 5, 1), "deepseek-ai/DeepSeek-V4-Pro", (0.435, 0.87)),
-    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek/deepseek-v4-pro-0813", (0.435, 0.87)),
-    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek/deepseek-v4-pro-0813", (1.32, 3.96)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 8, 14), "deepseek-ai/DeepSeek-V4-Pro-0813", (0.435, 0.87)),
+    (("DeepSeek", "deepseek-v4-pro"), dt.date(2026, 12, 6), "deepseek-ai/DeepSeek-V4-Pro-0813", (1.32, 3.96)),
+    # A temporary endpoint: V3.2-Speciale from 2025-12-01 to 2025-12-15, "same pricing as V3.2" (unsourced).
+    (("DeepSeek", "v3.2_speciale_expires_on_20251215"), dt.date(2025, 12, 10), "deepseek-ai/DeepSeek-V3.2-Speciale",
+     None),
+    # An offering whose only period is still open (served_until empty throughout) once raised a dtype error.
+    (("DeepSeek", "deepseek-flash"), dt.date(2026, 12, 6), "deepseek/deepseek-v4.1-flash-1017", (0.3, 1.2)),
+    # An inference provider's offering keeps its API name while the weights behind it change: Together's
+    # deepseek-ai/DeepSeek-R1 serves R1-0528 from 2025-05-28; its price is known only from the day the page was read.
+    (("Together AI", "deepseek-ai/DeepSeek-R1"), dt.date(2025, 6, 1), "deepseek-ai/DeepSeek-R1-0528", None),
+    (("Together AI", "deepseek-ai/DeepSeek-R1"), dt.date(2026, 12, 6), "deepseek-ai/DeepSeek-R1-0528", (3.0, 7.0)),
 ])
 def test_price_of_an_offering_on_a_date_belongs_to_the_model_it_served(real_reader, offering, on, model, expected):
     got = offerings.offering_on(real_reader, *offering, on)
@@ -150,6 +159,31 @@ def test_the_price_of_deepseek_r1_today_is_an_honest_answer(real_reader):
     assert not row["still_served"]
     assert f"{row['served_from']:%Y-%m-%d}" == "2025-01-20" and f"{row['served_until']:%Y-%m-%d}" == "2025-08-21"
     assert row["last_price"] == "$0.55 in / $2.19 out per Mtok from 2025-01-20"
+
+
+def test_an_api_name_that_spells_the_old_model_prices_the_model_it_serves(real_reader):
+    """Together's API name is deepseek-ai/DeepSeek-R1, the old model's id, but it serves R1-0528: the price is
+    R1-0528's, and DeepSeek-R1 itself still has no price today."""
+    today = dt.date(2026, 12, 6)
+    assert prices.prices_in_force(real_reader, today, ["deepseek-ai/DeepSeek-R1"]).empty
+    r1_0528 = prices.prices_in_force(real_reader, today, ["deepseek-ai/DeepSeek-R1-0528"])
+    together = r1_0528[r1_0528["provider"] == "Together AI"]
+    assert list(together["provider_model"]) == ["deepseek-ai/DeepSeek-R1"]
+    assert (together.iloc[0]["input_usd_per_mtok"], together.iloc[0]["output_usd_per_mtok"]) == (3.0, 7.0)
+    served = offerings.where_served(real_reader, "deepseek-ai/DeepSeek-R1-0528", today)
+    row = served[served["provider"] == "Together AI"].iloc[0]
+    assert row["still_served"] and f"{row['served_from']:%Y-%m-%d}" == "2025-05-28"
+
+
+def test_a_temporary_endpoint_serves_nothing_after_it_expired(real_reader):
+    """DeepSeek's V3.2-Speciale endpoint ran until 2025-12-15 15:59 UTC: from that day it serves no model."""
+    speciale = ("DeepSeek", "v3.2_speciale_expires_on_20251215")
+    assert offerings.offering_on(real_reader, *speciale, dt.date(2025, 12, 14)).model_id == (
+        "deepseek-ai/DeepSeek-V3.2-Speciale")
+    after = offerings.offering_on(real_reader, *speciale, dt.date(2025, 12, 15))
+    assert after.model_id is None and after.prices.empty
+    served = offerings.where_served(real_reader, "deepseek-ai/DeepSeek-V3.2-Speciale", dt.date(2026, 12, 6))
+    assert list(served["still_served"]) == [False]
 
 
 def test_every_price_row_belongs_to_the_model_its_offering_served_that_day(real_reader):

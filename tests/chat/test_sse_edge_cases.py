@@ -1,6 +1,6 @@
 """Server-sent events cut and spelled every way the specification allows, read by the parser alone and by the
-chat client from a real loopback server writing those exact bytes. The playground, evals and `ingest measure`
-all read streams through the same client, so this matrix covers all three."""
+chat client from a real loopback server writing those exact bytes. The playground and evals (the openai SDK) and
+`ingest measure` (the timing client) feed the same parser, and the matrix runs through both clients."""
 
 from __future__ import annotations
 
@@ -202,3 +202,18 @@ def test_loopback_reads_really_end_in_cr_and_start_with_lf_then_the_client_still
         events = asyncio.run(run())
     assert events[-1].kind == "done"
     assert "".join(e.text for e in events if e.kind == "content") == "".join(WORDS)
+
+
+@pytest.mark.parametrize("transport", ["sdk", "timing"])
+@pytest.mark.parametrize("name", LOOPBACK)
+def test_both_clients_read_the_whole_reply_from_a_loopback_server(name, transport):
+    """The playground and the evals read through the openai SDK, `ingest measure` through the timing client: the
+    matrix holds for both."""
+    with ScriptedServer(Script(steps=steps_of(MATRIX[name]))) as server:
+        async def run():
+            return [e async for e in astream_chat(endpoint(server), None, REQUEST, transport=transport)]
+        events = asyncio.run(run())
+    assert [e.kind for e in events if e.kind in ("error", "done")] == ["done"], [e.text for e in events]
+    assert "".join(e.text for e in events if e.kind == "content") == "".join(WORDS)
+    usage = [e.usage for e in events if e.kind == "usage"]
+    assert usage and usage[0].output_tokens == 3

@@ -229,6 +229,22 @@ def test_parse_config_nested_text_config_and_derived_fields():
     assert mha.values["num_kv_heads"] == 4
 
 
+def test_parse_config_hybrid_gated_attention_and_shared_expert():
+    # Key shapes of the Qwen3-Next and Qwen3.5 MoE configs (values are test inputs).
+    next_like = parse_config({"model_type": "qwen3_next", "num_hidden_layers": 8, "hidden_size": 64,
+                              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_experts": 8,
+                              "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                              "shared_expert_intermediate_size": 48, "full_attention_interval": 4}, "u")
+    assert next_like.values["attn_output_gate"] is True  # Qwen3-Next's config has no key: always gated
+    assert next_like.values["n_shared_experts"] == 1 and next_like.values["shared_expert_intermediate_size"] == 48
+    qwen35_like = parse_config({"model_type": "qwen3_5_moe", "text_config": {
+        "model_type": "qwen3_5_moe_text", "num_hidden_layers": 8, "hidden_size": 64, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16, "attn_output_gate": False, "full_attention_interval": 4}}, "u")
+    assert qwen35_like.values["attn_output_gate"] is False  # the config's own key wins
+    plain = parse_config({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4}, "u")
+    assert "attn_output_gate" not in plain.values and "n_shared_experts" not in plain.values
+
+
 def test_hf_token_is_sent_as_a_header_and_never_printed(net, data_dir, monkeypatch):
     monkeypatch.setenv("MODELMATCH_HF_TOKEN", "hf_secret_token_value")
     net.serve("/test-org/Beta-MoE/resolve/main/config.json", body=b'{"error": "gated"}', status=403)

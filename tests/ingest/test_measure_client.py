@@ -1,7 +1,8 @@
 """The two client changes made for measurement accuracy (see bench/client_accuracy.py for the figures):
 arrival times are stamped when the bytes reach the event loop, not when the consumer gets round to reading them;
 and the harness times from the moment the request was handed to the kernel (on_sent), keeping connection setup
-apart as connect_ms."""
+apart as connect_ms. Both belong to the timing client the harness reads through (transport="timing"); the
+playground's SDK path stamps when the consumer reads."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_arrival_is_stamped_when_bytes_arrive_not_when_the_consumer_reads():
 
     async def consume():
         events = []
-        async for event in astream_chat(endpoint(server), None, REQUEST):
+        async for event in astream_chat(endpoint(server), None, REQUEST, transport="timing"):
             events.append(event)
             if event.kind == "content" and event.text == "a":
                 await asyncio.sleep(0.4)  # a busy consumer: b and c arrive meanwhile
@@ -49,7 +50,8 @@ def test_on_sent_marks_the_send_between_the_start_and_the_first_token():
 
     async def run():
         start = time.perf_counter()
-        events = [e async for e in astream_chat(endpoint(server), None, REQUEST, on_sent=sent.append)]
+        events = [e async for e in astream_chat(endpoint(server), None, REQUEST, on_sent=sent.append,
+                                                transport="timing")]
         return start, events
 
     with ScriptedServer(script) as server:

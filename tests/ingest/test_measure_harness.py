@@ -106,6 +106,23 @@ def test_loopback_run_enters_the_catalog(fixture_data_dir, tmp_path, capsys):
     assert len(data.measured) == 2 and set(data.measured["concurrency"]) == {1, 4}
 
 
+def test_measurements_go_through_the_timing_client_not_the_sdk(fixture_data_dir, tmp_path, capsys, monkeypatch):
+    """The playground and the evals moved to the openai SDK; `ingest measure` keeps the client that stamps each read
+    as it arrives. With the SDK path broken, a measurement still runs, and its request carries no SDK header."""
+    from modelmatch.chat import sdk_stream
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ingest measure streamed through the SDK")
+
+    monkeypatch.setattr(sdk_stream, "post_stream", refuse)
+    with ScriptedServer(answer_script(["a", "b"], first_s=0.01)) as server:
+        rc = measure(fixture_data_dir, endpoints_file(tmp_path, server), "--concurrency", "1", "--num-requests", "2",
+                     "--warmup", "0")
+        headers = [r.headers for r in server.received]
+    assert rc == 0, capsys.readouterr().err
+    assert len(headers) == 2 and not any(k.lower().startswith("x-stainless") for h in headers for k in h)
+
+
 def test_failures_are_counted_not_averaged_and_warmups_excluded(fixture_data_dir, tmp_path, capsys):
     def choose(n: int, body: dict) -> Script:
         if n < 2:  # the two warm-ups: very slow, so any leak into the results shows in TTFT

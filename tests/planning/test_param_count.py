@@ -7,6 +7,9 @@ Config numbers are the catalog's architecture rows, each transcribed from the ve
   activated (the 14B multi-token-prediction module is outside the 671B).
 - Mixtral 8x7B: mistralai/Mixtral-8x7B-Instruct-v0.1 config.json @ eba92302; paper (arXiv 2401.04088): 46.7B
   total, 12.9B active.
+- Hybrid linear attention (Gated DeltaNet + gated attention): Qwen3.5-35B-A3B and Qwen3-Next-80B-A3B as the
+  catalog's secondary rows state them (slime's launch scripts and transformers' config classes agree); Qwen names
+  them 35B / 3B active and 80B / 3B active ("Number of Parameters (Non-Embedding): 79B" for Qwen3-Next).
 """
 
 from __future__ import annotations
@@ -32,12 +35,29 @@ MIXTRAL = dict(model_id="mistralai/Mixtral-8x7B-Instruct-v0.1", num_layers=32, h
                tie_word_embeddings=False, n_routed_experts=8, experts_per_token=2, moe_intermediate_size=14336)
 
 
+QWEN3_NEXT = dict(model_id="Qwen/Qwen3-Next-80B-A3B-Instruct", num_layers=48, hidden_size=2048,
+                  num_attention_heads=16, num_kv_heads=2, head_dim=256, vocab_size=151936, tie_word_embeddings=False,
+                  n_routed_experts=512, n_shared_experts=1, experts_per_token=10, moe_intermediate_size=512,
+                  shared_expert_intermediate_size=512, full_attention_interval=4, linear_num_key_heads=16,
+                  linear_num_value_heads=32, linear_key_head_dim=128, linear_value_head_dim=128,
+                  linear_conv_kernel_dim=4, attn_output_gate=True)
+QWEN35_35B = dict(QWEN3_NEXT, model_id="Qwen/Qwen3.5-35B-A3B", num_layers=40, vocab_size=248320,
+                  n_routed_experts=256, experts_per_token=8)
+QWEN35_9B = dict(model_id="Qwen/Qwen3.5-9B", num_layers=32, hidden_size=4096, num_attention_heads=16, num_kv_heads=4,
+                 head_dim=256, intermediate_size=12288, vocab_size=248320, tie_word_embeddings=False,
+                 full_attention_interval=4, linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
+                 linear_value_head_dim=128, linear_conv_kernel_dim=4, attn_output_gate=True)
+
+
 @pytest.mark.parametrize(("arch", "attention", "total_b", "active_b"), [
     (QWEN2_72B, "gqa", 72.71, 72.71),
     (LLAMA31_8B, "gqa", 8.03, 8.03),
     (LLAMA31_70B, "gqa", 70.55, 70.55),
     (DEEPSEEK_V3, "mla", 671.03, 37.55),
     (MIXTRAL, "gqa", 46.70, 12.88),
+    (QWEN3_NEXT, "gqa", 79.67, 3.87),
+    (QWEN35_35B, "gqa", 34.66, 3.45),
+    (QWEN35_9B, "gqa", 8.95, 8.95),
 ])
 def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     count = count_params(arch, attention)
@@ -51,6 +71,9 @@ def test_counts_match_the_published_sizes(arch, attention, total_b, active_b):
     (LLAMA31_70B, dict(params_total_b=70, params_active_b=70, attention="gqa")),
     (DEEPSEEK_V3, dict(params_total_b=671, params_active_b=37, attention="mla")),
     (MIXTRAL, dict(params_total_b=46.7, params_active_b=12.9, attention="gqa")),
+    (QWEN3_NEXT, dict(params_total_b=80, params_active_b=3, attention="gqa")),
+    (QWEN35_35B, dict(params_total_b=35, params_active_b=3, attention=None)),
+    (QWEN35_9B, dict(params_total_b=9, params_active_b=9, attention=None)),
 ])
 def test_official_counts_verify(arch, model):
     check = verify(arch, model)
@@ -115,3 +138,26 @@ def test_a_count_cut_off_to_the_size_name_is_not_a_mismatch():
 def test_copied_rows_must_reproduce_the_stated_count_to_its_precision(computed, stated, reproduces):
     from modelmatch.planning.param_count import Check
     assert Check("total", computed, stated).to_precision_of_stated() is reproduces
+
+
+def test_gated_deltanet_layers_counted_by_hand():
+    """One Qwen3-Next Gated DeltaNet layer, from the reference layer's projections (key_dim 16 x 128 = 2,048,
+    value_dim 32 x 128 = 4,096): q/k/v/z in (2048 x 12,288) + beta/decay in (2048 x 64) + conv ((2 x 2048 + 4096) x 4)
+    + out (4096 x 2048) = 33,718,272; a gated-attention layer: q with its gate (2048 x 16 x 256 x 2) + k and v
+    (2 x 2048 x 2 x 256) + o (16 x 256 x 2048) = 27,262,976."""
+    linear_layer = 2048 * 12288 + 2048 * 64 + 8192 * 4 + 4096 * 2048
+    gated_attention = 2048 * 8192 + 2 * 2048 * 512 + 4096 * 2048
+    assert (linear_layer, gated_attention) == (33_718_272, 27_262_976)
+    dense = dict(QWEN3_NEXT, n_routed_experts=None, n_shared_experts=None, experts_per_token=None,
+                 moe_intermediate_size=None, intermediate_size=5120)
+    embeddings, norms, mlp = 151936 * 2048 * 2, 48 * 2 * 2048 + 2048, 3 * 2048 * 5120
+    assert count_params(dense, "gqa").total == \
+        embeddings + norms + 36 * linear_layer + 12 * gated_attention + 48 * mlp
+    # Without the output gate the query projection is half as wide.
+    assert count_params(dense, "gqa").total - count_params(dict(dense, attn_output_gate=False), "gqa").total == \
+        12 * 2048 * 16 * 256
+
+
+def test_hybrid_row_without_its_linear_numbers_is_incomplete():
+    check = verify(dict(QWEN3_NEXT, linear_conv_kernel_dim=None), dict(params_total_b=80, params_active_b=3))
+    assert check.status == "incomplete" and "linear_conv_kernel_dim" in check.reason
