@@ -40,6 +40,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # pattern also matches such text inside a quoted cell: that only costs speed.)
 QUOTE_BESIDE_BLANK = re.compile(rb'(?m)(^|,)[ \t\f\v]+"|"[ \t\f\v]+(,|\r?$)')
 STAGING_MEMORY_LIMIT = "256MB"
+# Below this size a file is read by Python's csv module directly: DuckDB's fixed cost per file (a copy, a handful of
+# queries) is more than Python's whole read of it. The catalog's hand-written files are all far smaller.
+FAST_DOOR_MIN_BYTES = 1024 * 1024
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
 
 
@@ -64,6 +67,7 @@ class Staging:
         # read (typed from their raw text on the fly, so no typed copy is made) or those Python read cell by cell.
         # A UNION ALL of single-table SELECTs keeps its order, so the table reads in file and line order.
         self._parts: dict[str, list[str]] = {}
+        self._pending: dict[str, list[tuple[int, list]]] = {}
         for table in TABLES:
             cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
             self.con.execute(f"CREATE TABLE {q(careful_table(table))} ({cols}, {FILE_COLUMN} INTEGER, "
@@ -84,26 +88,40 @@ class Staging:
 
     # --- the careful door -------------------------------------------------------------------------------------
     def add_rows(self, table: Table, file_index: int, rows: list) -> None:
-        """Rows parsed cell by cell (ingest.validate.Row); bad cells are already None, as the rules expect."""
+        """Rows parsed cell by cell (ingest.validate.Row); bad cells are already None, as the rules expect. They
+        wait until finish_table, so a table of many small files costs one insert, not one per file."""
+        self._pending.setdefault(table.name, []).append((file_index, rows))
+
+    def _flush_careful(self, table: Table) -> None:
+        pending = self._pending.pop(table.name, [])
+        rows = [(file_index, row) for file_index, file_rows in pending for row in file_rows]
         if not rows:
             return
-        arrays = {col.name: pa.array([r.values.get(col.name) for r in rows], type=ARROW_TYPES[col.kind])
+        arrays = {col.name: pa.array([r.values.get(col.name) for _, r in rows], type=ARROW_TYPES[col.kind])
                   for col in table.columns}
-        arrays[FILE_COLUMN] = pa.array([file_index] * len(rows), type=pa.int32())
-        arrays[LINE_COLUMN] = pa.array([r.line for r in rows], type=pa.int64())
-        incoming = pa.table(arrays)
-        self.con.register("incoming_rows", incoming)
+        arrays[FILE_COLUMN] = pa.array([file_index for file_index, _ in rows], type=pa.int32())
+        arrays[LINE_COLUMN] = pa.array([r.line for _, r in rows], type=pa.int64())
+        self.con.register("incoming_rows", pa.table(arrays))
         try:
             self.con.execute(f"INSERT INTO {q(careful_table(table))} SELECT * FROM incoming_rows")
         finally:
             self.con.unregister("incoming_rows")
-        self._parts[table.name].append(f"SELECT * FROM {q(careful_table(table))} WHERE {FILE_COLUMN} = {file_index:d}")
+        # Consecutive files read by Python are one part: a single-table WHERE keeps the insertion (file) order.
+        first, last = pending[0][0], pending[-1][0]
+        self._parts[table.name].append(f"SELECT * FROM {q(careful_table(table))} "
+                                       f"WHERE {FILE_COLUMN} BETWEEN {first:d} AND {last:d}")
+
+    def finish_table(self, table: Table) -> None:
+        """Every file of the table is in: define the table (a view over its parts, in file order)."""
+        self._flush_careful(table)
         self._define(table)
 
     # --- the fast door ----------------------------------------------------------------------------------------
     def try_add_file(self, table: Table, file_index: int, data: bytes) -> int | None:
         """Stage a file read and typed by DuckDB; the number of rows staged, or None when the careful door must
         read it (anything unusual, or any problem at all: only the careful door reports)."""
+        if len(data) < FAST_DOOR_MIN_BYTES:
+            return None  # Python reads a small file faster than DuckDB starts a query
         if data.startswith(UTF8_BOM):
             data = data[len(UTF8_BOM):]
         if not data or b"\x00" in data:
@@ -170,9 +188,9 @@ class Staging:
             if expression is None:
                 return None
             select.append(f"{expression} AS {q(col.name)}")
+        self._flush_careful(table)  # the files before this one keep their place
         self._parts[table.name].append(f"SELECT {', '.join(select)}, {file_index:d}::INTEGER AS {FILE_COLUMN}, "
                                        f"{LINE_COLUMN} FROM {rows}")
-        self._define(table)
         return staged
 
     def _checked_expression(self, table: Table, col: Column, position: int, raw_values: list[str]) -> str | None:

@@ -221,6 +221,7 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
         paths = table_files(data_dir, table)
         for path in paths:
             _read_file(path, _rel(path, root), table, result, staging)
+        staging.finish_table(table)
         if progress:
             progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {staging.count(table)} row(s) read")
     rules = _Rules(result, staging)

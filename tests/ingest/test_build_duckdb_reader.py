@@ -18,6 +18,12 @@ from tests.conftest import REPO_ROOT
 from tests.fixture_data import FIXTURE_ROWS, write_table
 
 
+@pytest.fixture(autouse=True)
+def duckdb_reads_small_files_too(monkeypatch):
+    """The catalog's files are small, so DuckDB would leave them all to Python: here it reads every file it can."""
+    monkeypatch.setattr(staging, "FAST_DOOR_MIN_BYTES", 0)
+
+
 @pytest.fixture
 def fast_door_files(monkeypatch) -> list[int | None]:
     """What each try of the DuckDB reader returned (rows staged, or None when it left the file to Python)."""
