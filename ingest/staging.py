@@ -76,7 +76,8 @@ class Staging:
             self._define(table)
 
     def _define(self, table: Table) -> None:
-        self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS " + " UNION ALL ".join(self._parts[table.name]))
+        parts = " UNION ALL ".join(self._parts[table.name])
+        self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS {parts}")
 
     def close(self) -> None:
         self.con.close()
@@ -156,7 +157,7 @@ class Staging:
     def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int,
                     raw: str) -> int | None:
         positions = [f"c{i}" for i in range(len(header))]
-        columns_sql = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in positions) + "}"
+        columns_sql = "{%s}" % ", ".join(f"'{p}': 'VARCHAR'" for p in positions)
         try:
             self.con.execute(
                 f"CREATE TABLE {raw} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
@@ -176,8 +177,8 @@ class Staging:
         if not staged:
             return 0
         # One scan for the distinct values of every column ('' and NULL are the same empty cell to the checks).
-        distinct = self.con.execute("SELECT " + ", ".join(f"list(DISTINCT coalesce({p}, ''))" for p in positions)
-                                    + f" FROM {rows}").fetchall()[0]
+        lists = ", ".join(f"list(DISTINCT coalesce({p}, ''))" for p in positions)
+        distinct = self.con.execute(f"SELECT {lists} FROM {rows}").fetchall()[0]
         values_by_name = dict(zip(header, distinct))
         select = []
         for col in table.columns:
