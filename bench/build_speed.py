@@ -113,7 +113,7 @@ def compare_catalogs(a: Path, b: Path) -> list[str]:
 
     from modelmatch.catalog.schema import TABLES
 
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:", config={"enable_progress_bar": False})
     con.execute("ATTACH ? AS a (READ_ONLY)", [str(a)])
     con.execute("ATTACH ? AS b (READ_ONLY)", [str(b)])
     differences = []

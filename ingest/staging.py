@@ -60,7 +60,7 @@ class Staging:
         self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
         self.con = duckdb.connect(":memory:", config={
             "memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": str(Path(self._scratch.name) / "spill"),
-            "preserve_insertion_order": True})
+            "preserve_insertion_order": True, "enable_progress_bar": False})
         self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
         self.relpaths: list[str] = []
         # Per table, the SELECTs whose UNION ALL is the table, one per file in validation order: the rows DuckDB
@@ -147,6 +147,8 @@ class Staging:
         raw = f"raw_file_{file_index}"
         try:
             staged = self._stage_copy(table, file_index, copy, header, lines, raw)
+        except duckdb.Error:
+            staged = None  # whatever stopped DuckDB (a cell it cannot read, memory), Python reads the file instead
         finally:
             copy.unlink(missing_ok=True)
         if staged is None:
