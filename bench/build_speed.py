@@ -113,7 +113,8 @@ def compare_catalogs(a: Path, b: Path) -> list[str]:
 
     from modelmatch.catalog.schema import TABLES
 
-    con = duckdb.connect(":memory:", config={"enable_progress_bar": False})
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
     con.execute("ATTACH ? AS a (READ_ONLY)", [str(a)])
     con.execute("ATTACH ? AS b (READ_ONLY)", [str(b)])
     differences = []

@@ -60,7 +60,8 @@ class Staging:
         self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
         self.con = duckdb.connect(":memory:", config={
             "memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": str(Path(self._scratch.name) / "spill"),
-            "preserve_insertion_order": True, "enable_progress_bar": False})
+            "preserve_insertion_order": True})
+        self.con.execute("SET enable_progress_bar = false")
         self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
         self.relpaths: list[str] = []
         # Per table, the SELECTs whose UNION ALL is the table, one per file in validation order: the rows DuckDB
