@@ -21,19 +21,21 @@ from modelmatch.catalog.schema import CATEGORIES, TABLES, VENDORS
 SRC = "https://example.org/synthetic"
 
 
-# The build refuses a data file over 64 MiB; a score row is about 113 bytes, so 200,000 rows (~23 MB) per file.
-ROWS_PER_FILE = 200_000
+# A table is a folder of CSVs and each file is bounded (ingest/regular_file.py, 64 MiB): 300,000 score rows are about
+# 34 MB, so the 900,000-row default is written as three files of one table.
+ROWS_PER_FILE = 300_000
 
 
 def write(folder: Path, table: str, rows: list[dict]) -> None:
     columns = next(t for t in TABLES if t.name == table).column_names
     (folder / table).mkdir(parents=True, exist_ok=True)
-    for part, start in enumerate(range(0, max(len(rows), 1), ROWS_PER_FILE)):
-        name = "synthetic.csv" if part == 0 else f"synthetic-{part + 1}.csv"
+    parts = [rows[i:i + ROWS_PER_FILE] for i in range(0, len(rows), ROWS_PER_FILE)] or [[]]
+    for index, part in enumerate(parts, start=1):
+        name = "synthetic.csv" if len(parts) == 1 else f"synthetic-{index}.csv"
         with open(folder / table / name, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(rows[start:start + ROWS_PER_FILE])
+            writer.writerows(part)
 
 
 def generate(data_dir: Path, n_models: int, n_benchmarks: int, n_sources: int, seed: int = 7) -> None:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.problems:
             _report_problems(result.problems)
             return 1
-        total = sum(len(rows) for rows in result.tables.values())
+        total = sum(f.rows for f in result.files)
         print(f"ok: {total} rows in {len(result.files)} files, no problems")
         return 0
 

@@ -18,19 +18,17 @@ from typing import Callable, Iterator
 
 import duckdb
 from filelock import FileLock
-import pyarrow as pa
 
 from ingest.changes import record_changes
 from ingest.regular_file import DataFileError, read_regular_file
-from modelmatch.catalog.schema import TABLES, Table, ddl
+from modelmatch.catalog.schema import TABLES, ddl
 from ingest.score_modes import fill_score_modes
+from ingest.staging import q
 from ingest.validate import Problem, SourceFile, ValidationResult, _rel, data_files, fingerprint, validate
 
 SCHEMA_VERSION = 1
-ARROW_TYPES = {
-    "text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
-    "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us"),
-}
+NEW_CATALOG = "new_catalog"  # the file being built, attached beside the staged tables
+STAGING_CATALOG = "memory"  # DuckDB's name for the in-memory database the validation staged into
 
 Progress = Callable[[str], None]
 
@@ -76,30 +74,25 @@ def _remove_leftovers(db_path: Path) -> None:
             leftover.unlink()
 
 
-def _arrow_table(table: Table, result: ValidationResult) -> pa.Table:
-    rows = result.tables[table.name]
-    arrays = {
-        col.name: pa.array([r.values.get(col.name) for r in rows], type=ARROW_TYPES[col.kind])
-        for col in table.columns
-    }
-    return pa.table(arrays)
-
-
 def write_catalog(result: ValidationResult, path: Path, build_id: str, progress: Progress = _quiet,
                   previous: Path | None = None) -> dict[str, int]:
     """Write a complete catalog into a new file at `path` (which must not exist); `previous` is the catalog it will
     replace, compared row by row so the build records what it changed."""
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(path))
+    # The new file is attached to the validation's own DuckDB connection, so the staged rows (typed, in file and
+    # line order) are copied table to table inside DuckDB, never through Python.
+    con = result.staging.con
+    con.execute(f"ATTACH ? AS {NEW_CATALOG}", [str(path)])
     try:
+        con.execute(f"USE {NEW_CATALOG}")
         for table in TABLES:
             con.execute(ddl(table))
-            arrow = _arrow_table(table, result)
-            con.register("incoming", arrow)
-            con.execute(f'INSERT INTO "{table.name}" SELECT * FROM incoming')
-            con.unregister("incoming")
-            counts[table.name] = arrow.num_rows
-            progress(f"wrote {table.name}: {arrow.num_rows} row(s)")
+            staged = f"{STAGING_CATALOG}.main.{q(table.name)}"
+            # The staged rows come in file and line order (a UNION ALL of single-table SELECTs keeps its order).
+            select = f"SELECT {', '.join(q(c) for c in table.column_names)} FROM {staged}"
+            con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} {select}")
+            counts[table.name] = con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
+            progress(f"wrote {table.name}: {counts[table.name]} row(s)")
         fill_score_modes(con)
         con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "
                     "schema_version INTEGER)")
@@ -112,9 +105,10 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
         con.execute("CREATE TABLE build_tables (table_name VARCHAR, rows BIGINT)")
         con.executemany("INSERT INTO build_tables VALUES (?, ?)", [[k, v] for k, v in counts.items()])
         record_changes(con, previous, progress)
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {NEW_CATALOG}")
     finally:
-        con.close()
+        con.execute(f"USE {STAGING_CATALOG}")
+        con.execute(f"DETACH {NEW_CATALOG}")
     return counts
 
 
@@ -134,8 +128,18 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
     db_path.parent.mkdir(parents=True, exist_ok=True)
     progress(f"validating {data_dir}")
     result = validate(data_dir, progress=progress)
-    if not result.ok:
-        raise BuildFailed(result.problems)
+    try:
+        if not result.ok:
+            raise BuildFailed(result.problems)
+        counts, build_id = _write_and_swap(result, db_path, progress)
+    finally:
+        result.staging.close()
+    seconds = time.perf_counter() - started
+    progress(f"catalog {build_id} is live at {db_path} ({seconds:.2f} s)")
+    return BuildReport(build_id, db_path, counts, result.files, seconds, result.data_sha256, result.warnings)
+
+
+def _write_and_swap(result: ValidationResult, db_path: Path, progress: Progress) -> tuple[dict[str, int], str]:
     build_id = uuid.uuid4().hex[:12]
     with build_lock(db_path):
         _remove_leftovers(db_path)
@@ -150,9 +154,7 @@ def build(data_dir: Path, db_path: Path, progress: Progress = _quiet) -> BuildRe
             for leftover in (temp_path, Path(str(temp_path) + ".wal")):
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
-    seconds = time.perf_counter() - started
-    progress(f"catalog {build_id} is live at {db_path} ({seconds:.2f} s)")
-    return BuildReport(build_id, db_path, counts, result.files, seconds, result.data_sha256, result.warnings)
+    return counts, build_id
 
 
 def current_data_sha256(data_dir: Path) -> str:

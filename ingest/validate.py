@@ -1,31 +1,26 @@
 """Read every CSV under data/, check it against the schema, and collect ALL problems (file, line, column, reason).
 
 Nothing here writes anything: validation is a pure function of the files' bytes, so `check` and `build` agree.
+DuckDB reads and types the files and holds the rows (ingest/staging.py); the rules across rows are SQL queries that
+find the offending rows with their file and line, and Python words every message. A file with any problem is read
+again cell by cell by Python's csv module, which reports each one.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Mapping
 
-from modelmatch.catalog.provenance import tier_problems
+from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, parse_cell, url_problem  # noqa: F401
 from ingest.regular_file import DataFileError, read_regular_file
-from modelmatch.catalog.schema import PERCENT_MAX, TABLES, Column, Table
+from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
+from modelmatch.catalog.provenance import tier_problems
+from modelmatch.catalog.schema import PERCENT_MAX, TABLE_BY_NAME, TABLES, Table
 from modelmatch.planning.param_count import verify as verify_params
-
-FORMULA_RE = re.compile(r"^[=+\-@][A-Za-z]")
-INT_RE = re.compile(r"^[+-]?\d+$")
-FLOAT_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-TRUE_WORDS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True, order=True)
@@ -57,7 +52,8 @@ class SourceFile:
 
 @dataclass
 class ValidationResult:
-    tables: dict[str, list[Row]] = field(default_factory=dict)
+    # Row objects per table, made on first use from the staged tables (the build copies those directly).
+    tables: Mapping[str, list[Row]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     # Printed by check and build but not refusing the build: a row without a tier, a parameter-count mismatch.
     warnings: list[Problem] = field(default_factory=list)
@@ -65,6 +61,8 @@ class ValidationResult:
     # Tables with a file that could not be read at all: references into them are not checked, because every
     # row pointing at the unreadable file would be reported again as a false "does not exist".
     incomplete: set[str] = field(default_factory=set)
+    # The typed rows of every table, in DuckDB (None only for a result made by hand).
+    staging: Staging | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -106,75 +104,6 @@ def data_files(data_dir: Path) -> list[Path]:
     return [p for t in TABLES for p in table_files(data_dir, t)]
 
 
-def parse_cell(raw: str, column: Column) -> tuple[Any, str | None]:
-    """Return (value, problem). Empty cells are None; type and range checks come from the column."""
-    text = raw.strip()
-    if text == "":
-        return None, ("is required but empty" if column.required else None)
-    if FORMULA_RE.match(text):
-        return None, f"starts with {text[0]!r} followed by letters (looks like a spreadsheet formula): {_short(text)}"
-    kind = column.kind
-    value: Any
-    if kind == "int":
-        if not INT_RE.match(text):
-            return None, f"expected a whole number, got {_short(text)}"
-        value = int(text)
-    elif kind == "float":
-        if not FLOAT_RE.match(text):
-            return None, f"expected a number, got {_short(text)}"
-        value = float(text)
-        if not math.isfinite(value):
-            return None, f"expected a finite number, got {_short(text)}"
-    elif kind == "bool":
-        if text.lower() not in TRUE_WORDS:
-            return None, f"expected true or false, got {_short(text)}"
-        value = TRUE_WORDS[text.lower()]
-    elif kind == "date":
-        if not DATE_RE.match(text):
-            return None, f"expected a date YYYY-MM-DD, got {_short(text)}"
-        try:
-            value = dt.date.fromisoformat(text)
-        except ValueError:
-            return None, f"not a real date: {_short(text)}"
-    elif kind == "datetime":
-        try:
-            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None, f"expected an ISO date-time (2026-01-31T12:00:00Z), got {_short(text)}"
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    elif kind == "url":
-        problem = url_problem(text)
-        if problem:
-            return None, problem
-        value = text
-    elif kind == "enum":
-        if text not in column.choices:
-            return None, f"{_short(text)} is not one of: {', '.join(column.choices)}"
-        value = text
-    else:
-        value = text
-    if column.is_numeric:
-        if column.minimum is not None and value < column.minimum:
-            return None, f"{value} is below the minimum {column.minimum:g}"
-        if column.maximum is not None and value > column.maximum:
-            return None, f"{value} is above the maximum {column.maximum:g} (absurd value?)"
-    return value, None
-
-
-def url_problem(text: str) -> str | None:
-    if any(ch.isspace() or ord(ch) < 32 for ch in text):
-        return f"URL contains spaces or control characters: {_short(text)}"
-    parsed = urlparse(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or "." not in parsed.netloc:
-        return f"expected an http(s) URL with a host, got {_short(text)}"
-    return None
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def _decode(relpath: str, data: bytes, problems: list[Problem]) -> str | None:
     try:
         return data.decode("utf-8-sig")
@@ -185,26 +114,20 @@ def _decode(relpath: str, data: bytes, problems: list[Problem]) -> str | None:
         return None
 
 
-def read_table(path: Path, relpath: str, table: Table, problems: list[Problem]) -> tuple[list[Row], str]:
-    try:
-        data = read_regular_file(path)
-    except DataFileError as unreadable:
-        via = f" (read through the symlink {path.name})" if path.is_symlink() else ""
-        problems.append(Problem(relpath, 0, "", f"{unreadable}{via}"))
-        return [], "unreadable"
-    sha = hashlib.sha256(data).hexdigest()
+def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem]) -> list[Row]:
+    """The careful door: Python's csv module, cell by cell, reporting every problem with its line and column."""
     text = _decode(relpath, data, problems)
     if text is None:
-        return [], sha
+        return []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
         problems.append(Problem(relpath, 1, "", "file is empty: it needs at least a header row"))
-        return [], sha
+        return []
     except csv.Error as exc:
         problems.append(Problem(relpath, 1, "", f"cannot parse the header row: {exc}"))
-        return [], sha
+        return []
     header = [h.strip() for h in header]
     header_ok = True
     seen: set[str] = set()
@@ -222,7 +145,7 @@ def read_table(path: Path, relpath: str, table: Table, problems: list[Problem]) 
             problems.append(Problem(relpath, 1, col.name, "required column is missing from the header"))
             header_ok = False
     if not header_ok:
-        return [], sha
+        return []
 
     rows: list[Row] = []
     while True:
@@ -233,7 +156,7 @@ def read_table(path: Path, relpath: str, table: Table, problems: list[Problem]) 
             break
         except csv.Error as exc:
             problems.append(Problem(relpath, start_line, "", f"malformed CSV: {exc}"))
-            return rows, sha
+            return rows
         line = start_line
         if not cells or all(c.strip() == "" for c in cells):
             continue
@@ -251,13 +174,38 @@ def read_table(path: Path, relpath: str, table: Table, problems: list[Problem]) 
             if col.required and col.name not in header:
                 values[col.name] = None
         rows.append(Row(relpath, line, values))
-    return rows, sha
+    return rows
+
+
+
+def _read_file(path: Path, relpath: str, table: Table, result: ValidationResult, staging: Staging) -> None:
+    file_index = staging.add_file(relpath)
+    problems_before = len(result.problems)
+    try:
+        data = read_regular_file(path)
+    except DataFileError as unreadable:
+        via = f" (read through the symlink {path.name})" if path.is_symlink() else ""
+        result.problems.append(Problem(relpath, 0, "", f"{unreadable}{via}"))
+        result.incomplete.add(table.name)
+        result.files.append(SourceFile(relpath, "unreadable", 0))
+        return
+    sha = hashlib.sha256(data).hexdigest()
+    rows = staging.try_add_file(table, file_index, data)
+    if rows is None:
+        file_rows = read_table(data, relpath, table, result.problems)
+        staging.add_rows(table, file_index, file_rows)
+        rows = len(file_rows)
+    if any(p.line <= 1 or not p.column for p in result.problems[problems_before:]):
+        result.incomplete.add(table.name)
+    result.files.append(SourceFile(relpath, sha, rows))
 
 
 def validate(data_dir: Path, progress=None) -> ValidationResult:
     """Validate every table folder under data_dir. `progress(message)` is called per table."""
     data_dir = Path(data_dir)
-    result = ValidationResult()
+    staging = Staging()
+    result = ValidationResult(staging=staging)
+    result.tables = StagedTables(staging, Row)
     root = data_dir.parent
     table_paths = {p.resolve() for t in TABLES for p in table_files(data_dir, t)}
     for stray in sorted(data_dir.rglob("*.csv")):
@@ -267,28 +215,22 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
     for index, table in enumerate(TABLES, start=1):
         folder = data_dir / table.name
         if not folder.is_dir():
-            result.problems.append(Problem(_rel(folder, root) + "/", 0, "", f"folder for table '{table.name}' is missing"))
-            result.tables[table.name] = []
+            result.problems.append(Problem(_rel(folder, root) + "/", 0, "",
+                                           f"folder for table '{table.name}' is missing"))
             continue
-        rows: list[Row] = []
         paths = table_files(data_dir, table)
         for path in paths:
-            relpath = _rel(path, root)
-            problems_before = len(result.problems)
-            file_rows, sha = read_table(path, relpath, table, result.problems)
-            if any(p.line <= 1 or not p.column for p in result.problems[problems_before:]):
-                result.incomplete.add(table.name)
-            rows.extend(file_rows)
-            result.files.append(SourceFile(relpath, sha, len(file_rows)))
-        result.tables[table.name] = rows
+            _read_file(path, _rel(path, root), table, result, staging)
+        staging.finish_table(table)
         if progress:
-            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {len(rows)} row(s) read")
-    _check_keys(result)
-    _check_references(result)
-    _check_cross_rules(result)
-    _check_held_rows(result)
-    _check_tiers(result)
-    _check_param_counts(result)
+            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {staging.count(table)} row(s) read")
+    rules = _Rules(result, staging)
+    rules.keys()
+    rules.references()
+    rules.cross_rules()
+    rules.held_rows()
+    rules.tiers()
+    rules.param_counts()
     result.problems.sort()
     result.warnings.sort()
     return result
@@ -305,105 +247,157 @@ def key_of(table: Table, values: dict[str, Any]) -> tuple:
     return tuple("" if values.get(k) is None else str(values[k]) for k in table.key)
 
 
-def _check_keys(result: ValidationResult) -> None:
-    for table in TABLES:
-        first_seen: dict[tuple, Row] = {}
-        for row in result.tables.get(table.name, []):
-            key = key_of(table, row.values)
-            if all(part == "" for part in key):
+def _has(table: Table, column: str) -> str:
+    """The column, or NULL where this table has no such column (rules read a few columns of many tables)."""
+    return q(column) if column in table.column_by_name else "NULL"
+
+
+class _Rules:
+    """The rules across rows. Each is a query for the offending rows (with `_file` and `_line`) over the staged
+    tables; Python words the message exactly as the row-by-row version did."""
+
+    def __init__(self, result: ValidationResult, staging: Staging):
+        self.result, self.staging, self.con = result, staging, staging.con
+
+    def _problem(self, file_index: int, line: int, column: str, reason: str) -> Problem:
+        return Problem(self.staging.relpaths[file_index], line, column, reason)
+
+    def keys(self) -> None:
+        """The first row with a key wins; every later row with the same key is a duplicate."""
+        for table in TABLES:
+            keys = ", ".join(q(k) for k in table.key)
+            some_key = " OR ".join(f"{q(k)} IS NOT NULL" for k in table.key)
+            # One 64-bit hash per key first: a collision only costs the exact query below, which finds nothing.
+            duplicated = self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} WHERE {some_key} "
+                                          f"GROUP BY hash({keys}) HAVING count(*) > 1)").fetchall()[0][0]
+            if not duplicated:
                 continue
-            if key in first_seen:
-                other = first_seen[key]
-                shown = ", ".join(f"{k}={v!r}" for k, v in zip(table.key, key))
-                result.problems.append(Problem(row.file, row.line, table.key[0],
-                                               f"duplicate key ({shown}); first at {other.file}:{other.line}"))
-            else:
-                first_seen[key] = row
+            found = self.con.execute(f"""
+                SELECT {FILE_COLUMN}, {LINE_COLUMN}, first_file, first_line, {keys} FROM (
+                    SELECT *, row_number() OVER w AS n, first_value({FILE_COLUMN}) OVER w AS first_file,
+                           first_value({LINE_COLUMN}) OVER w AS first_line
+                    FROM {q(table.name)} WHERE {some_key}
+                    WINDOW w AS (PARTITION BY {keys} ORDER BY {FILE_COLUMN}, {LINE_COLUMN}))
+                WHERE n > 1""").fetchall()
+            for file_index, line, first_file, first_line, *key in found:
+                parts = ("" if v is None else str(v) for v in key)
+                shown = ", ".join(f"{k}={v!r}" for k, v in zip(table.key, parts))
+                self.result.problems.append(self._problem(
+                    file_index, line, table.key[0],
+                    f"duplicate key ({shown}); first at {self.staging.relpaths[first_file]}:{first_line}"))
 
+    def references(self) -> None:
+        for table in TABLES:
+            for col in table.columns:
+                if not col.references:
+                    continue
+                target_table, target_col = col.references
+                if target_table in self.result.incomplete:
+                    continue
+                found = self.con.execute(f"""
+                    SELECT {FILE_COLUMN}, {LINE_COLUMN}, {q(col.name)} FROM {q(table.name)} s
+                    WHERE {q(col.name)} IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM {q(target_table)} t WHERE t.{q(target_col)} = s.{q(col.name)})""").fetchall()
+                for file_index, line, value in found:
+                    self.result.problems.append(self._problem(
+                        file_index, line, col.name, f"{value!r} does not exist in table '{target_table}' "
+                                                    f"(no row with {target_col}={value!r})"))
 
-def _check_references(result: ValidationResult) -> None:
-    for table in TABLES:
-        for col in table.columns:
-            if not col.references:
+    def cross_rules(self) -> None:
+        # A benchmark id given twice takes its last row's unit (that duplicate is reported by keys()).
+        found = self.con.execute(f"""
+            WITH units AS (
+                SELECT benchmark_id, unit FROM (
+                    SELECT benchmark_id, unit, row_number() OVER (PARTITION BY benchmark_id
+                                                                 ORDER BY {FILE_COLUMN} DESC, {LINE_COLUMN} DESC) AS n
+                    FROM benchmarks) WHERE n = 1)
+            SELECT s.{FILE_COLUMN}, s.{LINE_COLUMN}, s.value, s.benchmark_id
+            FROM scores s JOIN units u ON s.benchmark_id IS NOT DISTINCT FROM u.benchmark_id
+            WHERE u.unit = 'percent' AND s.value IS NOT NULL AND NOT (s.value >= 0 AND s.value <= ?)""",
+                                 [PERCENT_MAX]).fetchall()
+        for file_index, line, value, benchmark_id in found:
+            self.result.problems.append(self._problem(
+                file_index, line, "value",
+                f"{value:g} is outside 0-100 but benchmark '{benchmark_id}' is measured in percent"))
+        found = self.con.execute(f"""
+            SELECT {FILE_COLUMN}, {LINE_COLUMN}, params_total_b, params_active_b FROM models
+            WHERE params_total_b IS NOT NULL AND params_active_b IS NOT NULL
+              AND params_active_b > params_total_b""").fetchall()
+        for file_index, line, total, active in found:
+            self.result.problems.append(self._problem(
+                file_index, line, "params_active_b", f"active parameters {active:g}B exceed total {total:g}B"))
+
+    def held_rows(self) -> None:
+        """A row an import guard held is refused until a maintainer accepts it (or deletes it)."""
+        for table in TABLES:
+            if "review" not in table.column_by_name:
                 continue
-            target_table, target_col = col.references
-            if target_table in result.incomplete:
+            found = self.con.execute(f"SELECT {FILE_COLUMN}, {LINE_COLUMN}, review_reason FROM {q(table.name)} "
+                                     "WHERE review = 'held'").fetchall()
+            for file_index, line, reason in found:
+                file = self.staging.relpaths[file_index]
+                self.result.problems.append(Problem(
+                    file, line, "review",
+                    f"held for review: {reason or 'no reason recorded'}. Check the source, then `python -m ingest "
+                    f"accept {file}:{line}` or delete the row with `python -m ingest reject {file}:{line}`"))
+
+    def tiers(self) -> None:
+        """Each tier needs what makes it true (modelmatch/catalog/provenance.py); a sourced row without a tier is a
+        warning. Without a formula, a row's tier problems depend only on its tier, its URLs and whether it names
+        who measured it: those are checked once per distinct combination."""
+        for table in TABLES:
+            if "provenance" not in table.column_by_name:
                 continue
-            known = {r.values.get(target_col) for r in result.tables.get(target_table, [])}
-            for row in result.tables.get(table.name, []):
-                value = row.values.get(col.name)
-                if value is not None and value not in known:
-                    result.problems.append(Problem(row.file, row.line, col.name,
-                                                   f"{value!r} does not exist in table '{target_table}' "
-                                                   f"(no row with {target_col}={value!r})"))
+            if table.sourced:
+                for file_index, line in self.con.execute(
+                        f"SELECT {FILE_COLUMN}, {LINE_COLUMN} FROM {q(table.name)} WHERE provenance IS NULL"
+                ).fetchall():
+                    self.result.warnings.append(self._problem(
+                        file_index, line, "provenance",
+                        "no provenance tier: its numbers show as 'no tier' until one is set"))
+            combo = ["provenance", "source_url", "copy_url", "second_source_url"]
+            combo_sql = [_has(table, c) for c in combo] + [f"{_has(table, 'measured_by')} IS NOT NULL"]
+            where_plain = f"{_has(table, 'formula')} IS NULL"
+            distinct = self.con.execute(f"SELECT DISTINCT {', '.join(combo_sql)} FROM {q(table.name)} "
+                                        f"WHERE {where_plain}").fetchall()
+            for *parts, measured in distinct:
+                values = dict(zip(combo, parts), measured_by="named" if measured else None)
+                reasons = tier_problems(values, table)
+                if not reasons:
+                    continue
+                match = " AND ".join(f"{sql} IS NOT DISTINCT FROM ?" for sql in combo_sql)
+                for file_index, line in self.con.execute(
+                        f"SELECT {FILE_COLUMN}, {LINE_COLUMN} FROM {q(table.name)} WHERE {where_plain} AND {match}",
+                        [*parts, measured]).fetchall():
+                    for column, reason in reasons:
+                        self.result.problems.append(self._problem(file_index, line, column, reason))
+            if "formula" in table.column_by_name:
+                for file, line, values in self.staging.rows(table, "formula IS NOT NULL"):
+                    for column, reason in tier_problems(values, table):
+                        self.result.problems.append(Problem(file, line, column, reason))
 
+    def param_counts(self) -> None:
+        """Parameters counted from each architecture row against the model row's official count.
 
-def _check_cross_rules(result: ValidationResult) -> None:
-    units = {r.values["benchmark_id"]: r.values.get("unit") for r in result.tables.get("benchmarks", [])}
-    for row in result.tables.get("scores", []):
-        value = row.values.get("value")
-        if value is None:
-            continue
-        if units.get(row.values.get("benchmark_id")) == "percent" and not (0 <= value <= PERCENT_MAX):
-            result.problems.append(Problem(row.file, row.line, "value",
-                                           f"{value:g} is outside 0-100 but benchmark "
-                                           f"'{row.values['benchmark_id']}' is measured in percent"))
-    for row in result.tables.get("models", []):
-        total, active = row.values.get("params_total_b"), row.values.get("params_active_b")
-        if total is not None and active is not None and active > total:
-            result.problems.append(Problem(row.file, row.line, "params_active_b",
-                                           f"active parameters {active:g}B exceed total {total:g}B"))
-
-
-def _check_held_rows(result: ValidationResult) -> None:
-    """A row an import guard held is refused until a maintainer accepts it (or deletes it)."""
-    for table in TABLES:
-        if "review" not in table.column_by_name:
-            continue
-        for row in result.tables.get(table.name, []):
-            if row.values.get("review") == "held":
-                reason = row.values.get("review_reason") or "no reason recorded"
-                result.problems.append(Problem(
-                    row.file, row.line, "review",
-                    f"held for review: {reason}. Check the source, then `python -m ingest accept {row.file}:"
-                    f"{row.line}` or delete the row with `python -m ingest reject {row.file}:{row.line}`"))
-
-
-def _check_tiers(result: ValidationResult) -> None:
-    """Each tier needs what makes it true (ingest/provenance.py); a sourced row without a tier is a warning."""
-    for table in TABLES:
-        if "provenance" not in table.column_by_name:
-            continue
-        for row in result.tables.get(table.name, []):
-            if row.values.get("provenance") is None and table.sourced:
-                result.warnings.append(Problem(row.file, row.line, "provenance",
-                                               "no provenance tier: its numbers show as 'no tier' until one is set"))
-            for column, reason in tier_problems(row.values, table):
-                result.problems.append(Problem(row.file, row.line, column, reason))
-
-
-def _check_param_counts(result: ValidationResult) -> None:
-    """Parameters counted from each architecture row against the model row's official count.
-
-    A difference over the tolerance is a warning with both numbers. A row copied from elsewhere (official-copy or
-    secondary) is trusted only when it reproduces the official count to the precision stated (at most three
-    significant figures): otherwise it is held back (refused), because a copy that does not add up may not be the
-    vendor's config.
-    """
-    models = {r.values.get("model_id"): r for r in result.tables.get("models", [])}
-    for row in result.tables.get("architectures", []):
-        model = models.get(row.values.get("model_id"))
-        if model is None:
-            continue
-        check = verify_params(row.values, model.values)
-        copied = row.values.get("provenance") in ("official-copy", "secondary")
-        if check.status == "mismatch":
-            result.warnings.append(Problem(row.file, row.line, "", f"parameter count check: {check.reason}"))
-        if copied and check.status in ("verified", "mismatch"):
-            off = [c for c in check.checks if c.stated_b is not None and not c.to_precision_of_stated()]
-            if off:
-                shown = "; ".join(f"{c.what} {c.computed_b:.3g}B vs official {c.stated_b:g}B" for c in off)
-                result.problems.append(Problem(
-                    row.file, row.line, "provenance",
-                    f"held back: a {row.values['provenance']} architecture must reproduce the official parameter "
-                    f"count to the precision stated (up to 3 significant figures), and it does not: {shown}"))
+        A difference over the tolerance is a warning with both numbers. A row copied from elsewhere (official-copy or
+        secondary) is trusted only when it reproduces the official count to the precision stated (at most three
+        significant figures): otherwise it is held back (refused), because a copy that does not add up may not be
+        the vendor's config.
+        """
+        models = {values.get("model_id"): values for _, _, values in self.staging.rows(TABLE_BY_NAME["models"])}
+        for file, line, values in self.staging.rows(TABLE_BY_NAME["architectures"]):
+            model = models.get(values.get("model_id"))
+            if model is None:
+                continue
+            check = verify_params(values, model)
+            copied = values.get("provenance") in ("official-copy", "secondary")
+            if check.status == "mismatch":
+                self.result.warnings.append(Problem(file, line, "", f"parameter count check: {check.reason}"))
+            if copied and check.status in ("verified", "mismatch"):
+                off = [c for c in check.checks if c.stated_b is not None and not c.to_precision_of_stated()]
+                if off:
+                    shown = "; ".join(f"{c.what} {c.computed_b:.3g}B vs official {c.stated_b:g}B" for c in off)
+                    self.result.problems.append(Problem(
+                        file, line, "provenance",
+                        f"held back: a {values['provenance']} architecture must reproduce the official parameter "
+                        f"count to the precision stated (up to 3 significant figures), and it does not: {shown}"))

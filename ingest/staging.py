@@ -1,0 +1,288 @@
+"""The validated rows of every table, held typed in an in-memory DuckDB database instead of Python dicts.
+
+Each table is staged as a DuckDB table with the catalog's columns plus `_file` (the file's index in validation order)
+and `_line` (the CSV line the row starts on), so the rules across rows run as SQL and still name file and line.
+
+A file enters by one of two doors:
+- the fast one: DuckDB reads and types the file, and Python checks each *distinct* value of a column once with the
+  same per-cell checks as before (ingest/cells.py). It is taken only when the file is provably read the same way by
+  DuckDB as by Python's csv module, every record sits on its own line, and no value has any problem; it reports
+  nothing itself.
+- the careful one: Python's csv module, cell by cell, which reports every problem with its file, line and column.
+  Every file the fast door refuses, for whatever reason, goes through it, so messages never depend on DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ingest.cells import parse_cell
+from modelmatch.catalog.schema import DUCKDB_TYPES, TABLES, Column, Table
+
+ARROW_TYPES = {
+    "text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
+    "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us"),
+}
+FILE_COLUMN, LINE_COLUMN = "_file", "_line"
+UTF8_BOM = b"\xef\xbb\xbf"
+# Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks between a delimiter or a line's start
+# and an opening quote (` "x"` reads as x; Python keeps ` "x"` as text), and between a closing quote and the next
+# delimiter or line end (`"x" ,` reads as x; Python refuses it). A file with such a spot takes the careful door. (The
+# pattern also matches such text inside a quoted cell: that only costs speed.)
+QUOTE_BESIDE_BLANK = re.compile(rb'(?m)(^|,)[ \t\f\v]+"|"[ \t\f\v]+(,|\r?$)')
+STAGING_MEMORY_LIMIT = "256MB"
+# Below this size a file is read by Python's csv module directly: DuckDB's fixed cost per file (a copy, a handful of
+# queries) is more than Python's whole read of it. The catalog's hand-written files are all far smaller.
+FAST_DOOR_MIN_BYTES = 1024 * 1024
+TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier (names come from the schema, never from data)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Staging:
+    """The staged tables of one validation run (an in-memory DuckDB database, with a scratch folder for copies)."""
+
+    def __init__(self) -> None:
+        # DuckDB keeps the staged rows within STAGING_MEMORY_LIMIT and moves the rest to files in the scratch
+        # folder, so a build's memory stays bounded whatever the catalog's size.
+        self._scratch = tempfile.TemporaryDirectory(prefix="modelmatch-staging-")
+        self.con = duckdb.connect(":memory:", config={
+            "memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": str(Path(self._scratch.name) / "spill"),
+            "preserve_insertion_order": True})
+        self.con.execute("SET enable_progress_bar = false")
+        self._checked: dict[tuple[str, str, str | None], tuple[Any, str | None]] = {}
+        self.relpaths: list[str] = []
+        # Per table, the SELECTs whose UNION ALL is the table, one per file in validation order: the rows DuckDB
+        # read (typed from their raw text on the fly, so no typed copy is made) or those Python read cell by cell.
+        # A UNION ALL of single-table SELECTs keeps its order, so the table reads in file and line order.
+        self._parts: dict[str, list[str]] = {}
+        self._pending: dict[str, list[tuple[int, list]]] = {}
+        for table in TABLES:
+            cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
+            self.con.execute(f"CREATE TABLE {q(careful_table(table))} ({cols}, {FILE_COLUMN} INTEGER, "
+                             f"{LINE_COLUMN} BIGINT)")
+            self._parts[table.name] = [f"SELECT * FROM {q(careful_table(table))} WHERE false"]
+            self._define(table)
+
+    def _define(self, table: Table) -> None:
+        parts = " UNION ALL ".join(self._parts[table.name])
+        self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS {parts}")
+
+    def close(self) -> None:
+        self.con.close()
+        self._scratch.cleanup()
+
+    def add_file(self, relpath: str) -> int:
+        self.relpaths.append(relpath)
+        return len(self.relpaths) - 1
+
+    # --- the careful door -------------------------------------------------------------------------------------
+    def add_rows(self, table: Table, file_index: int, rows: list) -> None:
+        """Rows parsed cell by cell (ingest.validate.Row); bad cells are already None, as the rules expect. They
+        wait until finish_table, so a table of many small files costs one insert, not one per file."""
+        self._pending.setdefault(table.name, []).append((file_index, rows))
+
+    def _flush_careful(self, table: Table) -> None:
+        pending = self._pending.pop(table.name, [])
+        rows = [(file_index, row) for file_index, file_rows in pending for row in file_rows]
+        if not rows:
+            return
+        arrays = {col.name: pa.array([r.values.get(col.name) for _, r in rows], type=ARROW_TYPES[col.kind])
+                  for col in table.columns}
+        arrays[FILE_COLUMN] = pa.array([file_index for file_index, _ in rows], type=pa.int32())
+        arrays[LINE_COLUMN] = pa.array([r.line for _, r in rows], type=pa.int64())
+        self.con.register("incoming_rows", pa.table(arrays))
+        try:
+            self.con.execute(f"INSERT INTO {q(careful_table(table))} SELECT * FROM incoming_rows")
+        finally:
+            self.con.unregister("incoming_rows")
+        # Consecutive files read by Python are one part: a single-table WHERE keeps the insertion (file) order.
+        first, last = pending[0][0], pending[-1][0]
+        self._parts[table.name].append(f"SELECT * FROM {q(careful_table(table))} "
+                                       f"WHERE {FILE_COLUMN} BETWEEN {first:d} AND {last:d}")
+
+    def finish_table(self, table: Table) -> None:
+        """Every file of the table is in: define the table (a view over its parts, in file order)."""
+        self._flush_careful(table)
+        self._define(table)
+
+    # --- the fast door ----------------------------------------------------------------------------------------
+    def try_add_file(self, table: Table, file_index: int, data: bytes) -> int | None:
+        """Stage a file read and typed by DuckDB; the number of rows staged, or None when the careful door must
+        read it (anything unusual, or any problem at all: only the careful door reports)."""
+        if len(data) < FAST_DOOR_MIN_BYTES:
+            return None  # Python reads a small file faster than DuckDB starts a query
+        if data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]
+        if not data or b"\x00" in data:
+            return None
+        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+            return None  # a lone CR ends a line for Python's csv module: line numbers would need the careful door
+        if b'"' in data and QUOTE_BESIDE_BLANK.search(data):
+            return None
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        header = _header(data, table)
+        if header is None:
+            return None
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        copy = Path(self._scratch.name) / f"{file_index}.csv"
+        # DuckDB reads a private copy of the bytes already read and checked (regular file, size bound, no blocking),
+        # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
+        copy.write_bytes(data)
+        del data
+        raw = f"raw_file_{file_index}"
+        try:
+            staged = self._stage_copy(table, file_index, copy, header, lines, raw)
+        except duckdb.Error:
+            staged = None  # whatever stopped DuckDB (a cell it cannot read, memory), Python reads the file instead
+        finally:
+            copy.unlink(missing_ok=True)
+        if staged is None:
+            self.con.execute(f"DROP VIEW IF EXISTS {raw}_rows")
+            self.con.execute(f"DROP TABLE IF EXISTS {raw}")
+        return staged
+
+    def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int,
+                    raw: str) -> int | None:
+        positions = [f"c{i}" for i in range(len(header))]
+        columns_sql = "{%s}" % ", ".join(f"'{p}': 'VARCHAR'" for p in positions)
+        try:
+            self.con.execute(
+                f"CREATE TABLE {raw} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                f"columns = {columns_sql}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                f"null_padding = false, ignore_errors = false, max_line_size = 67108864)", [str(copy)])
+        except duckdb.Error:
+            return None  # ragged rows, an unterminated quote...: the careful door says where
+        records = self.con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+        if records + 1 != lines:
+            return None  # a blank line, or a quoted cell over several lines: rowid + 2 would not be the line
+        # Python skips a record whose cells are all empty; a record of blanks other than that still has a required
+        # column, whose distinct-value check below sends the file to the careful door.
+        not_blank = " OR ".join(f"{p} IS NOT NULL" for p in positions)
+        rows = f"{raw}_rows"
+        self.con.execute(f"CREATE VIEW {rows} AS SELECT *, rowid + 2 AS {LINE_COLUMN} FROM {raw} WHERE {not_blank}")
+        staged = self.con.execute(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
+        if not staged:
+            return 0
+        # One scan for the distinct values of every column ('' and NULL are the same empty cell to the checks).
+        lists = ", ".join(f"list(DISTINCT coalesce({p}, ''))" for p in positions)
+        distinct = self.con.execute(f"SELECT {lists} FROM {rows}").fetchall()[0]
+        values_by_name = dict(zip(header, distinct))
+        select = []
+        for col in table.columns:
+            if col.name not in values_by_name:
+                select.append(f"NULL::{DUCKDB_TYPES[col.kind]} AS {q(col.name)}")
+                continue
+            expression = self._checked_expression(table, col, header.index(col.name), values_by_name[col.name])
+            if expression is None:
+                return None
+            select.append(f"{expression} AS {q(col.name)}")
+        self._flush_careful(table)  # the files before this one keep their place
+        self._parts[table.name].append(f"SELECT {', '.join(select)}, {file_index:d}::INTEGER AS {FILE_COLUMN}, "
+                                       f"{LINE_COLUMN} FROM {rows}")
+        return staged
+
+    def _checked_expression(self, table: Table, col: Column, position: int, raw_values: list[str]) -> str | None:
+        """The SQL giving this column's typed values, once every distinct raw value passed the cell checks and
+        DuckDB's value for it equals Python's; None otherwise."""
+        checked = []
+        for raw in raw_values:
+            key = (table.name, col.name, raw)
+            result = self._checked.get(key)
+            if result is None:
+                result = self._checked[key] = parse_cell(raw, col)
+            if result[1] is not None:
+                return None  # a problem: the careful door reports it with its line
+            checked.append(result[0])
+        if col.kind in TYPED_KINDS:
+            sql_type = DUCKDB_TYPES[col.kind]
+            duck_values = [v for (v,) in self.con.execute(
+                f"SELECT TRY_CAST(v AS {sql_type}) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS t(v, i) ORDER BY i",
+                [raw_values]).fetchall()]
+            expression = f"TRY_CAST(c{position} AS {sql_type})"
+        else:
+            duck_values = [raw or None for raw in raw_values]
+            expression = f"nullif(c{position}, '')"
+        for value, duck_value in zip(checked, duck_values):
+            if value != duck_value or type(value) is not type(duck_value):
+                return None
+        return expression
+
+    # --- reading back -----------------------------------------------------------------------------------------
+    def rows(self, table: Table, where: str = "TRUE", params: list | None = None) -> Iterator[tuple[str, int, dict]]:
+        """(file, line, values) of the staged rows matching `where`, in file and line order, fetched in batches."""
+        names = table.column_names
+        # A cursor of its own: the caller may run other queries between batches.
+        cursor = self.con.cursor().execute(
+            f"SELECT {FILE_COLUMN}, {LINE_COLUMN}, {', '.join(q(n) for n in names)} FROM {q(table.name)} "
+            f"WHERE {where} ORDER BY {FILE_COLUMN}, {LINE_COLUMN}", params or [])
+        while batch := cursor.fetchmany(10_000):
+            for file_index, line, *values in batch:
+                yield self.relpaths[file_index], line, dict(zip(names, values))
+
+    def count(self, table: Table) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
+
+
+def careful_table(table: Table) -> str:
+    """The staged table of a table's rows that Python read cell by cell."""
+    return f"careful_{table.name}"
+
+
+def _header(data: bytes, table: Table) -> list[str] | None:
+    """The header's names when it is one plain line that names each column once, all known, every required one
+    there; None otherwise (the careful door then reports what is wrong with it)."""
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).decode("utf-8").rstrip("\r")
+    try:
+        rows = list(csv.reader(io.StringIO(first, newline=""), strict=True))
+    except csv.Error:
+        return None
+    if len(rows) != 1:
+        return None
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header) or any(h not in table.column_by_name for h in header):
+        return None
+    if any(c.required and c.name not in header for c in table.columns):
+        return None
+    return header
+
+
+class StagedTables(Mapping):
+    """`ValidationResult.tables` for callers that want rows as Row objects: each table is turned into a list on
+    first use only (the build never asks: it copies the staged tables straight into the catalog)."""
+
+    def __init__(self, staging: Staging, make_row) -> None:
+        self._staging = staging
+        self._make_row = make_row
+        self._lists: dict[str, list] = {}
+
+    def __getitem__(self, name: str) -> list:
+        if name not in self._lists:
+            table = next((t for t in TABLES if t.name == name), None)
+            if table is None:
+                raise KeyError(name)
+            self._lists[name] = [self._make_row(f, line, values) for f, line, values in self._staging.rows(table)]
+        return self._lists[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(t.name for t in TABLES)
+
+    def __len__(self) -> int:
+        return len(TABLES)
+
