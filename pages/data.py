@@ -7,9 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from ingest.guards import GUARDS
-from ingest.review import import_summaries, review_queue
+from ingest.review import import_summaries
 from ingest.tier_coverage import coverage_matrix, tier_report
-from ingest.validate import validate
 from modelmatch.catalog import models as catalog
 from modelmatch.catalog import freshness
 from modelmatch.catalog import prices
@@ -27,12 +26,10 @@ info = reader.build_info()
 today = dt.date.today()
 data_dir = settings.data_dir()
 
-result = validate(data_dir)
-queue = review_queue(result)
-problems = [p for p in result.problems if p.column != "review"]
+checked = data_support.checked_data(data_dir)
+queue, problems = checked.queue, checked.problems
 fresh = data_support.freshness_summary(build_id, today)
-known_models = {r.values["model_id"] for r in result.tables.get("models", [])}
-mappings, mapping_problems = data_support.mapping_status(data_dir, known_models)
+mappings, mapping_problems = data_support.mapping_status(data_dir, set(checked.known_models))
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Held for review", len(queue), help="Imported rows a guard flagged; the build refuses them until accepted.")
@@ -73,7 +70,7 @@ with tabs[0]:
 with tabs[1]:
     st.subheader("Validation of data/ now")
     if not problems:
-        st.success(f"No problems in {len(result.files)} files" +
+        st.success(f"No problems in {checked.file_count} files" +
                    (" apart from the held rows above." if queue else "."))
     else:
         st.error(f"{len(problems)} problem(s): the next build will be refused until they are fixed.")

@@ -1,14 +1,18 @@
 """Cached queries and file reads for the Data page (kept out of pages/common.py, which other pages own).
 
 Catalog results are cached per build id (a rebuilt catalog is never answered from the old build's cache); anything
-read from data/ on disk (validation, mappings, import summaries) is read fresh on every run, since it is what a
-maintainer is editing right now.
+read from data/ on disk (validation, mappings, import summaries) is what a maintainer is editing right now: mappings
+and import summaries are read fresh on every run, and validation (a few hundred milliseconds of DuckDB and SQL rules)
+is reused only while every data file keeps its name, size, modification time and inode.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +20,9 @@ import streamlit as st
 
 from ingest.changes import BuildChanges, read_changes
 from ingest.importers.mapping import SPECS, MappingError, load_mapping, mapping_path
-from ingest.validate import Problem
+from ingest.review import HeldRow, review_queue
+from ingest.stat_check import RACY_WINDOW_S
+from ingest.validate import Problem, data_files, validate
 from modelmatch.catalog import freshness
 from modelmatch.catalog import prices
 from modelmatch import settings
@@ -31,6 +37,47 @@ HOW_TO_FALLBACK = """1. Open the official sources: model card or README, `config
 4. Add its scores to `data/scores/`, its license to `data/licenses/` if new.
 5. Map its API ids in `data/mappings/` and run `python -m ingest fetch openrouter` / `litellm` for prices.
 6. `python -m ingest check`, fix every problem, then `python -m ingest build`."""
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """What the page shows of validating data/ now."""
+
+    queue: list[HeldRow]
+    problems: list[Problem]  # without the held rows (the review queue shows those)
+    file_count: int
+    known_models: frozenset[str]
+
+
+def checked_data(data_dir: Path) -> DataCheck:
+    """Validation of data/ as it is on disk now. Reused while no data file changed (same names, sizes, modification
+    times and inodes); a file written within the last seconds is not trusted to that (a second write in the same
+    timestamp tick would go unseen), so it is validated again, as is everything when a stat fails."""
+    stats = _data_file_stats(data_dir)
+    if stats is None or any(time.time() - mtime_ns / 1e9 < RACY_WINDOW_S for _, _, mtime_ns, _ in stats):
+        return _check(data_dir)
+    return _check_cached(str(data_dir), stats)
+
+
+def _data_file_stats(data_dir: Path) -> tuple[tuple[str, int, int, int], ...] | None:
+    try:
+        return tuple((p.relative_to(data_dir).as_posix(), st_.st_size, st_.st_mtime_ns, st_.st_ino)
+                     for p, st_ in ((p, os.stat(p)) for p in data_files(data_dir)))
+    except OSError:
+        return None
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _check_cached(data_dir: str, stats: tuple) -> DataCheck:
+    return _check(Path(data_dir))
+
+
+def _check(data_dir: Path) -> DataCheck:
+    result = validate(data_dir)
+    return DataCheck(queue=review_queue(result),
+                     problems=[p for p in result.problems if p.column != "review"],
+                     file_count=len(result.files),
+                     known_models=frozenset(r.values["model_id"] for r in result.tables.get("models", [])))
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)

@@ -207,3 +207,45 @@ def test_coverage_tab_lists_tiers_unsizable_models_and_the_parameter_check(app_e
     assert matrix.loc["test-org/Beta-MoE", "kv_lora_rank"] == "missing"
     unsizable = next(f for f in frames if "lacks" in f.columns)
     assert list(unsizable["model_id"]) == ["test-org/Beta-MoE"]
+
+
+def _age_data_files(data_dir: Path, seconds_ago: float) -> None:
+    import os
+    import time
+    then = time.time() - seconds_ago
+    for path in data_dir.rglob("*.csv"):
+        os.utime(path, (then, then))
+
+
+def test_data_page_validated_every_rerun_no_more_and_an_edit_is_still_seen(app_env, monkeypatch):
+    """Validation of data/ (DuckDB and the SQL rules, ~0.3 s on the real catalog) ran on every rerun of the Data
+    page; it is reused while no data file changed, and an edited file is validated again."""
+    from pages import data_support
+    calls = []
+    real_validate = data_support.validate
+    monkeypatch.setattr(data_support, "validate", lambda data_dir: calls.append(data_dir) or real_validate(data_dir))
+    _age_data_files(app_env, 60)
+    at = open_data_page()
+    at.run()
+    at.run()
+    assert len(calls) == 1
+    assert metric(at, "Validation problems") == "0"
+    rows = [dict(r) for r in FIXTURE_ROWS["gpus"]]
+    rows[0]["memory_gb"] = "lots"
+    write_table(app_env, "gpus", rows)
+    _age_data_files(app_env, 30)
+    at.run()
+    assert len(calls) == 2
+    assert metric(at, "Validation problems") == "1"
+
+
+def test_data_page_file_written_just_now_is_validated_on_every_run(app_env, monkeypatch):
+    """A file written within the racy window could change again in the same timestamp tick: never trusted."""
+    from pages import data_support
+    calls = []
+    real_validate = data_support.validate
+    monkeypatch.setattr(data_support, "validate", lambda data_dir: calls.append(data_dir) or real_validate(data_dir))
+    _age_data_files(app_env, 0)
+    at = open_data_page()
+    at.run()
+    assert len(calls) == 2
