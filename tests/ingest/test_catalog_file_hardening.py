@@ -98,14 +98,14 @@ def test_catalog_file_that_vanishes_mid_build_is_a_reason_and_the_live_catalog_s
     planted = data / "models" / "zz_planted.csv"
     first_models_csv = sorted((data / "models").glob("*.csv"))[0]
     planted.write_bytes(first_models_csv.read_bytes().splitlines(keepends=True)[0])  # the header alone
-    real_read_table = validate_module.read_table
+    real_read = validate_module.read_regular_file
 
     def vanish_then_read(path, *args, **kwargs):
         if path.name == planted.name:
             path.unlink()
-        return real_read_table(path, *args, **kwargs)
+        return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(validate_module, "read_table", vanish_then_read)
+    monkeypatch.setattr(validate_module, "read_regular_file", vanish_then_read)
     with pytest.raises(BuildFailed) as failed:
         build(data, live)
     messages = [str(p) for p in failed.value.problems]
