@@ -24,16 +24,17 @@ import datetime as dt
 import email.utils
 import functools
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Callable
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterable
 from urllib.parse import parse_qsl, urlparse
 
 from modelmatch.chat.endpoints import Endpoint, chat_request_target
 from modelmatch.chat.http_stream import HttpError
 from modelmatch.chat.types import ChatBackendError
 
-if TYPE_CHECKING:  # the SDK takes half a second to import: only a stream that runs pays for it
+if TYPE_CHECKING:  # the SDK takes half a second to import: only pages that can stream start it (start_warm_up)
     import httpx2
     from openai import AsyncOpenAI
 
@@ -139,7 +140,44 @@ def using_pool(pool: ClientPool):
         _POOL.reset(token)
 
 
+_WARM_LOCK = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def start_warm_up(endpoints: Iterable[Endpoint]) -> bool:
+    """Start importing the SDK on a background daemon thread, once per process, when one of `endpoints` would
+    stream through it (kind "openai"); True when a warm-up runs or ran. The first request otherwise paid the import
+    (about half a second) on top of its TTFT; a page calls this as it renders, long before its user can press Send.
+    Nothing secret is built: no client, no key, no connection."""
+    global _warm_thread
+    if not any(endpoint.kind == "openai" for endpoint in endpoints):
+        return False
+    with _WARM_LOCK:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=_import_sdk, name="openai-sdk-import", daemon=True)
+            _warm_thread.start()
+    return True
+
+
+def _import_sdk() -> None:
+    try:
+        import httpx2  # noqa: F401
+        import openai  # noqa: F401
+        from openai import AsyncOpenAI  # noqa: F401  (the client module: most of the import's time)
+    except Exception:  # noqa: BLE001  a broken install is reported by the stream that needs it, not here
+        pass
+
+
+def wait_for_warm_up() -> None:
+    """Block until a started warm-up import has finished, so a stream never imports the SDK a second time beside
+    it (the import system would serialise the two anyway; this makes the wait explicit and cheap to reason about)."""
+    thread = _warm_thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+
+
 def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
+    wait_for_warm_up()
     import httpx2
     from openai import AsyncOpenAI
 
