@@ -24,6 +24,7 @@ import datetime as dt
 import email.utils
 import functools
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from modelmatch.chat.http_stream import HttpError
 from modelmatch.chat.types import ChatBackendError
 
 if TYPE_CHECKING:  # the SDK takes half a second to import: only pages that can stream start it (start_warm_up)
+    import ssl
+
     import httpx2
     from openai import AsyncOpenAI
 
@@ -147,8 +150,8 @@ _warm_thread: threading.Thread | None = None
 def start_warm_up(endpoints: Iterable[Endpoint]) -> bool:
     """Start importing the SDK on a background daemon thread, once per process, when one of `endpoints` would
     stream through it (kind "openai"); True when a warm-up runs or ran. The first request otherwise paid the import
-    (about half a second) on top of its TTFT; a page calls this as it renders, long before its user can press Send.
-    Nothing secret is built: no client, no key, no connection."""
+    and the CA store's loading (0.4-1.6 s) on top of its TTFT; a page calls this once it is drawn, long before its
+    user can press Send. Nothing secret is built: no client, no key, no connection; only the trust store."""
     global _warm_thread
     if not any(endpoint.kind == "openai" for endpoint in endpoints):
         return False
@@ -159,12 +162,23 @@ def start_warm_up(endpoints: Iterable[Endpoint]) -> bool:
     return True
 
 
+# What a first request imports: the SDK and its client module, then what its first `chat.completions` call loads
+# lazily (the chat resources, the stream helpers, the JSON parser, the async backend of the HTTP library).
+WARM_MODULES = ("httpx2", "openai", "openai._client", "openai.resources.chat.chat", "openai.resources.chat.completions",
+                "openai.lib.streaming.chat", "jiter", "anyio._backends._asyncio")
+
+
 def _import_sdk() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  a broken install is reported by the stream that needs it, not here
+            pass
     try:
-        import httpx2  # noqa: F401
-        import openai  # noqa: F401
-        from openai import AsyncOpenAI  # noqa: F401  (the client module: most of the import's time)
-    except Exception:  # noqa: BLE001  a broken install is reported by the stream that needs it, not here
+        trust_context()
+    except Exception:  # noqa: BLE001  an unreadable SSL_CERT_FILE is reported by the stream that needs it
         pass
 
 
@@ -174,6 +188,25 @@ def wait_for_warm_up() -> None:
     thread = _warm_thread
     if thread is not None and thread is not threading.current_thread():
         thread.join()
+
+
+_TRUST_LOCK = threading.Lock()
+_TRUST_CONTEXTS: dict[tuple[str | None, str | None], "ssl.SSLContext"] = {}
+
+
+def trust_context() -> "ssl.SSLContext":
+    """The TLS context every SDK client verifies servers with: the HTTP library's own default (SSL_CERT_FILE, else
+    SSL_CERT_DIR, else the system store), built once per process and per those two settings. Loading the CA store
+    took 20-80 ms for every client (per endpoint and key, and per proxy route). It holds trust anchors only, no
+    client certificate: sharing it shares nothing secret. A CA added to the system store is seen after a restart."""
+    import httpx2
+
+    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    with _TRUST_LOCK:
+        context = _TRUST_CONTEXTS.get(key)
+        if context is None:
+            context = _TRUST_CONTEXTS[key] = httpx2.create_ssl_context(verify=True, trust_env=True)
+    return context
 
 
 def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
@@ -207,8 +240,17 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
         if not response.is_success:
             response.stream = _capped_stream_class()(response.stream, ERROR_BODY_LIMIT)
 
+    try:
+        trust = trust_context()
+    except OSError as unreadable:  # ssl.SSLError is an OSError too
+        # An operator's SSL_CERT_FILE or SSL_CERT_DIR that cannot be read: said as such, instead of an exception
+        # escaping the stream (the variable is named, its value, a path on the server, is not shown).
+        setting = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
+        reason = unreadable.strerror or type(unreadable).__name__
+        raise ChatBackendError(f"the TLS trust store could not be loaded from {setting} ({reason}); the operator "
+                               "fixes or unsets it") from None
     http_client = httpx2.AsyncClient(
-        follow_redirects=False, trust_env=True, verify=True,
+        follow_redirects=False, trust_env=True, verify=trust,
         # The connect limit is the library's; every other limit is a wall-clock bound kept by post_stream.
         timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
                                pool=endpoint.connect_timeout_s),

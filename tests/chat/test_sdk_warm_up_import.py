@@ -27,6 +27,7 @@ assert first.daemon and first.name == "openai-sdk-import"
 assert sdk_stream.start_warm_up([remote]) is True and sdk_stream._warm_thread is first
 sdk_stream.wait_for_warm_up()
 assert "openai" in sys.modules and not first.is_alive()
+assert "openai.resources.chat.completions" in sys.modules and sdk_stream._TRUST_CONTEXTS  # nothing left to load
 assert sdk_stream.start_warm_up([remote]) is True and sdk_stream._warm_thread is first
 print("ok", sum(t.name == "openai-sdk-import" for t in threading.enumerate()))
 """
@@ -54,3 +55,31 @@ def test_a_client_built_during_the_warm_up_waits_for_it(monkeypatch):
     assert len(built) == 1
     import asyncio
     asyncio.run(built[0].close())
+
+
+def test_the_trust_store_is_loaded_once_per_certificate_setting(monkeypatch, tmp_path):
+    """Every client shares one TLS context per SSL_CERT_FILE / SSL_CERT_DIR value (loading it cost 20-80 ms per
+    client); a different setting gets its own, so a changed SSL_CERT_FILE is still obeyed."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    system = sdk_stream.trust_context()
+    assert sdk_stream.trust_context() is system
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # an empty folder: a store that trusts no one
+    own_dir = sdk_stream.trust_context()
+    assert own_dir is not system and own_dir.cert_store_stats()["x509_ca"] == 0
+    monkeypatch.delenv("SSL_CERT_DIR")
+    assert sdk_stream.trust_context() is system
+
+
+def test_an_unreadable_ssl_cert_file_is_an_error_event_not_an_exception_regression(monkeypatch, tmp_path):
+    """The SDK client loads the trust store even for an http endpoint: a missing SSL_CERT_FILE raised
+    FileNotFoundError out of the stream (the column crashed) instead of ending it with an error."""
+    from tests.chat.test_openai_client import collect, endpoint, only_error
+    from tests.openai_server import ScriptedServer, answer_script
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with ScriptedServer(answer_script(["never"])) as server:
+        message = only_error(collect(endpoint(server), "sk-canary-trust-0a1b2c3d4e5f"))
+        assert server.received == []
+    assert "trust store could not be loaded from SSL_CERT_FILE" in message
+    assert str(tmp_path) not in message and "sk-canary" not in message
