@@ -52,6 +52,7 @@ NO_KEY = "no-key"  # the SDK insists on a key; the request hook removes this pla
 SDK_HEADERS = frozenset({"x-stainless-lang", "x-stainless-package-version", "x-stainless-os", "x-stainless-arch",
                          "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-async",
                          "x-stainless-retry-count", "x-stainless-read-timeout", "x-stainless-raw-response"})
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 PROTOCOL_HEADERS = frozenset({"host", "content-length", "content-type", "accept", "accept-encoding", "user-agent",
                               "connection"})
 
@@ -249,12 +250,22 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
         reason = unreadable.strerror or type(unreadable).__name__
         raise ChatBackendError(f"the TLS trust store could not be loaded from {setting} ({reason}); the operator "
                                "fixes or unsets it") from None
-    http_client = httpx2.AsyncClient(
-        follow_redirects=False, trust_env=True, verify=trust,
-        # The connect limit is the library's; every other limit is a wall-clock bound kept by post_stream.
-        timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
-                               pool=endpoint.connect_timeout_s),
-        event_hooks={"request": [exact_headers], "response": [capped_error_body]})
+    try:
+        http_client = httpx2.AsyncClient(
+            follow_redirects=False, trust_env=True, verify=trust,
+            # The connect limit is the library's; every other limit is a wall-clock bound kept by post_stream.
+            timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
+                                   pool=endpoint.connect_timeout_s),
+            event_hooks={"request": [exact_headers], "response": [capped_error_body]})
+    except (ImportError, ValueError) as refused:
+        # The proxy variables are read here: a SOCKS proxy without its optional package, or a scheme the library
+        # does not speak, raised out of the stream. Said without the URL, which may carry the proxy's password.
+        named = ", ".join(name for name in PROXY_VARIABLES if os.environ.get(name)) or "the proxy variables"
+        why = ("a SOCKS proxy needs the optional socksio package, which is not installed"
+               if isinstance(refused, ImportError) else "a proxy URL whose scheme is not http, https, socks5 or "
+               "socks5h")
+        raise ChatBackendError(f"the proxy settings in the environment ({named}) cannot be used: {why}; the "
+                               "operator fixes them") from None
     return AsyncOpenAI(api_key=api_key or NO_KEY, organization=None, project=None, base_url=base_url,
                        max_retries=0, default_headers=sent_headers, default_query=dict(parse_qsl(query)) or None,
                        http_client=http_client)

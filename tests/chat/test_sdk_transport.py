@@ -370,3 +370,15 @@ def test_both_clients_refuse_a_redirect_and_name_it(transport):
             message = only_error(asyncio.run(run()))
         assert other.received == []
     assert "redirect (HTTP 302) to 127.0.0.1" in message and "not followed" in message
+
+
+def test_an_unusable_proxy_setting_is_an_error_event_not_an_exception_regression(no_proxy_env):
+    """A proxy URL the HTTP library cannot speak (here ftp://) raised ValueError out of the stream when the client
+    was built; now the column ends with an error naming the variable, never the URL (it may hold a password)."""
+    with ScriptedServer(answer_script(["never"])) as server:
+        no_proxy_env.setenv("HTTPS_PROXY", "ftp://someone:proxy-pass-7c1d@127.0.0.1:21")
+        no_proxy_env.setenv("HTTP_PROXY", "ftp://someone:proxy-pass-7c1d@127.0.0.1:21")
+        message = only_error(collect(endpoint(server), CANARY))
+        assert server.received == []
+    assert "proxy settings in the environment (HTTP_PROXY, HTTPS_PROXY) cannot be used" in message
+    assert "proxy-pass-7c1d" not in message and "someone" not in message and CANARY not in message
