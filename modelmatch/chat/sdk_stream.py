@@ -92,6 +92,7 @@ class ClientPool:
 
     def __init__(self) -> None:
         self._clients: OrderedDict[tuple[Endpoint, str], AsyncOpenAI] = OrderedDict()
+        self._trust: dict[TrustKey, ssl.SSLContext] = {}  # TLS trust shared by this pool's clients
 
     async def client(self, endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
         key = (endpoint, _fingerprint(endpoint, api_key, headers))
@@ -108,7 +109,7 @@ class ClientPool:
             await oldest.close()
         # Off the loop: importing the SDK (once) and loading the CA store (once per client) take long enough to
         # hold up every other stream on the loop.
-        made = await asyncio.to_thread(make_client, endpoint, api_key, headers)
+        made = await asyncio.to_thread(make_client, endpoint, api_key, headers, self._trust)
         self._clients[key] = made
         return made
 
@@ -178,7 +179,7 @@ def _import_sdk() -> None:
         except Exception:  # noqa: BLE001  a broken install is reported by the stream that needs it, not here
             pass
     try:
-        trust_context()
+        _build_spare_trust()
     except Exception:  # noqa: BLE001  an unreadable SSL_CERT_FILE is reported by the stream that needs it
         pass
 
@@ -192,25 +193,47 @@ def wait_for_warm_up() -> None:
 
 
 _TRUST_LOCK = threading.Lock()
-_TRUST_CONTEXTS: dict[tuple[str | None, str | None], "ssl.SSLContext"] = {}
+TrustKey = tuple[str | None, str | None]
+_SPARE_TRUST: dict[TrustKey, "ssl.SSLContext"] = {}  # built by the warm-up, handed to the first pool that needs it
 
 
-def trust_context() -> "ssl.SSLContext":
-    """The TLS context every SDK client verifies servers with: the HTTP library's own default (SSL_CERT_FILE, else
-    SSL_CERT_DIR, else the system store), built once per process and per those two settings. Loading the CA store
-    took 20-80 ms for every client (per endpoint and key, and per proxy route). It holds trust anchors only, no
-    client certificate: sharing it shares nothing secret. A CA added to the system store is seen after a restart."""
+def _trust_key() -> TrustKey:
+    return os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+
+
+def _build_trust() -> "ssl.SSLContext":
     import httpx2
 
-    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
-    with _TRUST_LOCK:
-        context = _TRUST_CONTEXTS.get(key)
-        if context is None:
-            context = _TRUST_CONTEXTS[key] = httpx2.create_ssl_context(verify=True, trust_env=True)
+    return httpx2.create_ssl_context(verify=True, trust_env=True)
+
+
+def _build_spare_trust() -> None:
+    key = _trust_key()
+    if key not in _SPARE_TRUST:
+        context = _build_trust()
+        with _TRUST_LOCK:
+            _SPARE_TRUST.setdefault(key, context)
+
+
+def trust_context(cache: dict[TrustKey, "ssl.SSLContext"]) -> "ssl.SSLContext":
+    """The TLS context a client verifies servers with: the HTTP library's own default (SSL_CERT_FILE, else
+    SSL_CERT_DIR, else the system store), one per client pool (`cache`, one event loop) and per those two settings.
+    Loading the CA store took 20-80 ms for every client (per endpoint and key, and per proxy route). It holds trust
+    anchors only, no client certificate: sharing it shares nothing secret. Not shared across pools: the HTTP
+    library re-sets a context's ALPN list on every connection, which another thread's connection setup could read
+    mid-change; a pool's connections all run on its loop's one thread. A CA added to the system store is seen by
+    clients of a new pool, or after a restart."""
+    key = _trust_key()
+    context = cache.get(key)
+    if context is None:
+        with _TRUST_LOCK:
+            context = _SPARE_TRUST.pop(key, None)  # the warm-up's, to exactly one pool
+        cache[key] = context = context or _build_trust()
     return context
 
 
-def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
+def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str],
+                trust_cache: dict[TrustKey, "ssl.SSLContext"] | None = None) -> "AsyncOpenAI":
     wait_for_warm_up()
     import httpx2
     from openai import AsyncOpenAI
@@ -242,7 +265,7 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
             response.stream = _capped_stream_class()(response.stream, ERROR_BODY_LIMIT)
 
     try:
-        trust = trust_context()
+        trust = trust_context({} if trust_cache is None else trust_cache)
     except OSError as unreadable:  # ssl.SSLError is an OSError too
         # An operator's SSL_CERT_FILE or SSL_CERT_DIR that cannot be read: said as such, instead of an exception
         # escaping the stream (the variable is named, its value, a path on the server, is not shown).

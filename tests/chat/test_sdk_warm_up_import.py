@@ -27,7 +27,7 @@ assert first.daemon and first.name == "openai-sdk-import"
 assert sdk_stream.start_warm_up([remote]) is True and sdk_stream._warm_thread is first
 sdk_stream.wait_for_warm_up()
 assert "openai" in sys.modules and not first.is_alive()
-assert "openai.resources.chat.completions" in sys.modules and sdk_stream._TRUST_CONTEXTS  # nothing left to load
+assert "openai.resources.chat.completions" in sys.modules and sdk_stream._SPARE_TRUST  # nothing left to load
 assert sdk_stream.start_warm_up([remote]) is True and sdk_stream._warm_thread is first
 print("ok", sum(t.name == "openai-sdk-import" for t in threading.enumerate()))
 """
@@ -57,18 +57,25 @@ def test_a_client_built_during_the_warm_up_waits_for_it(monkeypatch):
     asyncio.run(built[0].close())
 
 
-def test_the_trust_store_is_loaded_once_per_certificate_setting(monkeypatch, tmp_path):
-    """Every client shares one TLS context per SSL_CERT_FILE / SSL_CERT_DIR value (loading it cost 20-80 ms per
-    client); a different setting gets its own, so a changed SSL_CERT_FILE is still obeyed."""
+def test_the_trust_store_is_loaded_once_per_pool_and_certificate_setting(monkeypatch, tmp_path):
+    """A pool's clients share one TLS context per SSL_CERT_FILE / SSL_CERT_DIR value (loading it cost 20-80 ms per
+    client); a different setting gets its own, so a changed SSL_CERT_FILE is still obeyed; another pool (another
+    event loop, another thread) never shares it; the warm-up's context goes to one pool only."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    system = sdk_stream.trust_context()
-    assert sdk_stream.trust_context() is system
+    monkeypatch.setattr(sdk_stream, "_SPARE_TRUST", {})
+    pool_cache: dict = {}
+    system = sdk_stream.trust_context(pool_cache)
+    assert sdk_stream.trust_context(pool_cache) is system
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # an empty folder: a store that trusts no one
-    own_dir = sdk_stream.trust_context()
+    own_dir = sdk_stream.trust_context(pool_cache)
     assert own_dir is not system and own_dir.cert_store_stats()["x509_ca"] == 0
     monkeypatch.delenv("SSL_CERT_DIR")
-    assert sdk_stream.trust_context() is system
+    assert sdk_stream.trust_context(pool_cache) is system
+    assert sdk_stream.trust_context({}) is not system
+    sdk_stream._build_spare_trust()
+    spare = sdk_stream._SPARE_TRUST[(None, None)]
+    assert sdk_stream.trust_context({}) is spare and sdk_stream.trust_context({}) is not spare
 
 
 def test_an_unreadable_ssl_cert_file_is_an_error_event_not_an_exception_regression(monkeypatch, tmp_path):
