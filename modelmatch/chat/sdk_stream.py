@@ -107,8 +107,8 @@ class ClientPool:
         while len(self._clients) >= POOL_SIZE:
             _, oldest = self._clients.popitem(last=False)
             await oldest.close()
-        # Off the loop: importing the SDK (once) and loading the CA store (once per client) take long enough to
-        # hold up every other stream on the loop.
+        # Off the loop: importing the SDK (once, or waiting for the warm-up's import) and loading the CA store (once
+        # per pool) take long enough to hold up every other stream on the loop.
         made = await asyncio.to_thread(make_client, endpoint, api_key, headers, self._trust)
         self._clients[key] = made
         return made
@@ -166,8 +166,8 @@ def start_warm_up(endpoints: Iterable[Endpoint]) -> bool:
 
 # What a first request imports: the SDK and its client module, then what its first `chat.completions` call loads
 # lazily (the chat resources, the stream helpers, the JSON parser, the async backend of the HTTP library).
-WARM_MODULES = ("httpx2", "openai", "openai._client", "openai.resources.chat.chat", "openai.resources.chat.completions",
-                "openai.lib.streaming.chat", "jiter", "anyio._backends._asyncio")
+WARM_MODULES = ("httpx2", "openai", "openai._client", "openai.resources.chat.chat",
+                "openai.resources.chat.completions", "openai.lib.streaming.chat", "jiter", "anyio._backends._asyncio")
 
 
 def _import_sdk() -> None:
