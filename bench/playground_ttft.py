@@ -9,14 +9,23 @@ request: building, connecting, writing) and "receive" (first chunk in the kernel
 side). The truth server closes every connection, so this is the cost with a new connection each time; the first
 request of each client (imports, the SDK client's creation) is printed apart and left out of the medians.
 
+--fresh N adds the first request in a fresh process, N processes per variant, interleaved: "sdk, cold" (nothing
+started the SDK's import), "sdk, warmed" (the page's background import, sdk_stream.start_warm_up, started as the
+page is drawn) and the timing client for reference. Each process imports the playground's modules as the page
+has, then waits --think-s (the user writing a prompt, the same wait in every variant), then sends one request.
+
     python -m bench.playground_ttft                   # 40 rounds
     python -m bench.playground_ttft --rounds 100 --ttft-ms 30
+    python -m bench.playground_ttft --rounds 10 --fresh 8 --think-s 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -33,6 +42,7 @@ from modelmatch.chat.timing import percentile  # noqa: E402
 from modelmatch.chat.types import ChatMessage, ChatRequest  # noqa: E402
 
 CLIENTS = {"timing": "old: h11 timing client", "sdk": "new: openai SDK"}
+FRESH = {"sdk-cold": "sdk, cold", "sdk-warmed": "sdk, warmed", "timing": "timing client"}
 
 
 def one_request(endpoint: Endpoint, transport: str, rid: int, tokens: int) -> tuple[float, float] | None:
@@ -49,6 +59,42 @@ def one_request(endpoint: Endpoint, transport: str, rid: int, tokens: int) -> tu
     return ((first_at - started) * 1000, started) if first_at is not None else None
 
 
+def truth_endpoint(port: int) -> Endpoint:
+    return Endpoint(name="truth", kind="openai", model="truth", base_url=f"http://127.0.0.1:{port}/v1",
+                    max_tokens_cap=100_000, think_tags=False)
+
+
+def one_fresh(args: argparse.Namespace) -> int:
+    """The child of --fresh: one request in this (fresh) process; prints JSON."""
+    from modelmatch.chat import sdk_stream
+
+    endpoint = truth_endpoint(args.port)
+    if args.one_fresh == "sdk-warmed":
+        sdk_stream.start_warm_up([endpoint])
+    time.sleep(args.think_s)
+    transport = "timing" if args.one_fresh == "timing" else "sdk"
+    got = one_request(endpoint, transport, args.rid, args.tokens)
+    print(json.dumps(None if got is None else {"ttft_ms": got[0], "started": got[1]}))
+    return 0
+
+
+def fresh_processes(port: int, args: argparse.Namespace, rid_base: int) -> dict[str, list[tuple[int, float, float]]]:
+    """variant -> [(rid, playground TTFT ms, start clock reading)], one fresh process each, variants interleaved."""
+    got: dict[str, list[tuple[int, float, float]]] = {name: [] for name in FRESH}
+    rid = rid_base
+    for round_index in range(args.fresh):
+        order = list(FRESH) if round_index % 2 == 0 else list(reversed(FRESH))
+        for variant in order:
+            rid += 1
+            out = subprocess.run([sys.executable, "-m", "bench.playground_ttft", "--one-fresh", variant, "--port",
+                                  str(port), "--rid", str(rid), "--tokens", str(args.tokens), "--think-s",
+                                  str(args.think_s)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+            result = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+            if result is not None:
+                got[variant].append((rid, result["ttft_ms"], result["started"]))
+    return got
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.playground_ttft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,10 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=8, help="output tokens per request (default 8)")
     parser.add_argument("--ttft-ms", type=float, default=50.0, help="server's TTFT (default 50 ms)")
     parser.add_argument("--gap-ms", type=float, default=5.0, help="server's gap between tokens (default 5 ms)")
+    parser.add_argument("--fresh", type=int, default=0,
+                        help="also the first request in N fresh processes per variant (default 0: off)")
+    parser.add_argument("--think-s", type=float, default=1.0,
+                        help="--fresh: seconds between the page's modules loaded and the request (default 1)")
+    parser.add_argument("--one-fresh", choices=list(FRESH), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_fresh:
+        return one_fresh(args)
     proc, port = start_server(args.ttft_ms, args.gap_ms)
-    endpoint = Endpoint(name="truth", kind="openai", model="truth", base_url=f"http://127.0.0.1:{port}/v1",
-                        max_tokens_cap=100_000, think_tags=False)
+    endpoint = truth_endpoint(port)
+    fresh: dict[str, list[tuple[int, float, float]]] = {}
     # rid -> (client, playground TTFT ms, start clock reading); the first request of each client is its cold start
     runs: dict[int, tuple[str, float, float]] = {}
     cold: dict[str, int] = {}
@@ -77,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 runs[rid] = (transport, *got)
                 cold.setdefault(transport, rid)
+        if args.fresh:
+            fresh = fresh_processes(port, args, rid)
         truth = fetch_truth(port)
     finally:
         proc.terminate()
@@ -115,6 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     if old and new:
         print(f"\nnew / old median overhead: {new / old:.1f}x ({new - old:+.2f} ms per request)")
     print("times in ms: the playground's TTFT minus the true TTFT (send + receive)")
+    if fresh:
+        print(f"\nfirst request in a fresh process ({args.fresh} processes per variant, interleaved; "
+              f"{args.think_s:g} s between the page's modules loaded and the request)")
+        print(f"{'variant':<16} {'n':>3} | {'overhead p50':>12} {'min':>7} {'max':>7}")
+        for name, label in FRESH.items():
+            overheads = [ttft_ms - (truth[rid]["first"] - truth[rid]["arrived"]) * 1000
+                         for rid, ttft_ms, _ in fresh[name] if rid in truth]
+            if overheads:
+                print(f"{label:<16} {len(overheads):>3} | {statistics.median(overheads):>12.2f} "
+                      f"{min(overheads):>7.2f} {max(overheads):>7.2f}")
+            else:
+                print(f"{label:<16} {0:>3} | {'n/a':>12}")
     return 0
 
 

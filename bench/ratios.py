@@ -4,12 +4,16 @@ Every figure is printed next to its yardstick measured in the same run, samples 
 ratios are of medians: on a shared machine only the ratio means something.
 
     python -m bench.ratios pages DATA_DIR [--rounds 3] [--warm 5] [--baseline-tree OLD_CHECKOUT]
+        [--pages overview,models,compare,playground,evals]
     python -m bench.ratios cli CATALOG.duckdb [--rounds 5] [--baseline-tree OLD_CHECKOUT]
 
 pages: each sample is a fresh Python process that opens the page through app.py under AppTest (cold: process
 start to the first finished script run, with the startup check of data/ included), then reruns it unchanged
 (warm). The yardstick is a one-chart page (title, a 20-point Altair chart) in the same harness. DATA_DIR holds the
-CSV tables and catalog.duckdb (the repository's data/ or bench.synthetic_catalog's folder).
+CSV tables and catalog.duckdb (the repository's data/ or bench.synthetic_catalog's folder). playground and evals
+run with an endpoints file naming one OpenAI-compatible server (never contacted: no prompt is sent), so the pages
+do what they do when an operator has configured one (e.g. start the SDK's background import), and a runs store in
+a temporary folder.
 
 cli: `python -m modelmatch plan` / `recommend` (the README's examples, with --db) against a bare process that
 opens the catalog with DuckDB and runs one query.
@@ -100,15 +104,27 @@ def page_targets(data_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
     finally:
         con.close()
     return {"overview": ("pages/overview.py", {}), "models": ("pages/models.py", {}),
-            "compare": ("pages/compare.py", {"models": ",".join(ids)})}
+            "compare": ("pages/compare.py", {"models": ",".join(ids)}),
+            "playground": ("pages/playground.py", {}), "evals": ("pages/evals.py", {})}
+
+
+ENDPOINTS_TOML = """[[endpoint]]
+name = "Configured server"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "configured"
+"""
 
 
 def bench_pages(args: argparse.Namespace) -> None:
     data_dir = args.target.resolve()
     env = {"MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb")}
     trees = {"new": REPO_ROOT} | ({"old": args.baseline_tree.resolve()} if args.baseline_tree else {})
-    targets = page_targets(data_dir)
+    targets = {name: target for name, target in page_targets(data_dir).items() if name in args.pages.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "endpoints.toml").write_text(ENDPOINTS_TOML)
+        env |= {"MODELMATCH_ENDPOINTS": str(Path(tmp) / "endpoints.toml"),
+                "MODELMATCH_RUNS_DB": str(Path(tmp) / "runs.sqlite")}
         worker, bare = Path(tmp) / "worker.py", Path(tmp) / "bare_page.py"
         worker.write_text(WORKER)
         bare.write_text(BARE_PAGE)
@@ -183,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apptest-compiles", action="store_true",
                         help="pages: let AppTest re-compile the scripts on every run (its default; a server does not)")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout to measure in the same rounds")
+    parser.add_argument("--pages", default="overview,models,compare",
+                        help="pages: which, comma-separated, of overview, models, compare, playground, evals "
+                             "(default overview,models,compare)")
     args = parser.parse_args(argv)
     (bench_pages if args.what == "pages" else bench_cli)(args)
     return 0

@@ -22,6 +22,7 @@ from modelmatch.evals.scoring import SCORERS
 from modelmatch.evals.sets import COLUMNS, EXAMPLE_CSV, STARTER_SET, load_builtin, parse_eval_set
 from modelmatch.evals.store import RunsUnavailable, shared_store, valid_run_id
 from modelmatch.evals import upload_limit
+from modelmatch.chat import sdk_stream
 from modelmatch.chat.playground import supports_thinking_switch
 from modelmatch.chat.render import md_code, md_text, safe_markdown
 from pages import common
@@ -272,6 +273,10 @@ else:
                             {"languages": languages, "categories": categories, "max_groups": int(max_groups) or None,
                              "source": "page"})
         start(run_id, plan, config, keys)
+
+# The run can be started from here on: the SDK's import (about half a second) starts on a background thread, after
+# the part of the page that sets a run up is drawn (the results below may stop the script early).
+sdk_stream.start_warm_up(found)
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Results

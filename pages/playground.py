@@ -12,6 +12,7 @@ from streamlit.runtime.scriptrunner import RerunException
 from modelmatch.chat import local_loading
 from modelmatch.chat import playground as pg
 from modelmatch.chat import runs_store as rs
+from modelmatch.chat import sdk_stream
 from modelmatch.chat.types import ChatMessage
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, header_secret_snapshot, resolve_api_key, resolve_headers
 from modelmatch.chat.render import md_text, safe_markdown
@@ -375,3 +376,7 @@ if ss.get("pg_last_run_id"):
                                  icon=":material/download:")
             right.download_button("JSON", partial(export_bytes, rs.to_json, last), f"modelmatch-run-{last.run_id}.json",
                                   "application/json", key="pg_json", on_click="ignore", icon=":material/download:")
+
+# Last, once the page is drawn: the SDK's import (about half a second) runs on a background thread while the user
+# writes a prompt, so the first reply does not pay it, and the render does not share the interpreter with it.
+sdk_stream.start_warm_up(found)

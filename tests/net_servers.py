@@ -1,6 +1,7 @@
-"""Loopback servers for the measurement client's connection tests: an OpenAI-style server that keeps connections
-alive and counts them, a logging HTTP proxy (absolute-form forwarding and CONNECT tunnels), and a throwaway
-certificate authority for TLS made with the openssl command line."""
+"""Loopback servers for the clients' connection tests: an OpenAI-style server that keeps connections alive and
+counts them, a logging HTTP proxy (absolute-form forwarding and CONNECT tunnels), and the one throwaway certificate
+authority for TLS that every test uses (both clients), made with the openssl command line: the cryptography package
+is not among the locked dependencies."""
 
 from __future__ import annotations
 

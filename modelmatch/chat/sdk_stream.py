@@ -24,16 +24,20 @@ import datetime as dt
 import email.utils
 import functools
 import hashlib
+import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Callable
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterable
 from urllib.parse import parse_qsl, urlparse
 
 from modelmatch.chat.endpoints import Endpoint, chat_request_target
 from modelmatch.chat.http_stream import HttpError
 from modelmatch.chat.types import ChatBackendError
 
-if TYPE_CHECKING:  # the SDK takes half a second to import: only a stream that runs pays for it
+if TYPE_CHECKING:  # the SDK takes half a second to import: only pages that can stream start it (start_warm_up)
+    import ssl
+
     import httpx2
     from openai import AsyncOpenAI
 
@@ -48,6 +52,7 @@ NO_KEY = "no-key"  # the SDK insists on a key; the request hook removes this pla
 SDK_HEADERS = frozenset({"x-stainless-lang", "x-stainless-package-version", "x-stainless-os", "x-stainless-arch",
                          "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-async",
                          "x-stainless-retry-count", "x-stainless-read-timeout", "x-stainless-raw-response"})
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 PROTOCOL_HEADERS = frozenset({"host", "content-length", "content-type", "accept", "accept-encoding", "user-agent",
                               "connection"})
 
@@ -87,6 +92,7 @@ class ClientPool:
 
     def __init__(self) -> None:
         self._clients: OrderedDict[tuple[Endpoint, str], AsyncOpenAI] = OrderedDict()
+        self._trust: dict[TrustKey, ssl.SSLContext] = {}  # TLS trust shared by this pool's clients
 
     async def client(self, endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
         key = (endpoint, _fingerprint(endpoint, api_key, headers))
@@ -101,9 +107,9 @@ class ClientPool:
         while len(self._clients) >= POOL_SIZE:
             _, oldest = self._clients.popitem(last=False)
             await oldest.close()
-        # Off the loop: importing the SDK (once) and loading the CA store (once per client) take long enough to
-        # hold up every other stream on the loop.
-        made = await asyncio.to_thread(make_client, endpoint, api_key, headers)
+        # Off the loop: importing the SDK (once, or waiting for the warm-up's import) and loading the CA store (once
+        # per pool) take long enough to hold up every other stream on the loop.
+        made = await asyncio.to_thread(make_client, endpoint, api_key, headers, self._trust)
         self._clients[key] = made
         return made
 
@@ -139,7 +145,96 @@ def using_pool(pool: ClientPool):
         _POOL.reset(token)
 
 
-def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]) -> "AsyncOpenAI":
+_WARM_LOCK = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def start_warm_up(endpoints: Iterable[Endpoint]) -> bool:
+    """Start importing the SDK on a background daemon thread, once per process, when one of `endpoints` would
+    stream through it (kind "openai"); True when a warm-up runs or ran. The first request otherwise paid the import
+    and the CA store's loading (0.4-1.6 s) on top of its TTFT; a page calls this once it is drawn, long before its
+    user can press Send. Nothing secret is built: no client, no key, no connection; only the trust store."""
+    global _warm_thread
+    if not any(endpoint.kind == "openai" for endpoint in endpoints):
+        return False
+    with _WARM_LOCK:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=_import_sdk, name="openai-sdk-import", daemon=True)
+            _warm_thread.start()
+    return True
+
+
+# What a first request imports: the SDK and its client module, then what its first `chat.completions` call loads
+# lazily (the chat resources, the stream helpers, the JSON parser, the async backend of the HTTP library).
+WARM_MODULES = ("httpx2", "openai", "openai._client", "openai.resources.chat.chat",
+                "openai.resources.chat.completions", "openai.lib.streaming.chat", "jiter", "anyio._backends._asyncio")
+
+
+def _import_sdk() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  a broken install is reported by the stream that needs it, not here
+            pass
+    try:
+        _build_spare_trust()
+    except Exception:  # noqa: BLE001  an unreadable SSL_CERT_FILE is reported by the stream that needs it
+        pass
+
+
+def wait_for_warm_up() -> None:
+    """Block until a started warm-up import has finished, so a stream never imports the SDK a second time beside
+    it (the import system would serialise the two anyway; this makes the wait explicit and cheap to reason about)."""
+    thread = _warm_thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+
+
+_TRUST_LOCK = threading.Lock()
+TrustKey = tuple[str | None, str | None]
+_SPARE_TRUST: dict[TrustKey, "ssl.SSLContext"] = {}  # built by the warm-up, handed to the first pool that needs it
+
+
+def _trust_key() -> TrustKey:
+    return os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+
+
+def _build_trust() -> "ssl.SSLContext":
+    import httpx2
+
+    return httpx2.create_ssl_context(verify=True, trust_env=True)
+
+
+def _build_spare_trust() -> None:
+    key = _trust_key()
+    if key not in _SPARE_TRUST:
+        context = _build_trust()
+        with _TRUST_LOCK:
+            _SPARE_TRUST.setdefault(key, context)
+
+
+def trust_context(cache: dict[TrustKey, "ssl.SSLContext"]) -> "ssl.SSLContext":
+    """The TLS context a client verifies servers with: the HTTP library's own default (SSL_CERT_FILE, else
+    SSL_CERT_DIR, else the system store), one per client pool (`cache`, one event loop) and per those two settings.
+    Loading the CA store took 20-80 ms for every client (per endpoint and key, and per proxy route). It holds trust
+    anchors only, no client certificate: sharing it shares nothing secret. Not shared across pools: the HTTP
+    library re-sets a context's ALPN list on every connection, which another thread's connection setup could read
+    mid-change; a pool's connections all run on its loop's one thread. A CA added to the system store is seen by
+    clients of a new pool, or after a restart."""
+    key = _trust_key()
+    context = cache.get(key)
+    if context is None:
+        with _TRUST_LOCK:
+            context = _SPARE_TRUST.pop(key, None)  # the warm-up's, to exactly one pool
+        cache[key] = context = context or _build_trust()
+    return context
+
+
+def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str],
+                trust_cache: dict[TrustKey, "ssl.SSLContext"] | None = None) -> "AsyncOpenAI":
+    wait_for_warm_up()
     import httpx2
     from openai import AsyncOpenAI
 
@@ -169,12 +264,31 @@ def make_client(endpoint: Endpoint, api_key: str | None, headers: dict[str, str]
         if not response.is_success:
             response.stream = _capped_stream_class()(response.stream, ERROR_BODY_LIMIT)
 
-    http_client = httpx2.AsyncClient(
-        follow_redirects=False, trust_env=True, verify=True,
-        # The connect limit is the library's; every other limit is a wall-clock bound kept by post_stream.
-        timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
-                               pool=endpoint.connect_timeout_s),
-        event_hooks={"request": [exact_headers], "response": [capped_error_body]})
+    try:
+        trust = trust_context({} if trust_cache is None else trust_cache)
+    except OSError as unreadable:  # ssl.SSLError is an OSError too
+        # An operator's SSL_CERT_FILE or SSL_CERT_DIR that cannot be read: said as such, instead of an exception
+        # escaping the stream (the variable is named, its value, a path on the server, is not shown).
+        setting = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
+        reason = unreadable.strerror or type(unreadable).__name__
+        raise ChatBackendError(f"the TLS trust store could not be loaded from {setting} ({reason}); the operator "
+                               "fixes or unsets it") from None
+    try:
+        http_client = httpx2.AsyncClient(
+            follow_redirects=False, trust_env=True, verify=trust,
+            # The connect limit is the library's; every other limit is a wall-clock bound kept by post_stream.
+            timeout=httpx2.Timeout(connect=endpoint.connect_timeout_s, read=None, write=None,
+                                   pool=endpoint.connect_timeout_s),
+            event_hooks={"request": [exact_headers], "response": [capped_error_body]})
+    except (ImportError, ValueError) as refused:
+        # The proxy variables are read here: a SOCKS proxy without its optional package, or a scheme the library
+        # does not speak, raised out of the stream. Said without the URL, which may carry the proxy's password.
+        named = ", ".join(name for name in PROXY_VARIABLES if os.environ.get(name)) or "the proxy variables"
+        why = ("a SOCKS proxy needs the optional socksio package, which is not installed"
+               if isinstance(refused, ImportError) else "a proxy URL whose scheme is not http, https, socks5 or "
+               "socks5h")
+        raise ChatBackendError(f"the proxy settings in the environment ({named}) cannot be used: {why}; the "
+                               "operator fixes them") from None
     return AsyncOpenAI(api_key=api_key or NO_KEY, organization=None, project=None, base_url=base_url,
                        max_retries=0, default_headers=sent_headers, default_query=dict(parse_qsl(query)) or None,
                        http_client=http_client)

@@ -8,10 +8,8 @@ import asyncio
 import gzip
 import json
 import select
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import zlib
@@ -24,6 +22,7 @@ from modelmatch.chat.openai_client import astream_chat
 from modelmatch.chat.playground import ColumnRun
 from modelmatch.chat.sdk_stream import pooled_clients, retry_after_s
 from modelmatch.chat.types import ChatMessage, ChatRequest
+from tests.net_servers import CertAuthority, make_authority, openssl_available
 from tests.chat.test_openai_client import CANARY, collect, endpoint, only_error, text_of
 from tests.openai_server import DONE, Flood, Script, ScriptedServer, answer_script, delta, usage
 
@@ -149,33 +148,27 @@ def test_no_proxy_bypasses_the_proxy_regression(no_proxy_env):
 
 
 @pytest.fixture
-def tls_files(tmp_path):
-    """A self-signed certificate for 127.0.0.1, made here (no certificate is kept in the repository)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+def authority(tmp_path) -> CertAuthority:
+    """A throwaway certificate authority and a server certificate for 127.0.0.1, made per test (the shared helper;
+    no certificate or key is kept in the repository)."""
+    if not openssl_available():
+        pytest.skip("the openssl command makes the test certificates")
+    return make_authority(tmp_path)
 
 
-def tls_server(script: Script, cert, key) -> tuple[ScriptedServer, str]:
+def tls_server(script: Script, authority: CertAuthority) -> tuple[ScriptedServer, str]:
     server = ScriptedServer(script)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    server.httpd.socket = authority.server_context.wrap_socket(server.httpd.socket, server_side=True)
     return server, f"https://127.0.0.1:{server.httpd.server_address[1]}/v1"
 
 
-def test_playground_request_goes_through_https_proxy_and_trusts_ssl_cert_file_regression(no_proxy_env, tls_files):
+def test_playground_request_goes_through_https_proxy_and_trusts_ssl_cert_file_regression(no_proxy_env, authority):
     """An https endpoint is reached through HTTPS_PROXY's CONNECT tunnel, verified against SSL_CERT_FILE; the
     proxy sees the target and never the key."""
-    cert, key = tls_files
-    server, base_url = tls_server(answer_script(["secure"]), cert, key)
+    server, base_url = tls_server(answer_script(["secure"]), authority)
     with server, LoggingProxy() as proxy:
         no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
-        no_proxy_env.setenv("SSL_CERT_FILE", str(cert))
+        no_proxy_env.setenv("SSL_CERT_FILE", str(authority.ca_file))
         snap = play(Endpoint(name="tls", kind="openai", model="m", base_url=base_url, api_key_env="X",
                              connect_timeout_s=5, first_byte_timeout_s=5, stall_timeout_s=5), CANARY)
         assert snap.answer == "secure" and not snap.error
@@ -185,9 +178,8 @@ def test_playground_request_goes_through_https_proxy_and_trusts_ssl_cert_file_re
         assert server.received[0].headers["Authorization"] == f"Bearer {CANARY}"
 
 
-def test_tls_is_verified_an_untrusted_certificate_is_refused(no_proxy_env, tls_files):
-    cert, key = tls_files
-    server, base_url = tls_server(answer_script(["never"]), cert, key)
+def test_tls_is_verified_an_untrusted_certificate_is_refused(no_proxy_env, authority):
+    server, base_url = tls_server(answer_script(["never"]), authority)
     with server:
         events = collect(Endpoint(name="tls", kind="openai", model="m", base_url=base_url, connect_timeout_s=5,
                                   first_byte_timeout_s=5, stall_timeout_s=5), CANARY)
@@ -378,3 +370,15 @@ def test_both_clients_refuse_a_redirect_and_name_it(transport):
             message = only_error(asyncio.run(run()))
         assert other.received == []
     assert "redirect (HTTP 302) to 127.0.0.1" in message and "not followed" in message
+
+
+def test_an_unusable_proxy_setting_is_an_error_event_not_an_exception_regression(no_proxy_env):
+    """A proxy URL the HTTP library cannot speak (here ftp://) raised ValueError out of the stream when the client
+    was built; now the column ends with an error naming the variable, never the URL (it may hold a password)."""
+    with ScriptedServer(answer_script(["never"])) as server:
+        no_proxy_env.setenv("HTTPS_PROXY", "ftp://someone:proxy-pass-7c1d@127.0.0.1:21")
+        no_proxy_env.setenv("HTTP_PROXY", "ftp://someone:proxy-pass-7c1d@127.0.0.1:21")
+        message = only_error(collect(endpoint(server), CANARY))
+        assert server.received == []
+    assert "proxy settings in the environment (HTTP_PROXY, HTTPS_PROXY) cannot be used" in message
+    assert "proxy-pass-7c1d" not in message and "someone" not in message and CANARY not in message
