@@ -3,7 +3,7 @@
 Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the request arrived and
 the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter (CLOCK_MONOTONIC,
 the same clock in every process on the machine), when each request arrived and when its first chunk, last chunk and
-[DONE] were handed to the kernel; GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts
+[DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts
 in the prompt. The true TTFT is first-chunk minus arrival as the server did it (its own scheduling slip is reported
 separately), so a client's error is measured against what really happened, not against the plan.
 
@@ -79,7 +79,9 @@ class TruthServer:
         match = RID_RE.search(body)
         rid = int(match.group(1)) if match else -1
         writer.write(HEADERS)  # headers at once, body after "prefill", as inference servers do
-        record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s}
+        sent_at: list[float] = []  # each token chunk handed to the kernel: the true inter-token gaps
+        record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s,
+                  "sent_at": sent_at}
         for i in range(tokens):
             delay = arrived + self.ttft_s + i * self.gap_s - time.perf_counter()
             if delay > 0:
@@ -89,6 +91,7 @@ class TruthServer:
             if i == 0:
                 record["first"] = now
             record["last"] = now
+            sent_at.append(now)
         usage = {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
         writer.write(_sse({"id": "t", "object": "chat.completion.chunk", "choices": [], "usage": usage}) + DONE)
         record["done"] = time.perf_counter()
