@@ -47,6 +47,7 @@ class LevelRun:
     status: Status = "complete"
     dropped: int = 0  # in flight when the run stopped early; not counted as ok or failed
     not_started: int = 0
+    workers: int = 1  # processes the level's streams were spread over (ingest.measure.workers); 1 = this one
 
     @property
     def label(self) -> str:

@@ -21,6 +21,7 @@ import asyncio
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ STREAMS_PER_WORKER = 250  # what one event loop follows on this project's 2-core
 CHECK_TOLERANCE_S = 5.0
 START_DELAY_S = 0.1  # from "all workers ready" to the common start, so every worker is waiting when it comes
 READY_TIMEOUT_S = 120.0
+INTERRUPT_WAIT_S = 3.0
 
 
 class WorkerError(RuntimeError):
@@ -59,6 +61,7 @@ class WorkerTarget:
     endpoint: Endpoint
     api_key: str | None = field(default=None, repr=False)
     transport: str = "timing"
+    tokenizer_ref: str | None = None  # loaded by each worker from local files, for replies without usage
 
 
 @dataclass
@@ -102,6 +105,12 @@ def _worker_main(conn: Any) -> None:
             return astream_chat(target.endpoint, target.api_key, request, on_sent=on_sent,
                                 transport=target.transport)  # type: ignore[arg-type]
 
+        count_tokens = None
+        if target.tokenizer_ref:
+            from ingest.measure.harness import _load_tokenizer
+            from ingest.measure.prompts import token_counter
+
+            count_tokens = token_counter(_load_tokenizer(target.tokenizer_ref), None)
         level = LevelRun(concurrency=job.concurrency, rate_per_s=job.rate_per_s, planned=len(job.requests))
 
         def completed(done: Completed) -> None:
@@ -112,7 +121,7 @@ def _worker_main(conn: Any) -> None:
             if wait > 0:
                 await asyncio.sleep(wait)
             await run_level(level, send, job.requests, clock=CLOCK, deadline_s=job.deadline_s,
-                            on_completed=completed, seed=job.seed)
+                            on_completed=completed, seed=job.seed, count_tokens=count_tokens)
 
         try:
             with gc_paused():
@@ -132,6 +141,7 @@ async def run_level_in_workers(level: LevelRun, target: WorkerTarget, requests: 
     """run_level's contract, with the streams spread over `workers` processes; records land in `level` as the
     workers finish them. Cancellation (Ctrl-C) stops the workers; what they completed is kept."""
     workers = max(1, min(workers, len(requests) or 1))
+    level.workers = workers
     context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
     loop = asyncio.get_running_loop()
     ends: list[tuple] = []
@@ -197,8 +207,14 @@ async def run_level_in_workers(level: LevelRun, target: WorkerTarget, requests: 
         level.status = "interrupted"
         for proc in procs:
             if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, 2)  # SIGINT: the worker's run_level drops what is in flight and reports
-        await asyncio.sleep(0)
+                os.kill(proc.pid, signal.SIGINT)  # the worker's run_level drops what is in flight and reports
+        try:  # their last records and counts, briefly: what completed is kept
+            await asyncio.wait_for(finished.wait(), INTERRUPT_WAIT_S)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        _tally(level, ends)
+        if len(ends) < len(procs):
+            level.not_started = max(0, level.planned - len(level.completed) - level.dropped)
         raise
     finally:
         for proc in procs:  # a worker still waiting for its start (another failed) is not waited for
@@ -212,15 +228,20 @@ async def run_level_in_workers(level: LevelRun, target: WorkerTarget, requests: 
         raise WorkerError(errors[0])
     if len(ends) < workers and level.status == "complete":
         raise WorkerError(f"{workers - len(ends)} of {workers} worker process(es) ended without reporting")
+    _tally(level, ends)
+    return level
+
+
+def _tally(level: LevelRun, ends: list[tuple]) -> None:
+    """The workers' own counts added up; the level's status is the worst of theirs."""
     order = {"complete": 0, "time-limit": 1, "interrupted": 2}
-    for _, status, dropped, not_started, started_at_s, ended_at_s in ends:
+    for _, status, dropped, not_started, _started_at_s, ended_at_s in ends:
         if order[status] > order[level.status]:
             level.status = status
         level.dropped += dropped
         level.not_started += not_started
         if ended_at_s is not None:
             level.ended_at_s = ended_at_s if level.ended_at_s is None else max(level.ended_at_s, ended_at_s)
-    return level
 
 
 def _recv_within(conn: Any, timeout_s: float) -> tuple:
