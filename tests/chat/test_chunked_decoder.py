@@ -156,3 +156,21 @@ def test_a_body_cut_short_or_misframed_is_an_error_not_a_short_reply(tail):
             server.close()
 
     assert asyncio.run(run()) in (b"", b"hel")
+
+
+# ---- the SSE parser's LF-only path (servers' usual line ends) agrees with its general path ------------------------
+
+SSE = (b'data: {"a": 1}\n\n: keep-alive comment\n\ndata: line one\ndata: line two\n\nevent: x\ndata\n\n'
+       b'data: caf\xc3\xa9\n\ndata: [DONE]\n\n')
+
+
+@pytest.mark.parametrize("cut", range(0, len(SSE) + 1, 3))
+def test_sse_lf_path_splits_like_the_crlf_path(cut):
+    from modelmatch.chat.http_stream import SSEParser
+
+    lf, crlf = SSEParser(), SSEParser()
+    wire = SSE.replace(b"\n", b"\r\n")
+    crlf_cut = cut + SSE[:cut].count(b"\n")  # the same place in the CRLF wire
+    got_lf = lf.feed(SSE[:cut]) + lf.feed(SSE[cut:])
+    got_crlf = crlf.feed(wire[:crlf_cut]) + crlf.feed(wire[crlf_cut:])
+    assert got_lf == got_crlf == ['{"a": 1}', "line one\nline two", "", "café", "[DONE]"]
