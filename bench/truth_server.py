@@ -46,6 +46,7 @@ class TruthServer:
         self.ttft_s, self.gap_s = ttft_ms / 1000, gap_ms / 1000
         self.records: dict[int, dict] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.untagged = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -64,6 +65,7 @@ class TruthServer:
                 return
             if head.startswith(b"POST /reset"):
                 self.records.clear()
+                self.untagged = 0
                 writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
                 await writer.drain()
                 return
@@ -75,9 +77,14 @@ class TruthServer:
 
     async def stream(self, body: bytes, arrived: float, writer: asyncio.StreamWriter) -> None:
         request = json.loads(body)
-        tokens = max(1, int(request.get("max_tokens", 16)))
+        # max_completion_tokens: what vLLM's benchmark client sends on the chat endpoint
+        tokens = max(1, int(request.get("max_tokens") or request.get("max_completion_tokens") or 16))
         match = RID_RE.search(body)
-        rid = int(match.group(1)) if match else -1
+        if match:
+            rid = int(match.group(1))
+        else:  # a peer client's prompt carries no tag: numbered by arrival, -1, -2, ..., every request kept
+            self.untagged += 1
+            rid = -self.untagged
         writer.write(HEADERS)  # headers at once, body after "prefill", as inference servers do
         sent_at: list[float] = []  # each token chunk handed to the kernel: the true inter-token gaps
         record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s,
