@@ -1,15 +1,16 @@
 """How far off is the measuring client? Runs the harness's own request path (ingest.measure.runner with
-modelmatch.chat.openai_client.astream_chat) against bench.truth_server in a second process on loopback, and prints the
-client's error: measured minus true TTFT and TPOT, p50 and p99, at each concurrency.
+modelmatch.chat.openai_client.astream_chat) against bench.truth_server in a second process on loopback, and prints
+each client's error request by request: measured minus true TTFT, inter-token gaps and TPOT, p50 and p99, and the
+share of reported gaps under 1 ms, at each concurrency, the clients one after another at each level (--clients).
 
 True values come from the server's own stamps on the shared monotonic clock: TTFT = first chunk handed to the
-kernel - request arrived; TPOT = ([DONE] handed to the kernel - first chunk) / (tokens - 1), vLLM's definition.
-The breakdown splits the TTFT error into "send" (client stamps the start -> the server has the whole request:
-connect, write, the server accepting) and "receive" (first chunk in the kernel -> the client stamps it). The
-server's slip (how late it was against its own plan) is printed too, but it is not the client's error.
+kernel - request arrived; gap i = token chunk i+1 handed to the kernel - chunk i; TPOT = ([DONE] handed to the
+kernel - first chunk) / (tokens - 1), vLLM's definition. "recv" is the first chunk in the kernel -> the client
+stamps it. The server's slip (how late it was against its own plan) is printed too, but it is not the client's
+error. vLLM's and SGLang's own benchmark clients race in bench/peer_clients.py (installed by hand; see its --help).
 
-    python -m bench.client_accuracy                       # concurrency 1, 100, 500
-    python -m bench.client_accuracy --concurrency 1,100 --requests-per-level 300 --time-limit-s 60
+    python -m bench.client_accuracy                       # concurrency 1, 100, 500; timing, workers, sdk
+    python -m bench.client_accuracy --concurrency 500 --clients timing,timing-h11,workers --workers 2
 """
 
 from __future__ import annotations
