@@ -94,3 +94,44 @@ def test_bad_workers_value_is_refused(fixture_data_dir, tmp_path, capsys, value)
         rc = ingest_main(["--data", str(fixture_data_dir), "measure", "--endpoint", "scripted", "--endpoints-file",
                           str(_endpoints(tmp_path, server)), "--no-progress", *RECORDING, "--workers", value])
     assert rc == 2 and "--workers must be 'auto'" in capsys.readouterr().err
+
+
+def test_ctrl_c_with_workers_keeps_what_completed_and_leaves_no_worker_behind(fixture_data_dir, tmp_path):
+    """A real SIGINT to the parent of a real `ingest measure --workers 2` run: the workers are stopped, the requests
+    they finished are kept, none is counted failed, and no request is sent after the parent exits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import REPO_ROOT
+
+    with ScriptedServer(answer_script([" a", " b", " c"], first_s=0.05, gap_s=0.02)) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "--data", str(fixture_data_dir), "measure", "--endpoint", "scripted",
+             "--endpoints-file", str(_endpoints(tmp_path, server)), "--no-progress", *RECORDING, "--concurrency",
+             "2", "--num-requests", "400", "--warmup", "0", "--workers", "2"],
+            cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while len(server.received) < 10 and time.monotonic() < deadline:  # the workers are sending
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=30)
+        reader.join(timeout=5)
+        sent_at_exit = len(server.received)
+        time.sleep(1.0)
+        sent_later = len(server.received)
+    err = "".join(lines)
+    assert rc == 130, err
+    assert "Traceback" not in err and "interrupted: kept" in err
+    assert sent_later == sent_at_exit  # no worker outlived the run
+    [summary] = csv.DictReader(open(next((fixture_data_dir / "measurements").glob("measure-*.csv")), newline=""))
+    assert summary["status"] == "interrupted" and summary["requests_failed"] == "0"
+    assert 1 <= int(summary["requests_ok"]) < 400
+    requests = list(csv.DictReader(open(next((fixture_data_dir / "measurement_requests").glob("measure-*.csv")),
+                                        newline="")))
+    assert len(requests) == int(summary["requests_ok"])
