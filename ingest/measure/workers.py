@@ -46,11 +46,13 @@ class WorkerError(RuntimeError):
 
 
 def default_workers(concurrency: int | None, cpu_count: int | None = None) -> int:
-    """One worker per STREAMS_PER_WORKER concurrent streams, at most one per CPU; 1 means in-process."""
+    """One worker per STREAMS_PER_WORKER concurrent streams, at most one per CPU but one (left to the server when it
+    runs here, and to everything else); 1 means in-process. Why the spare CPU: on a 2-core machine with the server
+    on it, two workers only took the server's core (bench/client_accuracy.py, README)."""
     cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
     if not concurrency:
         return 1
-    return max(1, min(math.ceil(concurrency / STREAMS_PER_WORKER), cpus))
+    return max(1, min(math.ceil(concurrency / STREAMS_PER_WORKER), cpus - 1))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ MODEL = "test-org/Alpha-7B-Instruct"
 
 
 @pytest.mark.parametrize("concurrency,cpus,expected", [(1, 16, 1), (250, 16, 1), (251, 16, 2), (500, 16, 2),
-                                                        (1000, 16, 4), (1000, 2, 2), (None, 8, 1)])
+                                                        (1000, 16, 4), (1000, 4, 3), (1000, 2, 1), (500, 1, 1),
+                                                        (None, 8, 1)])
 def test_default_workers(concurrency, cpus, expected):
     assert default_workers(concurrency, cpus) == expected
 
