@@ -18,7 +18,9 @@ Install the peers (a manual step, once; outside the repository):
         tqdm transformers
 
 Both build random prompts with a tokenizer: pass a local tokenizer folder or a Hugging Face id already in the local
-cache (--tokenizer). Then:
+cache (--tokenizer). Run them where the Hugging Face Hub is reachable: SGLang 0.5.23's client fetched files from it
+even with a local tokenizer folder (its `random` dataset samples ShareGPT text), so on a machine without network it
+stopped before sending a request. Then:
 
     python -m bench.peer_clients --peer vllm --venv /path/to/peer-vllm --tokenizer gpt2 --concurrency 1,100,500
     python -m bench.peer_clients --peer sglang --venv /path/to/peer-sglang --tokenizer gpt2 --concurrency 100
@@ -31,7 +33,8 @@ The commands it runs (printed too), with PORT the truth server's and N = 2 x con
         --result-dir DIR --result-filename vllm.json
     VENV/bin/python -m sglang.bench_serving --backend sglang-oai-chat --base-url http://127.0.0.1:PORT
         --model truth --tokenizer TOKENIZER --dataset-name random --random-input-len 16 --random-output-len 32
-        --random-range-ratio 1 --num-prompts N --max-concurrency C --output-file DIR/sglang.jsonl --output-details
+        --random-range-ratio 1 --num-prompts N --max-concurrency C --warmup-requests 0
+        --output-file DIR/sglang.jsonl --output-details
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def peer_command(peer: str, venv: Path, port: int, tokenizer: str, concurrency: 
                 "--endpoint", "/v1/chat/completions", *common, "--ignore-eos", "--request-rate", "inf",
                 "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename", out.name]
     return [str(venv / "bin" / "python"), "-m", "sglang.bench_serving", "--backend", "sglang-oai-chat", "--base-url",
-            base, *common, "--random-range-ratio", "1", "--output-file", str(out), "--output-details"]
+            base, *common, "--random-range-ratio", "1", "--warmup-requests", "0", "--output-file", str(out),
+            "--output-details"]
 
 
 def read_peer_result(path: Path) -> dict[str, list[float]]:

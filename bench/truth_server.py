@@ -63,6 +63,12 @@ class TruthServer:
                              b"Connection: close\r\n\r\n%s" % (len(data), data))
                 await writer.drain()
                 return
+            if head.startswith(b"GET /v1/models"):  # peer benchmark clients check the server is up with it
+                data = b'{"object":"list","data":[{"id":"truth","object":"model","owned_by":"truth"}]}'
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(data), data))
+                await writer.drain()
+                return
             if head.startswith(b"POST /reset"):
                 self.records.clear()
                 self.untagged = 0
