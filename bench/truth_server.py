@@ -3,7 +3,7 @@
 Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the request arrived and
 the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter (CLOCK_MONOTONIC,
 the same clock in every process on the machine), when each request arrived and when its first chunk, last chunk and
-[DONE] were handed to the kernel; GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts
+[DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts
 in the prompt. The true TTFT is first-chunk minus arrival as the server did it (its own scheduling slip is reported
 separately), so a client's error is measured against what really happened, not against the plan.
 
@@ -46,6 +46,7 @@ class TruthServer:
         self.ttft_s, self.gap_s = ttft_ms / 1000, gap_ms / 1000
         self.records: dict[int, dict] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.untagged = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -62,8 +63,15 @@ class TruthServer:
                              b"Connection: close\r\n\r\n%s" % (len(data), data))
                 await writer.drain()
                 return
+            if head.startswith(b"GET /v1/models"):  # peer benchmark clients check the server is up with it
+                data = b'{"object":"list","data":[{"id":"truth","object":"model","owned_by":"truth"}]}'
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(data), data))
+                await writer.drain()
+                return
             if head.startswith(b"POST /reset"):
                 self.records.clear()
+                self.untagged = 0
                 writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
                 await writer.drain()
                 return
@@ -75,11 +83,18 @@ class TruthServer:
 
     async def stream(self, body: bytes, arrived: float, writer: asyncio.StreamWriter) -> None:
         request = json.loads(body)
-        tokens = max(1, int(request.get("max_tokens", 16)))
+        # max_completion_tokens: what vLLM's benchmark client sends on the chat endpoint
+        tokens = max(1, int(request.get("max_tokens") or request.get("max_completion_tokens") or 16))
         match = RID_RE.search(body)
-        rid = int(match.group(1)) if match else -1
+        if match:
+            rid = int(match.group(1))
+        else:  # a peer client's prompt carries no tag: numbered by arrival, -1, -2, ..., every request kept
+            self.untagged += 1
+            rid = -self.untagged
         writer.write(HEADERS)  # headers at once, body after "prefill", as inference servers do
-        record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s}
+        sent_at: list[float] = []  # each token chunk handed to the kernel: the true inter-token gaps
+        record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s,
+                  "sent_at": sent_at}
         for i in range(tokens):
             delay = arrived + self.ttft_s + i * self.gap_s - time.perf_counter()
             if delay > 0:
@@ -89,6 +104,7 @@ class TruthServer:
             if i == 0:
                 record["first"] = now
             record["last"] = now
+            sent_at.append(now)
         usage = {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
         writer.write(_sse({"id": "t", "object": "chat.completion.chunk", "choices": [], "usage": usage}) + DONE)
         record["done"] = time.perf_counter()

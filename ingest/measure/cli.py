@@ -33,6 +33,11 @@ def add_measure_commands(sub: argparse._SubParsersAction) -> None:
     work.add_argument("--request-rate", type=float, default=None,
                       help="Poisson arrivals, requests per second (instead of --concurrency)")
     work.add_argument("--max-concurrency", type=int, default=None, help="cap on requests in flight at a rate")
+    work.add_argument("--workers", default="auto",
+                      help="processes the streams of a level are spread over, each with its own event loop, all "
+                           "stamping one clock (CLOCK_MONOTONIC); 'auto' (default): one per 250 concurrent "
+                           "streams, at most one per CPU but one, so up to 250 run in this process (and all of them on a "
+                           "2-core machine)")
     work.add_argument("--warmup", type=int, default=2, help="warm-up requests, never recorded (default 2)")
     work.add_argument("--time-limit-s", type=float, default=1800.0,
                       help="stop starting requests after this many seconds; rows say status=time-limit (default 1800)")

@@ -29,6 +29,7 @@ from ingest.measure.progress import Progress
 from ingest.measure.prompts import PromptError, PromptMaker, token_counter
 from ingest.measure.records import RowProblem, session_paths, slug, utc_now, write_session
 from ingest.measure.runner import LevelRun, Send, gc_paused, run_level, thread_sender
+from ingest.measure.workers import WorkerError, WorkerTarget, default_workers, run_level_in_workers
 from ingest.validate import validate
 
 EXIT_INTERRUPTED = 130
@@ -57,6 +58,7 @@ class Target:
     secrets: list[str | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tokenizer_lock: Any | None = None  # a local model's tokenizer is shared with its generation thread
+    worker_target: WorkerTarget | None = None  # how worker processes rebuild `send`; None: in this process only
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Plan:
     out_dir: Path
     command: str
     notes: str = ""
+    workers: int | None = None  # worker processes per level; None: default_workers(concurrency)
 
 
 @dataclass
@@ -112,6 +115,9 @@ class Session:
         if summary.requests_without_output_tokens:
             notes.append(f"{summary.requests_without_output_tokens} successful request(s) had no token count "
                          "(no server usage and no tokenizer), so throughput and TPOT are left empty")
+        if level.workers > 1:
+            notes.append(f"streams spread over {level.workers} worker processes, all stamping one clock "
+                         "(time.perf_counter = CLOCK_MONOTONIC)")
         if p.notes:
             notes.append(p.notes)
         d = lambda dist, q: getattr(dist, f"p{q}")  # noqa: E731
@@ -246,7 +252,8 @@ def openai_target(args, endpoint: Endpoint) -> Target:
                  "from the request being sent")
     return Target(endpoint, send, args.engine, args.engine_version, hw, args.gpu_count, args.dtype,
                   args.quantization, args.weights or "official", "openai-stream", tokenizer,
-                  args.tokenizer or "", [key, *header_secrets], notes)
+                  args.tokenizer or "", [key, *header_secrets], notes,
+                  worker_target=WorkerTarget(endpoint, key, "timing", args.tokenizer or None))
 
 
 def local_target(args, endpoint: Endpoint) -> Target:
@@ -352,10 +359,17 @@ async def measure(session: Session, out: TextIO, progress_enabled: bool) -> None
         level = LevelRun(concurrency=concurrency, rate_per_s=rate, planned=len(requests))
         session.levels.append(level)
         progress = Progress(level.label, len(requests), stream=out, enabled=progress_enabled)
+        workers = plan.workers if plan.workers is not None else default_workers(concurrency)
         try:
-            with gc_paused():
-                await run_level(level, target.send, requests, deadline_s=deadline, progress=progress,
-                                count_tokens=count_tokens, seed=plan.seed + index)
+            if workers > 1 and target.worker_target is not None:
+                await run_level_in_workers(level, target.worker_target, requests, workers, deadline_s=deadline,
+                                           progress=progress, seed=plan.seed + index)
+            else:
+                with gc_paused():
+                    await run_level(level, target.send, requests, deadline_s=deadline, progress=progress,
+                                    count_tokens=count_tokens, seed=plan.seed + index)
+        except WorkerError as exc:
+            raise MeasureError(f"{exc}") from exc
         finally:
             progress.close()
         print(_level_line(level, summarize([c.metrics for c in level.completed], level.duration_s)), file=out,
@@ -425,6 +439,7 @@ def _prepare(args, data_dir: Path, out: TextIO) -> Session:
         raise MeasureError("use --concurrency (fixed levels) or --request-rate (Poisson arrivals), not both; cap a "
                            "rate run's concurrency with --max-concurrency")
     levels = None if rate is not None else _parse_levels(args.concurrency or "1")
+    workers = _parse_workers(getattr(args, "workers", "auto"))
     if args.max_concurrency is not None and (rate is None or args.max_concurrency < 1):
         raise MeasureError("--max-concurrency (at least 1) only goes with --request-rate")
     endpoint = find_endpoint(args)
@@ -444,7 +459,7 @@ def _prepare(args, data_dir: Path, out: TextIO) -> Session:
                 num_requests=args.num_requests, concurrencies=levels, rate_per_s=rate,
                 max_concurrency=args.max_concurrency, warmup=args.warmup, time_limit_s=args.time_limit_s,
                 temperature=args.temperature, seed=args.seed, out_dir=Path(args.out or data_dir),
-                command=_command(args.argv, target.secrets), notes=args.notes or "")
+                command=_command(args.argv, target.secrets), notes=args.notes or "", workers=workers)
     name = f"measure-{utc_now():%Y%m%dT%H%M%SZ}-{slug(model_id)}-{uuid.uuid4().hex[:6]}"
     session = Session(name, plan, target)
     total = plan.warmup + plan.num_requests * (len(levels) if levels else 1)
@@ -457,6 +472,18 @@ def _prepare(args, data_dir: Path, out: TextIO) -> Session:
         print("note: no tokenizer, so prompt lengths are approximated (pass --tokenizer for exact lengths); the "
               "rows say so", file=out, flush=True)
     return session
+
+
+def _parse_workers(text: str | None) -> int | None:
+    if text is None or str(text).strip().lower() == "auto":
+        return None
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise MeasureError(f"--workers must be 'auto' or a whole number of processes, at least 1; got {text!r}")
+    return workers
 
 
 def _command(argv: list[str] | None, secrets: list[str | None]) -> str:

@@ -47,6 +47,7 @@ class LevelRun:
     status: Status = "complete"
     dropped: int = 0  # in flight when the run stopped early; not counted as ok or failed
     not_started: int = 0
+    workers: int = 1  # processes the level's streams were spread over (ingest.measure.workers); 1 = this one
 
     @property
     def label(self) -> str:
@@ -101,13 +102,15 @@ def poisson_arrivals(n: int, rate_per_s: float, seed: int) -> list[float]:
 
 async def run_level(level: LevelRun, send: Send, requests: list[ChatRequest], *, clock: Clock = time.perf_counter,
                     deadline_s: float | None = None, progress: Progress | None = None,
-                    count_tokens: Callable[[str], int] | None = None, seed: int = 0) -> LevelRun:
+                    count_tokens: Callable[[str], int] | None = None, seed: int = 0,
+                    on_completed: Callable[[Completed], None] | None = None) -> LevelRun:
     """Send `requests` and record each completed one into `level` as it finishes.
 
     Concurrency mode: at most level.concurrency requests in flight, the next starting as one finishes. Rate mode:
     requests arrive as a Poisson process of level.rate_per_s per second (capped at level.concurrency if set).
     `deadline_s` is a clock reading: at it, no new request starts and those in flight are dropped (status
     time-limit). Cancellation (Ctrl-C) drops those in flight too, marks the level interrupted, and re-raises.
+    `on_completed` sees each record as it is added (a worker process sends it to its parent from there).
     """
     limit = asyncio.Semaphore(level.concurrency) if level.concurrency else None
     in_flight: set[int] = set()
@@ -123,7 +126,10 @@ async def run_level(level: LevelRun, send: Send, requests: list[ChatRequest], *,
             in_flight.add(index)
             metrics = await timed_request(send, request, clock, count_tokens)
             in_flight.discard(index)
-            level.completed.append(Completed(index, metrics))
+            done = Completed(index, metrics)
+            level.completed.append(done)
+            if on_completed is not None:
+                on_completed(done)
             end = clock() if metrics.e2e_ms is None else metrics.started_at_s + metrics.e2e_ms / 1000
             level.ended_at_s = end if level.ended_at_s is None else max(level.ended_at_s, end)
             if progress is not None:
