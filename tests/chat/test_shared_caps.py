@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,34 @@ def test_no_cap_reserves_nothing(tmp_path):
     spend = SharedDailySpend(tmp_path / "runs.sqlite", today=lambda: "2026-01-01")
     decision, hold = spend.reserve("Free", None, 1e9, "Free")
     assert decision.allowed and hold is None
+
+
+MANY_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from modelmatch.chat.shared_limits import SharedSlidingWindowLimiter
+path, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+limiter = SharedSlidingWindowLimiter(path, window_s=600)
+allowed = limiter.try_acquire("ip:203.0.113.9", 100, "Your session").allowed
+print(int(allowed), repr(limiter.problem))
+"""
+
+
+def test_replicas_starting_together_on_a_new_runs_file_all_count_in_it(tmp_path):
+    """Several processes opening one new runs file at the same instant (replicas starting together): each creates
+    or finds the schema, counts in the shared file, and none falls back to counting alone."""
+    for round_ in range(4):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        go = folder / "go"
+        procs = [subprocess.Popen([sys.executable, "-c", MANY_AT_ONCE, str(folder / "runs.sqlite"), str(go)],
+                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(5)]
+        time.sleep(0.5)  # every process waiting on the go file
+        go.touch()
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+        assert sorted(out.strip() for out, _ in outputs) == ["1 ''"] * 5
+        assert not SharedSlidingWindowLimiter(folder / "runs.sqlite", window_s=600).would_allow("ip:203.0.113.9", 5)
