@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -129,7 +130,7 @@ class RunsDatabase:
             raise RunsUnavailable(f"runs cannot be saved: {self.path.name}: {reason(exc)}") from exc
         try:
             self._con.execute(f"PRAGMA busy_timeout = {int(LOCK_RETRY_S * 1000)}")
-            mode = self._con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._wal_mode()
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"journal mode {mode}, not WAL (a read-only folder?)")
             # In WAL mode NORMAL loses no committed transaction on an application crash (only on power loss, the
@@ -139,6 +140,19 @@ class RunsDatabase:
         except sqlite3.Error as exc:
             self._con.close()
             raise self._unavailable(exc) from exc
+
+    def _wal_mode(self) -> str:
+        """Switch the file to WAL. Seen in CI: with busy_timeout set, this pragma still answered "database is locked"
+        at once while other processes were opening the same new file (replicas starting together), so the switch is
+        retried for up to LOCK_RETRY_S like any other wait for the file."""
+        deadline = time.monotonic() + LOCK_RETRY_S
+        while True:
+            try:
+                return self._con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def _unavailable(self, exc: BaseException) -> RunsUnavailable:
         if isinstance(exc, sqlite3.Error) and _is_busy(exc):

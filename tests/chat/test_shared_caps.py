@@ -143,8 +143,10 @@ print(int(allowed), repr(limiter.problem))
 
 
 def test_replicas_starting_together_on_a_new_runs_file_all_count_in_it(tmp_path):
-    """Several processes opening one new runs file at the same instant (replicas starting together): each creates
-    or finds the schema, counts in the shared file, and none falls back to counting alone."""
+    """Several processes opening one new runs file at the same instant (replicas starting together): each switches
+    it to WAL, counts in the shared file, and none fails or falls back to counting alone. Before the fix one process
+    in a CI run stopped with "in use by another process" at the journal-mode pragma, which did not wait for the
+    busy timeout."""
     for round_ in range(4):
         folder = tmp_path / f"round{round_}"
         folder.mkdir()
