@@ -527,6 +527,21 @@ async def finish_stream(stream: AsyncIterator[tuple[float, bytes]], drain_s: flo
     await stream.aclose()  # type: ignore[attr-defined]
 
 
+def _no_progress(host: str, limits: Limits, first: bool, timeout_s: float, past_deadline: bool) -> ChatBackendError:
+    """Why a read brought nothing in time (both body paths): the whole reply's limit, or the first byte's / the
+    stall's."""
+    if past_deadline:
+        return ChatBackendError(f"the reply from {host} took longer than {limits.max_duration_s:g} s "
+                                "(max_duration_s); stopped reading")
+    what = "no first byte" if first else "the stream stalled: no data"
+    return ChatBackendError(f"{what} from {host} within {timeout_s:g} s")
+
+
+def _too_large(limits: Limits) -> ChatBackendError:
+    return ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; stopped reading "
+                            "(max_response_bytes)")
+
+
 class _StaleConnection(Exception):
     """A reused connection ended before any byte of the answer: the server closed it while it was idle."""
 
@@ -604,19 +619,14 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                             at = clock()
                             left_s = min(deadline - at, progress_at + timeout - at)
                             got = await stream.read(left_s) if left_s > 0 else None
-                            if got is None and clock() >= deadline:
-                                raise ChatBackendError(f"the reply from {host} took longer than "
-                                                       f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
                             if got is None:
-                                what = "no first byte" if first else "the stream stalled: no data"
-                                raise ChatBackendError(f"{what} from {host} within {timeout:g} s")
+                                raise _no_progress(host, limits, first, timeout, clock() >= deadline)
                             now, raw = got
                             if not raw and not received and conn.reused:
                                 raise _StaleConnection()
                             received += len(raw)
                             if received > limits.max_response_bytes:
-                                raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; "
-                                                       "stopped reading (max_response_bytes)")
+                                raise _too_large(limits)
                             h.receive_data(raw)
                             continue
                         if isinstance(event, h11.Data):
@@ -635,9 +645,9 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                                 on_sent(sent_at)
                                 on_sent = None
                             status = event.status_code
-                            if response is not None and (event.http_version != b"1.1" or any(
-                                    name == b"connection" and b"close" in value.lower()
-                                    for name, value in event.headers)):
+                            keep_alive = event.http_version == b"1.1" and not any(
+                                name == b"connection" and b"close" in value.lower() for name, value in event.headers)
+                            if response is not None and not keep_alive:
                                 response["keep_alive"] = False
                             if 300 <= status < 400:
                                 location = dict((k.lower(), v) for k, v in event.headers).get(b"location", b"")
@@ -654,8 +664,6 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                             return
                     # The chunked body of a 2xx answer (h11 accepts no transfer coding but chunked). Same limits
                     # as above; one (stamp, bytes) per read that carried body bytes.
-                    keep_alive = event.http_version == b"1.1" and not any(
-                        name == b"connection" and b"close" in value.lower() for name, value in event.headers)
                     decoder = ChunkedDecoder()
                     raw = h.trailing_data[0]  # what came in the head's read after the head: stamped `now`
                     while True:
@@ -671,20 +679,15 @@ async def post_stream(url: str, headers: dict[str, str], body: bytes, limits: Li
                         at = clock()
                         left_s = min(deadline - at, progress_at + timeout - at)
                         got = await stream.read(left_s) if left_s > 0 else None
-                        if got is None and clock() >= deadline:
-                            raise ChatBackendError(f"the reply from {host} took longer than "
-                                                   f"{limits.max_duration_s:g} s (max_duration_s); stopped reading")
                         if got is None:
-                            what = "no first byte" if first else "the stream stalled: no data"
-                            raise ChatBackendError(f"{what} from {host} within {timeout:g} s")
+                            raise _no_progress(host, limits, first, timeout, clock() >= deadline)
                         now, raw = got
                         if not raw:
                             raise ChatBackendError(f"the connection to {host} broke mid-response (it closed before "
                                                    "the end of the chunked body)")
                         received += len(raw)
                         if received > limits.max_response_bytes:
-                            raise ChatBackendError(f"response larger than {limits.max_response_bytes:,} bytes; "
-                                                   "stopped reading (max_response_bytes)")
+                            raise _too_large(limits)
                     if keep_alive and not decoder.leftover:
                         conn.h11 = _fresh_h11()  # the exchange ended cleanly: the next request starts anew
                         pool.put(conn)
