@@ -111,6 +111,12 @@ class LoggingProxy:
 
     refuse_status: int | None = None
     log: list[ProxyLog] = field(default_factory=list)
+    tunnelled: bytearray = field(default_factory=bytearray)  # what clients sent through CONNECT tunnels
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, target, headers) of each logged request."""
+        return [(entry.method, entry.target, entry.headers) for entry in self.log]
 
     def __post_init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -175,19 +181,24 @@ class LoggingProxy:
             origin = parts.path + (f"?{parts.query}" if parts.query else "")
             first = "\r\n".join([f"{method} {origin} {version}", *kept, "", ""]).encode("latin-1") + rest
         self._open.append(upstream)
+        seen = self.tunnelled if method == "CONNECT" else None  # the bytes a proxy could read in a tunnel
         if first:
             upstream.sendall(first)
+            if seen is not None:
+                seen.extend(first)
         threading.Thread(target=_relay, args=(upstream, client), daemon=True).start()
-        _relay(client, upstream)
+        _relay(client, upstream, seen)
 
 
-def _relay(source: socket.socket, sink: socket.socket) -> None:
+def _relay(source: socket.socket, sink: socket.socket, seen: bytearray | None = None) -> None:
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 break
             sink.sendall(data)
+            if seen is not None:
+                seen.extend(data)
     except OSError:
         pass
     finally:

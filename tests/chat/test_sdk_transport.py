@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import select
-import socket
 import ssl
 import threading
 import time
@@ -22,7 +20,7 @@ from modelmatch.chat.openai_client import astream_chat
 from modelmatch.chat.playground import ColumnRun
 from modelmatch.chat.sdk_stream import pooled_clients, retry_after_s
 from modelmatch.chat.types import ChatMessage, ChatRequest
-from tests.net_servers import CertAuthority, make_authority, openssl_available
+from tests.net_servers import CertAuthority, LoggingProxy, make_authority, openssl_available
 from tests.chat.test_openai_client import CANARY, collect, endpoint, only_error, text_of
 from tests.openai_server import DONE, Flood, Script, ScriptedServer, answer_script, delta, usage
 
@@ -36,89 +34,6 @@ def play(ep: Endpoint, key: str | None = None):
     run = ColumnRun(ep, key, REQUEST).start()
     assert run.join(30)
     return run.snapshot()
-
-
-class LoggingProxy:
-    """A forward proxy on loopback that records each request line and its headers: CONNECT is tunnelled (the bytes
-    through the tunnel are kept, to show what the proxy could read), absolute-form requests are forwarded."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, target, headers)
-        self.tunnelled = bytearray()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.port = self.listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._threads: list[threading.Thread] = []
-        self._accept = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(65536)
-                if not more:
-                    return
-                data += more
-            head, rest = data.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, version = lines[0].split(" ")
-            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-            self.requests.append((method, target, headers))
-            if method == "CONNECT":
-                host, port = target.rsplit(":", 1)
-                upstream = socket.create_connection((host, int(port)))
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self._pipe(conn, upstream, rest, record=True)
-                return
-            absolute = target.split("://", 1)[1]
-            authority, _, path = absolute.partition("/")
-            host, port = authority.rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)))
-            forwarded = f"{method} /{path} {version}\r\n".encode() + head.split(b"\r\n", 1)[1] + b"\r\n\r\n"
-            self._pipe(conn, upstream, forwarded + rest, record=False, first_to_upstream=True)
-
-    def _pipe(self, client: socket.socket, upstream: socket.socket, pending: bytes, record: bool,
-              first_to_upstream: bool = True) -> None:
-        with upstream:
-            if pending:
-                upstream.sendall(pending)
-                if record:
-                    self.tunnelled.extend(pending)
-            while True:
-                readable, _, _ = select.select([client, upstream], [], [], 10)
-                if not readable:
-                    return
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    if sock is client:
-                        upstream.sendall(data)
-                        if record:
-                            self.tunnelled.extend(data)
-                    else:
-                        client.sendall(data)
-
-    def __enter__(self) -> "LoggingProxy":
-        self._accept.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(5)
 
 
 @pytest.fixture
