@@ -24,7 +24,15 @@ _FAMILY_TYPES: dict[tuple[str, str], str] = {
     ("Yi-1.5", "dense"): "llama", ("Gemma 2", "dense"): "gemma2", ("Mixtral", "moe"): "mixtral",
     ("DeepSeek-V2", "moe"): "deepseek_v2", ("DeepSeek-Coder-V2", "moe"): "deepseek_v2",
     ("DeepSeek-V3", "moe"): "deepseek_v3", ("DeepSeek-R1", "moe"): "deepseek_v3",
+    # Hybrid linear attention (Gated DeltaNet layers with a full-attention layer every few): text models only.
+    ("Qwen3-Next", "moe"): "qwen3_next", ("Qwen3.5", "moe"): "qwen3_5_moe_text", ("Qwen3.5", "dense"): "qwen3_5_text",
 }
+HYBRID_TYPES = ("qwen3_next", "qwen3_5_moe_text", "qwen3_5_text")
+HYBRID_FIELDS = ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim", "vocab_size",
+                 "full_attention_interval", "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                 "linear_value_head_dim", "linear_conv_kernel_dim")
+HYBRID_MOE_FIELDS = ("n_routed_experts", "experts_per_token", "moe_intermediate_size",
+                     "shared_expert_intermediate_size")
 
 
 @dataclass
@@ -63,6 +71,10 @@ def _required(model_type: str) -> tuple[str, ...]:
         return MLA_MOE_FIELDS
     if model_type == "mixtral":
         return DENSE_FIELDS + ("n_routed_experts", "experts_per_token")
+    if model_type in ("qwen3_next", "qwen3_5_moe_text"):
+        return HYBRID_FIELDS + HYBRID_MOE_FIELDS
+    if model_type == "qwen3_5_text":
+        return HYBRID_FIELDS + ("intermediate_size",)
     if model_type == "qwen3_moe":
         return ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim", "vocab_size",
                 "n_routed_experts", "experts_per_token", "moe_intermediate_size")
@@ -119,6 +131,23 @@ def build_spec(model: dict, arch: dict | None, max_positions: int, max_layers: i
                       moe_intermediate_size=a["moe_intermediate_size"])
         if model_type == "gemma2" and a.get("sliding_window") is not None:
             kw["sliding_window"] = a["sliding_window"]
+        if model_type in HYBRID_TYPES:
+            if a.get("attn_output_gate") is not None and not _truthy(a["attn_output_gate"]):
+                return BuildSpec(model_id, model_type, problem=f"transformers' {model_type} always gates the "
+                                 "attention output, and the catalog's row says attn_output_gate false")
+            interval = int(a["full_attention_interval"])
+            # The same convention as the planner's hybrid layout: every interval-th layer is full attention.
+            kw["layer_types"] = ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
+                                 for i in range(built)]
+            kw.update({name: a[name] for name in HYBRID_FIELDS[6:] if name != "full_attention_interval"})
+            if model_type != "qwen3_5_text":
+                kw.update(num_experts=a["n_routed_experts"], num_experts_per_tok=a["experts_per_token"],
+                          moe_intermediate_size=a["moe_intermediate_size"],
+                          shared_expert_intermediate_size=a["shared_expert_intermediate_size"])
+            if model_type == "qwen3_next":
+                kw.update(decoder_sparse_step=1, mlp_only_layers=[])  # every layer MoE, as the row counts it
+            spec.notes.append("hybrid: Gated DeltaNet layers run transformers' own kernels or its PyTorch fallback "
+                              "when the optional fused kernels are not installed")
     if a.get("tie_word_embeddings") is not None:
         kw["tie_word_embeddings"] = bool(a["tie_word_embeddings"])
     else:
@@ -128,6 +157,10 @@ def build_spec(model: dict, arch: dict | None, max_positions: int, max_layers: i
         spec.notes.append(f"TRUNCATED: {built} of {layers} layers built (a small proof run, not the model's speed)")
     spec.kwargs = kw
     return spec
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
 
 def make_config(spec: BuildSpec) -> Any:

@@ -75,6 +75,11 @@ def add_measure_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--paths", default=None,
                    help="comma-separated code paths: static-cache+compile, static-cache, eager (default on CUDA: "
                         "static-cache+compile, falling back to eager if it fails; on CPU: eager)")
+    g.add_argument("--long-prompt-len", type=int, default=None,
+                   help="also time batch 1 at this prompt length (time to first token and prefill at a long input)")
+    g.add_argument("--copy-mib", type=int, default=None,
+                   help="size of the device-to-device copy that measures memory bandwidth in the same run (default "
+                        "2048 on a GPU, 64 on a CPU; 0: none)")
     g.add_argument("--kv-tokens", type=int, default=512, help="cached tokens for the KV-cache measurement")
     g.add_argument("--max-layers", type=int, default=None,
                    help="build only this many layers (tiny proofs on a CPU); such rows are never written into the "

@@ -14,6 +14,7 @@ from pathlib import Path
 class Gpu:
     name: str  # exactly as nvidia-smi prints it, e.g. "NVIDIA H100 80GB HBM3"
     memory_mib: int | None
+    driver: str | None = None  # driver version as nvidia-smi prints it, e.g. "580.159.04"
 
 
 def nvidia_smi_gpus(timeout_s: float = 10.0) -> list[Gpu]:
@@ -22,20 +23,65 @@ def nvidia_smi_gpus(timeout_s: float = 10.0) -> list[Gpu]:
     if exe is None:
         return []
     try:
-        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+        out = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=timeout_s, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return []
+    return parse_nvidia_smi(out)
+
+
+def parse_nvidia_smi(out: str) -> list[Gpu]:
+    """Lines of `name, memory.total, driver_version` (a name may itself hold commas: the last two fields are split
+    off from the right)."""
     gpus = []
     for line in out.splitlines():
         if not line.strip():
             continue
-        name, _, memory = line.rpartition(",")
-        if not name:
-            name, memory = memory, ""
-        memory = memory.strip()
-        gpus.append(Gpu(name.strip(), int(memory) if memory.isdigit() else None))
+        parts = [p.strip() for p in line.rsplit(",", 2)]
+        name, memory, driver = (parts + ["", ""])[:3] if len(parts) < 3 else parts
+        gpus.append(Gpu(name, int(memory) if memory.isdigit() else None, driver or None))
     return gpus
+
+
+@dataclass(frozen=True)
+class CopyBandwidth:
+    gbps: float  # bytes read + bytes written per second / 1e9, the median of the timed copies
+    note: str
+
+
+def measure_copy_bandwidth(device: str, size_bytes: int, repeats: int = 20) -> CopyBandwidth:
+    """Memory bandwidth as a device-to-device copy moves it (STREAM's "copy" convention: every byte is read once
+    and written once, so 2 x size per copy), the median of `repeats` timed copies after two untimed ones. On a GPU
+    the copies are timed with CUDA events; on a CPU with perf_counter."""
+    import statistics
+    import time
+
+    import torch
+
+    src = torch.empty(size_bytes, dtype=torch.uint8, device=device)
+    src.fill_(1)
+    dst = torch.empty_like(src)
+    cuda = device.startswith("cuda")
+    for _ in range(2):
+        dst.copy_(src)
+    seconds = []
+    for _ in range(repeats):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            dst.copy_(src)
+            end.record()
+            end.synchronize()
+            seconds.append(start.elapsed_time(end) / 1000)
+        else:
+            began = time.perf_counter()
+            dst.copy_(src)
+            seconds.append(time.perf_counter() - began)
+    del src, dst
+    median_s = statistics.median(seconds)
+    gbps = 2 * size_bytes / median_s / 1e9
+    return CopyBandwidth(gbps, f"device-to-device copy of {size_bytes / 2**20:,.0f} MiB, median of {repeats} copies "
+                               f"({median_s * 1000:,.3f} ms), bytes read + written: {gbps:,.0f} GB/s")
 
 
 def cpu_model() -> str:

@@ -32,10 +32,12 @@ from ingest.measure.records import RowProblem, session_paths, slug, utc_now, wri
 from ingest.validate import validate
 
 # The list (catalog ids); rows the catalog cannot build are reported as skipped, with the missing fields.
+# In priority order: the models people choose between, then one of each layout (MLA + MoE, MoE, sliding window,
+# hybrid linear attention); a run that hits its time limit keeps the first ones.
 DEFAULT_MODELS = (
-    "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-14B-Instruct",
-    "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-2-9b-it", "deepseek-ai/DeepSeek-V2-Lite",
-    "Qwen/Qwen3-30B-A3B",
+    "Qwen/Qwen3-8B", "Qwen/Qwen2.5-7B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+    "meta-llama/Llama-3.1-8B-Instruct", "deepseek-ai/DeepSeek-V2-Lite-Chat", "Qwen/Qwen3-30B-A3B",
+    "google/gemma-2-9b-it", "Qwen/Qwen3.5-9B", "Qwen/Qwen3.5-35B-A3B",
 )
 PATHS = ("static-cache+compile", "static-cache", "eager")
 GB = 1e9
@@ -386,6 +388,12 @@ def _run(args, data_dir: Path, out: TextIO) -> int:
             raise LocalMeasureError(f"--{name.replace('_', '-')} must be at least 1")
     if args.max_layers is not None and args.max_layers < 1:
         raise LocalMeasureError("--max-layers must be at least 1")
+    long_prompt = getattr(args, "long_prompt_len", None)
+    if long_prompt is not None and long_prompt < 1:
+        raise LocalMeasureError("--long-prompt-len must be at least 1")
+    copy_mib = getattr(args, "copy_mib", None)
+    if copy_mib is not None and copy_mib < 0:
+        raise LocalMeasureError("--copy-mib must be 0 (no copy measurement) or more")
     sizes = _parse_sizes(args.batch_sizes)
     device = Device(_choose_device(args.device))
     paths = [p.strip() for p in (args.paths or ("static-cache+compile" if device.cuda else "eager")).split(",")
@@ -404,16 +412,18 @@ def _run(args, data_dir: Path, out: TextIO) -> int:
                                 "pass --out to another folder, or leave --max-layers out")
 
     catalog = read_catalog(data_dir)
-    max_positions = args.prompt_len + args.decode_steps + 64
+    max_positions = max(args.prompt_len, long_prompt or 0) + args.decode_steps + 64
     model_ids = _choose_models(args, catalog, out)
 
     if device.cuda:
         gpus = hardware.nvidia_smi_gpus()
         hw_name = gpus[0].name if gpus else torch.cuda.get_device_name(0)
-        hw_note = "GPU name from nvidia-smi" if gpus else "GPU name from torch (nvidia-smi unavailable)"
+        driver = gpus[0].driver if gpus else None
+        hw_note = ("GPU name from nvidia-smi" + (f", driver {driver}" if driver else "") if gpus
+                   else "GPU name from torch (nvidia-smi unavailable)")
         gpu_count = 1
     else:
-        hw_name, hw_note, gpu_count = "CPU", f"CPU: {hardware.cpu_model()}", 0
+        hw_name, hw_note, gpu_count, driver = "CPU", f"CPU: {hardware.cpu_model()}", 0, None
     bandwidth, bandwidth_note = args.memory_bandwidth_gbps, ""
     if bandwidth is not None:
         bandwidth_note = f"bandwidth {bandwidth:g} GB/s user-entered (--memory-bandwidth-gbps)"
@@ -440,11 +450,24 @@ def _run(args, data_dir: Path, out: TextIO) -> int:
     if args.plan_only:
         return _print_plan(model_ids, catalog, device, max_positions, args.max_layers, out)
 
+    copy = None
+    if copy_mib is None:
+        # 2 GiB on a GPU (each copy then takes about a millisecond, far above the timer's resolution) unless memory
+        # is short; 64 MiB on a CPU, where larger copies only take longer.
+        free = device.free_bytes() or 0
+        copy_mib = min(2048, free // 4 // 2**20) if device.cuda else 64
+    if copy_mib:
+        copy = hardware.measure_copy_bandwidth(device.name, copy_mib * 2**20)
+        device.empty()
+        print(f"copy bandwidth: {copy.note}", file=out, flush=True)
+
     session = f"measure-local-{utc_now():%Y%m%dT%H%M%SZ}-{'gpu' if device.cuda else 'cpu'}-{uuid.uuid4().hex[:6]}"
     command = "python -m ingest " + " ".join(getattr(args, "argv", []) or [])
     print(f"device {device.name} ({hw_name}); torch {torch.__version__}, transformers {transformers.__version__}; "
           f"paths {', '.join(paths)}; batch sizes {', '.join(map(str, sizes))}; prompt {args.prompt_len} tokens, "
-          f"{args.decode_steps} decode steps, {args.repeats} repeat(s); {bandwidth_note}", file=out, flush=True)
+          f"{args.decode_steps} decode steps, {args.repeats} repeat(s)"
+          + (f"; batch 1 also at a {long_prompt}-token prompt" if long_prompt else "") + f"; {bandwidth_note}",
+          file=out, flush=True)
 
     summaries: list[dict] = []
     requests: list[dict] = []
@@ -463,7 +486,8 @@ def _run(args, data_dir: Path, out: TextIO) -> int:
             continue
         rows, reqs, problems = measure_model(spec, model, catalog, device, sizes, paths, fallback_to_eager, args,
                                              bandwidth, bandwidth_note, hw_name, hw_note, gpu_count, session,
-                                             command, transformers.__version__, torch.__version__, out)
+                                             command, transformers.__version__, torch.__version__, out,
+                                             copy=copy, driver=driver)
         summaries.extend(rows)
         requests.extend(reqs)
         skipped.extend(problems)
@@ -511,7 +535,8 @@ def _print_plan(model_ids: list[str], catalog: Catalog, device: Device, max_posi
 def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: Device, sizes: list[int],
                   paths: list[str], fallback_to_eager: bool, args, bandwidth: float | None, bandwidth_note: str,
                   hw_name: str, hw_note: str, gpu_count: int, session: str, command: str, tf_version: str,
-                  torch_version: str, out: TextIO) -> tuple[list[dict], list[dict], list[str]]:
+                  torch_version: str, out: TextIO, copy: hardware.CopyBandwidth | None = None,
+                  driver: str | None = None) -> tuple[list[dict], list[dict], list[str]]:
     model_id = spec.model_id
     config = make_config(spec)
     params, weight_bytes = _count_params(config)
@@ -554,18 +579,24 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
 
     rows, reqs, problems = [], [], []
     compile_failed = ""
-    for batch in sizes:
+    # The batch sweep at the prompt length, then batch 1 at the long prompt (time to first token and prefill speed
+    # at a long input).
+    configurations = [(batch, args.prompt_len) for batch in sizes]
+    long_prompt = getattr(args, "long_prompt_len", None)
+    if long_prompt:
+        configurations.append((1, long_prompt))
+    for batch, prompt_len in configurations:
         for path in paths:
             use = path
             if compile_failed and path == "static-cache+compile":
                 use = "eager"
             try:
-                timed = time_configuration(built, device, use, batch, args.prompt_len, args.decode_steps,
+                timed = time_configuration(built, device, use, batch, prompt_len, args.decode_steps,
                                            args.repeats, args.seed + batch)
             except Exception as exc:
                 device.empty()
                 if device.is_oom(exc):
-                    message = f"{model_id} batch {batch} {use}: out of memory"
+                    message = f"{model_id} batch {batch} prompt {prompt_len} {use}: out of memory"
                     print(f"  {message}", file=out, flush=True)
                     problems.append(message)
                     continue
@@ -573,22 +604,24 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
                     compile_failed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
                     print(f"  static-cache+compile failed ({compile_failed}); measuring eager instead", file=out)
                     use = "eager"
-                    timed = time_configuration(built, device, use, batch, args.prompt_len, args.decode_steps,
+                    timed = time_configuration(built, device, use, batch, prompt_len, args.decode_steps,
                                                args.repeats, args.seed + batch)
                 else:
-                    message = f"{model_id} batch {batch} {use}: failed: {type(exc).__name__}: {str(exc)[:200]}"
+                    message = (f"{model_id} batch {batch} prompt {prompt_len} {use}: failed: {type(exc).__name__}: "
+                               f"{str(exc)[:200]}")
                     print(f"  {message}", file=out, flush=True)
                     problems.append(message)
                     continue
             row, req = _rows(spec, built, timed, use, batch, args, kv_measured, kv_method, formula, bandwidth,
                              bandwidth_note, hw_name, hw_note, gpu_count, session, command, tf_version,
-                             torch_version, compile_failed if use != path else "")
+                             torch_version, compile_failed if use != path else "", prompt=prompt_len, copy=copy,
+                             driver=driver)
             rows.append(row)
             reqs.extend(req)
             peak = "" if row["peak_memory_gb"] is None else f", peak {row['peak_memory_gb']:,.2f} GB"
             roof = ("" if row["roofline_fraction"] is None
                     else f", {row['roofline_fraction']:.0%} of the {row['roofline_tokens_per_s']:,.0f} tok/s roofline")
-            print(f"  batch {batch:>3} {use:<21} prefill {row['prefill_tokens_per_s']:>10,.1f} tok/s | decode "
+            print(f"  batch {batch:>3} prompt {prompt_len:>6} {use:<21} prefill {row['prefill_tokens_per_s']:>10,.1f} tok/s | decode "
                   f"{row['output_tokens_per_s']:>9,.1f} tok/s (TPOT {row['tpot_ms_p50']:,.2f} ms){peak}{roof}",
                   file=out, flush=True)
     del built
@@ -599,8 +632,10 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
 def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: int, args, kv_measured: float | None,
           kv_method: str, formula, bandwidth: float | None, bandwidth_note: str, hw_name: str, hw_note: str,
           gpu_count: int, session: str, command: str, tf_version: str, torch_version: str,
-          fallback_reason: str) -> tuple[dict, list[dict]]:
-    steps, prompt = args.decode_steps, args.prompt_len
+          fallback_reason: str, prompt: int | None = None, copy: hardware.CopyBandwidth | None = None,
+          driver: str | None = None) -> tuple[dict, list[dict]]:
+    steps = args.decode_steps
+    prompt = args.prompt_len if prompt is None else prompt
     ttft = Distribution.of([s * 1000 for s in timed.prefill_s])
     tpot = Distribution.of([d * 1000 / steps for d in timed.decode_s])
     e2e = Distribution.of([(p + d) * 1000 for p, d in zip(timed.prefill_s, timed.decode_s)])
@@ -610,6 +645,7 @@ def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: in
     total = sum(timed.prefill_s) + sum(timed.decode_s)
     total_tps = len(timed.prefill_s) * batch * (prompt + steps + 1) / total if total > 0 else None
     ceiling, roof_text = roofline(built, kv_measured, bandwidth, batch, prompt, steps)
+    copy_ceiling, copy_text = roofline(built, kv_measured, copy.gbps if copy else None, batch, prompt, steps)
     formula_bytes = formula.bytes_per_token if formula.ok else None
     notes = [f"random-init weights built from the catalog's architecture row as transformers {spec.model_type} "
              f"({_params(built.params)} params); torch {torch_version}", hw_note,
@@ -628,9 +664,12 @@ def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: in
     if formula_bytes is None:
         notes.append(f"planner KV formula: {formula.formula}")
     notes.append(roof_text or bandwidth_note)
+    if copy is not None:
+        notes.append(f"measured bandwidth: {copy.note}" + (f"; on it the {copy_text}" if copy_text else ""))
     if timed.peak_memory_bytes is None:
         notes.append("peak memory not measured (no CUDA allocator on a CPU)")
-    run_id = f"{session}-{slug(spec.model_id)}-b{batch}-{path.replace('+', '-')}"
+    long = f"-p{prompt}" if prompt != args.prompt_len else ""
+    run_id = f"{session}-{slug(spec.model_id)}-b{batch}{long}-{path.replace('+', '-')}"
     row = {
         "run_id": run_id, "model_id": spec.model_id, "engine": "transformers", "engine_version": tf_version,
         "path": path, "hardware": hw_name, "gpu_count": gpu_count, "dtype": "bf16", "quantization": None,
@@ -651,6 +690,10 @@ def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: in
         "memory_bandwidth_gbps": bandwidth if ceiling is not None else None,
         "roofline_tokens_per_s": ceiling,
         "roofline_fraction": decode_tps / ceiling if ceiling else None,
+        "copy_bandwidth_gbps": copy.gbps if copy else None,
+        "copy_roofline_tokens_per_s": copy_ceiling,
+        "copy_roofline_fraction": decode_tps / copy_ceiling if copy_ceiling else None,
+        "gpu_driver": driver,
     }
     base = timed.started_s[0] if timed.started_s else 0.0
     reqs = [{"run_id": run_id, "request_index": i, "ok": True, "input_tokens": prompt, "output_tokens": steps + 1,

@@ -450,6 +450,13 @@ MEASUREMENTS = Table(
                "(weights touched + KV cache).", minimum=0, maximum=1_000_000_000),
         Column("roofline_fraction", "float", "output_tokens_per_s / roofline_tokens_per_s.", minimum=0,
                maximum=1000),
+        Column("copy_bandwidth_gbps", "float", "Memory bandwidth a device-to-device copy reached in the same run, "
+               "GB/s (bytes read + written; the notes say how it was timed).", minimum=0, maximum=1_000_000),
+        Column("copy_roofline_tokens_per_s", "float", "The decode roofline on copy_bandwidth_gbps instead of the "
+               "datasheet bandwidth.", minimum=0, maximum=1_000_000_000),
+        Column("copy_roofline_fraction", "float", "output_tokens_per_s / copy_roofline_tokens_per_s.", minimum=0,
+               maximum=1000),
+        Column("gpu_driver", "text", "GPU driver version as nvidia-smi reports it."),
         # Published measurements (a vendor's own benchmark tables) enter through the normal build with their source.
         Column("peak_memory_scope", "enum", "What peak_memory_gb covers: one GPU, or the sum over all GPUs used "
                "(a script that adds torch.cuda.max_memory_allocated of every device), or end-of-generation: one "

@@ -25,6 +25,8 @@ TINY_MODELS = [
      "params_active_b": "0.01"},
     {**BASE, "model_id": "test-org/Tiny-Incomplete", "display_name": "Tiny incomplete", "family": "Qwen2.5",
      "architecture": "dense", "attention": "gqa"},
+    {**BASE, "model_id": "test-org/Tiny-Hybrid-MoE", "display_name": "Tiny hybrid MoE", "family": "Qwen3-Next",
+     "architecture": "moe", "params_total_b": "0.01", "params_active_b": "0.01"},
 ]
 TINY_ARCHS = [
     {"model_id": "test-org/Tiny-Qwen2", "num_layers": "2", "hidden_size": "64", "num_attention_heads": "4",
@@ -37,6 +39,13 @@ TINY_ARCHS = [
      "source_url": SRC, "as_of": "2025-01-01"},
     {"model_id": "test-org/Tiny-Incomplete", "num_layers": "2", "num_attention_heads": "4", "num_kv_heads": "2",
      "source_url": SRC, "as_of": "2025-01-01"},
+    # Gated DeltaNet layers with full attention every 2nd layer (Qwen3-Next's layout, 4 layers instead of 48).
+    {"model_id": "test-org/Tiny-Hybrid-MoE", "num_layers": "4", "hidden_size": "64", "num_attention_heads": "4",
+     "num_kv_heads": "2", "head_dim": "16", "vocab_size": "512", "tie_word_embeddings": "false",
+     "n_routed_experts": "8", "n_shared_experts": "1", "experts_per_token": "2", "moe_intermediate_size": "32",
+     "shared_expert_intermediate_size": "32", "full_attention_interval": "2", "linear_num_key_heads": "2",
+     "linear_num_value_heads": "4", "linear_key_head_dim": "16", "linear_value_head_dim": "16",
+     "linear_conv_kernel_dim": "4", "attn_output_gate": "true", "source_url": SRC, "as_of": "2025-01-01"},
 ]
 SMALL = ["--device", "cpu", "--batch-sizes", "1,2", "--prompt-len", "12", "--decode-steps", "3", "--repeats", "2",
          "--kv-tokens", "16"]
@@ -163,3 +172,80 @@ def test_small_figures_are_not_written_as_zero():
     assert float(_cell(0.0000612345678)) == pytest.approx(0.0000612346, rel=1e-6)
     assert float(_cell(123456.789)) == pytest.approx(123457)
     assert _cell(0.0) == "0.0"
+
+
+def test_hybrid_linear_attention_is_built_measured_and_its_growing_cache_matches_the_formula(tiny_data, tmp_path,
+                                                                                             capsys):
+    out = tmp_path / "hybrid"
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--batch-sizes", "1",
+                      "--model", "test-org/Tiny-Hybrid-MoE", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    row, = rows(out / "measurements")
+    # Only the 2 full-attention layers grow with the context: 2 (K, V) x 2 layers x 2 KV heads x 16 x 2 bytes; the
+    # Gated DeltaNet state is the same size at every length.
+    assert float(row["kv_cache_formula_bytes_per_token"]) == 256
+    assert float(row["kv_cache_measured_to_formula"]) == 1.0
+    assert "hybrid: Gated DeltaNet" in row["notes"]
+
+
+@pytest.mark.parametrize("model_id", ["Qwen/Qwen3-Next-80B-A3B-Instruct", "Qwen/Qwen3.5-35B-A3B"])
+def test_the_hybrid_transformers_builds_has_the_parameters_the_catalog_counts(model_id):
+    """The real rows, built on the meta device: transformers' model and the catalog's parameter counter agree to
+    0.001 % (the counter leaves out per-head q/k norms, the shared-expert gate and the Gated DeltaNet's A_log,
+    dt_bias and norm: about 1e5 parameters of 8e10)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ingest.measure.local_gpu import read_catalog
+    from ingest.measure.arch_config import make_config
+    from modelmatch.planning.param_count import count_params
+    from tests.conftest import REPO_ROOT
+
+    catalog = read_catalog(REPO_ROOT / "data")
+    spec = build_spec(catalog.models[model_id], catalog.architectures[model_id], 4096)
+    assert spec.ok, spec.problem
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(make_config(spec), dtype=torch.bfloat16)
+    built = sum(p.numel() for p in model.parameters())
+    counted = count_params(catalog.architectures[model_id], catalog.models[model_id]).total
+    assert built == pytest.approx(counted, rel=1e-5)
+
+
+def test_a_row_that_says_the_attention_output_is_not_gated_is_not_built_as_a_gated_model():
+    model = next(m for m in TINY_MODELS if m["model_id"] == "test-org/Tiny-Hybrid-MoE")
+    spec = build_spec(model, {**TINY_ARCHS[3], "attn_output_gate": "false"}, 64)
+    assert not spec.ok and "always gates the attention output" in spec.problem
+
+
+def test_long_prompt_copy_bandwidth_and_its_roofline_are_recorded(tiny_data, tmp_path, capsys):
+    out = tmp_path / "long"
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--batch-sizes", "1,2",
+                      "--long-prompt-len", "40", "--copy-mib", "8", "--model", "test-org/Tiny-Qwen2",
+                      "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "copy bandwidth: device-to-device copy of 8 MiB" in err
+    summary = rows(out / "measurements")
+    assert sorted((r["concurrency"], r["input_len"]) for r in summary) == [("1", "12"), ("1", "40"), ("2", "12")]
+    long, = [r for r in summary if r["input_len"] == "40"]
+    assert long["run_id"].endswith("-b1-p40-eager") and float(long["ttft_ms_p50"]) > 0
+    assert len({r["run_id"] for r in summary}) == 3
+    for row in summary:
+        assert float(row["copy_bandwidth_gbps"]) > 0
+        ceiling = float(row["copy_roofline_tokens_per_s"])
+        assert float(row["copy_roofline_fraction"]) == pytest.approx(float(row["output_tokens_per_s"]) / ceiling,
+                                                                      rel=1e-4)
+        assert "measured bandwidth: device-to-device copy" in row["notes"]
+        assert row["memory_bandwidth_gbps"] == "" and row["gpu_driver"] == ""  # no datasheet, no driver on a CPU
+    build(tiny_data, tmp_path / "catalog.duckdb")  # the new columns are valid catalog columns
+
+
+def test_nvidia_smi_lines_give_name_memory_and_driver():
+    from ingest.measure.hardware import parse_nvidia_smi
+
+    gpus = parse_nvidia_smi("NVIDIA H100 80GB HBM3, 81559, 580.159.04\nNVIDIA H200, 143771, 580.159.03\n\n")
+    assert [(g.name, g.memory_mib, g.driver) for g in gpus] == [
+        ("NVIDIA H100 80GB HBM3", 81559, "580.159.04"), ("NVIDIA H200", 143771, "580.159.03")]
+    one, = parse_nvidia_smi("Some GPU, [N/A]")
+    assert (one.name, one.memory_mib, one.driver) == ("Some GPU", None, None)
