@@ -249,3 +249,28 @@ def test_nvidia_smi_lines_give_name_memory_and_driver():
         ("NVIDIA H100 80GB HBM3", 81559, "580.159.04"), ("NVIDIA H200", 143771, "580.159.03")]
     one, = parse_nvidia_smi("Some GPU, [N/A]")
     assert (one.name, one.memory_mib, one.driver) == ("Some GPU", None, None)
+
+
+def test_the_prepared_gpu_script_runs_end_to_end_and_its_rows_build(tiny_data, tmp_path):
+    """scripts/measure-gpu on this CPU with a tiny model (same options as on the GPU, shorter decode): rows for
+    batch 1/8/32 at the 1,024-token prompt and batch 1 at 8,192, validated by a real build, and the table."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    out = tmp_path / "gpu-run"
+    env = {**os.environ, "MEASURE_DEVICE": "cpu", "MODELMATCH_DATA_DIR": str(tiny_data),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "measure-gpu"), str(out), "--model",
+                           "test-org/Tiny-Qwen2", "--decode-steps", "2", "--repeats", "1", "--kv-tokens", "16",
+                           "--copy-mib", "4"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the new rows build into the catalog" in done.stderr
+    summary = rows(out / "measurements")
+    assert sorted((int(r["concurrency"]), int(r["input_len"])) for r in summary) == [
+        (1, 1024), (1, 8192), (8, 1024), (32, 1024)]
+    assert {r["path"] for r in summary} == {"eager"}
+    table = (out / "table.md").read_text()
+    assert table.count("| test-org/Tiny-Qwen2 | eager |") == 4 and "weights=random-init" in table
