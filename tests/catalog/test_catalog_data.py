@@ -29,8 +29,8 @@ REQUIRED_MODELS = [
 
 # Hosts (and, on shared hosts, owners) that publish official material for the catalog's vendors.
 OFFICIAL_SOURCES = {
-    "github.com": {"QwenLM", "deepseek-ai", "meta-llama", "google-deepmind", "01-ai", "openai", "mistralai",
-                   "NVIDIA", "ROCm", "mlcommons"},
+    "github.com": {"QwenLM", "deepseek-ai", "meta-llama", "google-deepmind", "google-gemini", "01-ai", "openai",
+                   "anthropics", "mistralai", "NVIDIA", "ROCm", "mlcommons"},
     "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai"},
     "qwenlm.github.io": None, "qwen.ai": None, "qwen.readthedocs.io": None, "modelscope.cn": None,
     "api-docs.deepseek.com": None, "alibabacloud.com": None, "www.alibabacloud.com": None,
