@@ -145,6 +145,16 @@ def _attention_layout_columns() -> tuple[Column, ...]:
                maximum=10_000),
         Column("index_topk", "int", "DeepSeek Sparse Attention: key-value tokens selected per query token.",
                minimum=1, maximum=100_000_000),
+        Column("compress_ratios", "text", "DeepSeek-V4 hybrid attention: the config's per-layer compress_ratios, "
+               "';'-separated (0 = sliding window only, 4 = compressed sparse attention with the indexer, 128 = "
+               "heavily compressed attention); the config lists one entry more than num_layers, for the "
+               "multi-token-prediction layer."),
+        Column("o_groups", "int", "DeepSeek-V4 grouped output projection: head groups, each projected to "
+               "o_lora_rank before one mixing projection to hidden_size.", minimum=1, maximum=10_000),
+        Column("o_lora_rank", "int", "DeepSeek-V4 grouped output projection: width of each group's projection.",
+               minimum=1, maximum=1_000_000),
+        Column("hc_mult", "int", "DeepSeek-V4 manifold-constrained hyper-connections: residual streams per token "
+               "(each layer mixes them with small learned projections).", minimum=1, maximum=64),
         Column("mtp_params_b", "float", "Multi-token-prediction module weights, billions (loaded only when an "
                "engine uses it for speculative decoding).", minimum=0, maximum=5000),
         Column("attention_not_modelled", "text", "What is missing to compute this model's attention memory (e.g. an "
