@@ -96,6 +96,28 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
     )
 
 
+# Tiers a model's parameter counts may have when they come from another source than the rest of its row.
+PARAMS_TIERS = ("official", "secondary")
+
+
+def _params_source_columns() -> tuple[Column, ...]:
+    """Where params_total_b / params_active_b / architecture come from when it is not the row's source (a model row read on a
+    pricing page whose counts only engines' and hardware vendors' pages state). Empty: the row's own tier and
+    source. Validation: modelmatch/catalog/provenance.py (params_problems)."""
+    return (
+        Column("params_provenance", "enum", "Tier of params_total_b, params_active_b and architecture (dense / "
+               "moe) when they come from another source than the row: official (the vendor's page, read directly) "
+               "or secondary (two independent reputable sources that agree: params_source_url and "
+               "params_second_source_url). Empty: the row's tier.", choices=PARAMS_TIERS),
+        Column("params_source_url", "url", "The parameter counts' source (required with params_provenance)."),
+        Column("params_source_location", "text", "Where in params_source_url (and params_second_source_url) the "
+               "counts are."),
+        Column("params_as_of", "date", "Date of the version of the parameter counts' source that was read."),
+        Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
+               "parameter counts."),
+    )
+
+
 REVIEW_STATES = ("held", "accepted")
 
 
@@ -210,6 +232,7 @@ MODELS = Table(
         Column("max_output_tokens", "int", "Officially stated maximum output length, tokens.", minimum=1,
                maximum=100_000_000, label="max output (tokens)"),
         *_provenance_columns(),
+        *_params_source_columns(),
     ),
     key=("model_id",),
 )

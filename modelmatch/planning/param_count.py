@@ -28,7 +28,11 @@ token reads one row of it, no matrix multiply): Mistral counts it as active (Mix
 
 A vendor's count is often rounded or cut off to the size in the name ("8B", "70B", Qwen2.5-7B's 7,615,616,512
 parameters stated as 7.61B), so the check allows 1 % or one unit of the stated number's last digit, whichever is
-larger; anything beyond is a mismatch reported with both numbers and a reason, never dropped.
+larger; anything beyond is a mismatch reported with both numbers and a reason, never dropped. Counts of 1000B or
+more are stated in trillions, so their last digit is read there (DeepSeek-V4-Pro's "1.6T", a cell of 1600: ±100B).
+
+DeepSeek-V4 rows (compress_ratios set) are counted by _count_deepseek_v4, which follows transformers'
+DeepseekV4ForCausalLM layer by layer.
 """
 
 from __future__ import annotations
@@ -262,14 +266,28 @@ def _digits(value: float) -> tuple[str, str]:
     return whole, frac.rstrip("0")
 
 
+# Counts of a thousand billion or more are stated in trillions ("1.6T"), so a catalog cell of 1600 (billions) carries
+# the precision of 1.6: its figures and last digit are read in trillions.
+TRILLION_B = 1000
+
+
+def _in_trillions(value: float) -> bool:
+    return abs(float(value)) >= TRILLION_B and float(value).is_integer()
+
+
 def significant_figures(value: float) -> int:
-    """Written significant figures; an integer's trailing zeros count (70 -> 2, 671 -> 3, 0.6 -> 1, 72.71 -> 4)."""
+    """Written significant figures; an integer's trailing zeros count (70 -> 2, 671 -> 3, 0.6 -> 1, 72.71 -> 4),
+    except that a count of 1000B or more is read as stated in trillions (1600 = 1.6T -> 2)."""
+    if _in_trillions(value):
+        return significant_figures(float(value) / TRILLION_B)
     whole, frac = _digits(value)
     return max(1, len((whole + frac).lstrip("0")))
 
 
 def last_digit_unit(value: float) -> float:
-    """One unit of the last written digit: 70 -> 1, 72.71 -> 0.01, 0.6 -> 0.1."""
+    """One unit of the last written digit: 70 -> 1, 72.71 -> 0.01, 0.6 -> 0.1; 1600 (1.6T) -> 100."""
+    if _in_trillions(value):
+        return last_digit_unit(float(value) / TRILLION_B) * TRILLION_B
     _, frac = _digits(value)
     return 10.0 ** -len(frac)
 
