@@ -15,6 +15,7 @@ from modelmatch.catalog.provenance import column_tier
 from modelmatch.catalog.schema import TABLE_BY_NAME, TIERS
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.catalog.cells import clean
+from modelmatch.catalog.tiers import KV_FIELDS, kv_layout
 from modelmatch.planning.param_count import Verification, verify
 
 MISSING = "missing"
@@ -23,8 +24,6 @@ TIER_TABLES = ("models", "architectures", "scores", "licenses", "prices", "gpus"
 
 # What the planner needs to size a model: weights from the model row, KV cache from the architecture row.
 WEIGHT_FIELDS = ("params_total_b",)
-KV_FIELDS = {"mla": ("num_layers", "kv_lora_rank", "qk_rope_head_dim"),
-             "other": ("num_layers", "num_kv_heads", "head_dim")}
 ARCH_FIELDS = ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim", "intermediate_size",
                "vocab_size")
 MOE_FIELDS = ("n_routed_experts", "experts_per_token", "moe_intermediate_size")
@@ -112,6 +111,7 @@ def tier_report(reader: CatalogReader) -> TierReport:
                 attention = "mla"
             elif arch.get("full_attention_interval") is not None:
                 attention = "gqa"
+        v4 = arch is not None and arch.get("compress_ratios") is not None
         wanted = list(ARCH_FIELDS)
         if model.get("architecture") == "moe":
             wanted += MOE_FIELDS
@@ -120,12 +120,12 @@ def tier_report(reader: CatalogReader) -> TierReport:
         for col in wanted:
             records.append((mid, col, MISSING if arch is None else _cell_tier(arch, atable, col)))
         lacks = [f"models.{f}" for f in WEIGHT_FIELDS if model.get(f) is None]
-        kv = KV_FIELDS["mla" if attention == "mla" else "other"]
+        kv = KV_FIELDS[kv_layout(attention, arch)]
         if arch is None:
             lacks.append("architecture row")
         else:
             lacks += [f"architectures.{f}" for f in kv if arch.get(f) is None]
-        if attention is None:
+        if attention is None and not v4:  # a DeepSeek-V4 row's compress_ratios says its layout
             lacks.append("models.attention")
         if lacks:
             cannot_size[mid] = lacks

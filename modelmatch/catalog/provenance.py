@@ -160,6 +160,39 @@ def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]
     return problems
 
 
+# The models cells params_provenance speaks for (their own source when it differs from the row's), and the columns
+# that give that source.
+PARAMS_COLUMNS = ("params_total_b", "params_active_b", "architecture")
+PARAMS_SOURCE_COLUMNS = ("params_provenance", "params_source_url", "params_source_location", "params_as_of",
+                         "params_second_source_url")
+
+
+def params_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """A model's parameter counts with their own tier need their own source, and two independent ones when
+    secondary; source columns without a tier say nothing and are refused."""
+    tier = values.get("params_provenance")
+    source, second = values.get("params_source_url"), values.get("params_second_source_url")
+    given = [c for c in PARAMS_SOURCE_COLUMNS[1:] if values.get(c) is not None]
+    if tier is None:
+        return [(c, "params_* source columns need params_provenance (the counts' tier)") for c in given]
+    problems: list[tuple[str, str]] = []
+    if all(values.get(c) is None for c in PARAMS_COLUMNS):
+        problems.append(("params_provenance", "params_provenance is set but params_total_b, params_active_b and "
+                                              "architecture are empty"))
+    for column in ("params_source_url", "params_source_location", "params_as_of"):
+        if values.get(column) is None:
+            problems.append((column, f"params_provenance {tier} needs {column}"))
+    if tier == "secondary":
+        if not second:
+            problems.append(("params_second_source_url", "params_provenance secondary needs two independent sources "
+                                                         "that agree: params_second_source_url is empty"))
+        elif _host(second) == _host(source):
+            problems.append(("params_second_source_url", f"params_second_source_url is on the same site as "
+                                                         f"params_source_url ({_host(source)}): not an independent "
+                                                         "second source"))
+    return problems
+
+
 def formula_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]:
     try:
         formulas = parse_formulas(values["formula"], table)
@@ -198,5 +231,7 @@ def column_tier(values: dict[str, Any], table: Table, column: str) -> str | None
         return None
     if column in derived_columns(values, table):
         return "derived"
+    if column in PARAMS_COLUMNS and values.get("params_provenance") in TIERS:
+        return values["params_provenance"]
     tier = values.get("provenance")
     return tier if tier in TIERS else None

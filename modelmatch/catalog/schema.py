@@ -96,6 +96,28 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
     )
 
 
+# Tiers a model's parameter counts may have when they come from another source than the rest of its row.
+PARAMS_TIERS = ("official", "secondary")
+
+
+def _params_source_columns() -> tuple[Column, ...]:
+    """Where params_total_b / params_active_b / architecture come from when it is not the row's source (a model row read on a
+    pricing page whose counts only engines' and hardware vendors' pages state). Empty: the row's own tier and
+    source. Validation: modelmatch/catalog/provenance.py (params_problems)."""
+    return (
+        Column("params_provenance", "enum", "Tier of params_total_b, params_active_b and architecture (dense / "
+               "moe) when they come from another source than the row: official (the vendor's page, read directly) "
+               "or secondary (two independent reputable sources that agree: params_source_url and "
+               "params_second_source_url). Empty: the row's tier.", choices=PARAMS_TIERS),
+        Column("params_source_url", "url", "The parameter counts' source (required with params_provenance)."),
+        Column("params_source_location", "text", "Where in params_source_url (and params_second_source_url) the "
+               "counts are."),
+        Column("params_as_of", "date", "Date of the version of the parameter counts' source that was read."),
+        Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
+               "parameter counts."),
+    )
+
+
 REVIEW_STATES = ("held", "accepted")
 
 
@@ -145,6 +167,16 @@ def _attention_layout_columns() -> tuple[Column, ...]:
                maximum=10_000),
         Column("index_topk", "int", "DeepSeek Sparse Attention: key-value tokens selected per query token.",
                minimum=1, maximum=100_000_000),
+        Column("compress_ratios", "text", "DeepSeek-V4 hybrid attention: the config's per-layer compress_ratios, "
+               "';'-separated (0 = sliding window only, 4 = compressed sparse attention with the indexer, 128 = "
+               "heavily compressed attention); the config lists one entry more than num_layers, for the "
+               "multi-token-prediction layer."),
+        Column("o_groups", "int", "DeepSeek-V4 grouped output projection: head groups, each projected to "
+               "o_lora_rank before one mixing projection to hidden_size.", minimum=1, maximum=10_000),
+        Column("o_lora_rank", "int", "DeepSeek-V4 grouped output projection: width of each group's projection.",
+               minimum=1, maximum=1_000_000),
+        Column("hc_mult", "int", "DeepSeek-V4 manifold-constrained hyper-connections: residual streams per token "
+               "(each layer mixes them with small learned projections).", minimum=1, maximum=64),
         Column("mtp_params_b", "float", "Multi-token-prediction module weights, billions (loaded only when an "
                "engine uses it for speculative decoding).", minimum=0, maximum=5000),
         Column("attention_not_modelled", "text", "What is missing to compute this model's attention memory (e.g. an "
@@ -200,6 +232,7 @@ MODELS = Table(
         Column("max_output_tokens", "int", "Officially stated maximum output length, tokens.", minimum=1,
                maximum=100_000_000, label="max output (tokens)"),
         *_provenance_columns(),
+        *_params_source_columns(),
     ),
     key=("model_id",),
 )

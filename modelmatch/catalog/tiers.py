@@ -22,8 +22,18 @@ MISSING = "missing"
 TIER_ORDER = {**{t: i for i, t in enumerate(TIERS)}, NO_TIER: len(TIERS), MISSING: len(TIERS) + 1}
 LEGACY = {"third-party": "official", "local-run": "measured"}
 
+# The architecture numbers the cache of each layout rests on (what the planner needs to size it).
 KV_FIELDS = {"mla": ("num_layers", "kv_lora_rank", "qk_rope_head_dim"),
-             "other": ("num_layers", "num_kv_heads", "head_dim")}
+             "other": ("num_layers", "num_kv_heads", "head_dim"),
+             # DeepSeek-V4: the layout comes from the architecture row (modelmatch/planning/sequence_cache.py)
+             "deepseek-v4": ("num_layers", "head_dim", "sliding_window", "compress_ratios")}
+
+
+def kv_layout(attention: str | None, arch: dict[str, Any] | None) -> str:
+    """Which KV_FIELDS entry a model's cache rests on."""
+    if arch is not None and arch.get("compress_ratios") is not None:
+        return "deepseek-v4"
+    return "mla" if attention == "mla" else "other"
 
 
 def score_rank(provenance: str | None, measured_by: str | None = None) -> int:
@@ -94,7 +104,7 @@ def model_evidence(reader: CatalogReader, model_id: str, gpu_id: str | None = No
     gpu = _row(reader, "gpus", gpu_id)
     lic = _row(reader, "licenses", model.get("license_id") if model else None)
     attention = (model or {}).get("attention")
-    kv = KV_FIELDS["mla" if attention == "mla" else "other"]
+    kv = KV_FIELDS[kv_layout(attention, arch)]
     memory = [("parameters", _cell(model, "models", "params_total_b"))]
     memory += [(f"architecture {c}", _cell(arch, "architectures", c)) for c in kv]
     speed = [("active parameters", _cell(model, "models", "params_active_b")

@@ -16,7 +16,8 @@ KV_DTYPES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp8": 1}
 ATTENTION_TYPES = ("mha", "gqa", "mqa", "mla")
 
 
-_TEXT_FIELDS = ("model_id", "source_url", "tie_word_embeddings", "attn_output_gate", "attention_not_modelled")
+_TEXT_FIELDS = ("model_id", "source_url", "tie_word_embeddings", "attn_output_gate", "attention_not_modelled",
+                "compress_ratios")
 _FLOAT_FIELDS = ("mtp_params_b",)
 
 
@@ -57,6 +58,11 @@ class Architecture:
     index_n_heads: int | None = None
     index_head_dim: int | None = None
     index_topk: int | None = None
+    # DeepSeek-V4 hybrid attention (per-layer compress ratios, grouped output projection, hyper-connections).
+    compress_ratios: str | None = None
+    o_groups: int | None = None
+    o_lora_rank: int | None = None
+    hc_mult: int | None = None
     mtp_params_b: float | None = None
     attention_not_modelled: str | None = None
     source_url: str | None = None
@@ -80,6 +86,19 @@ class Architecture:
         if not values.get("model_id"):
             raise ValueError("an architecture row needs its model_id")
         return cls(**values)
+
+
+def layer_compress_ratios(arch: "Architecture") -> tuple[int, ...] | None:
+    """The compress ratio of each main-model layer (the first num_layers entries of compress_ratios; the config lists
+    one more, for the multi-token-prediction layer), or None when the row has no such list. A list shorter than
+    num_layers raises PlanInputError."""
+    if arch.compress_ratios is None:
+        return None
+    ratios = tuple(int(float(x)) for x in str(arch.compress_ratios).replace(",", ";").split(";") if x.strip())
+    if arch.num_layers is None or len(ratios) < arch.num_layers:
+        raise PlanInputError(f"{arch.model_id}: compress_ratios lists {len(ratios)} layers, fewer than num_layers "
+                             f"{arch.num_layers}")
+    return ratios[:arch.num_layers]
 
 
 class PlanInputError(ValueError):

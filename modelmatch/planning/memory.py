@@ -1,4 +1,5 @@
-"""Memory arithmetic from a model's real architecture: KV cache per token (MHA/GQA/MQA and DeepSeek's MLA), with the
+"""Memory arithmetic from a model's real architecture: KV cache per token (MHA/GQA/MQA, DeepSeek's MLA, and DeepSeek-V4's
+compressed layers through `sequence_cache`), with the
 formula written out with the numbers filled in. Weight bytes per precision are in `weights`, the whole cache of one
 sequence by layer kind (sliding-window, hybrid linear attention, DSA included) in `sequence_cache`, and the
 architecture record they all read in `architecture`.
@@ -53,7 +54,7 @@ class KVCachePerToken:
 def _has_layout(arch: Architecture) -> bool:
     """The row describes sliding-window, hybrid-linear, sparse or unmodelled attention (not one plain formula)."""
     return bool(arch.sliding_window_layers or arch.full_attention_interval or arch.index_topk or arch.index_head_dim
-                or arch.attention_not_modelled)
+                or arch.attention_not_modelled or arch.compress_ratios)
 
 
 def kv_cache_bytes_per_token(arch: Architecture | Mapping[str, Any], attention: str | None,
@@ -73,7 +74,8 @@ def kv_cache_bytes_per_token(arch: Architecture | Mapping[str, Any], attention: 
     tp = tensor_parallel
     base = dict(model_id=arch.model_id, attention=attention, kv_dtype=kv_dtype, bytes_per_element=bpe,
                 tensor_parallel=tp)
-    if _has_layout(arch) and (attention is not None or arch.full_attention_interval or arch.kv_lora_rank):
+    if _has_layout(arch) and (attention is not None or arch.full_attention_interval or arch.kv_lora_rank
+                              or arch.compress_ratios):
         # Sliding, hybrid-linear and sparse layouts: the per-token figure is the part that grows without bound; the
         # windowed and fixed-size parts are in sequence_cache(), which the planner uses.
         seq = sequence_cache(arch, attention, kv_dtype, tp)

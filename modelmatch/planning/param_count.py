@@ -28,7 +28,11 @@ token reads one row of it, no matrix multiply): Mistral counts it as active (Mix
 
 A vendor's count is often rounded or cut off to the size in the name ("8B", "70B", Qwen2.5-7B's 7,615,616,512
 parameters stated as 7.61B), so the check allows 1 % or one unit of the stated number's last digit, whichever is
-larger; anything beyond is a mismatch reported with both numbers and a reason, never dropped.
+larger; anything beyond is a mismatch reported with both numbers and a reason, never dropped. Counts of 1000B or
+more are stated in trillions, so their last digit is read there (DeepSeek-V4-Pro's "1.6T", a cell of 1600: ±100B).
+
+DeepSeek-V4 rows (compress_ratios set) are counted by _count_deepseek_v4, which follows transformers'
+DeepseekV4ForCausalLM layer by layer.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def _need(row: Any, names: tuple[str, ...], missing: list[str]) -> dict[str, int
 def count_params(arch: Mapping[str, Any] | Any, attention: str | None) -> ParamCount:
     """Total and active parameters of one architecture row; `attention` is the models row's attention type."""
     model_id = str(_get(arch, "model_id") or "")
+    if _get(arch, "compress_ratios") is not None:
+        return _count_deepseek_v4(arch, model_id)
     missing: list[str] = []
     base = _need(arch, ("num_layers", "hidden_size", "vocab_size", "num_attention_heads"), missing)
     moe = _get(arch, "n_routed_experts") is not None
@@ -143,6 +149,70 @@ def count_params(arch: Mapping[str, Any] | Any, attention: str | None) -> ParamC
     return ParamCount(model_id, total, active, input_embedding=vocab * hidden)
 
 
+# The compress ratios DeepSeek-V4's layers use, as transformers' DeepseekV4Config maps them: 0 sliding window only,
+# 4 compressed sparse attention (overlapping windows and the lightning indexer), 128 heavily compressed attention.
+V4_SLIDING, V4_CSA, V4_HCA = 0, 4, 128
+
+
+def _count_deepseek_v4(arch: Mapping[str, Any] | Any, model_id: str) -> ParamCount:
+    """DeepSeek-V4 (hybrid compressed attention, grouped output projection, hyper-connections, hash-routed MoE).
+
+    As transformers' DeepseekV4ForCausalLM builds it, per layer: the query down projection, its norm and the up
+    projection (hidden x q_lora_rank + q_lora_rank + q_lora_rank x heads x head_dim); one shared key=value projection
+    and its norm (hidden x head_dim + head_dim); the grouped output projection (heads x head_dim x o_lora_rank, then
+    o_groups x o_lora_rank x hidden); one attention sink per head; on compressed layers the compressor (CSA, ratio 4:
+    kv and gate projections to 2 x head_dim, a ratio x 2 head_dim position bias and a head_dim norm, plus the indexer:
+    kv and gate projections to 2 x index_head_dim, its position bias and norm, the query up projection q_lora_rank x
+    index_n_heads x index_head_dim and the per-head weight projection hidden x index_n_heads; HCA, ratio 128: kv and
+    gate projections to head_dim, a ratio x head_dim position bias and a head_dim norm); two hyper-connection mixers
+    (each (2 + hc_mult) x hc_mult outputs from hc_mult x hidden inputs, plus that many biases and 3 scales); two
+    RMSNorms; every layer is MoE (routed experts, shared experts of moe_intermediate_size, the router's expert x
+    hidden weight; hash-routed layers have the same weight and look their experts up in a token table, a buffer, not
+    a parameter). Model: embeddings and output head, the final norm and the output hyper-connection head
+    (hc_mult x hc_mult x hidden + hc_mult + 1). The multi-token-prediction layer (the config's extra compress_ratios
+    entry) is not counted: transformers does not build it, and DeepSeek-V4-Flash's stated 284B matches the count
+    without it."""
+    from modelmatch.planning.architecture import Architecture, PlanInputError, layer_compress_ratios
+
+    needed = ("num_layers", "hidden_size", "vocab_size", "num_attention_heads", "head_dim", "q_lora_rank", "o_groups",
+              "o_lora_rank", "hc_mult", "n_routed_experts", "experts_per_token", "moe_intermediate_size")
+    missing: list[str] = []
+    v = _need(arch, needed, missing)
+    try:
+        ratios = layer_compress_ratios(Architecture.from_row(arch)) if not missing else None
+    except PlanInputError:
+        missing.append("compress_ratios")
+        ratios = None
+    if ratios is not None and V4_CSA in ratios:
+        v.update(_need(arch, ("index_n_heads", "index_head_dim"), missing))
+    if ratios is not None and set(ratios) - {V4_SLIDING, V4_CSA, V4_HCA}:
+        missing.append("compress_ratios (only 0, 4 and 128 are modelled)")
+    if missing:
+        return ParamCount(model_id, None, None, tuple(dict.fromkeys(missing)))
+    hidden, heads, hd, qr = v["hidden_size"], v["num_attention_heads"], v["head_dim"], v["q_lora_rank"]
+    vocab, n_hc = v["vocab_size"], v["hc_mult"]
+    attention = (hidden * qr + qr + qr * heads * hd + hidden * hd + hd + heads * hd * v["o_lora_rank"]
+                 + v["o_groups"] * v["o_lora_rank"] * hidden + heads)
+    compressor = {V4_SLIDING: 0,
+                  V4_HCA: 2 * hidden * hd + V4_HCA * hd + hd}
+    if V4_CSA in ratios:
+        ih, ihd = v["index_n_heads"], v["index_head_dim"]
+        indexer = 4 * hidden * ihd + V4_CSA * 2 * ihd + ihd + qr * ih * ihd + hidden * ih
+        compressor[V4_CSA] = 4 * hidden * hd + V4_CSA * 2 * hd + hd + indexer
+    mixer_out = (2 + n_hc) * n_hc
+    hyper = 2 * (mixer_out * n_hc * hidden + mixer_out + 3)
+    routed, per_token = int(_get(arch, "n_routed_experts")), v["experts_per_token"]
+    shared = int(_get(arch, "n_shared_experts") or 0)
+    expert = 3 * hidden * v["moe_intermediate_size"]
+    moe_all = routed * expert + shared * expert + routed * hidden
+    layers = sum(attention + compressor[r] + hyper + 2 * hidden for r in ratios)
+    tied = bool(_get(arch, "tie_word_embeddings"))
+    model = vocab * hidden * (1 if tied else 2) + hidden + n_hc * n_hc * hidden + n_hc + 1
+    total = model + layers + len(ratios) * moe_all
+    active = total - len(ratios) * (routed - per_token) * expert
+    return ParamCount(model_id, total, active, input_embedding=vocab * hidden)
+
+
 @dataclass(frozen=True)
 class Check:
     """One comparison of a computed count with the stated one (billions)."""
@@ -196,14 +266,28 @@ def _digits(value: float) -> tuple[str, str]:
     return whole, frac.rstrip("0")
 
 
+# Counts of a thousand billion or more are stated in trillions ("1.6T"), so a catalog cell of 1600 (billions) carries
+# the precision of 1.6: its figures and last digit are read in trillions.
+TRILLION_B = 1000
+
+
+def _in_trillions(value: float) -> bool:
+    return abs(float(value)) >= TRILLION_B and float(value).is_integer()
+
+
 def significant_figures(value: float) -> int:
-    """Written significant figures; an integer's trailing zeros count (70 -> 2, 671 -> 3, 0.6 -> 1, 72.71 -> 4)."""
+    """Written significant figures; an integer's trailing zeros count (70 -> 2, 671 -> 3, 0.6 -> 1, 72.71 -> 4),
+    except that a count of 1000B or more is read as stated in trillions (1600 = 1.6T -> 2)."""
+    if _in_trillions(value):
+        return significant_figures(float(value) / TRILLION_B)
     whole, frac = _digits(value)
     return max(1, len((whole + frac).lstrip("0")))
 
 
 def last_digit_unit(value: float) -> float:
-    """One unit of the last written digit: 70 -> 1, 72.71 -> 0.01, 0.6 -> 0.1."""
+    """One unit of the last written digit: 70 -> 1, 72.71 -> 0.01, 0.6 -> 0.1; 1600 (1.6T) -> 100."""
+    if _in_trillions(value):
+        return last_digit_unit(float(value) / TRILLION_B) * TRILLION_B
     _, frac = _digits(value)
     return 10.0 ** -len(frac)
 

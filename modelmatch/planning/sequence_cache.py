@@ -17,6 +17,7 @@ from modelmatch.planning.architecture import (
     _fmt,
     _missing_message,
     kv_heads_per_gpu,
+    layer_compress_ratios,
 )
 
 
@@ -44,8 +45,19 @@ class CachePart:
     window_tokens: int | None = None
     bytes_per_sequence: int = 0  # fixed size, whatever the context length
     formula: str = ""
+    # Compressed caches (DeepSeek-V4) store one entry of bytes_per_entry per tokens_per_entry tokens (complete windows
+    # only); bytes_per_token is then their average per token. topk_entries: a decode step reads at most this many.
+    tokens_per_entry: int = 1
+    bytes_per_entry: int = 0
+    topk_entries: int | None = None
+
+    def entries(self, context_tokens: int) -> int:
+        tokens = context_tokens if self.window_tokens is None else min(context_tokens, self.window_tokens)
+        return tokens // self.tokens_per_entry
 
     def bytes_for(self, context_tokens: int) -> int:
+        if self.tokens_per_entry > 1:
+            return self.bytes_per_entry * self.entries(context_tokens) + self.bytes_per_sequence
         tokens = context_tokens if self.window_tokens is None else min(context_tokens, self.window_tokens)
         return self.bytes_per_token * tokens + self.bytes_per_sequence
 
@@ -91,10 +103,16 @@ class SequenceCache:
         (the indexer keys of every token are still scanned)."""
         if not self.ok:
             return None
-        if self.decode_topk_tokens is None:
+        if self.decode_topk_tokens is None and not any(p.topk_entries is not None for p in self.parts):
             return self.bytes_for(context_tokens)
         total = 0
         for p in self.parts:
+            if p.topk_entries is not None:
+                total += p.bytes_per_entry * min(p.entries(context_tokens), p.topk_entries) + p.bytes_per_sequence
+                continue
+            if p.tokens_per_entry > 1 or p.window_tokens is not None:
+                total += p.bytes_for(context_tokens)
+                continue
             tokens = min(context_tokens, self.decode_topk_tokens) if p.label.startswith("MLA latent") else \
                 context_tokens
             total += p.bytes_per_token * tokens + p.bytes_per_sequence
@@ -127,6 +145,9 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     - MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes per token, replicated on every tensor-parallel GPU.
     - DSA (MLA + DeepSeek Sparse Attention): the MLA latent (FlashMLA's 656-byte FP8 format when the cache is fp8)
       plus the FP8 indexer key and its float32 scales; decode reads the latent of the top-k tokens only.
+    - DeepSeek-V4 (compress_ratios): every layer keeps a sliding window of one shared key=value vector per token;
+      compressed sparse attention layers add one compressed key=value and one indexer key per 4 tokens, heavily
+      compressed attention layers one compressed key=value per 128 tokens (see _deepseek_v4_cache).
     - Hybrid linear attention: per linear layer a fixed recurrent state (value heads x key dim x value dim) and a
       convolution state ((2 x key heads x key dim + value heads x value dim) x (kernel - 1)); KV only on every
       full_attention_interval-th layer.
@@ -149,6 +170,8 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
     if arch.attention_not_modelled:
         return SequenceCache(**base, kind=attention or "unknown", parts=(), not_modelled=arch.attention_not_modelled,
                              formula=f"not modelled: {arch.attention_not_modelled}")
+    if arch.compress_ratios is not None:
+        return _deepseek_v4_cache(arch, base, kv_dtype, bpe, tp, pp, fail)
     inferred_note = ()
     if attention is None and arch.full_attention_interval is not None:
         attention = "gqa"  # hybrid rows: the full-attention layers' KV heads decide; missing ones are named below
@@ -292,3 +315,91 @@ def _mla_cache(arch: Architecture, base: dict, kv_dtype: str, bpe: int, tp: int,
         formula += f"; the latent is shared by all heads, so each of the {tp} tensor-parallel GPUs holds all of it"
     return SequenceCache(**base, kind=kind, parts=tuple(parts), formula=formula, notes=tuple(notes),
                          decode_topk_tokens=topk)
+
+
+# transformers' DeepseekV4Config maps the config's compress_ratios to layer types: 0 sliding window only, 4 compressed
+# sparse attention (CSA: overlapping windows and the lightning indexer), 128 heavily compressed attention (HCA).
+V4_LAYER_KINDS = {0: "sliding", 4: "CSA", 128: "HCA"}
+
+
+def _per_token(bytes_per_entry: int, tokens_per_entry: int) -> int | float:
+    return bytes_per_entry // tokens_per_entry if bytes_per_entry % tokens_per_entry == 0 else \
+        bytes_per_entry / tokens_per_entry
+
+
+def _deepseek_v4_cache(arch: Architecture, base: dict, kv_dtype: str, bpe: int, tp: int, pp: int,
+                       fail) -> SequenceCache:
+    """DeepSeek-V4's cache, as transformers' DeepseekV4 cache layers hold it (DeepseekV4HCACache, DeepseekV4CSACache).
+
+    Attention is multi-query with one key=value head of head_dim shared by every query head (the same vector is the
+    key and the value), so one vector per token and layer. Every layer keeps it for the last sliding_window tokens
+    only. A CSA layer (compress ratio 4) also keeps one compressed key=value of head_dim per complete window of 4
+    tokens and one compressed indexer key of index_head_dim per window (the lightning indexer scores every one of
+    them and attention reads the index_topk best); an HCA layer (ratio 128) keeps one compressed key=value of
+    head_dim per complete window of 128 tokens and reads them all. Shared by all heads, so every tensor-parallel GPU
+    holds all of it."""
+    kind = "deepseek-v4"
+    try:
+        ratios = layer_compress_ratios(arch)
+    except PlanInputError as exc:
+        return SequenceCache(**base, kind=kind, parts=(), missing=("compress_ratios",), formula=str(exc))
+    unknown = sorted(set(ratios) - set(V4_LAYER_KINDS))
+    if unknown:
+        text = (f"DeepSeek-V4 layers with compress ratio {', '.join(map(str, unknown))} (only 0, 4 and 128 are "
+                "described by the implementation this cache follows)")
+        return SequenceCache(**base, kind=kind, parts=(), not_modelled=text, formula=f"not modelled: {text}")
+    csa, hca = ratios.count(4), ratios.count(128)
+    need = ["head_dim", "sliding_window"] + (["index_head_dim", "index_topk"] if csa else [])
+    missing = [n for n in need if getattr(arch, n) is None]
+    if missing:
+        return fail(kind, missing, "the DeepSeek-V4 cache")
+    if arch.num_attention_heads is not None and arch.num_attention_heads % tp != 0:
+        raise PlanInputError(f"impossible combination: {arch.num_attention_heads} attention heads cannot be split "
+                             f"evenly over {tp} GPUs")
+    hd, window = arch.head_dim, arch.sliding_window
+    layers_here, csa_here, hca_here = (_stage_layers(n, pp) for n in (len(ratios), csa, hca))
+    stage_note = f" on the busiest of {pp} pipeline stages" if pp > 1 else ""
+    parts = [CachePart("sliding-window key=value", layers_here, bytes_per_token=layers_here * hd * bpe,
+                       window_tokens=window,
+                       formula=f"{layers_here} layers × {hd} head_dim (one key=value head, K = V) × {bpe} bytes "
+                               f"({kv_dtype}) = {_fmt(layers_here * hd * bpe)} bytes per token for at most "
+                               f"{window:,} tokens (sliding window)")]
+    if csa:
+        ihd, topk = arch.index_head_dim, arch.index_topk
+        kv_entry, index_entry = csa_here * hd * bpe, csa_here * ihd * bpe
+        parts.append(CachePart("CSA compressed key=value", csa_here, bytes_per_token=_per_token(kv_entry, 4),
+                               tokens_per_entry=4, bytes_per_entry=kv_entry, topk_entries=topk,
+                               formula=f"{csa_here} CSA layers × {hd} head_dim × {bpe} bytes = {_fmt(kv_entry)} bytes "
+                                       f"per 4 tokens = {_fmt(kv_entry / 4)} bytes per token"))
+        parts.append(CachePart("CSA indexer keys", csa_here, bytes_per_token=_per_token(index_entry, 4),
+                               tokens_per_entry=4, bytes_per_entry=index_entry,
+                               formula=f"{csa_here} CSA layers × {ihd} index_head_dim × {bpe} bytes = "
+                                       f"{_fmt(index_entry)} bytes per 4 tokens = {_fmt(index_entry / 4)} bytes per "
+                                       "token"))
+    if hca:
+        entry = hca_here * hd * bpe
+        parts.append(CachePart("HCA compressed key=value", hca_here, bytes_per_token=_per_token(entry, 128),
+                               tokens_per_entry=128, bytes_per_entry=entry,
+                               formula=f"{hca_here} HCA layers × {hd} head_dim × {bpe} bytes = {_fmt(entry)} bytes per "
+                                       f"128 tokens = {_fmt(entry / 128)} bytes per token"))
+    growing = sum(p.bytes_per_token for p in parts if p.window_tokens is None)
+    formula = ("; plus ".join(p.formula for p in parts[1:] + parts[:1])
+               + f"; growing part {_fmt(growing)} bytes per token (compressed entries are stored per complete window)"
+               + stage_note)
+    if tp > 1:
+        formula += f"; one key=value head shared by all heads, so each of the {tp} tensor-parallel GPUs holds all of it"
+    buffers = (hca_here * (128 - 1) * 2 * hd + csa_here * ((4 - 1) * 2 * 2 * hd + 2 * hd)
+               + (csa_here * ((4 - 1) * 2 * 2 * arch.index_head_dim + 2 * arch.index_head_dim) if csa else 0)) * bpe
+    notes = [f"not modelled: each compressed layer's partial-window buffer (the projected key and gate values of the "
+             f"at most ratio − 1 tokens not yet compressed, plus CSA's overlap state); in transformers' layout about "
+             f"{buffers / 1e6:,.2f} MB per sequence at {bpe} bytes, not in these figures",
+             f"{csa} CSA, {hca} HCA and {len(ratios) - csa - hca} sliding-only layers of {len(ratios)} (compress_ratios); "
+             "the multi-token-prediction layer (the list's last entry) adds its own cache only when an engine uses it "
+             "for speculative decoding",
+             "each decode step reads the sliding window, the HCA entries, every CSA indexer key and the "
+             f"{arch.index_topk:,} CSA entries the indexer selects" if csa else
+             "each decode step reads the sliding window and every compressed entry"]
+    if kv_dtype == "fp8":
+        notes.append("fp8 counted at 1 byte per element; an engine that keeps scales or the RoPE part in 16-bit "
+                     "stores somewhat more")
+    return SequenceCache(**base, kind=kind, parts=tuple(parts), formula=formula, notes=tuple(notes))

@@ -159,3 +159,21 @@ def test_the_hybrid_and_dsa_rows_are_sized_and_counted(reader):
     # DeepSeek-V3.2 has its architecture row and its layout (MLA, read off the row); at most the models row's
     # parameter count can still be missing.
     assert set(report.cannot_size.get("deepseek-ai/DeepSeek-V3.2", [])) <= {"models.params_total_b"}
+
+
+def test_the_planner_can_size_deepseek_v4(reader):
+    """Issue 15: the planner could not size DeepSeek-V4-Flash / -Pro. Their architecture rows are DeepSeek's
+    config.json (official copies) and their counts secondary (two engines' pages); the counts verify."""
+    from ingest.tier_coverage import tier_report
+    from modelmatch.planning.sequence_cache import sequence_cache
+    report = tier_report(reader)
+    checks = {v.model_id: v for v in report.verifications}
+    for model in ("deepseek-ai/DeepSeek-V4-Flash", "deepseek-ai/DeepSeek-V4-Pro"):
+        assert model not in report.cannot_size, report.cannot_size.get(model)
+        assert checks[model].status == "verified", checks[model].reason
+        arch = reader.query("SELECT * FROM architectures WHERE model_id = ?", [model]).iloc[0].to_dict()
+        assert arch["provenance"] == "official-copy"
+        assert sequence_cache(arch, None, "bf16").kind == "deepseek-v4"
+    tiers = report.per_model.set_index(["model_id", "field"])["tier"]
+    assert tiers[("deepseek-ai/DeepSeek-V4-Pro", "params_total_b")] == "secondary"
+    assert tiers[("deepseek-ai/DeepSeek-V4-Pro", "context_length")] == "official-copy"

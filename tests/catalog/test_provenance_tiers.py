@@ -175,3 +175,42 @@ def test_evidence_export_names_each_number_and_its_tier(fixture_data_dir, tmp_pa
     assert memory["rests_on"]["architecture num_layers"] == "official"
     assert speed["rests_on"]["GPU bandwidth"] == "no tier" and speed["tier"] == "no tier"
     assert licence == {"result": "license", "tier": "no tier", "rests_on": {"license terms": "no tier"}}
+
+
+def write_model(data_dir: Path, **changes: str) -> None:
+    rows = rows_of("models")
+    rows[0].update(changes)
+    write_table(data_dir, "models", rows)
+
+
+PARAMS_SECONDARY = dict(provenance="official", params_provenance="secondary",
+                        params_source_url="https://github.com/engine-a/recipes/blob/abc/model.yaml",
+                        params_source_location="parameter_count", params_as_of="2026-08-20",
+                        params_second_source_url="https://github.com/vendor-b/engine/blob/def/README.md")
+
+
+def test_parameter_counts_with_their_own_source_have_their_own_tier(fixture_data_dir, tmp_path):
+    """Issue 15: DeepSeek-V4's model rows come from the pricing page, its counts from two engines' pages."""
+    write_model(fixture_data_dir, **PARAMS_SECONDARY)
+    db = tmp_path / "c.duckdb"
+    build(fixture_data_dir, db)
+    report = tier_report(CatalogReader(db))
+    tiers = report.per_model[report.per_model.model_id == MODEL].set_index("field")["tier"]
+    assert tiers["params_total_b"] == "secondary" and tiers["context_length"] == "official"
+    memory = model_evidence(CatalogReader(db), MODEL, "test-gpu")[0]
+    assert ("parameters", "secondary") in memory.parts
+
+
+@pytest.mark.parametrize(("changes", "column", "words"), [
+    ({"params_second_source_url": ""}, "params_second_source_url", "params_second_source_url is empty"),
+    ({"params_second_source_url": "https://github.com/engine-a/other/blob/x/y.md"}, "params_second_source_url",
+     "not an independent second source"),
+    ({"params_as_of": ""}, "params_as_of", "needs params_as_of"),
+    ({"params_provenance": ""}, "params_source_url", "need params_provenance"),
+])
+def test_parameter_counts_with_a_tier_but_not_what_it_needs_are_refused(fixture_data_dir, live_catalog, changes,
+                                                                         column, words):
+    write_model(fixture_data_dir, **{**PARAMS_SECONDARY, **changes})
+    problems = refused(fixture_data_dir, live_catalog)
+    assert (column, True) in [(p.column, words in p.reason) for p in problems], problems
+    assert all(p.file == "data/models/fixture.csv" for p in problems)

@@ -132,7 +132,8 @@ def test_mla_rows_need_the_latent_numbers():
 
 
 @pytest.mark.parametrize(("value", "figures", "unit"), [
-    (70, 2, 1), (72.71, 4, 0.01), (0.6, 1, 0.1), (671, 3, 1), (0.49, 2, 0.01), (12.9, 3, 0.1)])
+    (70, 2, 1), (72.71, 4, 0.01), (0.6, 1, 0.1), (671, 3, 1), (0.49, 2, 0.01), (12.9, 3, 0.1),
+    (1600, 2, 100), (1000, 1, 1000), (1040, 3, 10)])
 def test_precision_of_a_stated_count(value, figures, unit):
     assert significant_figures(value) == figures
     assert last_digit_unit(value) == pytest.approx(unit)
@@ -154,6 +155,8 @@ def test_a_count_cut_off_to_the_size_name_is_not_a_mismatch():
     (30.532, 30, True),
     (37.55, 37, True),
     (38.1, 37, False),
+    (1573.0, 1600, True),    # DeepSeek-V4-Pro: "1.6T" is 1.6 to two figures
+    (1480.0, 1600, False),
 ])
 def test_copied_rows_must_reproduce_the_stated_count_to_its_precision(computed, stated, reproduces):
     from modelmatch.planning.param_count import Check
