@@ -21,12 +21,16 @@ from pages import common, decision_flow
 PAGE = "compare"
 ALL_CATEGORIES = "all categories"
 DEFAULT_MODE_LABEL = "each model's default"
+# label -> (model ids, score mode or "" for each model's default)
 EXAMPLES = {
-    "Qwen2.5-72B-Instruct vs DeepSeek-V3": ("Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-V3"),
-    "Qwen3-235B-A22B vs DeepSeek-R1": ("Qwen/Qwen3-235B-A22B", "deepseek-ai/DeepSeek-R1"),
-    "2026: Qwen3.5-397B-A17B vs DeepSeek-V3.2": ("Qwen/Qwen3.5-397B-A17B", "deepseek-ai/DeepSeek-V3.2"),
-    "Small models: Qwen2.5-7B vs Llama-3.1-8B vs R1-Distill-Qwen-7B": (
-        "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"),
+    "Qwen2.5-72B-Instruct vs DeepSeek-V3": (("Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-V3"), ""),
+    "Qwen3-235B-A22B vs DeepSeek-R1": (("Qwen/Qwen3-235B-A22B", "deepseek-ai/DeepSeek-R1"), ""),
+    "2026: Qwen3.5-397B-A17B vs DeepSeek-V3.2": (("Qwen/Qwen3.5-397B-A17B", "deepseek-ai/DeepSeek-V3.2"), ""),
+    # The newest pair with official scores on shared benchmarks in the same mode.
+    "Thinking, newest scored: Qwen3-235B-A22B-Thinking-2507 vs DeepSeek-V3.1": (
+        ("Qwen/Qwen3-235B-A22B-Thinking-2507", "deepseek-ai/DeepSeek-V3.1"), "thinking"),
+    "Small models: Qwen2.5-7B vs Llama-3.1-8B vs R1-Distill-Qwen-7B": ((
+        "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"), ""),
 }
 
 st.title("Compare")
@@ -83,10 +87,10 @@ else:
 if len(state.model_ids) < MIN_COMPARE_MODELS:
     st.info(f"Pick at least {MIN_COMPARE_MODELS} models to compare (up to {MAX_COMPARE_MODELS}). Or start from "
             "one of these:")
-    for label, ids in EXAMPLES.items():
+    for label, (ids, mode) in EXAMPLES.items():
         if all(i in names for i in ids):
             st.page_link("pages/compare.py", label=label, icon=":material/compare:",
-                         query_params={"models": ",".join(ids)})
+                         query_params={"models": ",".join(ids), **({"mode": mode} if mode else {})})
     st.stop()
 
 data = common.compare_data(build_id, state.model_ids, state.price_date or today, state.mode or "")

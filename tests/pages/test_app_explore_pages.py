@@ -160,3 +160,18 @@ def test_compare_rerun_with_the_same_choices_rebuilds_no_table(app_env, monkeypa
     assert len(built) == 1
     at.selectbox(key="cmp_category").set_value("knowledge").run()  # another view: built for it
     assert len(built) == 2
+
+
+def test_compare_presets_include_the_newest_pair_scored_in_thinking_mode(monkeypatch, real_catalog):
+    """The 2026 pairing has no published scores yet; a second preset opens the newest Qwen and DeepSeek models with
+    official scores on shared benchmarks, charted in the mode both were measured in."""
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    at = open_page("pages/compare.py")
+    link = next(el for el in at.get("page_link") if el.proto.label.startswith("Thinking, newest scored"))
+    assert "mode=thinking" in str(link.proto)
+    at = open_page("pages/compare.py", models="Qwen/Qwen3-235B-A22B-Thinking-2507,deepseek-ai/DeepSeek-V3.1",
+                   mode="thinking")
+    matrix = next(df.value for df in at.dataframe if "benchmark" in df.value.columns).set_index("benchmark")
+    assert matrix.loc["MMLU-Pro", "Qwen3-235B-A22B-Thinking-2507"] == "84.4"
+    assert matrix.loc["MMLU-Pro", "DeepSeek-V3.1"] == "84.8"  # the thinking column, not non-thinking 83.7
