@@ -13,7 +13,7 @@ from modelmatch.planning.cost import (
     current_prices,
     serving_seconds,
 )
-from modelmatch.planning.fit import FITS, UNKNOWN, MemoryPlan, memory_plan
+from modelmatch.planning.fit import FITS, UNKNOWN, FitNumbers, MemoryPlan, describe, fit_numbers
 from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import DecisionCatalog, ModelInfo
@@ -35,15 +35,24 @@ def _tp_sizes(gpu_count: int) -> list[int]:
     return sorted(sizes)
 
 
-def _memory_plan(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
-                 sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> MemoryPlan:
-    """memory_plan, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
+def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
+         sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
+    """fit_numbers, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
     same size (four 80 GB boards in the catalog) and twice the GPUs (the same split on one replica) reuse it. The
     model and its architecture row are the catalog's own, named by the model id."""
-    key = ("memory_plan", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
+    key = ("fit_numbers", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
            reserve_gb)
-    return catalog.derived(key, lambda: memory_plan(model, arch, precision, kv_dtype, context, sequences, gpu, tp,
+    return catalog.derived(key, lambda: fit_numbers(model, arch, precision, kv_dtype, context, sequences, gpu, tp,
                                                     utilization, reserve_gb))
+
+
+def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
+    """The memory plan of the layout the walk settled on, written out once per catalog (the other layouts it tried
+    are compared by their numbers only)."""
+    n = numbers
+    key = ("memory_plan", n.model.model_id, n.precision, n.kv_dtype, n.context_tokens, n.concurrent_sequences,
+           n.gpu.memory_gb, n.gpu_count, n.gpu_memory_utilization, n.runtime_reserve_gb)
+    return catalog.derived(key, lambda: describe(numbers))
 
 
 def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo) -> DeploymentOption:
@@ -55,33 +64,35 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
         return DeploymentOption(_no_deployment("self-host"), (), "no official parameter count in the catalog, so the "
                                                                  "fit on your GPUs cannot be checked")
     arch = catalog.architectures.get(model.model_id)
-    chosen: MemoryPlan | None = None
-    smallest: MemoryPlan | None = None
+    chosen_fit: FitNumbers | None = None
+    smallest_fit: FitNumbers | None = None
     tp_errors: list[str] = []
     for precision in ctx.precisions:
         for tp in _tp_sizes(req.gpu_count):
             try:
-                mp = _memory_plan(catalog, model, arch, precision, req.kv_dtype, req.context_tokens,
-                                  req.concurrent_sequences, gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
+                mp = _fit(catalog, model, arch, precision, req.kv_dtype, req.context_tokens, req.concurrent_sequences,
+                          gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
             except PlanInputError as exc:
                 tp_errors.append(str(exc))
                 continue
-            if smallest is None or mp.free_for_kv_per_gpu_gb > smallest.free_for_kv_per_gpu_gb:
-                smallest = mp
+            if smallest_fit is None or mp.free_for_kv_per_gpu_gb > smallest_fit.free_for_kv_per_gpu_gb:
+                smallest_fit = mp
             if mp.verdict in (FITS, UNKNOWN):
-                chosen = mp
+                chosen_fit = mp
                 break
-        if chosen is not None:
+        if chosen_fit is not None:
             break
     where = f"{req.gpu_count} × {gpu.name}"
-    if chosen is None:
-        if smallest is None:
+    if chosen_fit is None:
+        if smallest_fit is None:
             detail = tp_errors[0] if tp_errors else "no precision allowed"
             return DeploymentOption(_no_deployment("self-host"), (), f"cannot be split over {where}: {detail}")
+        smallest = _plan(catalog, smallest_fit)
         return DeploymentOption(_no_deployment("self-host"), (),
                                 f"does not fit {where} at any allowed precision; closest is "
                                 f"{PRECISIONS[smallest.precision].label} on {smallest.gpu_count} GPU(s): "
                                 f"{smallest.verdict_text}")
+    chosen = _plan(catalog, chosen_fit)
     unverified: list[str] = []
     if chosen.verdict == UNKNOWN:
         unverified.append(Unverified("fit", f"fit not fully checked: {chosen.kv.formula} (the weights leave "
