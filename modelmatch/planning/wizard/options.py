@@ -67,8 +67,9 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     chosen_fit: FitNumbers | None = None
     smallest_fit: FitNumbers | None = None
     tp_errors: list[str] = []
+    tp_sizes = _tp_sizes(req.gpu_count)
     for precision in ctx.precisions:
-        for tp in _tp_sizes(req.gpu_count):
+        for tp in tp_sizes:
             try:
                 mp = _fit(catalog, model, arch, precision, req.kv_dtype, req.context_tokens, req.concurrent_sequences,
                           gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)

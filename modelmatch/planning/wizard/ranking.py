@@ -33,9 +33,12 @@ RANKING_RULE = ("Ranked by score, highest first; models whose score rests on les
                 "coverage is under 50 % or two or more kinds of requirement cannot be confirmed, medium otherwise.")
 
 
-def rank(request: WizardRequest, catalog: DecisionCatalog) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
+def rank(request: WizardRequest, catalog: DecisionCatalog, with_exclusions: bool = True
+         ) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
+    """The request validated, the eligible models ranked, and the excluded ones with their reasons (none when
+    with_exclusions is False: the what-ifs compare the ranked models only)."""
     ctx = validate_request(request, catalog)
-    eligible, excluded = evaluate_models(ctx, catalog)
+    eligible, excluded = evaluate_models(ctx, catalog, with_exclusions)
     return ctx, score_candidates(ctx, catalog, eligible), excluded
 
 
@@ -48,7 +51,10 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
     cheapest = min(costs) if costs else None
     fastest = max(speeds) if speeds else None
     ranked_ids = [e.model.model_id for e in eligible]
-    comparable = {category: comparable_benchmarks(category, ranked_ids, catalog, rep, stats)
+    # The what-ifs mostly rank the same models: the benchmarks they share are the same.
+    ranked_key = tuple(ranked_ids)
+    comparable = {category: catalog.derived(("comparable_benchmarks", mode, category, ranked_key),
+                                            lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats))
                   for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
     candidates = []
     for e in eligible:
