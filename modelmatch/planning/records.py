@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from modelmatch.catalog.cells import clean
-from modelmatch.catalog.prices import PRICE_ROWS_CTE
+from modelmatch.catalog.prices import PRICE_UNTIL_CTE
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.architecture import Architecture
 
@@ -255,7 +255,7 @@ _SQL = {
     "licenses": "SELECT * FROM licenses",
     "gpus": "SELECT * FROM gpus ORDER BY vendor, memory_gb, gpu_id",
     # effective_until: the row ends at the offering's next row or when the offering stopped serving its model.
-    "prices": f"WITH {PRICE_ROWS_CTE} SELECT * EXCLUDE (succeeded_by_model_id) FROM price_rows "
+    "prices": f"WITH {PRICE_UNTIL_CTE} SELECT * FROM price_rows "
               "ORDER BY model_id, provider, provider_model, tier NULLS FIRST, effective_from",
     "measurements": "SELECT * FROM measurements ORDER BY model_id, measured_at",
     "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode "
