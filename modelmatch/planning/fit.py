@@ -73,15 +73,23 @@ class MemoryPlan:
 
 
 def _max_context(cache: SequenceCache, free_bytes: float, sequences: int, limit: int) -> int:
-    """Longest context whose cache for `sequences` sequences fits in `free_bytes` (the cache only grows with context)."""
-    if cache.bytes_for(1) * sequences > free_bytes:
+    """Longest context whose cache for `sequences` sequences fits in `free_bytes` (the cache only grows with context).
+    The cache must be ok (every part known)."""
+    # cache.bytes_for, with the parts read once: the bisection below asks it some 25 times.
+    parts = [(p.bytes_per_token, p.window_tokens, p.bytes_per_sequence) for p in cache.parts]
+
+    def fits(tokens: int) -> bool:
+        return sum(per_token * (tokens if window is None else min(tokens, window)) + per_sequence
+                   for per_token, window, per_sequence in parts) * sequences <= free_bytes
+
+    if not fits(1):
         return 0
     lo, hi = 1, max(limit, 1)
-    if cache.bytes_for(hi) * sequences <= free_bytes:
+    if fits(hi):
         return hi
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if cache.bytes_for(mid) * sequences <= free_bytes:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1

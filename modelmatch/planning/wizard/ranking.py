@@ -3,8 +3,6 @@ and speed terms weighted by use case), give it a confidence, and sort."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.wizard.eligibility import Eligible, evaluate_models
 from modelmatch.planning.wizard.quality import (
@@ -56,7 +54,7 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
     comparable = {category: catalog.derived(("comparable_benchmarks", mode, category, ranked_key),
                                             lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats))
                   for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
-    candidates = []
+    candidates: list[tuple[tuple, tuple]] = []
     for e in eligible:
         terms: list[TermBreakdown] = []
         for category, weight in sorted(ctx.weights.items(), key=lambda kv: -kv[1]):
@@ -102,16 +100,21 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
             confidence = "low"
         else:
             confidence = "medium"
-        candidates.append(Candidate(0, e.model.model_id, e.model.display_name, e.model.vendor, e.model.variant,
-                                    score, coverage, confidence, e.unverified, e.confirmed, e.deployment,
-                                    e.alternative, tuple(terms), missing))
-    candidates.sort(key=ranking_key)
-    return [dataclasses.replace(c, rank=i) for i, c in enumerate(candidates, start=1)]
+        candidates.append((_ranking_key(score, coverage, confidence, e.model.model_id),
+                           (e.model.model_id, e.model.display_name, e.model.vendor, e.model.variant, score, coverage,
+                            confidence, e.unverified, e.confirmed, e.deployment, e.alternative, tuple(terms),
+                            missing)))
+    # Sorted before the Candidates are made, so each is built once, with its rank.
+    candidates.sort(key=lambda keyed: keyed[0])
+    return [Candidate(i, *fields) for i, (_, fields) in enumerate(candidates, start=1)]
 
 
 CONFIDENCE_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 def ranking_key(c: Candidate) -> tuple:
-    return (c.score is None, c.coverage < LOW_CONFIDENCE_COVERAGE, -(c.score or 0.0), CONFIDENCE_ORDER[c.confidence],
-            c.model_id)
+    return _ranking_key(c.score, c.coverage, c.confidence, c.model_id)
+
+
+def _ranking_key(score: float | None, coverage: float, confidence: str, model_id: str) -> tuple:
+    return (score is None, coverage < LOW_CONFIDENCE_COVERAGE, -(score or 0.0), CONFIDENCE_ORDER[confidence], model_id)
