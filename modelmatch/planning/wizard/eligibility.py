@@ -146,8 +146,9 @@ def _check_requirements(ctx: WizardContext, catalog: DecisionCatalog, model: Mod
 def evaluate_models(ctx: WizardContext, catalog: DecisionCatalog, with_exclusions: bool = True
                     ) -> tuple[list[Eligible], list[Exclusion]]:
     """The eligible models and the excluded ones with their reasons. with_exclusions=False (the what-ifs, which
-    compare only the eligible) returns no exclusions and skips the deployment options of a model already excluded by
-    what it is, which could only add reasons to its exclusion."""
+    compare only which models rank and in what order) returns no exclusions, skips the deployment options of a model
+    already excluded by what it is (they could only add reasons to its exclusion), and works out the self-hosting
+    options briefly: their texts stay empty."""
     eligible: list[Eligible] = []
     excluded: list[Exclusion] = []
     req = ctx.request
@@ -162,7 +163,7 @@ def evaluate_models(ctx: WizardContext, catalog: DecisionCatalog, with_exclusion
         options: list[DeploymentOption] = []
         failures: list[str] = []
         if req.deployment in ("self-host", "either") and ctx.gpu is not None:
-            options.append(self_host_option(ctx, catalog, model))
+            options.append(self_host_option(ctx, catalog, model, brief=not with_exclusions))
         if req.deployment in ("api", "either"):
             options.append(api_option(ctx, catalog, model))
         viable: list[DeploymentOption] = []

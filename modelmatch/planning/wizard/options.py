@@ -55,7 +55,11 @@ def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
     return catalog.derived(key, lambda: describe(numbers))
 
 
-def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo) -> DeploymentOption:
+def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo, brief: bool = False
+                     ) -> DeploymentOption:
+    """brief: only what ranks the model is worked out (the what-ifs read nothing else): whether it is ruled out, its
+    cost and speed, and which kinds of requirement stay unverified. The texts are left empty and the chosen layout's
+    memory plan is not written out."""
     req, gpu = ctx.request, ctx.gpu
     if not model.open_weights:
         return DeploymentOption(_no_deployment("self-host"), (), "API-only: the weights are not downloadable, so it "
@@ -85,6 +89,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
             break
     where = f"{req.gpu_count} × {gpu.name}"
     if chosen_fit is None:
+        if brief:
+            return DeploymentOption(_no_deployment("self-host"), (), "does not fit")
         if smallest_fit is None:
             detail = tp_errors[0] if tp_errors else "no precision allowed"
             return DeploymentOption(_no_deployment("self-host"), (), f"cannot be split over {where}: {detail}")
@@ -93,30 +99,35 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
                                 f"does not fit {where} at any allowed precision; closest is "
                                 f"{PRECISIONS[smallest.precision].label} on {smallest.gpu_count} GPU(s): "
                                 f"{smallest.verdict_text}")
-    chosen = _plan(catalog, chosen_fit)
+    chosen = None if brief else _plan(catalog, chosen_fit)
     unverified: list[str] = []
-    if chosen.verdict == UNKNOWN:
-        unverified.append(Unverified("fit", f"fit not fully checked: {chosen.kv.formula} (the weights leave "
-                          f"{chosen.free_for_kv_per_gpu_gb:,.1f} GB per GPU for it)"))
-    if chosen.weights_lower_bound:
-        unverified.append(Unverified("fit", (
+    if chosen_fit.verdict == UNKNOWN:
+        unverified.append(Unverified("fit", "" if brief else (
+            f"fit not fully checked: {chosen.kv.formula} (the weights leave {chosen.free_for_kv_per_gpu_gb:,.1f} GB "
+            "per GPU for it)")))
+    if chosen_fit.wpg.lower_bound:
+        unverified.append(Unverified("fit", "" if brief else (
             f"{chosen.precision_label} weights are a lower bound ({chosen.verdict_text})")))
-    tp = chosen.gpu_count
+    tp = chosen_fit.gpu_count
     replicas = req.gpu_count // tp
     # The model and its architecture row are the catalog's own, so the model id names all the input.
     measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
-    exact = _matching_measurement(catalog, measured, gpu, tp, chosen.precision, req.concurrent_sequences)
-    line = roofline(model, arch, chosen.precision, chosen.kv, gpu, tp, req.context_tokens, req.concurrent_sequences)
+    exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.precision, req.concurrent_sequences)
+    line = roofline(model, arch, chosen_fit.precision, chosen_fit.kv, gpu, tp, req.context_tokens,
+                    req.concurrent_sequences)
+    speed_text = ""
     if exact is not None:
         tps_replica = exact.output_tokens_per_s
         per_seq = tps_replica / req.concurrent_sequences
-        speed_text = f"measured {per_seq:,.1f} tokens/s per sequence (run {exact.run_id})"
+        if not brief:
+            speed_text = f"measured {per_seq:,.1f} tokens/s per sequence (run {exact.run_id})"
         source = "measured"
     elif line.tokens_per_s:
         tps_replica = line.tokens_per_s
         per_seq = line.tokens_per_s_per_sequence
-        speed_text = (f"at most {per_seq:,.1f} tokens/s per sequence (bandwidth roofline, no measurement yet): "
-                      f"{line.formula}")
+        if not brief:
+            speed_text = (f"at most {per_seq:,.1f} tokens/s per sequence (bandwidth roofline, no measurement yet): "
+                          f"{line.formula}")
         source = "roofline (upper bound)"
     else:
         tps_replica, per_seq, source = None, None, None
@@ -124,13 +135,13 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     failure = None
     if req.min_tokens_per_s is not None:
         if per_seq is None:
-            unverified.append(Unverified("latency", f"latency target not checked: {speed_text}"))
+            unverified.append(Unverified("latency", "" if brief else f"latency target not checked: {speed_text}"))
         elif per_seq < req.min_tokens_per_s:
             bound = "measured" if source == "measured" else "even the roofline (an upper bound) gives"
-            failure = (f"too slow for your target: {bound} {per_seq:,.1f} tokens/s per sequence, below "
-                       f"{req.min_tokens_per_s:g}")
+            failure = "too slow" if brief else (f"too slow for your target: {bound} {per_seq:,.1f} tokens/s per "
+                                                f"sequence, below {req.min_tokens_per_s:g}")
         elif source != "measured":
-            unverified.append(Unverified("latency", (
+            unverified.append(Unverified("latency", "" if brief else (
                 f"speed target met only by the roofline ({per_seq:,.1f} tokens/s, an upper bound); "
                 "no measurement yet")))
     usd = None
@@ -141,15 +152,23 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
         seconds, _, _ = serving_seconds(usage_in_mode(req.usage, model, req.score_mode), model, gpu, tp, tps_replica)
         needed_replicas = max(1, math.ceil(seconds / SECONDS_PER_MONTH))
         if needed_replicas > replicas and failure is None:
-            failure = (f"the given GPUs cannot serve the monthly volume: it needs {needed_replicas} replicas of {tp} "
-                       f"GPU(s) at {tps_replica:,.0f} tokens/s ({source}), and {where} hold {replicas}")
+            failure = "too little capacity" if brief else (
+                f"the given GPUs cannot serve the monthly volume: it needs {needed_replicas} replicas of {tp} "
+                f"GPU(s) at {tps_replica:,.0f} tokens/s ({source}), and {where} hold {replicas}")
     elif not req.usage.is_empty:
         unverified.append(Unverified("capacity", (
             "whether the given GPUs can serve the monthly volume is unknown (no throughput)")))
     if req.gpu_usd_per_hour is not None:
         usd = req.gpu_usd_per_hour * req.gpu_count * HOURS_PER_MONTH
-        cost_text = (f"{req.gpu_count} GPUs × ${req.gpu_usd_per_hour:g}/h (your price) × {HOURS_PER_MONTH:g} h = "
-                     f"${usd:,.0f} per month, whatever the volume")
+        if not brief:
+            cost_text = (f"{req.gpu_count} GPUs × ${req.gpu_usd_per_hour:g}/h (your price) × {HOURS_PER_MONTH:g} h "
+                         f"= ${usd:,.0f} per month, whatever the volume")
+    if brief:
+        return DeploymentOption(Deployment("self-host", "", usd, "", per_seq, "", precision=chosen_fit.precision,
+                                           gpu_id=gpu.gpu_id, gpu_name=gpu.name, gpus_per_replica=tp,
+                                           replicas=replicas, memory_verdict=chosen_fit.verdict,
+                                           total_per_gpu_gb=chosen_fit.total_per_gpu_gb),
+                                tuple(unverified), failure)
     text = (f"self-host {chosen.precision_label}, {tp} GPU(s) per replica × {replicas} replica(s) on {where}; "
             f"{chosen.verdict_text}")
     dep = Deployment("self-host", text, usd, cost_text, per_seq, speed_text, precision=chosen.precision,

@@ -33,8 +33,9 @@ RANKING_RULE = ("Ranked by score, highest first; models whose score rests on les
 
 def rank(request: WizardRequest, catalog: DecisionCatalog, with_exclusions: bool = True
          ) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
-    """The request validated, the eligible models ranked, and the excluded ones with their reasons (none when
-    with_exclusions is False: the what-ifs compare the ranked models only)."""
+    """The request validated, the eligible models ranked, and the excluded ones with their reasons. With
+    with_exclusions False (the what-ifs, which compare the ranked models only) there are no exclusions and the
+    self-hosting deployments of the ranked models carry no texts."""
     ctx = validate_request(request, catalog)
     eligible, excluded = evaluate_models(ctx, catalog, with_exclusions)
     return ctx, score_candidates(ctx, catalog, eligible), excluded
@@ -54,10 +55,11 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
     comparable = {category: catalog.derived(("comparable_benchmarks", mode, category, ranked_key),
                                             lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats))
                   for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
+    weights = sorted(ctx.weights.items(), key=lambda kv: -kv[1])
     candidates: list[tuple[tuple, tuple]] = []
     for e in eligible:
         terms: list[TermBreakdown] = []
-        for category, weight in sorted(ctx.weights.items(), key=lambda kv: -kv[1]):
+        for category, weight in weights:
             if category == "cost":
                 usd = e.deployment.usd_per_month
                 if usd is None:
