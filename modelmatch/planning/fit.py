@@ -157,12 +157,34 @@ class FitNumbers(NamedTuple):
     verdict: str
 
 
-def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
-                concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
-                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
-                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
-                ) -> FitNumbers:
-    """memory_plan's verdict and numbers, computed exactly as it computes them; describe() adds the texts."""
+class Layout(NamedTuple):
+    """What a model holds and caches per GPU at a precision and split, whatever the GPU: fit_on() sets it against one
+    GPU's memory. A walk over GPUs (the wizard's what-ifs) works each layout out once."""
+
+    model: ModelInfo
+    arch: Architecture | None
+    precision: str
+    kv_dtype: str
+    context_tokens: int
+    concurrent_sequences: int
+    gpu_count: int
+    engine: str
+    par: Any
+    prompt_tokens: int
+    wpg: Any
+    kv: KVCachePerToken
+    kv_unsharded: KVCachePerToken
+    cache: SequenceCache
+    expanded_mla: bool
+    activations: Activations
+    per_sequence_bytes: int | None
+    kv_cache_per_gpu_gb: float | None
+    prefill_gb: float | None  # engines that do not preallocate: cache of the prompt plus prefill activations
+
+
+def layout(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
+           concurrent_sequences: int, gpu_count: int, engine: str = "vllm", pipeline_parallel: int = 1,
+           expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None) -> Layout:
     if model.params_total_b is None:
         try:
             cache_text = sequence_cache(arch or Architecture(model.model_id), model.attention, kv_dtype).message
@@ -175,7 +197,6 @@ def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_
     tp, pp = par.tensor, par.pipeline
     prompt = context_tokens if prompt_tokens is None else min(prompt_tokens, context_tokens)
     wpg = _weights_per_gpu(model.params_total_b, precision, arch, par, include_mtp, model.architecture)
-    weights_per_gpu_b = wpg.per_gpu_bytes
     arch_for_kv = arch or Architecture(model.model_id)
     kv = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
     kv1 = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
@@ -189,29 +210,54 @@ def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_
         kv1 = dataclasses.replace(kv1, bytes_per_token=None, formula=kv.formula, missing=kv.missing)
         cache = dataclasses.replace(cache, parts=(), missing=("architecture row",), formula=kv.formula)
     if engine in PREALLOCATING_ENGINES:
-        overhead_gb = gpu.memory_gb * (1 - gpu_memory_utilization) + runtime_reserve_gb
         activations = _PREALLOCATED_ACTIVATIONS
     else:
         activations = prefill_activations(arch, model.architecture, prompt)
-        overhead_gb = runtime_reserve_gb + (activations.bytes or 0) * concurrent_sequences / GB
-    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu_b / GB
-    per_seq = kv_gb = total = margin = None
+    per_seq = kv_gb = prefill_gb = None
     if cache.ok:
         per_seq = cache.bytes_for(context_tokens)
         kv_gb = per_seq * concurrent_sequences / GB
-        total = weights_per_gpu_b / GB + kv_gb + overhead_gb
         if engine not in PREALLOCATING_ENGINES:
-            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
             prefill_gb = cache.bytes_for(prompt) * concurrent_sequences / GB + (activations.bytes or 0) * \
                 concurrent_sequences / GB
-            total = weights_per_gpu_b / GB + max(prefill_gb, kv_gb) + runtime_reserve_gb
+    return Layout(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu_count, engine, par,
+                  prompt, wpg, kv, kv1, cache, expanded_mla, activations, per_seq, kv_gb, prefill_gb)
+
+
+def fit_on(lay: Layout, gpu: GpuSpec, gpu_memory_utilization: float, runtime_reserve_gb: float) -> FitNumbers:
+    """The layout on one GPU: overhead, room left for the cache, total and verdict."""
+    weights_per_gpu_b = lay.wpg.per_gpu_bytes
+    if lay.engine in PREALLOCATING_ENGINES:
+        overhead_gb = gpu.memory_gb * (1 - gpu_memory_utilization) + runtime_reserve_gb
+    else:
+        overhead_gb = runtime_reserve_gb + (lay.activations.bytes or 0) * lay.concurrent_sequences / GB
+    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu_b / GB
+    total = margin = None
+    kv_gb = lay.kv_cache_per_gpu_gb
+    if lay.cache.ok:
+        total = weights_per_gpu_b / GB + kv_gb + overhead_gb
+        if lay.engine not in PREALLOCATING_ENGINES:
+            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
+            total = weights_per_gpu_b / GB + max(lay.prefill_gb, kv_gb) + runtime_reserve_gb
         margin = gpu.memory_gb - total
         verdict = FITS if margin >= 0 else DOES_NOT_FIT
     else:
         verdict = DOES_NOT_FIT if free_gb < 0 else UNKNOWN
-    return FitNumbers(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu, gpu_count,
-                      gpu_memory_utilization, runtime_reserve_gb, engine, par, prompt, wpg, kv, kv1, cache,
-                      expanded_mla, activations, overhead_gb, free_gb, per_seq, kv_gb, total, margin, verdict)
+    return FitNumbers(lay.model, lay.arch, lay.precision, lay.kv_dtype, lay.context_tokens, lay.concurrent_sequences,
+                      gpu, lay.gpu_count, gpu_memory_utilization, runtime_reserve_gb, lay.engine, lay.par,
+                      lay.prompt_tokens, lay.wpg, lay.kv, lay.kv_unsharded, lay.cache, lay.expanded_mla,
+                      lay.activations, overhead_gb, free_gb, lay.per_sequence_bytes, kv_gb, total, margin, verdict)
+
+
+def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
+                concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
+                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
+                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
+                ) -> FitNumbers:
+    """memory_plan's verdict and numbers, computed exactly as it computes them; describe() adds the texts."""
+    return fit_on(layout(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu_count, engine,
+                         pipeline_parallel, expert_parallel, include_mtp, prompt_tokens),
+                  gpu, gpu_memory_utilization, runtime_reserve_gb)
 
 
 _PREALLOCATED_ACTIVATIONS = Activations(0.0, "inside the runtime reserve (the engine's preallocated share)")

@@ -13,7 +13,7 @@ from modelmatch.planning.cost import (
     current_prices,
     serving_seconds,
 )
-from modelmatch.planning.fit import FITS, UNKNOWN, FitNumbers, MemoryPlan, describe, fit_numbers
+from modelmatch.planning.fit import FITS, UNKNOWN, FitNumbers, Layout, MemoryPlan, describe, fit_on, layout
 from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import DecisionCatalog, ModelInfo
@@ -37,13 +37,20 @@ def _tp_sizes(gpu_count: int) -> list[int]:
 
 def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
          sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
-    """fit_numbers, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
+    """fit.fit_numbers, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
     same size (four 80 GB boards in the catalog) and twice the GPUs (the same split on one replica) reuse it. The
     model and its architecture row are the catalog's own, named by the model id."""
     key = ("fit_numbers", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
            reserve_gb)
-    return catalog.derived(key, lambda: fit_numbers(model, arch, precision, kv_dtype, context, sequences, gpu, tp,
-                                                    utilization, reserve_gb))
+    return catalog.derived(key, lambda: fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences,
+                                                       tp), gpu, utilization, reserve_gb))
+
+
+def _layout(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
+            sequences: int, tp: int) -> Layout:
+    """layout, kept per catalog: the same for every GPU a what-if tries."""
+    return catalog.derived(("layout", model.model_id, precision, kv_dtype, context, sequences, tp),
+                           lambda: layout(model, arch, precision, kv_dtype, context, sequences, tp))
 
 
 def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
