@@ -34,14 +34,17 @@ RANKING_RULE = ("Ranked by score, highest first; models whose score rests on les
 def rank(request: WizardRequest, catalog: DecisionCatalog, with_exclusions: bool = True
          ) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
     """The request validated, the eligible models ranked, and the excluded ones with their reasons. With
-    with_exclusions False (the what-ifs, which compare the ranked models only) there are no exclusions and the
-    self-hosting deployments of the ranked models carry no texts."""
+    with_exclusions False (the what-ifs, which compare the ranked models only) there are no exclusions, and the
+    self-hosting deployments and the cost and speed terms of the ranked models carry no texts."""
     ctx = validate_request(request, catalog)
     eligible, excluded = evaluate_models(ctx, catalog, with_exclusions)
-    return ctx, score_candidates(ctx, catalog, eligible), excluded
+    return ctx, score_candidates(ctx, catalog, eligible, brief=not with_exclusions), excluded
 
 
-def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible]) -> list[Candidate]:
+def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible], brief: bool = False
+                     ) -> list[Candidate]:
+    """brief (the what-ifs): the same scores, coverage, confidence and order; the cost and speed terms' texts and
+    the list of what is missing are left empty."""
     mode = ctx.request.score_mode
     rep = catalog.derived(("representative_scores", mode), lambda: representative_scores(catalog.scores, catalog, mode))
     stats = catalog.derived(("bench_stats", mode), lambda: bench_stats(rep))
@@ -63,20 +66,20 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
             if category == "cost":
                 usd = e.deployment.usd_per_month
                 if usd is None:
-                    terms.append(TermBreakdown("cost", weight, None, None,
+                    terms.append(TermBreakdown("cost", weight, None, None, "" if brief else
                                                f"cost unknown: {e.deployment.cost_text} (left out, not zero)"))
                 else:
                     value = 1.0 if usd <= 0 else cheapest / usd
-                    terms.append(TermBreakdown("cost", weight, value, weight * value,
+                    terms.append(TermBreakdown("cost", weight, value, weight * value, "" if brief else
                                                f"cheapest shortlisted ${cheapest:,.2f} ÷ this ${usd:,.2f} per month"))
             elif category == "speed":
                 tps = e.deployment.tokens_per_s_per_sequence
                 if not tps:
-                    terms.append(TermBreakdown("speed", weight, None, None,
+                    terms.append(TermBreakdown("speed", weight, None, None, "" if brief else
                                                f"speed unknown: {e.deployment.speed_text} (left out, not zero)"))
                 else:
                     value = tps / fastest
-                    terms.append(TermBreakdown("speed", weight, value, weight * value,
+                    terms.append(TermBreakdown("speed", weight, value, weight * value, "" if brief else
                                                f"{tps:,.1f} ÷ fastest shortlisted {fastest:,.1f} tokens/s per "
                                                "sequence"))
             else:
@@ -94,7 +97,8 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
         has_quality = any(t.value is not None for t in with_data if t.category not in QUALITY_TERMS_EXCLUDED)
         score = (sum(t.contribution for t in with_data) / weight_with_data
                  if weight_with_data and has_quality else None)
-        missing = tuple(f"{t.category} (weight {t.weight:.0%}): {t.how}" for t in terms if t.value is None)
+        missing = () if brief else tuple(f"{t.category} (weight {t.weight:.0%}): {t.how}" for t in terms
+                                         if t.value is None)
         kinds = {u.requirement for u in e.unverified}
         if coverage >= HIGH_CONFIDENCE_COVERAGE and not kinds:
             confidence = "high"
