@@ -61,8 +61,8 @@ def _usage(args: argparse.Namespace) -> UsageProfile:
 
 def _emit(result, as_json: bool, text: Callable) -> None:
     if as_json:
-        json.dump(to_jsonable(result), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        # One write of the whole text (json.dump writes each of its ~6,000 pieces separately).
+        sys.stdout.write(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False) + "\n")
     else:
         print(text(result))
 

@@ -3,12 +3,7 @@
 import dataclasses
 import datetime as dt
 
-import pandas as pd
 import streamlit as st
-
-from modelmatch.explore import charts
-
-from modelmatch.explore import compare
 
 from modelmatch.evals import summary as evals
 
@@ -93,49 +88,34 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
                          query_params={"models": ",".join(ids), **({"mode": mode} if mode else {})})
     st.stop()
 
-data = common.compare_data(build_id, state.model_ids, state.price_date or today, state.mode or "")
 view = common.compare_view(build_id, state.model_ids, state.price_date or today, state.mode or "", state.category,
                            today)
 st.caption(f"Scores charted in: **{state.mode or DEFAULT_MODE_LABEL}** mode. {scores.MODE_DEFAULT_RULE}")
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
-columns = st.columns(len(data.models))
-for column, (_, m) in zip(columns, data.models.iterrows()):
+columns = st.columns(len(view.cards))
+for column, card in zip(columns, view.cards):
     with column.container(border=True):
-        st.subheader(m["display_name"])
-        st.caption(f"{m['vendor']} · {m['family']} · {m['variant']}"
-                   + (" · open weights" if m["open_weights"] else " · API only"))
-        total, active = m["params_total_b"], m["params_active_b"]
-        st.metric("Parameters", f"{total:g}B" if pd.notna(total) else "not published",
-                  help="Total parameters as officially stated.")
-        if pd.notna(active) and active != total:
-            st.caption(f"{active:g}B active per token (mixture of experts)")
-        st.metric("Context", f"{int(m['context_length']):,} tokens" if pd.notna(m["context_length"])
-                  else "not published")
-        st.markdown(f"**KV cache per token (bf16):** {compare.kv_cache_text(data, m['model_id'])}")
-        license_name = m["license_name"] if isinstance(m["license_name"], str) else "license not sourced"
-        st.markdown(f"**License:** {license_name} — commercial use: "
-                    f"**{m['commercial_use'] if isinstance(m['commercial_use'], str) else 'unknown'}**")
-        if isinstance(m["license_conditions"], str):
+        st.subheader(card.title)
+        st.caption(card.caption)
+        st.metric("Parameters", card.parameters, help="Total parameters as officially stated.")
+        if card.active is not None:
+            st.caption(card.active)
+        st.metric("Context", card.context)
+        st.markdown(card.kv_cache)
+        st.markdown(card.license)
+        if card.license_conditions is not None:
             with st.expander("License conditions"):
-                st.write(m["license_conditions"])
-        model_prices = data.prices[data.prices["model_id"] == m["model_id"]]
-        if model_prices.empty:
+                st.write(card.license_conditions)
+        if not card.prices:
             st.markdown("**API prices:** none in catalog")
         else:
-            with st.expander(f"API prices ({len(model_prices)})", expanded=True):
-                for _, p in model_prices.iterrows():
-                    cached = (f", cached ${p['cached_input_usd_per_mtok']:g}"
-                              if pd.notna(p["cached_input_usd_per_mtok"]) else "")
-                    tier = f" ({p['tier']})" if isinstance(p["tier"], str) else ""
-                    st.markdown(f"{p['provider']} `{p['provider_model']}`{tier}: ${p['input_usd_per_mtok']:g} in"
-                                f"{cached}, ${p['output_usd_per_mtok']:g} out per Mtok, since "
-                                f"{p['effective_from']:%Y-%m-%d} — [source]({p['source_url']})")
-        speed = data.measured[data.measured["model_id"] == m["model_id"]]
-        st.markdown("**Measured speed:** " + ("not measured yet" if speed.empty else
-                    f"{speed['output_tokens_per_s'].max():,.0f} output tok/s ({speed['hardware'].iloc[0]})"))
-        st.caption("How sure: " + common.evidence_line(build_id, m["model_id"]))
-        st.markdown(f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}")
+            with st.expander(f"API prices ({len(card.prices)})", expanded=True):
+                for line in card.prices:
+                    st.markdown(line)
+        st.markdown(card.speed)
+        st.caption("How sure: " + common.evidence_line(build_id, card.model_id))
+        st.markdown(card.source)
 
 st.subheader("Side by side")
 st.dataframe(
@@ -150,9 +130,8 @@ if shared.empty:
     st.info("These models have no benchmark in common" + (f" in {state.category}" if state.category else "")
             + ". The table below still lists every score each of them has.")
 else:
-    chart = charts.grouped_benchmarks(shared)
-    st.altair_chart(chart, width="stretch")
-    common.chart_downloads(chart, "modelmatch-compare", "cmp_chart")
+    st.altair_chart(view.chart, width="stretch")
+    common.chart_downloads(view.chart, "modelmatch-compare", "cmp_chart")
     st.caption(scores.CHARTED_RULE)
 
 st.subheader("Every score")
@@ -192,11 +171,12 @@ else:
         st.page_link("pages/evals.py", label=f"{names.get(row['model_id'], row['model_id'])}: open the eval run",
                      icon=":material/fact_check:", query_params={"run": row["run_id"]})
 
-rows = view.score_rows
+rows, conflicts = view.score_rows, view.conflicts
 if st.toggle("Official numbers only", key="cmp_official_only",
              help="Only numbers the model's own vendor published (tier official or official-copy); hides other "
                   "vendors' re-measurements and derived, secondary or measured numbers."):
     rows = scores.official_only(rows)
+    conflicts = scores.disagreements(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
     st.dataframe(rows, hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by",
@@ -209,7 +189,6 @@ with st.expander(f"All {len(rows)} score rows with setting, provenance and sourc
 common.csv_download("Every score row as CSV", rows, "modelmatch-compare-scores.csv", key="cmp_csv",
                     on_click="ignore", icon=":material/download:")
 
-conflicts = scores.disagreements(rows)
 if not conflicts.empty:
     pairs = conflicts.groupby(["display_name", "benchmark_name"]).ngroups
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):

@@ -22,12 +22,24 @@ BLEND_RULE = (f"Blended price = ({INPUT_WEIGHT} x input + {OUTPUT_WEIGHT} x outp
 # Every price row with the day it stopped being in force (effective_until, NULL = still in force). A row ends at the
 # next row of the same offering (provider, API name, tier), or earlier, when the offering stopped serving the row's
 # model (served_models): a price belongs to the model the offering served at the time, never to its successor.
-PRICE_ROWS_CTE = """
+# The served-model period a row falls in is found by a join on the few keys it depends on, not a correlated subquery
+# per row: DuckDB plans the join several times faster (the CLI and each page read prices on first use).
+# PRICE_UNTIL_CTE gives price_rows with effective_until; PRICE_ROWS_CTE adds succeeded_by_model_id (the model the
+# offering moved on to), which only the price history shows.
+_PRICED_CTE = """
 periods AS (
     SELECT provider, provider_model, model_id, served_from,
            coalesce(served_until, lead(served_from) OVER (PARTITION BY provider, provider_model
                                                           ORDER BY served_from)) AS served_end
     FROM served_models
+),
+served_ends AS (
+    SELECT k.provider, k.provider_model, k.model_id, k.effective_from, min(s.served_end) AS served_end
+    FROM (SELECT DISTINCT provider, provider_model, model_id, effective_from FROM prices) k
+    JOIN periods s
+      ON s.provider = k.provider AND s.provider_model = k.provider_model AND s.model_id = k.model_id
+     AND s.served_from <= k.effective_from AND (s.served_end IS NULL OR s.served_end > k.effective_from)
+    GROUP BY k.provider, k.provider_model, k.model_id, k.effective_from
 ),
 priced AS (
     SELECT p.*,
@@ -35,16 +47,28 @@ priced AS (
                                         ORDER BY p.effective_from) AS next_from,
            lead(p.model_id) OVER (PARTITION BY p.provider, p.provider_model, coalesce(p.tier, '')
                                   ORDER BY p.effective_from) AS next_model_id,
-           (SELECT min(s.served_end) FROM periods s
-            WHERE s.provider = p.provider AND s.provider_model = p.provider_model AND s.model_id = p.model_id
-              AND s.served_from <= p.effective_from
-              AND (s.served_end IS NULL OR s.served_end > p.effective_from)) AS served_end
+           e.served_end
     FROM prices p
-),
+    LEFT JOIN served_ends e
+      ON e.provider = p.provider AND e.provider_model = p.provider_model AND e.model_id = p.model_id
+     AND e.effective_from = p.effective_from
+)"""
+
+_EFFECTIVE_UNTIL = """CASE WHEN next_from IS NULL THEN served_end WHEN served_end IS NULL THEN next_from
+                ELSE least(next_from, served_end) END AS effective_until"""
+
+PRICE_UNTIL_CTE = f"""{_PRICED_CTE},
 price_rows AS (
     SELECT * EXCLUDE (next_from, served_end, next_model_id),
-           CASE WHEN next_from IS NULL THEN served_end WHEN served_end IS NULL THEN next_from
-                ELSE least(next_from, served_end) END AS effective_until,
+           {_EFFECTIVE_UNTIL}
+    FROM priced
+)
+"""
+
+PRICE_ROWS_CTE = f"""{_PRICED_CTE},
+price_rows AS (
+    SELECT * EXCLUDE (next_from, served_end, next_model_id),
+           {_EFFECTIVE_UNTIL},
            coalesce((SELECT s.model_id FROM periods s
                      WHERE s.provider = priced.provider AND s.provider_model = priced.provider_model
                        AND s.served_from = priced.served_end AND s.model_id <> priced.model_id LIMIT 1),
@@ -58,14 +82,14 @@ price_rows AS (
 # old bug: deepseek-reasoner's R1 price reappeared after the endpoint began serving DeepSeek-V3.1). A latest row whose
 # offering no longer served its model on the date (effective_until) is no price at all.
 PRICES_IN_FORCE_SQL = f"""
-WITH {PRICE_ROWS_CTE},
+WITH {PRICE_UNTIL_CTE},
 latest AS (
     SELECT * FROM price_rows
     WHERE effective_from <= ?::DATE
     QUALIFY row_number() OVER (PARTITION BY provider, provider_model, coalesce(tier, '')
                                ORDER BY effective_from DESC) = 1
 )
-SELECT l.* EXCLUDE (effective_until, succeeded_by_model_id),
+SELECT l.* EXCLUDE (effective_until),
        (3 * l.input_usd_per_mtok + l.output_usd_per_mtok) / 4 AS blended_usd_per_mtok,
        coalesce(contains(lower(l.tier), 'off-peak') OR contains(lower(l.tier), 'batch'), false) AS is_discount
 FROM latest l

@@ -102,6 +102,14 @@ class CatalogReader:
         finally:
             cursor.close()
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows as tuples of plain Python values, in the query's column order: records() without a dict per row."""
+        cursor = self.connection()
+        try:
+            return cursor.execute(sql, list(params)).fetchall()
+        finally:
+            cursor.close()
+
     def build_info(self) -> BuildInfo:
         cursor = self.connection()
         try:

@@ -15,12 +15,12 @@ from modelmatch.catalog.provenance import column_tier
 from modelmatch.catalog.schema import TABLE_BY_NAME, TIERS
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.catalog.cells import clean
+from modelmatch.catalog.score_preference import LEGACY, score_rank  # noqa: F401 (kept importable from here)
 
 NO_TIER = "no tier"
 MISSING = "missing"
 # Strongest first; a cell without a tier or a missing number is weaker than any tier.
 TIER_ORDER = {**{t: i for i, t in enumerate(TIERS)}, NO_TIER: len(TIERS), MISSING: len(TIERS) + 1}
-LEGACY = {"third-party": "official", "local-run": "measured"}
 
 # The architecture numbers the cache of each layout rests on (what the planner needs to size it).
 KV_FIELDS = {"mla": ("num_layers", "kv_lora_rank", "qk_rope_head_dim"),
@@ -34,17 +34,6 @@ def kv_layout(attention: str | None, arch: dict[str, Any] | None) -> str:
     if arch is not None and arch.get("compress_ratios") is not None:
         return "deepseek-v4"
     return "mla" if attention == "mla" else "other"
-
-
-def score_rank(provenance: str | None, measured_by: str | None = None) -> int:
-    """Which score row to prefer: the vendor's own report (or its exact copy), then another vendor's official
-    report (measured_by, legacy third-party), then derived/secondary, then this project's runs."""
-    tier = LEGACY.get(provenance or "", provenance)
-    if tier in ("official", "official-copy"):
-        return 1 if (measured_by or provenance == "third-party") else 0
-    if tier in ("derived", "secondary"):
-        return 2
-    return 3
 
 
 def weakest(tiers: list[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import altair as alt
 import pandas as pd
 
 from modelmatch.catalog import freshness
@@ -18,6 +19,7 @@ from modelmatch.catalog import prices
 from modelmatch.catalog import scores
 
 from modelmatch import settings
+from modelmatch.explore import charts
 from modelmatch.catalog.models import ModelFilter, models_table
 from modelmatch.catalog.reader import CatalogReader
 
@@ -215,9 +217,63 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class Card:
+    """One model's card on the Compare page, its texts written out: the same facts in the same order for each model
+    so the eye can run across."""
+
+    model_id: str
+    title: str
+    caption: str
+    parameters: str  # the metric's value
+    active: str | None  # "37B active per token (mixture of experts)" when it differs from the total
+    context: str  # the metric's value
+    kv_cache: str  # markdown
+    license: str  # markdown
+    license_conditions: str | None
+    prices: tuple[str, ...]  # markdown, one line per price in force; empty: none in the catalog
+    speed: str  # markdown
+    source: str  # markdown
+
+
+def cards(data: CompareData) -> tuple[Card, ...]:
+    out = []
+    for _, m in data.models.iterrows():
+        total, active = m["params_total_b"], m["params_active_b"]
+        license_name = m["license_name"] if isinstance(m["license_name"], str) else "license not sourced"
+        lines = []
+        for _, p in data.prices[data.prices["model_id"] == m["model_id"]].iterrows():
+            cached = (f", cached ${p['cached_input_usd_per_mtok']:g}"
+                      if pd.notna(p["cached_input_usd_per_mtok"]) else "")
+            tier = f" ({p['tier']})" if isinstance(p["tier"], str) else ""
+            lines.append(f"{p['provider']} `{p['provider_model']}`{tier}: ${p['input_usd_per_mtok']:g} in"
+                         f"{cached}, ${p['output_usd_per_mtok']:g} out per Mtok, since "
+                         f"{p['effective_from']:%Y-%m-%d} — [source]({p['source_url']})")
+        speed = data.measured[data.measured["model_id"] == m["model_id"]]
+        out.append(Card(
+            model_id=m["model_id"], title=m["display_name"],
+            caption=(f"{m['vendor']} · {m['family']} · {m['variant']}"
+                     + (" · open weights" if m["open_weights"] else " · API only")),
+            parameters=f"{total:g}B" if pd.notna(total) else "not published",
+            active=(f"{active:g}B active per token (mixture of experts)" if pd.notna(active) and active != total
+                    else None),
+            context=f"{int(m['context_length']):,} tokens" if pd.notna(m["context_length"]) else "not published",
+            kv_cache=f"**KV cache per token (bf16):** {kv_cache_text(data, m['model_id'])}",
+            license=(f"**License:** {license_name} — commercial use: "
+                     f"**{m['commercial_use'] if isinstance(m['commercial_use'], str) else 'unknown'}**"),
+            license_conditions=m["license_conditions"] if isinstance(m["license_conditions"], str) else None,
+            prices=tuple(lines),
+            speed="**Measured speed:** " + ("not measured yet" if speed.empty else
+                                            f"{speed['output_tokens_per_s'].max():,.0f} output tok/s "
+                                            f"({speed['hardware'].iloc[0]})"),
+            source=f"[Model source]({m['source_url']}) · as of {m['as_of']:%Y-%m-%d}"))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class CompareView:
     """What the Compare page derives from its data for one category and day, computed once per view (the page caches
-    it) instead of on every rerun: a widget click used to rebuild every table below."""
+    it) instead of on every rerun: a widget click used to rebuild every table below, and the cards, the chart (which
+    Altair builds and validates slowly) and the disagreements with them."""
 
     facts: pd.DataFrame  # attribute_table
     shared: pd.DataFrame  # shared_benchmarks of the category
@@ -225,6 +281,9 @@ class CompareView:
     best: pd.DataFrame  # best_mask of the matrix
     score_rows: pd.DataFrame  # every score row with its freshness badge, of the category when one is chosen
     sources: pd.DataFrame  # fact_sources
+    cards: tuple[Card, ...] = ()  # one per model, in the order picked
+    chart: alt.Chart | None = None  # grouped_benchmarks of shared; None when they share no benchmark
+    conflicts: pd.DataFrame | None = None  # disagreements among score_rows
 
 
 def compare_view(data: CompareData, model_ids: tuple[str, ...], category: str | None, today: dt.date) -> CompareView:
@@ -234,6 +293,7 @@ def compare_view(data: CompareData, model_ids: tuple[str, ...], category: str | 
     rows = freshness.add_freshness(data.scores, "scores", today)
     if category:
         rows = rows[rows["category"] == category]
-    return CompareView(attribute_table(data), shared_benchmarks(charted, model_ids, category),
-                       display_matrix(matrix, model_columns), best_mask(matrix, model_columns), rows,
-                       fact_sources(data, today))
+    shared = shared_benchmarks(charted, model_ids, category)
+    return CompareView(attribute_table(data), shared, display_matrix(matrix, model_columns),
+                       best_mask(matrix, model_columns), rows, fact_sources(data, today), cards(data),
+                       None if shared.empty else charts.grouped_benchmarks(shared), scores.disagreements(rows))

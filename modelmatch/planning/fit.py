@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from modelmatch.planning.engine_memory import (
     PREALLOCATING_ENGINES,
@@ -72,15 +73,23 @@ class MemoryPlan:
 
 
 def _max_context(cache: SequenceCache, free_bytes: float, sequences: int, limit: int) -> int:
-    """Longest context whose cache for `sequences` sequences fits in `free_bytes` (the cache only grows with context)."""
-    if cache.bytes_for(1) * sequences > free_bytes:
+    """Longest context whose cache for `sequences` sequences fits in `free_bytes` (the cache only grows with context).
+    The cache must be ok (every part known)."""
+    # cache.bytes_for, with the parts read once: the bisection below asks it some 25 times.
+    parts = [(p.bytes_per_token, p.window_tokens, p.bytes_per_sequence) for p in cache.parts]
+
+    def fits(tokens: int) -> bool:
+        return sum(per_token * (tokens if window is None else min(tokens, window)) + per_sequence
+                   for per_token, window, per_sequence in parts) * sequences <= free_bytes
+
+    if not fits(1):
         return 0
     lo, hi = 1, max(limit, 1)
-    if cache.bytes_for(hi) * sequences <= free_bytes:
+    if fits(hi):
         return hi
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if cache.bytes_for(mid) * sequences <= free_bytes:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1
@@ -115,13 +124,67 @@ _kv_cache_bytes_per_token = functools.lru_cache(maxsize=4096)(kv_cache_bytes_per
 _sequence_cache = functools.lru_cache(maxsize=4096)(sequence_cache)
 
 
-def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
-                concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
-                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
-                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
-                ) -> MemoryPlan:
-    """Weights + cache + overhead per GPU, and the engine's predicted peak. Parallelism splits weights and cache; it
-    never pools GPU memories."""
+class FitNumbers(NamedTuple):
+    """The numbers behind a MemoryPlan, without its texts: what a walk over precisions and splits compares (the
+    verdict and the room left for the cache), so only the layout it settles on is written out. Holds its inputs, so
+    describe() can write that plan. A named tuple: a walk builds thousands, and a frozen dataclass costs more."""
+
+    model: ModelInfo
+    arch: Architecture | None
+    precision: str
+    kv_dtype: str
+    context_tokens: int
+    concurrent_sequences: int
+    gpu: GpuSpec
+    gpu_count: int
+    gpu_memory_utilization: float
+    runtime_reserve_gb: float
+    engine: str
+    par: Any
+    prompt_tokens: int
+    wpg: Any
+    kv: KVCachePerToken
+    kv_unsharded: KVCachePerToken
+    cache: SequenceCache
+    expanded_mla: bool  # transformers' expanded MLA cache replaced the engine's latent one
+    activations: Activations
+    overhead_gb: float
+    free_for_kv_per_gpu_gb: float
+    per_sequence_bytes: int | None
+    kv_cache_per_gpu_gb: float | None
+    total_per_gpu_gb: float | None
+    margin_gb: float | None
+    verdict: str
+
+
+class Layout(NamedTuple):
+    """What a model holds and caches per GPU at a precision and split, whatever the GPU: fit_on() sets it against one
+    GPU's memory. A walk over GPUs (the wizard's what-ifs) works each layout out once."""
+
+    model: ModelInfo
+    arch: Architecture | None
+    precision: str
+    kv_dtype: str
+    context_tokens: int
+    concurrent_sequences: int
+    gpu_count: int
+    engine: str
+    par: Any
+    prompt_tokens: int
+    wpg: Any
+    kv: KVCachePerToken
+    kv_unsharded: KVCachePerToken
+    cache: SequenceCache
+    expanded_mla: bool
+    activations: Activations
+    per_sequence_bytes: int | None
+    kv_cache_per_gpu_gb: float | None
+    prefill_gb: float | None  # engines that do not preallocate: cache of the prompt plus prefill activations
+
+
+def layout(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
+           concurrent_sequences: int, gpu_count: int, engine: str = "vllm", pipeline_parallel: int = 1,
+           expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None) -> Layout:
     if model.params_total_b is None:
         try:
             cache_text = sequence_cache(arch or Architecture(model.model_id), model.attention, kv_dtype).message
@@ -133,8 +196,96 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
     par = parallelism_for(engine, gpu_count, pipeline_parallel, expert_parallel)
     tp, pp = par.tensor, par.pipeline
     prompt = context_tokens if prompt_tokens is None else min(prompt_tokens, context_tokens)
-    notes: list[str] = []
     wpg = _weights_per_gpu(model.params_total_b, precision, arch, par, include_mtp, model.architecture)
+    arch_for_kv = arch or Architecture(model.model_id)
+    kv = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
+    kv1 = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
+    cache = _sequence_cache(arch_for_kv, model.attention, kv_dtype, tp, pp)
+    expanded_mla = engine == "transformers" and cache.kind in ("mla", "mla+dsa") and cache.ok
+    if expanded_mla:
+        cache = transformers_mla_cache(arch_for_kv, cache, kv_dtype, pp)
+    if arch is None and model.attention is not None:
+        kv = dataclasses.replace(kv, formula=f"cannot compute the KV cache for {model.model_id}: the catalog has "
+                                             "no architecture row for it", missing=("architecture row",))
+        kv1 = dataclasses.replace(kv1, bytes_per_token=None, formula=kv.formula, missing=kv.missing)
+        cache = dataclasses.replace(cache, parts=(), missing=("architecture row",), formula=kv.formula)
+    if engine in PREALLOCATING_ENGINES:
+        activations = _PREALLOCATED_ACTIVATIONS
+    else:
+        activations = prefill_activations(arch, model.architecture, prompt)
+    per_seq = kv_gb = prefill_gb = None
+    if cache.ok:
+        per_seq = cache.bytes_for(context_tokens)
+        kv_gb = per_seq * concurrent_sequences / GB
+        if engine not in PREALLOCATING_ENGINES:
+            prefill_gb = cache.bytes_for(prompt) * concurrent_sequences / GB + (activations.bytes or 0) * \
+                concurrent_sequences / GB
+    return Layout(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu_count, engine, par,
+                  prompt, wpg, kv, kv1, cache, expanded_mla, activations, per_seq, kv_gb, prefill_gb)
+
+
+def fit_on(lay: Layout, gpu: GpuSpec, gpu_memory_utilization: float, runtime_reserve_gb: float) -> FitNumbers:
+    """The layout on one GPU: overhead, room left for the cache, total and verdict."""
+    weights_per_gpu_b = lay.wpg.per_gpu_bytes
+    if lay.engine in PREALLOCATING_ENGINES:
+        overhead_gb = gpu.memory_gb * (1 - gpu_memory_utilization) + runtime_reserve_gb
+    else:
+        overhead_gb = runtime_reserve_gb + (lay.activations.bytes or 0) * lay.concurrent_sequences / GB
+    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu_b / GB
+    total = margin = None
+    kv_gb = lay.kv_cache_per_gpu_gb
+    if lay.cache.ok:
+        total = weights_per_gpu_b / GB + kv_gb + overhead_gb
+        if lay.engine not in PREALLOCATING_ENGINES:
+            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
+            total = weights_per_gpu_b / GB + max(lay.prefill_gb, kv_gb) + runtime_reserve_gb
+        margin = gpu.memory_gb - total
+        verdict = FITS if margin >= 0 else DOES_NOT_FIT
+    else:
+        verdict = DOES_NOT_FIT if free_gb < 0 else UNKNOWN
+    return FitNumbers(lay.model, lay.arch, lay.precision, lay.kv_dtype, lay.context_tokens, lay.concurrent_sequences,
+                      gpu, lay.gpu_count, gpu_memory_utilization, runtime_reserve_gb, lay.engine, lay.par,
+                      lay.prompt_tokens, lay.wpg, lay.kv, lay.kv_unsharded, lay.cache, lay.expanded_mla,
+                      lay.activations, overhead_gb, free_gb, lay.per_sequence_bytes, kv_gb, total, margin, verdict)
+
+
+def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
+                concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
+                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
+                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
+                ) -> FitNumbers:
+    """memory_plan's verdict and numbers, computed exactly as it computes them; describe() adds the texts."""
+    return fit_on(layout(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu_count, engine,
+                         pipeline_parallel, expert_parallel, include_mtp, prompt_tokens),
+                  gpu, gpu_memory_utilization, runtime_reserve_gb)
+
+
+_PREALLOCATED_ACTIVATIONS = Activations(0.0, "inside the runtime reserve (the engine's preallocated share)")
+
+
+def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
+                concurrent_sequences: int, gpu: GpuSpec, gpu_count: int, gpu_memory_utilization: float,
+                runtime_reserve_gb: float, engine: str = "vllm", pipeline_parallel: int = 1,
+                expert_parallel: bool = False, include_mtp: bool = False, prompt_tokens: int | None = None
+                ) -> MemoryPlan:
+    """Weights + cache + overhead per GPU, and the engine's predicted peak. Parallelism splits weights and cache; it
+    never pools GPU memories."""
+    return describe(fit_numbers(model, arch, precision, kv_dtype, context_tokens, concurrent_sequences, gpu, gpu_count,
+                                gpu_memory_utilization, runtime_reserve_gb, engine, pipeline_parallel, expert_parallel,
+                                include_mtp, prompt_tokens))
+
+
+def describe(n: FitNumbers) -> MemoryPlan:
+    """The MemoryPlan of these numbers: the texts (formulas, verdict, limits, notes) written out."""
+    model, precision, kv_dtype, gpu, engine = n.model, n.precision, n.kv_dtype, n.gpu, n.engine
+    context_tokens, concurrent_sequences, gpu_count = n.context_tokens, n.concurrent_sequences, n.gpu_count
+    gpu_memory_utilization, runtime_reserve_gb = n.gpu_memory_utilization, n.runtime_reserve_gb
+    par, prompt, wpg, kv, kv1, cache, activations = (n.par, n.prompt_tokens, n.wpg, n.kv, n.kv_unsharded, n.cache,
+                                                     n.activations)
+    tp, pp = par.tensor, par.pipeline
+    overhead_gb, free_gb, total, margin = n.overhead_gb, n.free_for_kv_per_gpu_gb, n.total_per_gpu_gb, n.margin_gb
+    kv_gb, verdict = n.kv_cache_per_gpu_gb, n.verdict
+    notes: list[str] = []
     notes.extend(wpg.notes)
     if model.architecture == "moe":
         notes.append(f"MoE: memory holds all {model.params_total_b:g}B parameters (every expert must be resident); "
@@ -143,50 +294,26 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
         notes.append(f"transformers with device_map=\"auto\" splits the layers over the {gpu_count} GPUs (a pipeline "
                      "that runs one GPU at a time), not tensor parallel")
     weights_per_gpu_b = wpg.per_gpu_bytes
-    arch_for_kv = arch or Architecture(model.model_id)
-    kv = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, tp)
-    kv1 = _kv_cache_bytes_per_token(arch_for_kv, model.attention, kv_dtype, 1)
-    cache = _sequence_cache(arch_for_kv, model.attention, kv_dtype, tp, pp)
-    if engine == "transformers" and cache.kind in ("mla", "mla+dsa") and cache.ok:
-        cache = transformers_mla_cache(arch_for_kv, cache, kv_dtype, pp)
+    if n.expanded_mla:
         notes.append("transformers caches DeepSeek's MLA expanded per head (K and V of every head), far more than "
                      "vLLM's or SGLang's latent cache")
-    if arch is None and model.attention is not None:
-        kv = dataclasses.replace(kv, formula=f"cannot compute the KV cache for {model.model_id}: the catalog has "
-                                             "no architecture row for it", missing=("architecture row",))
-        kv1 = dataclasses.replace(kv1, bytes_per_token=None, formula=kv.formula, missing=kv.missing)
-        cache = dataclasses.replace(cache, parts=(), missing=("architecture row",), formula=kv.formula)
-    notes.extend(n for n in (*kv.notes, *cache.notes) if n not in notes)
+    notes.extend(note for note in (*kv.notes, *cache.notes) if note not in notes)
     if engine in PREALLOCATING_ENGINES:
-        unused_gb = gpu.memory_gb * (1 - gpu_memory_utilization)
-        overhead_gb = unused_gb + runtime_reserve_gb
         overhead_formula = (f"{gpu.memory_gb:g} GB × (1 − {gpu_memory_utilization:g} engine memory utilization) + "
                             f"{runtime_reserve_gb:g} GB runtime reserve (activations, CUDA graphs, context) = "
                             f"{overhead_gb:,.2f} GB per GPU")
-        activations = Activations(0.0, "inside the runtime reserve (the engine's preallocated share)")
     else:
-        activations = prefill_activations(arch, model.architecture, prompt)
         act_gb = (activations.bytes or 0) * concurrent_sequences / GB
-        overhead_gb = runtime_reserve_gb + act_gb
         overhead_formula = (f"{act_gb:,.2f} GB prefill activations ({activations.formula}) + {runtime_reserve_gb:g} "
                             "GB reserve for what the allocator does not count (CUDA context, fragmentation) = "
                             f"{overhead_gb:,.2f} GB per GPU")
-    free_gb = gpu.memory_gb - overhead_gb - weights_per_gpu_b / GB
     weights_formula = wpg.formula
     lower = " (lower bound)" if wpg.lower_bound else ""
     limit = model.context_length or 100_000_000
     if cache.ok:
-        per_seq = cache.bytes_for(context_tokens)
-        kv_gb = per_seq * concurrent_sequences / GB
+        per_seq = n.per_sequence_bytes
         kv_formula = (f"{per_seq:,} bytes per sequence{' per GPU' if gpu_count > 1 else ''} at {context_tokens:,} "
                       f"tokens ({cache.formula}) × {concurrent_sequences:,} sequences = {kv_gb:,.2f} GB")
-        total = weights_per_gpu_b / GB + kv_gb + overhead_gb
-        if engine not in PREALLOCATING_ENGINES:
-            # Prefill activations are gone by the time the whole context is cached: the larger moment counts.
-            prefill_gb = cache.bytes_for(prompt) * concurrent_sequences / GB + (activations.bytes or 0) * \
-                concurrent_sequences / GB
-            total = weights_per_gpu_b / GB + max(prefill_gb, kv_gb) + runtime_reserve_gb
-        margin = gpu.memory_gb - total
         if free_gb > 0:
             free_bytes = free_gb * GB
             max_context = _max_context(cache, free_bytes, concurrent_sequences, limit)
@@ -201,25 +328,21 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
         else:
             max_context, max_batch = 0, 0
             limits_text = "No room for any KV cache: the weights and overhead already exceed the GPU memory."
-        if margin >= 0:
-            verdict = FITS
+        if verdict == FITS:
             verdict_text = (f"Fits: {total:,.1f} GB of {gpu.memory_gb:g} GB used per GPU, {margin:,.1f} GB to spare"
                             f"{lower}.")
         else:
-            verdict = DOES_NOT_FIT
             verdict_text = (f"Does not fit: needs {total:,.1f} GB per GPU, {-margin:,.1f} GB more than the "
                             f"{gpu.memory_gb:g} GB each GPU has{lower}.")
     else:
-        kv_gb, total, margin, max_context, max_batch = None, None, None, None, None
+        max_context, max_batch = None, None
         kv_formula = cache.message or cache.formula
         limits_text = f"The largest context and concurrency cannot be computed: {kv_formula}."
-        if free_gb < 0:
-            verdict = DOES_NOT_FIT
+        if verdict == DOES_NOT_FIT:
             need_gb = weights_per_gpu_b / GB + overhead_gb
             verdict_text = (f"Does not fit: weights and overhead alone need {need_gb:,.1f} GB "
                             f"per GPU, {-free_gb:,.1f} GB more than the {gpu.memory_gb:g} GB each GPU has{lower}.")
         else:
-            verdict = UNKNOWN
             verdict_text = (f"Weights and overhead fit ({weights_per_gpu_b / GB + overhead_gb:,.1f} GB per GPU, "
                             f"{free_gb:,.1f} GB left for the KV cache), but the KV cache cannot be computed: "
                             f"{kv_formula}.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import functools
 import math
 import re
@@ -108,6 +107,8 @@ def resolve_model(catalog: DecisionCatalog, model_id: str) -> ModelInfo:
     if len(named) > 1:
         raise PlanInputError(f"model {model_id!r} matches {len(named)} catalog models: "
                              + ", ".join(m.model_id for m in named) + ". Pass the full model_id.")
+    import difflib  # only on this error path
+
     close = difflib.get_close_matches(str(model_id), list(catalog.models), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else " See the Models page for the ids."
     raise PlanInputError(f"unknown model {model_id!r}: it is not in the catalog.{hint}")

@@ -97,45 +97,73 @@ def _budget_failure(ctx: WizardContext, dep: Deployment) -> str | None:
     return None
 
 
-def evaluate_models(ctx: WizardContext, catalog: DecisionCatalog) -> tuple[list[Eligible], list[Exclusion]]:
+def _requirement_checks(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo
+                        ) -> tuple[tuple[str, ...], tuple[Unverified, ...], tuple[str, ...]]:
+    """(reasons to exclude, unverified, confirmed) from what the model is, before any deployment: base checkpoint,
+    image input, context window, license, languages. Kept per catalog: the what-ifs change only the GPUs or the
+    budget, and the key names every part of the request these checks read."""
+    req = ctx.request
+    key = ("requirement_checks", model.model_id, ctx.include_base, ctx.needs_image, req.context_tokens, req.license,
+           ctx.languages)
+    return catalog.derived(key, lambda: _check_requirements(ctx, catalog, model))
+
+
+def _check_requirements(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo
+                        ) -> tuple[tuple[str, ...], tuple[Unverified, ...], tuple[str, ...]]:
+    req = ctx.request
+    reasons: list[str] = []
+    unverified: list[str] = []
+    confirmed: list[str] = []
+    if model.variant == "base" and not ctx.include_base:
+        reasons.append("base model (not instruction-tuned): included only for fine-tuning or when you ask for "
+                       "base models")
+    if ctx.needs_image:
+        if model.modalities is None:
+            unverified.append(Unverified("modality", (
+                "image input: the catalog does not list this model's input modalities")))
+        elif "image" not in model.modalities.split(";"):
+            reasons.append(f"no image input (the catalog lists: {model.modalities})")
+        else:
+            confirmed.append("accepts image input")
+    if model.context_length is None:
+        unverified.append(Unverified("context", "no official context length in the catalog"))
+    elif model.context_length < req.context_tokens:
+        reasons.append(f"context window of {model.context_length:,} tokens is shorter than the "
+                       f"{req.context_tokens:,} you need")
+    else:
+        confirmed.append(f"context window {model.context_length:,} tokens")
+    lic_reasons, lic_unverified, lic_confirmed = _license_checks(
+        model, catalog.licenses.get(model.license_id) if model.license_id else None, req.license)
+    reasons += lic_reasons
+    unverified += lic_unverified
+    confirmed += lic_confirmed
+    lang_unverified, lang_confirmed = _language_checks(model, ctx.languages)
+    unverified += lang_unverified
+    confirmed += lang_confirmed
+    return tuple(reasons), tuple(unverified), tuple(confirmed)
+
+
+def evaluate_models(ctx: WizardContext, catalog: DecisionCatalog, with_exclusions: bool = True
+                    ) -> tuple[list[Eligible], list[Exclusion]]:
+    """The eligible models and the excluded ones with their reasons. with_exclusions=False (the what-ifs, which
+    compare only which models rank and in what order) returns no exclusions, skips the deployment options of a model
+    already excluded by what it is (they could only add reasons to its exclusion), and works out the self-hosting
+    options briefly: their texts stay empty."""
     eligible: list[Eligible] = []
     excluded: list[Exclusion] = []
     req = ctx.request
     for model in catalog.models.values():
-        reasons: list[str] = []
-        unverified: list[str] = []
-        confirmed: list[str] = []
-        if model.variant == "base" and not ctx.include_base:
-            reasons.append("base model (not instruction-tuned): included only for fine-tuning or when you ask for "
-                           "base models")
-        if ctx.needs_image:
-            if model.modalities is None:
-                unverified.append(Unverified("modality", (
-                    "image input: the catalog does not list this model's input modalities")))
-            elif "image" not in model.modalities.split(";"):
-                reasons.append(f"no image input (the catalog lists: {model.modalities})")
-            else:
-                confirmed.append("accepts image input")
-        if model.context_length is None:
-            unverified.append(Unverified("context", "no official context length in the catalog"))
-        elif model.context_length < req.context_tokens:
-            reasons.append(f"context window of {model.context_length:,} tokens is shorter than the "
-                           f"{req.context_tokens:,} you need")
-        else:
-            confirmed.append(f"context window {model.context_length:,} tokens")
-        lic_reasons, lic_unverified, lic_confirmed = _license_checks(
-            model, catalog.licenses.get(model.license_id) if model.license_id else None, req.license)
-        reasons += lic_reasons
-        unverified += lic_unverified
-        confirmed += lic_confirmed
-        lang_unverified, lang_confirmed = _language_checks(model, ctx.languages)
-        unverified += lang_unverified
-        confirmed += lang_confirmed
+        checked_reasons, checked_unverified, checked_confirmed = _requirement_checks(ctx, catalog, model)
+        if checked_reasons and not with_exclusions:
+            continue
+        reasons = list(checked_reasons)
+        unverified = list(checked_unverified)
+        confirmed = list(checked_confirmed)
 
         options: list[DeploymentOption] = []
         failures: list[str] = []
         if req.deployment in ("self-host", "either") and ctx.gpu is not None:
-            options.append(self_host_option(ctx, catalog, model))
+            options.append(self_host_option(ctx, catalog, model, brief=not with_exclusions))
         if req.deployment in ("api", "either"):
             options.append(api_option(ctx, catalog, model))
         viable: list[DeploymentOption] = []
@@ -148,7 +176,8 @@ def evaluate_models(ctx: WizardContext, catalog: DecisionCatalog) -> tuple[list[
         if not viable:
             reasons += failures or ["no deployment possible"]
         if reasons:
-            excluded.append(Exclusion(model.model_id, model.display_name, tuple(dict.fromkeys(reasons))))
+            if with_exclusions:
+                excluded.append(Exclusion(model.model_id, model.display_name, tuple(dict.fromkeys(reasons))))
             continue
         # Prefer the option with a known, lower cost; between unknowns keep the order asked for (self-host first).
         viable.sort(key=lambda o: (o.deployment.usd_per_month is None, o.deployment.usd_per_month or 0.0))

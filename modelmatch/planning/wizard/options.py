@@ -13,7 +13,7 @@ from modelmatch.planning.cost import (
     current_prices,
     serving_seconds,
 )
-from modelmatch.planning.fit import FITS, UNKNOWN, MemoryPlan, memory_plan
+from modelmatch.planning.fit import FITS, UNKNOWN, FitNumbers, Layout, MemoryPlan, describe, fit_on, layout
 from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.weights import PRECISIONS
 from modelmatch.planning.records import DecisionCatalog, ModelInfo
@@ -35,18 +35,38 @@ def _tp_sizes(gpu_count: int) -> list[int]:
     return sorted(sizes)
 
 
-def _memory_plan(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
-                 sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> MemoryPlan:
-    """memory_plan, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
+def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
+         sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
+    """fit.fit_numbers, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
     same size (four 80 GB boards in the catalog) and twice the GPUs (the same split on one replica) reuse it. The
     model and its architecture row are the catalog's own, named by the model id."""
-    key = ("memory_plan", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
+    key = ("fit_numbers", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
            reserve_gb)
-    return catalog.derived(key, lambda: memory_plan(model, arch, precision, kv_dtype, context, sequences, gpu, tp,
-                                                    utilization, reserve_gb))
+    return catalog.derived(key, lambda: fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences,
+                                                       tp), gpu, utilization, reserve_gb))
 
 
-def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo) -> DeploymentOption:
+def _layout(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
+            sequences: int, tp: int) -> Layout:
+    """layout, kept per catalog: the same for every GPU a what-if tries."""
+    return catalog.derived(("layout", model.model_id, precision, kv_dtype, context, sequences, tp),
+                           lambda: layout(model, arch, precision, kv_dtype, context, sequences, tp))
+
+
+def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
+    """The memory plan of the layout the walk settled on, written out once per catalog (the other layouts it tried
+    are compared by their numbers only)."""
+    n = numbers
+    key = ("memory_plan", n.model.model_id, n.precision, n.kv_dtype, n.context_tokens, n.concurrent_sequences,
+           n.gpu.memory_gb, n.gpu_count, n.gpu_memory_utilization, n.runtime_reserve_gb)
+    return catalog.derived(key, lambda: describe(numbers))
+
+
+def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo, brief: bool = False
+                     ) -> DeploymentOption:
+    """brief: only what ranks the model is worked out (the what-ifs read nothing else): whether it is ruled out, its
+    cost and speed, and which kinds of requirement stay unverified. The texts are left empty and the chosen layout's
+    memory plan is not written out."""
     req, gpu = ctx.request, ctx.gpu
     if not model.open_weights:
         return DeploymentOption(_no_deployment("self-host"), (), "API-only: the weights are not downloadable, so it "
@@ -55,56 +75,66 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
         return DeploymentOption(_no_deployment("self-host"), (), "no official parameter count in the catalog, so the "
                                                                  "fit on your GPUs cannot be checked")
     arch = catalog.architectures.get(model.model_id)
-    chosen: MemoryPlan | None = None
-    smallest: MemoryPlan | None = None
+    chosen_fit: FitNumbers | None = None
+    smallest_fit: FitNumbers | None = None
     tp_errors: list[str] = []
+    tp_sizes = _tp_sizes(req.gpu_count)
     for precision in ctx.precisions:
-        for tp in _tp_sizes(req.gpu_count):
+        for tp in tp_sizes:
             try:
-                mp = _memory_plan(catalog, model, arch, precision, req.kv_dtype, req.context_tokens,
-                                  req.concurrent_sequences, gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
+                mp = _fit(catalog, model, arch, precision, req.kv_dtype, req.context_tokens, req.concurrent_sequences,
+                          gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
             except PlanInputError as exc:
                 tp_errors.append(str(exc))
                 continue
-            if smallest is None or mp.free_for_kv_per_gpu_gb > smallest.free_for_kv_per_gpu_gb:
-                smallest = mp
+            if smallest_fit is None or mp.free_for_kv_per_gpu_gb > smallest_fit.free_for_kv_per_gpu_gb:
+                smallest_fit = mp
             if mp.verdict in (FITS, UNKNOWN):
-                chosen = mp
+                chosen_fit = mp
                 break
-        if chosen is not None:
+        if chosen_fit is not None:
             break
     where = f"{req.gpu_count} × {gpu.name}"
-    if chosen is None:
-        if smallest is None:
+    if chosen_fit is None:
+        if brief:
+            return DeploymentOption(_no_deployment("self-host"), (), "does not fit")
+        if smallest_fit is None:
             detail = tp_errors[0] if tp_errors else "no precision allowed"
             return DeploymentOption(_no_deployment("self-host"), (), f"cannot be split over {where}: {detail}")
+        smallest = _plan(catalog, smallest_fit)
         return DeploymentOption(_no_deployment("self-host"), (),
                                 f"does not fit {where} at any allowed precision; closest is "
                                 f"{PRECISIONS[smallest.precision].label} on {smallest.gpu_count} GPU(s): "
                                 f"{smallest.verdict_text}")
+    chosen = None if brief else _plan(catalog, chosen_fit)
     unverified: list[str] = []
-    if chosen.verdict == UNKNOWN:
-        unverified.append(Unverified("fit", f"fit not fully checked: {chosen.kv.formula} (the weights leave "
-                          f"{chosen.free_for_kv_per_gpu_gb:,.1f} GB per GPU for it)"))
-    if chosen.weights_lower_bound:
-        unverified.append(Unverified("fit", (
+    if chosen_fit.verdict == UNKNOWN:
+        unverified.append(Unverified("fit", "" if brief else (
+            f"fit not fully checked: {chosen.kv.formula} (the weights leave {chosen.free_for_kv_per_gpu_gb:,.1f} GB "
+            "per GPU for it)")))
+    if chosen_fit.wpg.lower_bound:
+        unverified.append(Unverified("fit", "" if brief else (
             f"{chosen.precision_label} weights are a lower bound ({chosen.verdict_text})")))
-    tp = chosen.gpu_count
+    tp = chosen_fit.gpu_count
     replicas = req.gpu_count // tp
     # The model and its architecture row are the catalog's own, so the model id names all the input.
     measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
-    exact = _matching_measurement(catalog, measured, gpu, tp, chosen.precision, req.concurrent_sequences)
-    line = roofline(model, arch, chosen.precision, chosen.kv, gpu, tp, req.context_tokens, req.concurrent_sequences)
+    exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.precision, req.concurrent_sequences)
+    line = roofline(model, arch, chosen_fit.precision, chosen_fit.kv, gpu, tp, req.context_tokens,
+                    req.concurrent_sequences)
+    speed_text = ""
     if exact is not None:
         tps_replica = exact.output_tokens_per_s
         per_seq = tps_replica / req.concurrent_sequences
-        speed_text = f"measured {per_seq:,.1f} tokens/s per sequence (run {exact.run_id})"
+        if not brief:
+            speed_text = f"measured {per_seq:,.1f} tokens/s per sequence (run {exact.run_id})"
         source = "measured"
     elif line.tokens_per_s:
         tps_replica = line.tokens_per_s
         per_seq = line.tokens_per_s_per_sequence
-        speed_text = (f"at most {per_seq:,.1f} tokens/s per sequence (bandwidth roofline, no measurement yet): "
-                      f"{line.formula}")
+        if not brief:
+            speed_text = (f"at most {per_seq:,.1f} tokens/s per sequence (bandwidth roofline, no measurement yet): "
+                          f"{line.formula}")
         source = "roofline (upper bound)"
     else:
         tps_replica, per_seq, source = None, None, None
@@ -112,13 +142,13 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     failure = None
     if req.min_tokens_per_s is not None:
         if per_seq is None:
-            unverified.append(Unverified("latency", f"latency target not checked: {speed_text}"))
+            unverified.append(Unverified("latency", "" if brief else f"latency target not checked: {speed_text}"))
         elif per_seq < req.min_tokens_per_s:
             bound = "measured" if source == "measured" else "even the roofline (an upper bound) gives"
-            failure = (f"too slow for your target: {bound} {per_seq:,.1f} tokens/s per sequence, below "
-                       f"{req.min_tokens_per_s:g}")
+            failure = "too slow" if brief else (f"too slow for your target: {bound} {per_seq:,.1f} tokens/s per "
+                                                f"sequence, below {req.min_tokens_per_s:g}")
         elif source != "measured":
-            unverified.append(Unverified("latency", (
+            unverified.append(Unverified("latency", "" if brief else (
                 f"speed target met only by the roofline ({per_seq:,.1f} tokens/s, an upper bound); "
                 "no measurement yet")))
     usd = None
@@ -129,15 +159,23 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
         seconds, _, _ = serving_seconds(usage_in_mode(req.usage, model, req.score_mode), model, gpu, tp, tps_replica)
         needed_replicas = max(1, math.ceil(seconds / SECONDS_PER_MONTH))
         if needed_replicas > replicas and failure is None:
-            failure = (f"the given GPUs cannot serve the monthly volume: it needs {needed_replicas} replicas of {tp} "
-                       f"GPU(s) at {tps_replica:,.0f} tokens/s ({source}), and {where} hold {replicas}")
+            failure = "too little capacity" if brief else (
+                f"the given GPUs cannot serve the monthly volume: it needs {needed_replicas} replicas of {tp} "
+                f"GPU(s) at {tps_replica:,.0f} tokens/s ({source}), and {where} hold {replicas}")
     elif not req.usage.is_empty:
         unverified.append(Unverified("capacity", (
             "whether the given GPUs can serve the monthly volume is unknown (no throughput)")))
     if req.gpu_usd_per_hour is not None:
         usd = req.gpu_usd_per_hour * req.gpu_count * HOURS_PER_MONTH
-        cost_text = (f"{req.gpu_count} GPUs × ${req.gpu_usd_per_hour:g}/h (your price) × {HOURS_PER_MONTH:g} h = "
-                     f"${usd:,.0f} per month, whatever the volume")
+        if not brief:
+            cost_text = (f"{req.gpu_count} GPUs × ${req.gpu_usd_per_hour:g}/h (your price) × {HOURS_PER_MONTH:g} h "
+                         f"= ${usd:,.0f} per month, whatever the volume")
+    if brief:
+        return DeploymentOption(Deployment("self-host", "", usd, "", per_seq, "", precision=chosen_fit.precision,
+                                           gpu_id=gpu.gpu_id, gpu_name=gpu.name, gpus_per_replica=tp,
+                                           replicas=replicas, memory_verdict=chosen_fit.verdict,
+                                           total_per_gpu_gb=chosen_fit.total_per_gpu_gb),
+                                tuple(unverified), failure)
     text = (f"self-host {chosen.precision_label}, {tp} GPU(s) per replica × {replicas} replica(s) on {where}; "
             f"{chosen.verdict_text}")
     dep = Deployment("self-host", text, usd, cost_text, per_seq, speed_text, precision=chosen.precision,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelmatch.catalog.tiers import score_rank
+from modelmatch.catalog.score_preference import score_rank
 from modelmatch.planning.records import DecisionCatalog, ScoreRow
 from modelmatch.planning.wizard.modes import model_mode
 from modelmatch.planning.wizard.results import BenchmarkEvidence, TermBreakdown

@@ -3,8 +3,6 @@ and speed terms weighted by use case), give it a confidence, and sort."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.wizard.eligibility import Eligible, evaluate_models
 from modelmatch.planning.wizard.quality import (
@@ -33,13 +31,20 @@ RANKING_RULE = ("Ranked by score, highest first; models whose score rests on les
                 "coverage is under 50 % or two or more kinds of requirement cannot be confirmed, medium otherwise.")
 
 
-def rank(request: WizardRequest, catalog: DecisionCatalog) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
+def rank(request: WizardRequest, catalog: DecisionCatalog, with_exclusions: bool = True
+         ) -> tuple[WizardContext, list[Candidate], list[Exclusion]]:
+    """The request validated, the eligible models ranked, and the excluded ones with their reasons. With
+    with_exclusions False (the what-ifs, which compare the ranked models only) there are no exclusions, and the
+    self-hosting deployments and the cost and speed terms of the ranked models carry no texts."""
     ctx = validate_request(request, catalog)
-    eligible, excluded = evaluate_models(ctx, catalog)
-    return ctx, score_candidates(ctx, catalog, eligible), excluded
+    eligible, excluded = evaluate_models(ctx, catalog, with_exclusions)
+    return ctx, score_candidates(ctx, catalog, eligible, brief=not with_exclusions), excluded
 
 
-def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible]) -> list[Candidate]:
+def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: list[Eligible], brief: bool = False
+                     ) -> list[Candidate]:
+    """brief (the what-ifs): the same scores, coverage, confidence and order; the cost and speed terms' texts and
+    the list of what is missing are left empty."""
     mode = ctx.request.score_mode
     rep = catalog.derived(("representative_scores", mode), lambda: representative_scores(catalog.scores, catalog, mode))
     stats = catalog.derived(("bench_stats", mode), lambda: bench_stats(rep))
@@ -48,29 +53,33 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
     cheapest = min(costs) if costs else None
     fastest = max(speeds) if speeds else None
     ranked_ids = [e.model.model_id for e in eligible]
-    comparable = {category: comparable_benchmarks(category, ranked_ids, catalog, rep, stats)
+    # The what-ifs mostly rank the same models: the benchmarks they share are the same.
+    ranked_key = tuple(ranked_ids)
+    comparable = {category: catalog.derived(("comparable_benchmarks", mode, category, ranked_key),
+                                            lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats))
                   for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
-    candidates = []
+    weights = sorted(ctx.weights.items(), key=lambda kv: -kv[1])
+    candidates: list[tuple[tuple, tuple]] = []
     for e in eligible:
         terms: list[TermBreakdown] = []
-        for category, weight in sorted(ctx.weights.items(), key=lambda kv: -kv[1]):
+        for category, weight in weights:
             if category == "cost":
                 usd = e.deployment.usd_per_month
                 if usd is None:
-                    terms.append(TermBreakdown("cost", weight, None, None,
+                    terms.append(TermBreakdown("cost", weight, None, None, "" if brief else
                                                f"cost unknown: {e.deployment.cost_text} (left out, not zero)"))
                 else:
                     value = 1.0 if usd <= 0 else cheapest / usd
-                    terms.append(TermBreakdown("cost", weight, value, weight * value,
+                    terms.append(TermBreakdown("cost", weight, value, weight * value, "" if brief else
                                                f"cheapest shortlisted ${cheapest:,.2f} ÷ this ${usd:,.2f} per month"))
             elif category == "speed":
                 tps = e.deployment.tokens_per_s_per_sequence
                 if not tps:
-                    terms.append(TermBreakdown("speed", weight, None, None,
+                    terms.append(TermBreakdown("speed", weight, None, None, "" if brief else
                                                f"speed unknown: {e.deployment.speed_text} (left out, not zero)"))
                 else:
                     value = tps / fastest
-                    terms.append(TermBreakdown("speed", weight, value, weight * value,
+                    terms.append(TermBreakdown("speed", weight, value, weight * value, "" if brief else
                                                f"{tps:,.1f} ÷ fastest shortlisted {fastest:,.1f} tokens/s per "
                                                "sequence"))
             else:
@@ -88,7 +97,8 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
         has_quality = any(t.value is not None for t in with_data if t.category not in QUALITY_TERMS_EXCLUDED)
         score = (sum(t.contribution for t in with_data) / weight_with_data
                  if weight_with_data and has_quality else None)
-        missing = tuple(f"{t.category} (weight {t.weight:.0%}): {t.how}" for t in terms if t.value is None)
+        missing = () if brief else tuple(f"{t.category} (weight {t.weight:.0%}): {t.how}" for t in terms
+                                         if t.value is None)
         kinds = {u.requirement for u in e.unverified}
         if coverage >= HIGH_CONFIDENCE_COVERAGE and not kinds:
             confidence = "high"
@@ -96,16 +106,21 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
             confidence = "low"
         else:
             confidence = "medium"
-        candidates.append(Candidate(0, e.model.model_id, e.model.display_name, e.model.vendor, e.model.variant,
-                                    score, coverage, confidence, e.unverified, e.confirmed, e.deployment,
-                                    e.alternative, tuple(terms), missing))
-    candidates.sort(key=ranking_key)
-    return [dataclasses.replace(c, rank=i) for i, c in enumerate(candidates, start=1)]
+        candidates.append((_ranking_key(score, coverage, confidence, e.model.model_id),
+                           (e.model.model_id, e.model.display_name, e.model.vendor, e.model.variant, score, coverage,
+                            confidence, e.unverified, e.confirmed, e.deployment, e.alternative, tuple(terms),
+                            missing)))
+    # Sorted before the Candidates are made, so each is built once, with its rank.
+    candidates.sort(key=lambda keyed: keyed[0])
+    return [Candidate(i, *fields) for i, (_, fields) in enumerate(candidates, start=1)]
 
 
 CONFIDENCE_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 def ranking_key(c: Candidate) -> tuple:
-    return (c.score is None, c.coverage < LOW_CONFIDENCE_COVERAGE, -(c.score or 0.0), CONFIDENCE_ORDER[c.confidence],
-            c.model_id)
+    return _ranking_key(c.score, c.coverage, c.confidence, c.model_id)
+
+
+def _ranking_key(score: float | None, coverage: float, confidence: str, model_id: str) -> tuple:
+    return (score is None, coverage < LOW_CONFIDENCE_COVERAGE, -(score or 0.0), CONFIDENCE_ORDER[confidence], model_id)

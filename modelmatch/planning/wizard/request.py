@@ -95,7 +95,7 @@ class WizardContext:
 
 
 def validate_request(request: WizardRequest, catalog: DecisionCatalog) -> WizardContext:
-    known = use_cases(catalog)
+    known = catalog.derived(("use_cases",), lambda: use_cases(catalog))  # read, never changed
     if not request.use_cases:
         raise PlanInputError("choose at least one use case: " + ", ".join(known))
     unknown = [u for u in request.use_cases if u not in known]

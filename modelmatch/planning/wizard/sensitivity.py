@@ -34,7 +34,7 @@ def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: li
     out = []
     for label, changed in cases:
         try:
-            _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog)
+            _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog, with_exclusions=False)
         except PlanInputError:
             # The what-if leaves the range the planner handles (1,024 GPUs doubled, a budget doubled to infinity):
             # there is nothing to compare, and the answer to the request itself stands.
