@@ -562,6 +562,10 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
     arch = catalog.architectures[model_id]
     if spec.truncated:
         arch = {**arch, "num_layers": spec.layers_built}
+        layer_types = list(getattr(built.config, "layer_types", None) or [])
+        if arch.get("sliding_window_layers") is not None and layer_types:
+            # The formula must describe the layers actually built (Gemma 2 alternates sliding and global layers).
+            arch["sliding_window_layers"] = sum(t == "sliding_attention" for t in layer_types)
     formula = kv_cache_bytes_per_token(Architecture.from_row(arch), model_row.get("attention"), "bf16")
     kv_measured, kv_method = None, ""
     try:

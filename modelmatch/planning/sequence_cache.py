@@ -242,6 +242,11 @@ def sequence_cache(arch: Architecture | Mapping[str, Any], attention: str | None
         if arch.sliding_window is None:
             return fail("sliding-window+global", ["sliding_window"], "the sliding-window KV cache")
         local = arch.sliding_window_layers
+        if local > arch.num_layers:
+            # An inconsistent row would otherwise give a negative cache per token.
+            problem = f"sliding_window_layers {local} is more than num_layers {arch.num_layers}"
+            return SequenceCache(**base, kind="sliding-window+global", parts=(), not_modelled=problem,
+                                 formula=f"not modelled: {problem}")
         global_layers = arch.num_layers - local
         local_here, global_here = _stage_layers(local, pp), _stage_layers(global_layers, pp)
         parts = (

@@ -27,6 +27,8 @@ TINY_MODELS = [
      "architecture": "dense", "attention": "gqa"},
     {**BASE, "model_id": "test-org/Tiny-Hybrid-MoE", "display_name": "Tiny hybrid MoE", "family": "Qwen3-Next",
      "architecture": "moe", "params_total_b": "0.01", "params_active_b": "0.01"},
+    {**BASE, "model_id": "test-org/Tiny-Gemma2", "display_name": "Tiny Gemma 2", "family": "Gemma 2",
+     "architecture": "dense", "attention": "gqa", "params_total_b": "0.01", "params_active_b": "0.01"},
 ]
 TINY_ARCHS = [
     {"model_id": "test-org/Tiny-Qwen2", "num_layers": "2", "hidden_size": "64", "num_attention_heads": "4",
@@ -46,6 +48,11 @@ TINY_ARCHS = [
      "shared_expert_intermediate_size": "32", "full_attention_interval": "2", "linear_num_key_heads": "2",
      "linear_num_value_heads": "4", "linear_key_head_dim": "16", "linear_value_head_dim": "16",
      "linear_conv_kernel_dim": "4", "attn_output_gate": "true", "source_url": SRC, "as_of": "2025-01-01"},
+    # Gemma 2's layout: sliding-window and global layers alternate (2 of 4 layers keep an 8-token window).
+    {"model_id": "test-org/Tiny-Gemma2", "num_layers": "4", "hidden_size": "64", "num_attention_heads": "4",
+     "num_kv_heads": "2", "head_dim": "16", "intermediate_size": "128", "vocab_size": "512",
+     "tie_word_embeddings": "true", "sliding_window": "8", "sliding_window_layers": "2", "source_url": SRC,
+     "as_of": "2025-01-01"},
 ]
 SMALL = ["--device", "cpu", "--batch-sizes", "1,2", "--prompt-len", "12", "--decode-steps", "3", "--repeats", "2",
          "--kv-tokens", "16"]
@@ -274,3 +281,17 @@ def test_the_prepared_gpu_script_runs_end_to_end_and_its_rows_build(tiny_data, t
     assert {r["path"] for r in summary} == {"eager"}
     table = (out / "table.md").read_text()
     assert table.count("| test-org/Tiny-Qwen2 | eager |") == 4 and "weights=random-init" in table
+
+
+def test_a_truncated_sliding_window_model_is_compared_with_the_layers_built(tiny_data, tmp_path, capsys):
+    """Regression: a Gemma 2 proof truncated to 2 of 42 layers kept the row's 21 sliding layers, so the planner's
+    formula went negative (-155,648 bytes per token) and the row could not be written."""
+    out = tmp_path / "gemma"
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--batch-sizes", "1",
+                      "--model", "test-org/Tiny-Gemma2", "--max-layers", "2", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    row, = rows(out / "measurements")
+    # 2 layers built: 1 sliding (its 8-token window is full at 16 and 32 tokens) and 1 global that grows:
+    # 2 (K, V) x 1 layer x 2 KV heads x 16 x 2 bytes.
+    assert float(row["kv_cache_formula_bytes_per_token"]) == 128
+    assert float(row["kv_cache_measured_to_formula"]) == 1.0

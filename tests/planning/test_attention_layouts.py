@@ -77,6 +77,14 @@ def test_sliding_window_gemma2_9b_keeps_only_the_window_on_local_layers(real):
     assert kv.bytes_per_token == 21 * per_layer and "at most 4,096 tokens" in kv.formula
 
 
+def test_more_sliding_layers_than_layers_is_named_not_a_negative_cache(real):
+    """Regression: a row with 21 sliding layers of 2 (a truncated Gemma 2) gave -155,648 bytes per token."""
+    a = dataclasses.replace(arch(real, "google/gemma-2-9b-it"), num_layers=2)
+    cache = sequence_cache(a, "gqa", "bf16")
+    assert cache.not_modelled == "sliding_window_layers 21 is more than num_layers 2"
+    assert kv_cache_bytes_per_token(a, "gqa", "bf16").bytes_per_token is None
+
+
 def test_mla_deepseek_v3_latent_and_fp8(real):
     a = arch(real, "deepseek-ai/DeepSeek-V3")
     assert sequence_cache(a, "mla", "bf16").growing_bytes_per_token == 61 * (512 + 64) * 2 == 70_272
