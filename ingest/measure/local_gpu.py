@@ -24,6 +24,7 @@ from typing import Any, Callable, TextIO
 
 from modelmatch.planning.architecture import Architecture
 from modelmatch.planning.memory import kv_cache_bytes_per_token
+from modelmatch.planning.sequence_cache import sequence_cache
 from modelmatch.chat.timing import Distribution
 
 from ingest.measure import hardware
@@ -163,6 +164,25 @@ def _cache_tensor_bytes(cache: Any) -> int:
     return total
 
 
+def kv_interval(tokens: int) -> tuple[int, int]:
+    """The two cache sizes whose difference is measured (constant overheads cancel)."""
+    return max(1, tokens // 2), max(2, tokens)
+
+
+def formula_over_interval(arch: dict, attention: str | None, tokens: int) -> tuple[float | None, str]:
+    """The planner's cache growth per token between the same two cache sizes the measurement uses: a sliding-window
+    layer grows until its window is full, so below the window it counts, and above it does not."""
+    low, high = kv_interval(tokens)
+    cache = sequence_cache(Architecture.from_row(arch), attention, "bf16")
+    if not cache.ok:
+        return None, cache.message
+    windows = [p.window_tokens for p in cache.parts if p.window_tokens is not None]
+    note = (f"; between {low} and {high} cached tokens the planner's cache grows by "
+            f"{(cache.bytes_for(high) - cache.bytes_for(low)) / (high - low):,.0f} bytes per token (window(s) of "
+            f"{', '.join(f'{w:,}' for w in windows)} tokens)" if windows else "")
+    return (cache.bytes_for(high) - cache.bytes_for(low)) / (high - low), note
+
+
 def measure_kv_bytes_per_token(built: ModelBuilt, device: Device, tokens: int, seed: int) -> tuple[float, str]:
     """KV-cache bytes per cached token: the growth between caches of tokens/2 and tokens tokens (so constant
     overheads cancel). On CUDA from the allocator; on a CPU from the cache tensors' own sizes."""
@@ -170,7 +190,7 @@ def measure_kv_bytes_per_token(built: ModelBuilt, device: Device, tokens: int, s
     from transformers import DynamicCache
 
     model = built.model
-    low, high = max(1, tokens // 2), max(2, tokens)
+    low, high = kv_interval(tokens)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     ids = torch.randint(0, built.config.vocab_size, (1, high), generator=gen).to(device.name)
 
@@ -567,12 +587,15 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
             # The formula must describe the layers actually built (Gemma 2 alternates sliding and global layers).
             arch["sliding_window_layers"] = sum(t == "sliding_attention" for t in layer_types)
     formula = kv_cache_bytes_per_token(Architecture.from_row(arch), model_row.get("attention"), "bf16")
+    # Like with like: the planner's growth over the same two cache sizes (a sliding window not yet full grows too).
+    expected, window_note = formula_over_interval(arch, model_row.get("attention"), args.kv_tokens)
     kv_measured, kv_method = None, ""
     try:
         kv_measured, kv_method = measure_kv_bytes_per_token(built, device, args.kv_tokens, args.seed)
-        ratio = kv_measured / formula.bytes_per_token if formula.ok and formula.bytes_per_token else None
+        kv_method += window_note
+        ratio = kv_measured / expected if expected else None
         print(f"  KV cache: measured {kv_measured:,.0f} bytes/token, planner formula "
-              + (f"{formula.bytes_per_token:,} (measured/formula {ratio:.3f})" if formula.ok else f"n/a: "
+              + (f"{expected:,.0f} (measured/formula {ratio:.3f})" if expected else f"n/a: "
                  f"{formula.formula}") + f" [{kv_method.split(';')[0]}]", file=out, flush=True)
     except Exception as exc:
         if not device.is_oom(exc):
@@ -616,7 +639,7 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
                     print(f"  {message}", file=out, flush=True)
                     problems.append(message)
                     continue
-            row, req = _rows(spec, built, timed, use, batch, args, kv_measured, kv_method, formula, bandwidth,
+            row, req = _rows(spec, built, timed, use, batch, args, kv_measured, kv_method, formula, expected, bandwidth,
                              bandwidth_note, hw_name, hw_note, gpu_count, session, command, tf_version,
                              torch_version, compile_failed if use != path else "", prompt=prompt_len, copy=copy,
                              driver=driver)
@@ -634,8 +657,8 @@ def measure_model(spec: BuildSpec, model_row: dict, catalog: Catalog, device: De
 
 
 def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: int, args, kv_measured: float | None,
-          kv_method: str, formula, bandwidth: float | None, bandwidth_note: str, hw_name: str, hw_note: str,
-          gpu_count: int, session: str, command: str, tf_version: str, torch_version: str,
+          kv_method: str, formula, formula_bytes: float | None, bandwidth: float | None, bandwidth_note: str,
+          hw_name: str, hw_note: str, gpu_count: int, session: str, command: str, tf_version: str, torch_version: str,
           fallback_reason: str, prompt: int | None = None, copy: hardware.CopyBandwidth | None = None,
           driver: str | None = None) -> tuple[dict, list[dict]]:
     steps = args.decode_steps
@@ -650,7 +673,6 @@ def _rows(spec: BuildSpec, built: ModelBuilt, timed: Timed, path: str, batch: in
     total_tps = len(timed.prefill_s) * batch * (prompt + steps + 1) / total if total > 0 else None
     ceiling, roof_text = roofline(built, kv_measured, bandwidth, batch, prompt, steps)
     copy_ceiling, copy_text = roofline(built, kv_measured, copy.gbps if copy else None, batch, prompt, steps)
-    formula_bytes = formula.bytes_per_token if formula.ok else None
     notes = [f"random-init weights built from the catalog's architecture row as transformers {spec.model_type} "
              f"({_params(built.params)} params); torch {torch_version}", hw_note,
              f"path {path}: " + {"static-cache+compile": "StaticCache, decode step under torch.compile("

@@ -295,3 +295,18 @@ def test_a_truncated_sliding_window_model_is_compared_with_the_layers_built(tiny
     # 2 (K, V) x 1 layer x 2 KV heads x 16 x 2 bytes.
     assert float(row["kv_cache_formula_bytes_per_token"]) == 128
     assert float(row["kv_cache_measured_to_formula"]) == 1.0
+
+
+def test_a_window_not_yet_full_is_compared_with_the_planners_growth_over_the_same_tokens(tiny_data, tmp_path,
+                                                                                          capsys):
+    """Regression: Gemma 2's 4,096-token window is larger than the cache sizes measured (256 and 512 tokens), so
+    every layer grew, and the row read measured/formula 2.0 against the long-context figure (global layers only)."""
+    out = tmp_path / "window"
+    rc = ingest_main(["--data", str(tiny_data), "measure-local", *SMALL, "--batch-sizes", "1", "--kv-tokens", "6",
+                      "--model", "test-org/Tiny-Gemma2", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    row, = rows(out / "measurements")
+    # 3 -> 6 cached tokens, all under the 8-token window: all 4 layers grow, 2 x 4 x 2 KV heads x 16 x 2 bytes.
+    assert float(row["kv_cache_formula_bytes_per_token"]) == 512
+    assert float(row["kv_cache_measured_to_formula"]) == 1.0
+    assert "between 3 and 6 cached tokens the planner's cache grows by 512 bytes per token" in row["notes"]
