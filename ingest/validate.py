@@ -114,6 +114,10 @@ def _decode(relpath: str, data: bytes, problems: list[Problem]) -> str | None:
         return None
 
 
+# Distinct texts whose check each column of a file keeps (a bound on memory for a large file the careful door reads).
+CELL_CACHE_LIMIT = 50_000
+
+
 def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem]) -> list[Row]:
     """The careful door: Python's csv module, cell by cell, reporting every problem with its line and column."""
     text = _decode(relpath, data, problems)
@@ -148,6 +152,12 @@ def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem])
         return []
 
     rows: list[Row] = []
+    # A cell's check depends on its text and column only, and most texts repeat (vendors, licenses, URLs, dates,
+    # small numbers): each column keeps the answers it has given, up to CELL_CACHE_LIMIT distinct texts.
+    columns = [table.column_by_name[name] for name in header]
+    answers: list[dict[str, tuple[Any, str | None]]] = [{} for _ in header]
+    blank = {c.name: None for c in table.columns}
+    missing_required = [c.name for c in table.columns if c.required and c.name not in header]
     while True:
         start_line = reader.line_num + 1
         try:
@@ -164,15 +174,19 @@ def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem])
             problems.append(Problem(relpath, line, "", f"has {len(cells)} cells but the header has {len(header)} "
                                                        "(a missing quote around a comma?)"))
             continue
-        values: dict[str, Any] = {c.name: None for c in table.columns}
-        for name, raw in zip(header, cells):
-            value, problem = parse_cell(raw, table.column_by_name[name])
+        values: dict[str, Any] = blank.copy()
+        for name, column, known, raw in zip(header, columns, answers, cells):
+            answer = known.get(raw)
+            if answer is None:
+                answer = parse_cell(raw, column)
+                if len(known) < CELL_CACHE_LIMIT:
+                    known[raw] = answer
+            value, problem = answer
             if problem:
                 problems.append(Problem(relpath, line, name, problem))
             values[name] = value
-        for col in table.columns:
-            if col.required and col.name not in header:
-                values[col.name] = None
+        for name in missing_required:
+            values[name] = None
         rows.append(Row(relpath, line, values))
     return rows
 

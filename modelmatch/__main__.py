@@ -50,7 +50,8 @@ def _open_catalog(db: Path | None) -> DecisionCatalog:
             print(f"warning: data/ has {len(failed.problems)} problem(s); using the last good catalog build",
                   file=sys.stderr)
     try:
-        return load_decision_catalog(CatalogReader(db))
+        # The prices are read when something looks at them: a self-hosting recommendation never does.
+        return load_decision_catalog(CatalogReader(db), prices_on_first_use=True)
     except CatalogMissing as missing:
         raise CliError(str(missing)) from missing
 

@@ -4,6 +4,8 @@ into a `DecisionCatalog` with fixed SQL (nothing from the user reaches it)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
@@ -238,7 +240,7 @@ class DecisionCatalog:
     architectures: dict[str, Architecture]
     licenses: dict[str, LicenseInfo]
     gpus: dict[str, GpuSpec]
-    prices: dict[str, tuple[PriceRow, ...]]
+    prices: Mapping[str, tuple[PriceRow, ...]]  # a PricesOnFirstUse where the loader asked for one
     measurements: dict[str, tuple[MeasurementRow, ...]]
     scores: tuple[ScoreRow, ...] = ()
     benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
@@ -278,34 +280,124 @@ _SQL = {
 }
 
 
-def _records(reader: CatalogReader, name: str) -> list[dict]:
-    return reader.records(_SQL[name])
+def _records(cursor, name: str) -> list[dict]:
+    result = cursor.execute(_SQL[name])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row)) for row in result.fetchall()]
 
 
-def load_decision_catalog(reader: CatalogReader) -> DecisionCatalog:
-    build_id = reader.build_info().build_id
-    models = {r["model_id"]: ModelInfo.from_row(r) for r in _records(reader, "models")}
-    architectures = {r["model_id"]: Architecture.from_row(r) for r in _records(reader, "architectures")}
-    licenses = {r["license_id"]: LicenseInfo.from_row(r) for r in _records(reader, "licenses")}
-    gpus = {r["gpu_id"]: GpuSpec.from_row(r) for r in _records(reader, "gpus")}
+# The score columns as the catalog types them: DuckDB hands these back as str / float / None only.
+_SCORE_TYPES = ("VARCHAR", "VARCHAR", "DOUBLE", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR")
+
+
+def _score_rows(result) -> tuple[ScoreRow, ...]:
+    """The catalog's largest table (2,300 rows; 900,000 in the synthetic one) as ScoreRows, rows without a value
+    left out. Read as tuples, no dict per row; when the columns have the catalog's types, each row's fields are set
+    in one step (the frozen dataclass's __init__ sets them one call at a time: a third of a CLI catalog load)."""
+    rows = result.fetchall()
+    if tuple(str(d[1]) for d in result.description) != _SCORE_TYPES:
+        return tuple(
+            ScoreRow(model_id, benchmark_id, float(value), _opt_str(setting), str(provenance), _opt_str(source_url),
+                     _opt_str(source_location), _opt_str(measured_by), _opt_str(mode))
+            for model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode
+            in rows if clean(value) is not None)
+    new, set_dict = object.__new__, object.__setattr__
+    out = []
+    for model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode in rows:
+        if value is None or value != value:  # NULL or NaN: no score
+            continue
+        if provenance is None:  # as the constructor path would write it
+            provenance = "None"
+        row = new(ScoreRow)
+        set_dict(row, "__dict__", {"model_id": model_id, "benchmark_id": benchmark_id, "value": value,
+                                   "setting": setting, "provenance": provenance, "source_url": source_url,
+                                   "source_location": source_location, "measured_by": measured_by, "mode": mode})
+        out.append(row)
+    return tuple(out)
+
+
+def _prices_by_model(cursor) -> dict[str, tuple[PriceRow, ...]]:
     prices: dict[str, list[PriceRow]] = {}
-    for r in _records(reader, "prices"):
+    for r in _records(cursor, "prices"):
         prices.setdefault(r["model_id"], []).append(PriceRow.from_row(r))
-    measurements: dict[str, list[MeasurementRow]] = {}
-    for r in _records(reader, "measurements"):
-        measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
-    # The catalog's largest table (2,300 rows; 900,000 in the synthetic one): read as tuples, no dict per row.
-    scores = tuple(
-        ScoreRow(model_id, benchmark_id, float(value), _opt_str(setting), str(provenance), _opt_str(source_url),
-                 _opt_str(source_location), _opt_str(measured_by), _opt_str(mode))
-        for model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode
-        in reader.rows(_SQL["scores"]) if clean(value) is not None)
-    benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
-                                                   str(r["unit"]), bool(r["higher_is_better"]))
-                  for r in _records(reader, "benchmarks")}
-    weights = tuple(UseCaseWeight(str(r["use_case"]), str(r["label"]), str(r["category"]), float(r["weight"]),
-                                  _opt_str(r.get("rationale")) or "")
-                    for r in _records(reader, "use_case_weights"))
-    return DecisionCatalog(build_id, models, architectures, licenses, gpus,
-                           {k: tuple(v) for k, v in prices.items()}, {k: tuple(v) for k, v in measurements.items()},
-                           scores, benchmarks, weights)
+    return {k: tuple(v) for k, v in prices.items()}
+
+
+class PricesOnFirstUse(Mapping):
+    """DecisionCatalog.prices read from the catalog the first time anything looks at them, then kept.
+
+    A self-hosting recommendation never reads a price, and the price query (periods of served models, windows over
+    every offering) is the most expensive one of a catalog load. The rows come through the cursor the rest of the
+    catalog was read with, so they are from the same build even if a new one replaced the file in between."""
+
+    def __init__(self, load: Callable[[], dict[str, tuple[PriceRow, ...]]]):
+        self._load: Callable[[], dict[str, tuple[PriceRow, ...]]] | None = load
+        self._rows: dict[str, tuple[PriceRow, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def _all(self) -> dict[str, tuple[PriceRow, ...]]:
+        rows = self._rows
+        if rows is None:
+            with self._lock:
+                if self._rows is None:
+                    self._rows = self._load()
+                    self._load = None  # the cursor it holds is released with it
+                rows = self._rows
+        return rows
+
+    def __getitem__(self, model_id: str) -> tuple[PriceRow, ...]:
+        return self._all()[model_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def get(self, model_id: str, default: Any = None) -> Any:
+        return self._all().get(model_id, default)
+
+    def keys(self):
+        return self._all().keys()
+
+    def values(self):
+        return self._all().values()
+
+    def items(self):
+        return self._all().items()
+
+    def __repr__(self) -> str:
+        return f"PricesOnFirstUse({self._all()!r})"
+
+
+def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = False) -> DecisionCatalog:
+    """The catalog's rows, all read through one cursor (one build). prices_on_first_use: the price rows are read
+    when first looked at (the command line, which may never need them) instead of now."""
+    build_id = reader.build_info().build_id
+    cursor = reader.connection()
+    try:
+        models = {r["model_id"]: ModelInfo.from_row(r) for r in _records(cursor, "models")}
+        architectures = {r["model_id"]: Architecture.from_row(r) for r in _records(cursor, "architectures")}
+        licenses = {r["license_id"]: LicenseInfo.from_row(r) for r in _records(cursor, "licenses")}
+        gpus = {r["gpu_id"]: GpuSpec.from_row(r) for r in _records(cursor, "gpus")}
+        if prices_on_first_use:
+            prices: Mapping[str, tuple[PriceRow, ...]] = PricesOnFirstUse(lambda: _prices_by_model(cursor))
+        else:
+            prices = _prices_by_model(cursor)
+        measurements: dict[str, list[MeasurementRow]] = {}
+        for r in _records(cursor, "measurements"):
+            measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
+        scores = _score_rows(cursor.execute(_SQL["scores"]))
+        benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
+                                                       str(r["unit"]), bool(r["higher_is_better"]))
+                      for r in _records(cursor, "benchmarks")}
+        weights = tuple(UseCaseWeight(str(r["use_case"]), str(r["label"]), str(r["category"]), float(r["weight"]),
+                                      _opt_str(r.get("rationale")) or "")
+                        for r in _records(cursor, "use_case_weights"))
+    except BaseException:
+        cursor.close()
+        raise
+    if not prices_on_first_use:
+        cursor.close()
+    return DecisionCatalog(build_id, models, architectures, licenses, gpus, prices,
+                           {k: tuple(v) for k, v in measurements.items()}, scores, benchmarks, weights)

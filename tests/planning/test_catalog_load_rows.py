@@ -1,0 +1,46 @@
+"""The score rows of a catalog load are built without the dataclass constructor when the columns have the catalog's
+types: they must be the rows the constructor builds, as frozen, in field order."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from modelmatch.catalog.reader import CatalogReader
+from modelmatch.planning.records import _SCORE_TYPES, _SQL, ScoreRow, _opt_str, _score_rows, load_decision_catalog
+
+
+def _constructed(rows) -> tuple[ScoreRow, ...]:
+    return tuple(ScoreRow(m, b, float(v), _opt_str(s), str(p), _opt_str(u), _opt_str(loc), _opt_str(by), _opt_str(mode))
+                 for m, b, v, s, p, by, u, loc, mode in rows if v is not None and v == v)
+
+
+def test_fast_score_rows_are_the_constructed_rows(real_catalog):
+    cursor = CatalogReader(real_catalog).connection()
+    result = cursor.execute(_SQL["scores"])
+    assert tuple(str(d[1]) for d in result.description) == _SCORE_TYPES  # the real catalog takes the fast path
+    rows = result.fetchall()
+    loaded = load_decision_catalog(CatalogReader(real_catalog)).scores
+    assert len(loaded) > 1000
+    assert loaded == _constructed(rows)
+    assert hash(loaded) == hash(_constructed(rows))
+    names = [f.name for f in dataclasses.fields(ScoreRow)]
+    assert all(list(vars(row)) == names for row in loaded)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded[0].value = 0.0
+
+
+def test_score_rows_skip_null_and_nan_values_and_fall_back_on_other_types(real_catalog):
+    cursor = CatalogReader(real_catalog).connection()
+    row = "('m', '{bench}', {value}, NULL::VARCHAR, 'official', NULL::VARCHAR, 'u', 'l', 'n.a.')"
+    values = (("b", "1.5::DOUBLE"), ("b2", "NULL::DOUBLE"), ("b3", "'NaN'::DOUBLE"))
+    sql = "SELECT * FROM (VALUES {})".format(", ".join(row.format(bench=b, value=v) for b, v in values))
+    result = cursor.execute(sql)
+    assert tuple(str(d[1]) for d in result.description) == _SCORE_TYPES  # the fast path
+    expected = (ScoreRow("m", "b", 1.5, None, "official", "u", "l", None, "n.a."),)
+    assert _score_rows(result) == expected
+    # A value column of another type (DECIMAL) takes the constructor path: float() of each value.
+    decimal_sql = sql.replace("::DOUBLE", "::DECIMAL(4,1)").replace("'NaN'::DECIMAL(4,1)", "NULL::DECIMAL(4,1)")
+    fallback = _score_rows(cursor.execute(decimal_sql))
+    assert fallback == expected and type(fallback[0].value) is float
