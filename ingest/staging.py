@@ -39,11 +39,23 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # delimiter or line end (`"x" ,` reads as x; Python refuses it). A file with such a spot takes the careful door. (The
 # pattern also matches such text inside a quoted cell: that only costs speed.)
 QUOTE_BESIDE_BLANK = re.compile(rb'(?m)(^|,)[ \t\f\v]+"|"[ \t\f\v]+(,|\r?$)')
+
 STAGING_MEMORY_LIMIT = "256MB"
 # Below this size a file is read by Python's csv module directly: DuckDB's fixed cost per file (a copy, a handful of
 # queries) is more than Python's whole read of it. The catalog's hand-written files are all far smaller.
 FAST_DOOR_MIN_BYTES = 1024 * 1024
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
+
+
+def quote_beside_blank(data: bytes) -> bool:
+    """Whether QUOTE_BESIDE_BLANK matches. Every match has a blank right beside a quote, so plain substring scans
+    (fast) rule most files out; the regex, about 0.7 s on a 34 MB file, runs only where one of them hits."""
+    if b'"' not in data:
+        return False
+    blanks = [b" "] + [blank for blank in (b"\t", b"\f", b"\v") if blank in data]
+    if not any(blank + b'"' in data or b'"' + blank in data for blank in blanks):
+        return False
+    return QUOTE_BESIDE_BLANK.search(data) is not None
 
 
 def q(name: str) -> str:
@@ -130,7 +142,7 @@ class Staging:
             return None
         if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
             return None  # a lone CR ends a line for Python's csv module: line numbers would need the careful door
-        if b'"' in data and QUOTE_BESIDE_BLANK.search(data):
+        if quote_beside_blank(data):
             return None
         try:
             data.decode("utf-8")
