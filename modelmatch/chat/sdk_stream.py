@@ -366,6 +366,7 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
     complete = False
     try:
         waits = 0
+        resent = False
         while True:
             attempt = _Attempt(clock, on_sent, endpoint.first_byte_timeout_s, total_at)
             token = _ATTEMPT.set(attempt)
@@ -391,6 +392,12 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
                     continue
                 raise error from None
             except openai.APIConnectionError as failed:
+                if (not resent and _closed_without_answer(failed) and loop.time() < total_at):
+                    # A kept-alive connection the server closed while it sat idle (the race every pool meets, and a
+                    # server that closes without saying `Connection: close`): nothing of an answer came, so the
+                    # request is sent once more, on a new connection, as the timing client does.
+                    resent = True
+                    continue
                 raise _connection_error(endpoint, host, failed) from None
             except openai.OpenAIError as refused:  # the SDK's own checks: named, its text left out (it may quote)
                 raise ChatBackendError(f"the request to {host} failed in the openai SDK "
@@ -478,6 +485,15 @@ def _timeout_error(endpoint: Endpoint, host: str, attempt: _Attempt, now: float,
     if first:
         return ChatBackendError(f"no first byte from {host} within {endpoint.first_byte_timeout_s:g} s")
     return ChatBackendError(f"the stream stalled: no data from {host} within {endpoint.stall_timeout_s:g} s")
+
+
+def _closed_without_answer(failed: Exception) -> bool:
+    """The server ended the connection before any byte of a response (httpcore's 'Server disconnected without
+    sending a response')."""
+    import httpx2
+
+    return isinstance(failed.__cause__, httpx2.RemoteProtocolError) and "without sending a response" in str(
+        failed.__cause__)
 
 
 def _connection_error(endpoint: Endpoint, host: str, failed: Exception) -> ChatBackendError:

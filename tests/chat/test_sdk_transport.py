@@ -107,8 +107,9 @@ class KeepAliveServer:
     """Answers every request on a connection kept open (Content-Length, no close), and records the client's port
     for each request: one port for two requests means one TCP connection."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, drop_reused: bool = False) -> None:
         self.ports: list[int] = []
+        self.dropped = 0  # requests that came on a kept-alive connection and were closed without an answer
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -119,6 +120,13 @@ class KeepAliveServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if drop_reused and getattr(self, "served", False):
+                    # The idle-close race made certain: the connection was kept, and the server closes it as the
+                    # next request arrives, without a word.
+                    outer.dropped += 1
+                    self.close_connection = True
+                    return
+                self.served = True
                 outer.ports.append(self.client_address[1])
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -152,6 +160,17 @@ def test_two_sequential_playground_requests_use_one_tcp_connection_regression(no
         first, second = play(ep), play(ep)
     assert first.answer == second.answer == "same" and not first.error and not second.error
     assert len(server.ports) == 2 and len(set(server.ports)) == 1, server.ports
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_and_the_request_sent_again(no_proxy_env):
+    """Regression (a CI run): a server closed a kept-alive connection without `Connection: close`, the SDK sent the
+    next request on it, and the reply was 'the connection broke mid-response' instead of the server's answer. Nothing
+    of an answer had come, so the request goes once more on a new connection, as the timing client does."""
+    with KeepAliveServer(delta("again") + DONE, drop_reused=True) as server:
+        ep = keep_alive_endpoint(server)
+        first, second = play(ep), play(ep)
+    assert first.answer == second.answer == "again" and not first.error and not second.error
+    assert server.dropped == 1 and len(server.ports) == 2 and len(set(server.ports)) == 2, server.ports
 
 
 def test_an_eval_run_reuses_one_connection_per_endpoint(no_proxy_env):
