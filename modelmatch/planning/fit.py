@@ -124,39 +124,6 @@ _kv_cache_bytes_per_token = functools.lru_cache(maxsize=4096)(kv_cache_bytes_per
 _sequence_cache = functools.lru_cache(maxsize=4096)(sequence_cache)
 
 
-class FitNumbers(NamedTuple):
-    """The numbers behind a MemoryPlan, without its texts: what a walk over precisions and splits compares (the
-    verdict and the room left for the cache), so only the layout it settles on is written out. Holds its inputs, so
-    describe() can write that plan. A named tuple: a walk builds thousands, and a frozen dataclass costs more."""
-
-    model: ModelInfo
-    arch: Architecture | None
-    precision: str
-    kv_dtype: str
-    context_tokens: int
-    concurrent_sequences: int
-    gpu: GpuSpec
-    gpu_count: int
-    gpu_memory_utilization: float
-    runtime_reserve_gb: float
-    engine: str
-    par: Any
-    prompt_tokens: int
-    wpg: Any
-    kv: KVCachePerToken
-    kv_unsharded: KVCachePerToken
-    cache: SequenceCache
-    expanded_mla: bool  # transformers' expanded MLA cache replaced the engine's latent one
-    activations: Activations
-    overhead_gb: float
-    free_for_kv_per_gpu_gb: float
-    per_sequence_bytes: int | None
-    kv_cache_per_gpu_gb: float | None
-    total_per_gpu_gb: float | None
-    margin_gb: float | None
-    verdict: str
-
-
 class Layout(NamedTuple):
     """What a model holds and caches per GPU at a precision and split, whatever the GPU: fit_on() sets it against one
     GPU's memory. A walk over GPUs (the wizard's what-ifs) works each layout out once."""
@@ -180,6 +147,23 @@ class Layout(NamedTuple):
     per_sequence_bytes: int | None
     kv_cache_per_gpu_gb: float | None
     prefill_gb: float | None  # engines that do not preallocate: cache of the prompt plus prefill activations
+
+
+class FitNumbers(NamedTuple):
+    """The numbers behind a MemoryPlan, without its texts: what a walk over precisions and splits compares (the
+    verdict and the room left for the cache), so only the layout it settles on is written out. Holds its layout and
+    inputs, so describe() can write that plan. A named tuple: a walk builds thousands, and a frozen dataclass costs
+    more."""
+
+    layout: "Layout"
+    gpu: GpuSpec
+    gpu_memory_utilization: float
+    runtime_reserve_gb: float
+    overhead_gb: float
+    free_for_kv_per_gpu_gb: float
+    total_per_gpu_gb: float | None
+    margin_gb: float | None
+    verdict: str
 
 
 def layout(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
@@ -243,10 +227,8 @@ def fit_on(lay: Layout, gpu: GpuSpec, gpu_memory_utilization: float, runtime_res
         verdict = FITS if margin >= 0 else DOES_NOT_FIT
     else:
         verdict = DOES_NOT_FIT if free_gb < 0 else UNKNOWN
-    return FitNumbers(lay.model, lay.arch, lay.precision, lay.kv_dtype, lay.context_tokens, lay.concurrent_sequences,
-                      gpu, lay.gpu_count, gpu_memory_utilization, runtime_reserve_gb, lay.engine, lay.par,
-                      lay.prompt_tokens, lay.wpg, lay.kv, lay.kv_unsharded, lay.cache, lay.expanded_mla,
-                      lay.activations, overhead_gb, free_gb, lay.per_sequence_bytes, kv_gb, total, margin, verdict)
+    return FitNumbers(lay, gpu, gpu_memory_utilization, runtime_reserve_gb, overhead_gb, free_gb, total, margin,
+                      verdict)
 
 
 def fit_numbers(model: ModelInfo, arch: Architecture | None, precision: str, kv_dtype: str, context_tokens: int,
@@ -277,14 +259,15 @@ def memory_plan(model: ModelInfo, arch: Architecture | None, precision: str, kv_
 
 def describe(n: FitNumbers) -> MemoryPlan:
     """The MemoryPlan of these numbers: the texts (formulas, verdict, limits, notes) written out."""
-    model, precision, kv_dtype, gpu, engine = n.model, n.precision, n.kv_dtype, n.gpu, n.engine
-    context_tokens, concurrent_sequences, gpu_count = n.context_tokens, n.concurrent_sequences, n.gpu_count
+    lay, gpu = n.layout, n.gpu
+    model, precision, kv_dtype, engine = lay.model, lay.precision, lay.kv_dtype, lay.engine
+    context_tokens, concurrent_sequences, gpu_count = lay.context_tokens, lay.concurrent_sequences, lay.gpu_count
     gpu_memory_utilization, runtime_reserve_gb = n.gpu_memory_utilization, n.runtime_reserve_gb
-    par, prompt, wpg, kv, kv1, cache, activations = (n.par, n.prompt_tokens, n.wpg, n.kv, n.kv_unsharded, n.cache,
-                                                     n.activations)
+    par, prompt, wpg, kv, kv1, cache, activations = (lay.par, lay.prompt_tokens, lay.wpg, lay.kv, lay.kv_unsharded,
+                                                     lay.cache, lay.activations)
     tp, pp = par.tensor, par.pipeline
     overhead_gb, free_gb, total, margin = n.overhead_gb, n.free_for_kv_per_gpu_gb, n.total_per_gpu_gb, n.margin_gb
-    kv_gb, verdict = n.kv_cache_per_gpu_gb, n.verdict
+    kv_gb, verdict = lay.kv_cache_per_gpu_gb, n.verdict
     notes: list[str] = []
     notes.extend(wpg.notes)
     if model.architecture == "moe":
@@ -294,7 +277,7 @@ def describe(n: FitNumbers) -> MemoryPlan:
         notes.append(f"transformers with device_map=\"auto\" splits the layers over the {gpu_count} GPUs (a pipeline "
                      "that runs one GPU at a time), not tensor parallel")
     weights_per_gpu_b = wpg.per_gpu_bytes
-    if n.expanded_mla:
+    if lay.expanded_mla:
         notes.append("transformers caches DeepSeek's MLA expanded per head (K and V of every head), far more than "
                      "vLLM's or SGLang's latent cache")
     notes.extend(note for note in (*kv.notes, *cache.notes) if note not in notes)
@@ -311,7 +294,7 @@ def describe(n: FitNumbers) -> MemoryPlan:
     lower = " (lower bound)" if wpg.lower_bound else ""
     limit = model.context_length or 100_000_000
     if cache.ok:
-        per_seq = n.per_sequence_bytes
+        per_seq = lay.per_sequence_bytes
         kv_formula = (f"{per_seq:,} bytes per sequence{' per GPU' if gpu_count > 1 else ''} at {context_tokens:,} "
                       f"tokens ({cache.formula}) × {concurrent_sequences:,} sequences = {kv_gb:,.2f} GB")
         if free_gb > 0:

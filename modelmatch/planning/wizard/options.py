@@ -57,8 +57,9 @@ def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
     """The memory plan of the layout the walk settled on, written out once per catalog (the other layouts it tried
     are compared by their numbers only)."""
     n = numbers
-    key = ("memory_plan", n.model.model_id, n.precision, n.kv_dtype, n.context_tokens, n.concurrent_sequences,
-           n.gpu.memory_gb, n.gpu_count, n.gpu_memory_utilization, n.runtime_reserve_gb)
+    lay = n.layout
+    key = ("memory_plan", lay.model.model_id, lay.precision, lay.kv_dtype, lay.context_tokens,
+           lay.concurrent_sequences, n.gpu.memory_gb, lay.gpu_count, n.gpu_memory_utilization, n.runtime_reserve_gb)
     return catalog.derived(key, lambda: describe(numbers))
 
 
@@ -112,15 +113,15 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
         unverified.append(Unverified("fit", "" if brief else (
             f"fit not fully checked: {chosen.kv.formula} (the weights leave {chosen.free_for_kv_per_gpu_gb:,.1f} GB "
             "per GPU for it)")))
-    if chosen_fit.wpg.lower_bound:
+    if chosen_fit.layout.wpg.lower_bound:
         unverified.append(Unverified("fit", "" if brief else (
             f"{chosen.precision_label} weights are a lower bound ({chosen.verdict_text})")))
-    tp = chosen_fit.gpu_count
+    tp = chosen_fit.layout.gpu_count
     replicas = req.gpu_count // tp
     # The model and its architecture row are the catalog's own, so the model id names all the input.
     measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
-    exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.precision, req.concurrent_sequences)
-    line = roofline(model, arch, chosen_fit.precision, chosen_fit.kv, gpu, tp, req.context_tokens,
+    exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.layout.precision, req.concurrent_sequences)
+    line = roofline(model, arch, chosen_fit.layout.precision, chosen_fit.layout.kv, gpu, tp, req.context_tokens,
                     req.concurrent_sequences)
     speed_text = ""
     if exact is not None:
@@ -171,8 +172,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
             cost_text = (f"{req.gpu_count} GPUs × ${req.gpu_usd_per_hour:g}/h (your price) × {HOURS_PER_MONTH:g} h "
                          f"= ${usd:,.0f} per month, whatever the volume")
     if brief:
-        return DeploymentOption(Deployment("self-host", "", usd, "", per_seq, "", precision=chosen_fit.precision,
-                                           gpu_id=gpu.gpu_id, gpu_name=gpu.name, gpus_per_replica=tp,
+        return DeploymentOption(Deployment("self-host", "", usd, "", per_seq, "",
+                                           precision=chosen_fit.layout.precision, gpu_id=gpu.gpu_id, gpu_name=gpu.name, gpus_per_replica=tp,
                                            replicas=replicas, memory_verdict=chosen_fit.verdict,
                                            total_per_gpu_gb=chosen_fit.total_per_gpu_gb),
                                 tuple(unverified), failure)
