@@ -144,12 +144,7 @@ def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]
         problems.append(("formula", "provenance derived needs a formula ('column = expression over official "
                                     "columns')"))
     if tier == "secondary":
-        if not second:
-            problems.append(("second_source_url", "provenance secondary needs two independent sources that agree: "
-                                                  "second_source_url is empty"))
-        elif _host(second) == _host(source):
-            problems.append(("second_source_url", f"second_source_url is on the same site as source_url "
-                                                  f"({_host(source)}): not an independent second source"))
+        problems.extend(_second_source_problems("", source, second))
     # On other tiers a second source is a further citation of the same fact (an official page's other-language
     # twin): allowed, and it does not change the tier.
     if tier == "measured" and values.get("measured_by") and table.name == "scores":
@@ -183,14 +178,21 @@ def params_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         if values.get(column) is None:
             problems.append((column, f"params_provenance {tier} needs {column}"))
     if tier == "secondary":
-        if not second:
-            problems.append(("params_second_source_url", "params_provenance secondary needs two independent sources "
-                                                         "that agree: params_second_source_url is empty"))
-        elif _host(second) == _host(source):
-            problems.append(("params_second_source_url", f"params_second_source_url is on the same site as "
-                                                         f"params_source_url ({_host(source)}): not an independent "
-                                                         "second source"))
+        problems.extend(_second_source_problems("params_", source, second))
     return problems
+
+
+def _second_source_problems(prefix: str, source: str | None, second: str | None) -> list[tuple[str, str]]:
+    """A secondary tier needs a second source from another publisher (columns {prefix}source_url and
+    {prefix}second_source_url, under the tier column {prefix}provenance)."""
+    column = f"{prefix}second_source_url"
+    if not second:
+        return [(column, f"{prefix}provenance secondary needs two independent sources that agree: {column} is "
+                         "empty")]
+    if _host(second) == _host(source):
+        return [(column, f"{column} is on the same site as {prefix}source_url ({_host(source)}): not an "
+                         "independent second source")]
+    return []
 
 
 def formula_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]:
