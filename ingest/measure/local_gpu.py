@@ -176,11 +176,11 @@ def formula_over_interval(arch: dict, attention: str | None, tokens: int) -> tup
     cache = sequence_cache(Architecture.from_row(arch), attention, "bf16")
     if not cache.ok:
         return None, cache.message
+    growth = (cache.bytes_for(high) - cache.bytes_for(low)) / (high - low)
     windows = [p.window_tokens for p in cache.parts if p.window_tokens is not None]
-    note = (f"; between {low} and {high} cached tokens the planner's cache grows by "
-            f"{(cache.bytes_for(high) - cache.bytes_for(low)) / (high - low):,.0f} bytes per token (window(s) of "
-            f"{', '.join(f'{w:,}' for w in windows)} tokens)" if windows else "")
-    return (cache.bytes_for(high) - cache.bytes_for(low)) / (high - low), note
+    note = (f"; between {low} and {high} cached tokens the planner's cache grows by {growth:,.0f} bytes per token "
+            f"(window(s) of {', '.join(f'{w:,}' for w in windows)} tokens)" if windows else "")
+    return growth, note
 
 
 def measure_kv_bytes_per_token(built: ModelBuilt, device: Device, tokens: int, seed: int) -> tuple[float, str]:
