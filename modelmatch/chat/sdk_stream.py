@@ -67,8 +67,11 @@ class _Attempt:
     total_at: float  # loop time
     limit: asyncio.Timeout | None = None
     sent_at: float | None = None  # loop time at which the whole request was in the kernel's hands
+    opened_connection: bool = False  # this attempt set up its own connection (else it went on a kept-alive one)
 
     async def trace(self, name: str, info: dict) -> None:
+        if name.startswith(("connection.connect_tcp.", "connection.connect_unix_socket.")):
+            self.opened_connection = True
         if name.endswith("send_request_body.complete") and self.sent_at is None:
             self.sent_at = asyncio.get_running_loop().time()
             if self.limit is not None:  # from now on the first byte has first_byte_timeout_s
@@ -392,10 +395,12 @@ async def post_stream(endpoint: Endpoint, api_key: str | None, headers: dict[str
                     continue
                 raise error from None
             except openai.APIConnectionError as failed:
-                if (not resent and _closed_without_answer(failed) and loop.time() < total_at):
+                if (not resent and not attempt.opened_connection and _closed_without_answer(failed)
+                        and loop.time() < total_at):
                     # A kept-alive connection the server closed while it sat idle (the race every pool meets, and a
                     # server that closes without saying `Connection: close`): nothing of an answer came, so the
-                    # request is sent once more, on a new connection, as the timing client does.
+                    # request is sent once more, on a new connection, as the timing client does. The close reads
+                    # as a clean end or, when the request was already in the server's buffer, as a reset.
                     resent = True
                     continue
                 raise _connection_error(endpoint, host, failed) from None
@@ -488,12 +493,15 @@ def _timeout_error(endpoint: Endpoint, host: str, attempt: _Attempt, now: float,
 
 
 def _closed_without_answer(failed: Exception) -> bool:
-    """The server ended the connection before any byte of a response (httpcore's 'Server disconnected without
-    sending a response')."""
+    """The server ended the connection before any byte of a response: httpcore's 'Server disconnected without
+    sending a response', or the connection reset (or its write refused) while the request went out or the head was
+    awaited. The SDK raises a connection error only before a response head, so nothing of an answer came."""
     import httpx2
 
-    return isinstance(failed.__cause__, httpx2.RemoteProtocolError) and "without sending a response" in str(
-        failed.__cause__)
+    cause = failed.__cause__
+    if isinstance(cause, httpx2.RemoteProtocolError):
+        return "without sending a response" in str(cause)
+    return isinstance(cause, httpx2.ReadError | httpx2.WriteError)
 
 
 def _connection_error(endpoint: Endpoint, host: str, failed: Exception) -> ChatBackendError:

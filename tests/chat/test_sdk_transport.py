@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
@@ -107,9 +109,9 @@ class KeepAliveServer:
     """Answers every request on a connection kept open (Content-Length, no close), and records the client's port
     for each request: one port for two requests means one TCP connection."""
 
-    def __init__(self, body: bytes, drop_reused: bool = False) -> None:
+    def __init__(self, body: bytes, drop_reused: bool = False, reset: bool = False, drop_new: bool = False) -> None:
         self.ports: list[int] = []
-        self.dropped = 0  # requests that came on a kept-alive connection and were closed without an answer
+        self.dropped = 0  # requests that were closed without an answer
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,11 +122,15 @@ class KeepAliveServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if drop_reused and getattr(self, "served", False):
+                if (drop_reused and getattr(self, "served", False)) or drop_new:
                     # The idle-close race made certain: the connection was kept, and the server closes it as the
-                    # next request arrives, without a word.
+                    # next request arrives, without a word (`reset`: with a reset, as a close does when the
+                    # request is still unread in the kernel's buffer).
                     outer.dropped += 1
                     self.close_connection = True
+                    if reset:
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
                     return
                 self.served = True
                 outer.ports.append(self.client_address[1])
@@ -171,6 +177,28 @@ def test_a_kept_connection_the_server_closed_is_replaced_and_the_request_sent_ag
         first, second = play(ep), play(ep)
     assert first.answer == second.answer == "again" and not first.error and not second.error
     assert server.dropped == 1 and len(server.ports) == 2 and len(set(server.ports)) == 2, server.ports
+
+
+def test_a_kept_connection_reset_before_any_answer_is_replaced_regression(no_proxy_env):
+    """Regression (a CI run): the loopback server closed each kept-alive connection after its answer; when the next
+    request was already in its buffer the close went out as a reset, the SDK read 'Connection reset by peer', and
+    the eval counted a retry the server never caused. Nothing of an answer had come on a kept connection: the
+    request goes once more on a new one, as the timing client does."""
+    with KeepAliveServer(delta("again") + DONE, drop_reused=True, reset=True) as server:
+        ep = keep_alive_endpoint(server)
+        first, second = play(ep), play(ep)
+    assert first.answer == second.answer == "again" and not first.error and not second.error
+    assert server.dropped == 1 and len(server.ports) == 2 and len(set(server.ports)) == 2, server.ports
+
+
+def test_a_new_connection_reset_before_any_answer_is_reported_not_sent_again(no_proxy_env):
+    """Only a kept-alive connection can be stale: a server that resets a connection set up for this very request
+    may have read it, so the request is not sent a second time and the user reads what happened."""
+    with KeepAliveServer(delta("never") + DONE, drop_new=True, reset=True) as server:
+        ep = keep_alive_endpoint(server)
+        message = play(ep).error
+    assert server.dropped == 1 and not server.ports
+    assert "broke" in message or "reset" in message.lower(), message
 
 
 def test_an_eval_run_reuses_one_connection_per_endpoint(no_proxy_env):
