@@ -5,9 +5,11 @@ between tokens it reports shrink to ~0 as reads pile up, bench/client_accuracy.p
 The one clock discipline: every stamp in every process is time.perf_counter(), which on Linux is
 clock_gettime(CLOCK_MONOTONIC) (time.get_clock_info says so): a system-wide clock, the same readings in every
 process on the machine, never adjusted by NTP steps. So a worker's stamps, the parent's deadline and the truth
-server's stamps are comparable as they are, with no offset to estimate. Each worker checks this when it starts
-(the parent's reading, sent just before, must be behind its own by less than CHECK_TOLERANCE_S); a platform
-where it is not so stops the run with a message instead of mixing clocks.
+server's stamps are comparable as they are, with no offset to estimate. Each worker checks this once it has
+started and imported what it needs: it asks the parent for a reading, which must fall between the worker's own
+readings before asking and after the answer (within CLOCK_SLACK_S); a platform where it is not so stops the run with
+a message instead of mixing clocks. (A reading sent with the job instead was behind by the whole start-up: on a
+loaded machine, starting a worker took over 5 s and the check refused a clock that was the same.)
 
 The level's N streams go round-robin to K workers (request i to worker i % K), each with concurrency (or Poisson
 rate, a thinned Poisson process being Poisson again) divided as evenly as whole numbers allow, all starting at the
@@ -35,7 +37,7 @@ from ingest.measure.runner import Completed, LevelRun, gc_paused, run_level
 
 CLOCK = time.perf_counter  # CLOCK_MONOTONIC on Linux: one clock for every process (see the module's docstring)
 STREAMS_PER_WORKER = 250  # what one event loop follows on this project's 2-core reference machine
-CHECK_TOLERANCE_S = 5.0
+CLOCK_SLACK_S = 0.001  # one clock read in two processes: the parent's reading falls inside the worker's window
 START_DELAY_S = 0.1  # from "all workers ready" to the common start, so every worker is waiting when it comes
 READY_TIMEOUT_S = 120.0
 INTERRUPT_WAIT_S = 3.0
@@ -89,12 +91,15 @@ def _worker_main(conn: Any) -> None:
         from modelmatch.chat.openai_client import astream_chat
 
         job: _Job = conn.recv()
+        asked_at = CLOCK()
+        conn.send(("clock",))
         parent_now = conn.recv()
-        drift = CLOCK() - parent_now
-        if not 0 <= drift < CHECK_TOLERANCE_S:
-            conn.send(("error", f"the worker's perf_counter is {drift:+.3f} s from the parent's: this platform's "
-                                "perf_counter is not one system-wide clock, so workers cannot be used here "
-                                "(run with --workers 1)"))
+        answered_at = CLOCK()
+        if not asked_at - CLOCK_SLACK_S <= parent_now <= answered_at + CLOCK_SLACK_S:
+            off_s = parent_now - (asked_at + answered_at) / 2
+            conn.send(("error", f"the parent's perf_counter is {off_s:+.3f} s from the worker's (read between the "
+                                f"worker's {asked_at:.3f} and {answered_at:.3f}): this platform's perf_counter is not "
+                                "one system-wide clock, so workers cannot be used here (run with --workers 1)"))
             return
         conn.send(("ready",))
         message = conn.recv()
@@ -192,11 +197,13 @@ async def run_level_in_workers(level: LevelRun, target: WorkerTarget, requests: 
             indices = list(range(k, len(requests), workers))
             conn.send(_Job(target, indices, [requests[i] for i in indices], _split(level.concurrency, workers, k),
                            None if level.rate_per_s is None else level.rate_per_s / workers, deadline_s, seed + k))
-            conn.send(CLOCK())
-        for conn in pipes:  # every worker imported its modules and checked the clock
-            ready = await loop.run_in_executor(None, _recv_within, conn, READY_TIMEOUT_S)
-            if ready[0] == "error":
-                raise WorkerError(ready[1])
+        for conn in pipes:  # every worker imported its modules, asks for a clock reading, checks it, is ready
+            asked = await loop.run_in_executor(None, _recv_within, conn, READY_TIMEOUT_S)
+            if asked[0] == "clock":
+                conn.send(CLOCK())
+                asked = await loop.run_in_executor(None, _recv_within, conn, READY_TIMEOUT_S)
+            if asked[0] == "error":
+                raise WorkerError(asked[1])
         start_at = CLOCK() + START_DELAY_S
         level.started_at_s = start_at
         for conn in pipes:

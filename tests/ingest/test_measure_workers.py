@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from ingest.__main__ import main as ingest_main
 from ingest.measure.runner import LevelRun
-from ingest.measure.workers import WorkerTarget, default_workers, run_level_in_workers
+from ingest.measure.workers import CLOCK, WorkerTarget, _Job, _worker_main, default_workers, run_level_in_workers
 from modelmatch.chat.endpoints import Endpoint
 from modelmatch.chat.types import ChatMessage, ChatRequest
 from tests.openai_server import ScriptedServer, answer_script
@@ -26,6 +28,36 @@ MODEL = "test-org/Alpha-7B-Instruct"
                                                         (None, 8, 1)])
 def test_default_workers(concurrency, cpus, expected):
     assert default_workers(concurrency, cpus) == expected
+
+
+def clock_check(answer, delay_s: float = 0.0) -> tuple:
+    """A worker (its main, on a thread, over a real pipe) asks for the parent's clock reading; `answer` gives it
+    after `delay_s`. Returns what the worker says next."""
+    parent, child = multiprocessing.Pipe()
+    worker = threading.Thread(target=_worker_main, args=(child,), daemon=True)
+    worker.start()
+    endpoint = Endpoint(name="t", kind="openai", model="m", base_url="http://127.0.0.1:9/v1")
+    parent.send(_Job(WorkerTarget(endpoint), [], [], 1, None, None, 0))
+    assert parent.recv() == ("clock",)
+    time.sleep(delay_s)
+    parent.send(answer())
+    said = parent.recv()
+    if said == ("ready",):
+        parent.send(("stop",))
+    worker.join(5)
+    return said
+
+
+def test_a_worker_slow_to_start_is_not_refused_for_its_clock_regression():
+    """On a loaded machine (a CI run beside other work) starting a worker took over 5 s, and the parent's reading,
+    sent with the job, was that far behind when the worker read it: the run stopped with 'perf_counter is not one
+    system-wide clock'. The worker now asks once it is started; time spent before asking does not count."""
+    assert clock_check(CLOCK, delay_s=0.3) == ("ready",)
+
+
+def test_a_worker_on_another_clock_is_refused_with_the_offset():
+    said = clock_check(lambda: CLOCK() + 10.0)
+    assert said[0] == "error" and "+10.0" in said[1] and "--workers 1" in said[1], said
 
 
 def test_requests_spread_over_two_workers_are_each_recorded_once_on_one_clock():
