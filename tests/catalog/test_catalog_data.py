@@ -30,8 +30,10 @@ REQUIRED_MODELS = [
 # Hosts (and, on shared hosts, owners) that publish official material for the catalog's vendors.
 OFFICIAL_SOURCES = {
     "github.com": {"QwenLM", "deepseek-ai", "meta-llama", "google-deepmind", "google-gemini", "01-ai", "openai",
-                   "anthropics", "mistralai", "NVIDIA", "ROCm", "mlcommons"},
-    "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai"},
+                   "anthropics", "mistralai", "NVIDIA", "ROCm", "mlcommons",
+                   "MoonshotAI"},  # Kimi's README: its own evaluation table, measuring DeepSeek-V3.2 and Qwen3-VL
+    "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai",
+                       "zai-org"},  # GLM-5's model card: its own evaluation table, measuring DeepSeek-V3.2
     "qwenlm.github.io": None, "qwen.ai": None, "qwen.readthedocs.io": None, "modelscope.cn": None,
     "api-docs.deepseek.com": None, "alibabacloud.com": None, "www.alibabacloud.com": None,
     "openai.com": None, "community.openai.com": None, "platform.openai.com": None,
@@ -129,7 +131,7 @@ def test_another_vendors_report_names_who_measured_it(reader):
     assert int(legacy["n"].iloc[0]) == 0
     by = reader.query("SELECT DISTINCT m.vendor, s.measured_by FROM scores s JOIN models m USING (model_id) "
                       "WHERE s.measured_by IS NOT NULL")
-    assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek"}
+    assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek", "Moonshot AI", "Zhipu AI (Z.ai)"}
     assert not (by["vendor"] == by["measured_by"]).any(), "a vendor's own report marked as measured by itself"
 
 
