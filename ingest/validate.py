@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, parse_cell, url_problem  # noqa: F401
 from ingest.regular_file import DataFileError, read_regular_file
 from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
-from modelmatch.catalog.provenance import PARAMS_SOURCE_COLUMNS, params_problems, tier_problems
+from modelmatch.catalog.provenance import OWN_SOURCES, own_source_problems, tier_problems
 from modelmatch.catalog.schema import PERCENT_MAX, TABLE_BY_NAME, TABLES, Table
 from modelmatch.planning.param_count import verify as verify_params
 
@@ -389,11 +389,13 @@ class _Rules:
                 for file, line, values in self.staging.rows(table, "formula IS NOT NULL"):
                     for column, reason in tier_problems(values, table):
                         self.result.problems.append(Problem(file, line, column, reason))
-            if "params_provenance" in table.column_by_name:
-                # A model's parameter counts with their own source (models.params_*), checked row by row.
-                where = " OR ".join(f"{c} IS NOT NULL" for c in PARAMS_SOURCE_COLUMNS)
+            for group in OWN_SOURCES:
+                if group.tier_column not in table.column_by_name:
+                    continue
+                # A model's cells with their own source (models.params_*, models.context_*), checked row by row.
+                where = " OR ".join(f"{c} IS NOT NULL" for c in group.source_columns)
                 for file, line, values in self.staging.rows(table, where):
-                    for column, reason in params_problems(values):
+                    for column, reason in own_source_problems(values, group):
                         self.result.problems.append(Problem(file, line, column, reason))
 
     def param_counts(self) -> None:

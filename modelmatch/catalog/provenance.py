@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from modelmatch.catalog.schema import TIERS, Table
+from modelmatch.catalog.schema import MODELS, TIERS, Table
 
 # Relative tolerance for a formula's result against the cell: derived integers must match exactly after rounding,
 # floats to this share (a datasheet's 3.35 TB/s written as 3350 GB/s is exact; rounding noise is not a mismatch).
@@ -155,30 +155,56 @@ def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]
     return problems
 
 
-# The models cells params_provenance speaks for (their own source when it differs from the row's), and the columns
-# that give that source.
-PARAMS_COLUMNS = ("params_total_b", "params_active_b", "architecture")
-PARAMS_SOURCE_COLUMNS = ("params_provenance", "params_source_url", "params_source_location", "params_as_of",
-                         "params_second_source_url")
+@dataclass(frozen=True)
+class OwnSource:
+    """Cells of a model row that may come from another source than the row's (the counts from two engines' pages on
+    a row read in a pricing page; the context from the config on a row read in the README), with the columns that
+    name that source: {prefix}provenance, {prefix}source_url, {prefix}source_location, {prefix}as_of, and what the
+    tier needs ({prefix}copy_url, {prefix}second_source_url)."""
+
+    prefix: str
+    cells: tuple[str, ...]
+    what: str  # "the counts": in messages
+
+    @property
+    def tier_column(self) -> str:
+        return f"{self.prefix}provenance"
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The tier column first, then every column that gives the source (those the schema declares)."""
+        names = ("provenance", "source_url", "source_location", "as_of", "copy_url", "second_source_url")
+        return tuple(f"{self.prefix}{n}" for n in names if f"{self.prefix}{n}" in MODELS.column_by_name)
 
 
-def params_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
-    """A model's parameter counts with their own tier need their own source, and two independent ones when
-    secondary; source columns without a tier say nothing and are refused."""
-    tier = values.get("params_provenance")
-    source, second = values.get("params_source_url"), values.get("params_second_source_url")
-    given = [c for c in PARAMS_SOURCE_COLUMNS[1:] if values.get(c) is not None]
+PARAMS_SOURCE = OwnSource("params_", ("params_total_b", "params_active_b", "architecture"), "the counts")
+CONTEXT_SOURCE = OwnSource("context_", ("context_length", "context_length_extended", "max_output_tokens"),
+                           "the context length")
+OWN_SOURCES = (PARAMS_SOURCE, CONTEXT_SOURCE)
+PARAMS_COLUMNS = PARAMS_SOURCE.cells
+
+
+def own_source_problems(values: dict[str, Any], group: OwnSource) -> list[tuple[str, str]]:
+    """Cells with their own tier need their own source (and what the tier needs: the copy's URL for official-copy,
+    two independent sources for secondary); source columns without a tier say nothing and are refused."""
+    p = group.prefix
+    tier = values.get(group.tier_column)
+    given = [c for c in group.source_columns[1:] if values.get(c) is not None]
     if tier is None:
-        return [(c, "params_* source columns need params_provenance (the counts' tier)") for c in given]
+        return [(c, f"{p}* source columns need {group.tier_column} ({group.what}' tier)") for c in given]
     problems: list[tuple[str, str]] = []
-    if all(values.get(c) is None for c in PARAMS_COLUMNS):
-        problems.append(("params_provenance", "params_provenance is set but params_total_b, params_active_b and "
-                                              "architecture are empty"))
-    for column in ("params_source_url", "params_source_location", "params_as_of"):
+    if all(values.get(c) is None for c in group.cells):
+        cells = ", ".join(group.cells[:-1]) + " and " + group.cells[-1]
+        problems.append((group.tier_column, f"{group.tier_column} is set but {cells} are empty"))
+    for column in (f"{p}source_url", f"{p}source_location", f"{p}as_of"):
         if values.get(column) is None:
-            problems.append((column, f"params_provenance {tier} needs {column}"))
+            problems.append((column, f"{group.tier_column} {tier} needs {column}"))
+    if tier == "official-copy" and values.get(f"{p}copy_url") is None:
+        problems.append((f"{p}copy_url", f"{group.tier_column} official-copy needs {p}copy_url (where the exact "
+                                          "copy was read)"))
     if tier == "secondary":
-        problems.extend(_second_source_problems("params_", source, second))
+        problems.extend(_second_source_problems(p, values.get(f"{p}source_url"),
+                                                values.get(f"{p}second_source_url")))
     return problems
 
 
@@ -233,7 +259,8 @@ def column_tier(values: dict[str, Any], table: Table, column: str) -> str | None
         return None
     if column in derived_columns(values, table):
         return "derived"
-    if column in PARAMS_COLUMNS and values.get("params_provenance") in TIERS:
-        return values["params_provenance"]
+    for group in OWN_SOURCES:
+        if column in group.cells and values.get(group.tier_column) in TIERS:
+            return values[group.tier_column]
     tier = values.get("provenance")
     return tier if tier in TIERS else None

@@ -98,12 +98,13 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
 
 # Tiers a model's parameter counts may have when they come from another source than the rest of its row.
 PARAMS_TIERS = ("official", "secondary")
+CONTEXT_TIERS = ("official", "official-copy", "secondary")
 
 
 def _params_source_columns() -> tuple[Column, ...]:
     """Where params_total_b / params_active_b / architecture come from when it is not the row's source (a model row read on a
     pricing page whose counts only engines' and hardware vendors' pages state). Empty: the row's own tier and
-    source. Validation: modelmatch/catalog/provenance.py (params_problems)."""
+    source. Validation: modelmatch/catalog/provenance.py (own_source_problems)."""
     return (
         Column("params_provenance", "enum", "Tier of params_total_b, params_active_b and architecture (dense / "
                "moe) when they come from another source than the row: official (the vendor's page, read directly) "
@@ -115,6 +116,27 @@ def _params_source_columns() -> tuple[Column, ...]:
         Column("params_as_of", "date", "Date of the version of the parameter counts' source that was read."),
         Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
                "parameter counts."),
+    )
+
+
+def _context_source_columns() -> tuple[Column, ...]:
+    """Where context_length / context_length_extended / max_output_tokens come from when it is not the row's source
+    (a model row read in the README whose context only the config states: max_position_embeddings). Empty: the row's
+    own tier and source. Validation: modelmatch/catalog/provenance.py (own_source_problems)."""
+    return (
+        Column("context_provenance", "enum", "Tier of context_length, context_length_extended and "
+               "max_output_tokens when they come from another source than the row: official (the vendor's page or "
+               "config, read directly), official-copy (an exact copy of it read elsewhere: context_copy_url) or "
+               "secondary (two independent reputable sources that agree: context_second_source_url). Empty: the "
+               "row's tier.", choices=CONTEXT_TIERS),
+        Column("context_source_url", "url", "The context length's source (required with context_provenance); for "
+               "official-copy the official URL."),
+        Column("context_source_location", "text", "Where in context_source_url the context length is (a config "
+               "field such as max_position_embeddings, a table row)."),
+        Column("context_as_of", "date", "Date of the version of the context length's source that was read."),
+        Column("context_copy_url", "url", "official-copy: where the exact copy of context_source_url was read."),
+        Column("context_second_source_url", "url", "secondary: the second, independent source that states the same "
+               "context length."),
     )
 
 
@@ -233,6 +255,7 @@ MODELS = Table(
                maximum=100_000_000, label="max output (tokens)"),
         *_provenance_columns(),
         *_params_source_columns(),
+        *_context_source_columns(),
     ),
     key=("model_id",),
 )
