@@ -35,7 +35,7 @@ OFFICIAL_SOURCES = {
     "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai",
                        "zai-org"},  # GLM-5's model card: its own evaluation table, measuring DeepSeek-V3.2
     "qwenlm.github.io": None, "qwen.ai": None, "qwen.readthedocs.io": None, "modelscope.cn": None,
-    "api-docs.deepseek.com": None, "alibabacloud.com": None, "www.alibabacloud.com": None,
+    "api-docs.deepseek.com": None, "cdn.deepseek.com": None, "alibabacloud.com": None, "www.alibabacloud.com": None,
     "openai.com": None, "community.openai.com": None, "platform.openai.com": None,
     "docs.anthropic.com": None, "www.anthropic.com": None, "anthropic.com": None,
     "ai.google.dev": None, "docs.nvidia.com": None, "www.nvidia.com": None, "resources.nvidia.com": None,
