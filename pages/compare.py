@@ -21,6 +21,8 @@ EXAMPLES = {
     "Qwen2.5-72B-Instruct vs DeepSeek-V3": (("Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-V3"), ""),
     "Qwen3-235B-A22B vs DeepSeek-R1": (("Qwen/Qwen3-235B-A22B", "deepseek-ai/DeepSeek-R1"), ""),
     "2026: Qwen3.5-397B-A17B vs DeepSeek-V3.2": (("Qwen/Qwen3.5-397B-A17B", "deepseek-ai/DeepSeek-V3.2"), ""),
+    "2026, newest: Qwen3.5-397B-A17B vs DeepSeek-V4-Pro": (
+        ("Qwen/Qwen3.5-397B-A17B", "deepseek-ai/DeepSeek-V4-Pro"), ""),
     # The newest pair with official scores on shared benchmarks in the same mode.
     "Thinking, newest scored: Qwen3-235B-A22B-Thinking-2507 vs DeepSeek-V3.1": (
         ("Qwen/Qwen3-235B-A22B-Thinking-2507", "deepseek-ai/DeepSeek-V3.1"), "thinking"),

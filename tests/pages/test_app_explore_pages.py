@@ -162,9 +162,27 @@ def test_compare_rerun_with_the_same_choices_rebuilds_no_table(app_env, monkeypa
     assert len(built) == 2
 
 
+@pytest.mark.parametrize("label,qwen,deepseek", [
+    ("2026: Qwen3.5-397B-A17B vs DeepSeek-V3.2", "87.8", "85"),
+    ("2026, newest: Qwen3.5-397B-A17B vs DeepSeek-V4-Pro", "87.8", "87.1"),
+])
+def test_compare_2026_presets_show_scores_for_both_models(monkeypatch, real_catalog, label, qwen, deepseek):
+    """Issue 16: the 2026 pairings opened with no score on the DeepSeek side (V3.2 and V4 had none in the catalog);
+    each now shows both models' MMLU-Pro, from Qwen's card and DeepSeek's card or another vendor's table."""
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    at = open_page("pages/compare.py")
+    link = next(el for el in at.get("page_link") if el.proto.label == label)
+    models = str(link.proto).split("models=")[1].split("&")[0].split('"')[0].replace("%2F", "/").replace("%2C", ",")
+    at = open_page("pages/compare.py", models=models)
+    matrix = next(df.value for df in at.dataframe if "benchmark" in df.value.columns).set_index("benchmark")
+    row = matrix.loc["MMLU-Pro"]
+    assert [str(row.iloc[-2]), str(row.iloc[-1])] == [qwen, deepseek], row
+
+
 def test_compare_presets_include_the_newest_pair_scored_in_thinking_mode(monkeypatch, real_catalog):
-    """The 2026 pairing has no published scores yet; a second preset opens the newest Qwen and DeepSeek models with
-    official scores on shared benchmarks, charted in the mode both were measured in."""
+    """A preset opens the newest Qwen and DeepSeek models with official scores in thinking mode on shared
+    benchmarks, charted in the mode both were measured in."""
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
     at = open_page("pages/compare.py")
