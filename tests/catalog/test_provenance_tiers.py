@@ -189,18 +189,6 @@ PARAMS_SECONDARY = dict(provenance="official", params_provenance="secondary",
                         params_second_source_url="https://github.com/vendor-b/engine/blob/def/README.md")
 
 
-def test_parameter_counts_with_their_own_source_have_their_own_tier(fixture_data_dir, tmp_path):
-    """Issue 15: DeepSeek-V4's model rows come from the pricing page, its counts from two engines' pages."""
-    write_model(fixture_data_dir, **PARAMS_SECONDARY)
-    db = tmp_path / "c.duckdb"
-    build(fixture_data_dir, db)
-    report = tier_report(CatalogReader(db))
-    tiers = report.per_model[report.per_model.model_id == MODEL].set_index("field")["tier"]
-    assert tiers["params_total_b"] == "secondary" and tiers["context_length"] == "official"
-    memory = model_evidence(CatalogReader(db), MODEL, "test-gpu")[0]
-    assert ("parameters", "secondary") in memory.parts
-
-
 CONTEXT_COPY = dict(provenance="official", context_length="262144", context_provenance="official-copy",
                     context_source_url="https://huggingface.co/vendor/model/blob/main/config.json",
                     context_source_location="config.json, max_position_embeddings",
@@ -208,43 +196,47 @@ CONTEXT_COPY = dict(provenance="official", context_length="262144", context_prov
                     context_copy_url="https://github.com/engine-a/cache/blob/abc/vendor/model/config.json")
 
 
+def built_tiers(data_dir: Path, db: Path, row: dict[str, str]):
+    """The fixture's model row with `row` written over it, built: each of its fields' tier."""
+    write_model(data_dir, **row)
+    build(data_dir, db)
+    report = tier_report(CatalogReader(db))
+    return report.per_model[report.per_model.model_id == MODEL].set_index("field")["tier"]
+
+
+def test_parameter_counts_with_their_own_source_have_their_own_tier(fixture_data_dir, tmp_path):
+    """Issue 15: DeepSeek-V4's model rows come from the pricing page, its counts from two engines' pages."""
+    tiers = built_tiers(fixture_data_dir, tmp_path / "c.duckdb", PARAMS_SECONDARY)
+    assert tiers["params_total_b"] == "secondary" and tiers["context_length"] == "official"
+    memory = model_evidence(CatalogReader(tmp_path / "c.duckdb"), MODEL, "test-gpu")[0]
+    assert ("parameters", "secondary") in memory.parts
+
+
 def test_a_context_length_read_in_a_config_copy_has_the_copys_tier(fixture_data_dir, tmp_path):
     """Issue 15: a model row read in the README (official) whose context only the config states, read in a
     verbatim copy: the context cell is official-copy, the rest of the row stays official (it showed one tier too
     high when the context was written on the row as it was)."""
-    write_model(fixture_data_dir, **CONTEXT_COPY)
-    db = tmp_path / "c.duckdb"
-    build(fixture_data_dir, db)
-    report = tier_report(CatalogReader(db))
-    tiers = report.per_model[report.per_model.model_id == MODEL].set_index("field")["tier"]
+    tiers = built_tiers(fixture_data_dir, tmp_path / "c.duckdb", CONTEXT_COPY)
     assert tiers["context_length"] == "official-copy" and tiers["params_total_b"] == "official"
 
 
-@pytest.mark.parametrize(("changes", "column", "words"), [
-    ({"context_copy_url": ""}, "context_copy_url", "official-copy needs context_copy_url"),
-    ({"context_provenance": "secondary", "context_copy_url": ""}, "context_second_source_url",
+@pytest.mark.parametrize(("row", "changes", "column", "words"), [
+    (PARAMS_SECONDARY, {"params_second_source_url": ""}, "params_second_source_url",
+     "params_second_source_url is empty"),
+    (PARAMS_SECONDARY, {"params_second_source_url": "https://github.com/engine-a/other/blob/x/y.md"},
+     "params_second_source_url", "not an independent second source"),
+    (PARAMS_SECONDARY, {"params_as_of": ""}, "params_as_of", "needs params_as_of"),
+    (PARAMS_SECONDARY, {"params_provenance": ""}, "params_source_url", "need params_provenance"),
+    (CONTEXT_COPY, {"context_copy_url": ""}, "context_copy_url", "official-copy needs context_copy_url"),
+    (CONTEXT_COPY, {"context_provenance": "secondary", "context_copy_url": ""}, "context_second_source_url",
      "context_second_source_url is empty"),
-    ({"context_length": ""}, "context_provenance", "context_length, context_length_extended and max_output_tokens "
-                                                   "are empty"),
-    ({"context_provenance": ""}, "context_source_url", "need context_provenance"),
+    (CONTEXT_COPY, {"context_length": ""}, "context_provenance",
+     "context_length, context_length_extended and max_output_tokens are empty"),
+    (CONTEXT_COPY, {"context_provenance": ""}, "context_source_url", "need context_provenance"),
 ])
-def test_a_context_length_with_a_tier_but_not_what_it_needs_is_refused(fixture_data_dir, live_catalog, changes,
-                                                                       column, words):
-    write_model(fixture_data_dir, **{**CONTEXT_COPY, **changes})
-    problems = refused(fixture_data_dir, live_catalog)
-    assert (column, True) in [(p.column, words in p.reason) for p in problems], problems
-
-
-@pytest.mark.parametrize(("changes", "column", "words"), [
-    ({"params_second_source_url": ""}, "params_second_source_url", "params_second_source_url is empty"),
-    ({"params_second_source_url": "https://github.com/engine-a/other/blob/x/y.md"}, "params_second_source_url",
-     "not an independent second source"),
-    ({"params_as_of": ""}, "params_as_of", "needs params_as_of"),
-    ({"params_provenance": ""}, "params_source_url", "need params_provenance"),
-])
-def test_parameter_counts_with_a_tier_but_not_what_it_needs_are_refused(fixture_data_dir, live_catalog, changes,
-                                                                         column, words):
-    write_model(fixture_data_dir, **{**PARAMS_SECONDARY, **changes})
+def test_cells_with_their_own_tier_but_not_what_it_needs_are_refused(fixture_data_dir, live_catalog, row, changes,
+                                                                     column, words):
+    write_model(fixture_data_dir, **{**row, **changes})
     problems = refused(fixture_data_dir, live_catalog)
     assert (column, True) in [(p.column, words in p.reason) for p in problems], problems
     assert all(p.file == "data/models/fixture.csv" for p in problems)
