@@ -165,6 +165,7 @@ class OwnSource:
     prefix: str
     cells: tuple[str, ...]
     what: str  # "the counts": in messages
+    label: str  # "parameter counts": where a page lists each fact's source
 
     @property
     def tier_column(self) -> str:
@@ -177,9 +178,10 @@ class OwnSource:
         return tuple(f"{self.prefix}{n}" for n in names if f"{self.prefix}{n}" in MODELS.column_by_name)
 
 
-PARAMS_SOURCE = OwnSource("params_", ("params_total_b", "params_active_b", "architecture"), "the counts")
+PARAMS_SOURCE = OwnSource("params_", ("params_total_b", "params_active_b", "architecture"), "the counts",
+                          "parameter counts")
 CONTEXT_SOURCE = OwnSource("context_", ("context_length", "context_length_extended", "max_output_tokens"),
-                           "the context length")
+                           "the context length", "context length")
 OWN_SOURCES = (PARAMS_SOURCE, CONTEXT_SOURCE)
 PARAMS_COLUMNS = PARAMS_SOURCE.cells
 

@@ -21,6 +21,7 @@ from modelmatch.catalog import scores
 from modelmatch import settings
 from modelmatch.explore import charts
 from modelmatch.catalog.models import ModelFilter, models_table
+from modelmatch.catalog.provenance import OWN_SOURCES
 from modelmatch.catalog.reader import CatalogReader
 
 NO_NUMBER = "no official number"
@@ -35,6 +36,7 @@ class CompareData:
     measured: pd.DataFrame
     kv_cache: dict[str, memory.KVCachePerToken]  # bf16 KV cache per token, for models with an architecture row
     served: pd.DataFrame | None = None  # API offerings that served each model, with their periods (where_served)
+    own_sources: pd.DataFrame | None = None  # model cells with a source of their own (parameter counts, context)
 
 
 def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: dt.date,
@@ -58,8 +60,11 @@ def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: 
     in_force = prices.prices_in_force(reader, price_date, ids)
     served = pd.concat([offerings.where_served(reader, m, price_date) for m in ids], ignore_index=True) if ids \
         else None
+    own_columns = ", ".join(c for group in OWN_SOURCES for c in group.source_columns)
+    own_sources = reader.query(f"SELECT model_id, {own_columns} FROM models "
+                               "WHERE list_contains(?::VARCHAR[], model_id)", [ids])
     return CompareData(models, architectures, in_force[in_force["model_id"].isin(ids)].reset_index(drop=True),
-                       scores.scores_for(reader, ids, mode=mode), measured, kv_cache, served)
+                       scores.scores_for(reader, ids, mode=mode), measured, kv_cache, served, own_sources)
 
 
 def no_price_text(data: CompareData, model_id: str) -> str:
@@ -201,6 +206,17 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
             parts.append({"model": m["display_name"], "fact": "license", "table": "licenses",
                           "source_url": m["license_url"], "where": m["license_name"], "as_of": None})
     names = dict(zip(data.models["model_id"], data.models["display_name"]))
+    # Cells read in another document than the model row (counts from engines' pages, context from the config).
+    own = data.own_sources if data.own_sources is not None else pd.DataFrame()
+    for row in own.to_dict("records"):
+        for group in OWN_SOURCES:
+            url = row.get(f"{group.prefix}source_url")
+            if isinstance(url, str) and row["model_id"] in names:
+                parts.append({"model": names[row["model_id"]], "fact": group.label,
+                              "table": "models", "source_url": url,
+                              "where": f"{row[f'{group.prefix}source_location']} "
+                                       f"({row[f'{group.prefix}provenance']})",
+                              "as_of": row[f"{group.prefix}as_of"]})
     for _, a in data.architectures.iterrows():
         parts.append({"model": names[a["model_id"]], "fact": "architecture", "table": "architectures",
                       "source_url": a["source_url"], "where": a["source_location"], "as_of": a["as_of"]})

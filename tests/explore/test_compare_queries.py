@@ -181,3 +181,21 @@ def test_fact_sources_mark_stale_rows_by_their_tables_threshold(reader, monkeypa
     # Alpha's model row is from 2024-09-19: 377 days > 365. Beta's price since 2025-09-05: 26 days < 90.
     assert sources.loc[("Alpha 7B Instruct", "model facts"), "freshness"].startswith("STALE")
     assert sources.loc[("Beta MoE", "price TestCloud beta-chat"), "freshness"].startswith("fresh")
+
+
+def test_fact_sources_name_the_own_source_of_parameter_counts_and_context_regression(real_catalog):
+    """The sources table listed only the model row's document, so a count read on two engines' pages or a context
+    read in the config appeared to come from the vendor's README or pricing page."""
+    data = compare.compare_data(CatalogReader(real_catalog), ("deepseek-ai/DeepSeek-V4-Flash",
+                                                              "Qwen/Qwen3.5-397B-A17B"), dt.date(2026, 12, 1))
+    sources = compare.fact_sources(data, dt.date(2026, 12, 1)).set_index(["model", "fact"])
+    names = dict(zip(data.models["model_id"], data.models["display_name"]))
+    counts = sources.loc[(names["deepseek-ai/DeepSeek-V4-Flash"], "parameter counts")]
+    context = sources.loc[(names["Qwen/Qwen3.5-397B-A17B"], "context length")]
+    models = CatalogReader(real_catalog).query(
+        "SELECT model_id, params_source_url, context_source_url FROM models WHERE model_id IN "
+        "('deepseek-ai/DeepSeek-V4-Flash', 'Qwen/Qwen3.5-397B-A17B')").set_index("model_id")
+    assert counts["source_url"] == models.loc["deepseek-ai/DeepSeek-V4-Flash", "params_source_url"]
+    assert counts["where"].endswith("(secondary)")
+    assert context["source_url"] == models.loc["Qwen/Qwen3.5-397B-A17B", "context_source_url"]
+    assert context["where"].endswith("(official-copy)")
