@@ -54,6 +54,8 @@ REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/explore/overview.py", "<module>"): "module constant only: scores.CHOSEN_MODE_SQL in a GROUP BY; values "
                                          "are bound",
     ("modelmatch/catalog/scores.py", "<module>"): "module constant only: CHOSEN_MODE_SQL, a fixed CASE whose mode is bound",
+    ("modelmatch/explore/compare.py", "<module>"): "module constant only: OWN_SOURCES_SQL, column names declared in the "
+                                                   "schema (provenance.OWN_SOURCES); the model ids are bound",
 }
 KEYISH_PARAM = re.compile(r"(key|secret|token|password|client)", re.IGNORECASE)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")

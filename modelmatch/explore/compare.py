@@ -25,6 +25,9 @@ from modelmatch.catalog.provenance import OWN_SOURCES
 from modelmatch.catalog.reader import CatalogReader
 
 NO_NUMBER = "no official number"
+# The model cells with a source of their own (parameter counts, context): column names from the schema, ids bound.
+OWN_SOURCES_SQL = (f"SELECT model_id, {', '.join(c for group in OWN_SOURCES for c in group.source_columns)} "
+                   "FROM models WHERE list_contains(?::VARCHAR[], model_id)")
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,7 @@ def compare_data(reader: CatalogReader, model_ids: tuple[str, ...], price_date: 
     in_force = prices.prices_in_force(reader, price_date, ids)
     served = pd.concat([offerings.where_served(reader, m, price_date) for m in ids], ignore_index=True) if ids \
         else None
-    own_columns = ", ".join(c for group in OWN_SOURCES for c in group.source_columns)
-    own_sources = reader.query(f"SELECT model_id, {own_columns} FROM models "
-                               "WHERE list_contains(?::VARCHAR[], model_id)", [ids])
+    own_sources = reader.query(OWN_SOURCES_SQL, [ids])
     return CompareData(models, architectures, in_force[in_force["model_id"].isin(ids)].reset_index(drop=True),
                        scores.scores_for(reader, ids, mode=mode), measured, kv_cache, served, own_sources)
 
