@@ -27,6 +27,11 @@ def test_wizard_to_planner_to_compare_to_summary_and_the_link_reopens_it(real_ca
             languages = page.get_by_role("textbox", name="Languages that must be served")
             languages.fill("th, vi")
             languages.press("Enter")
+            # One input at a time, as a person gives them: the languages' rerun has written the link before the
+            # deployment is chosen (a click landing while that rerun ran once left every seeded widget at its
+            # minimum: context 1, the first GPU, 0 tokens).
+            expect(page).to_have_url(re.compile(r"lang=Thai%2CVietnamese|lang=Thai,Vietnamese"), timeout=60_000)
+            expect(page).to_have_url(re.compile(r"gpu=h100-sxm"))
             page.get_by_text("Self-host on my GPUs").click()
             expect(page).to_have_url(re.compile(r"deploy=self-host"), timeout=60_000)
             expect(page).to_have_url(re.compile(r"lang=Thai%2CVietnamese|lang=Thai,Vietnamese"))
