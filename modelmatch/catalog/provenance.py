@@ -131,15 +131,7 @@ def tier_problems(values: dict[str, Any], table: Table) -> list[tuple[str, str]]
     tier = values.get("provenance")
     source, copy, second = values.get("source_url"), values.get("copy_url"), values.get("second_source_url")
     formula_text = values.get("formula")
-    if tier == "official-copy":
-        if not copy:
-            problems.append(("copy_url", "provenance official-copy needs copy_url: where the copy of the official "
-                                         "document was read (source_url stays the official URL)"))
-        elif copy == source:
-            problems.append(("copy_url", "copy_url is the same as source_url: a document read at its official URL "
-                                         "is tier official"))
-    elif copy and tier not in (None, "official-copy"):
-        problems.append(("copy_url", f"copy_url is only for provenance official-copy (this row says {tier})"))
+    problems.extend(_copy_problems("", tier, source, copy))
     if tier == "derived" and not formula_text:
         problems.append(("formula", "provenance derived needs a formula ('column = expression over official "
                                     "columns')"))
@@ -183,7 +175,6 @@ PARAMS_SOURCE = OwnSource("params_", ("params_total_b", "params_active_b", "arch
 CONTEXT_SOURCE = OwnSource("context_", ("context_length", "context_length_extended", "max_output_tokens"),
                            "the context length", "context length")
 OWN_SOURCES = (PARAMS_SOURCE, CONTEXT_SOURCE)
-PARAMS_COLUMNS = PARAMS_SOURCE.cells
 
 
 def own_source_problems(values: dict[str, Any], group: OwnSource) -> list[tuple[str, str]]:
@@ -201,13 +192,27 @@ def own_source_problems(values: dict[str, Any], group: OwnSource) -> list[tuple[
     for column in (f"{p}source_url", f"{p}source_location", f"{p}as_of"):
         if values.get(column) is None:
             problems.append((column, f"{group.tier_column} {tier} needs {column}"))
-    if tier == "official-copy" and values.get(f"{p}copy_url") is None:
-        problems.append((f"{p}copy_url", f"{group.tier_column} official-copy needs {p}copy_url (where the exact "
-                                          "copy was read)"))
+    problems.extend(_copy_problems(p, tier, values.get(f"{p}source_url"), values.get(f"{p}copy_url")))
     if tier == "secondary":
         problems.extend(_second_source_problems(p, values.get(f"{p}source_url"),
                                                 values.get(f"{p}second_source_url")))
     return problems
+
+
+def _copy_problems(prefix: str, tier: str | None, source: str | None, copy: str | None) -> list[tuple[str, str]]:
+    """An official-copy tier needs the URL where the copy was read, not the official one; a copy URL on another tier
+    says nothing true (columns {prefix}source_url and {prefix}copy_url, under the tier column {prefix}provenance)."""
+    column = f"{prefix}copy_url"
+    if tier == "official-copy":
+        if not copy:
+            return [(column, f"{prefix}provenance official-copy needs {column}: where the copy of the official "
+                             f"document was read ({prefix}source_url stays the official URL)")]
+        if copy == source:
+            return [(column, f"{column} is the same as {prefix}source_url: a document read at its official URL "
+                             "is tier official")]
+    elif copy and tier is not None:
+        return [(column, f"{column} is only for {prefix}provenance official-copy (this row says {tier})")]
+    return []
 
 
 def _second_source_problems(prefix: str, source: str | None, second: str | None) -> list[tuple[str, str]]:

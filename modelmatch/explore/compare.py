@@ -212,7 +212,7 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
     for row in own.to_dict("records"):
         for group in OWN_SOURCES:
             url = row.get(f"{group.prefix}source_url")
-            if isinstance(url, str) and row["model_id"] in names:
+            if isinstance(url, str):
                 parts.append({"model": names[row["model_id"]], "fact": group.label,
                               "table": "models", "source_url": url,
                               "where": f"{row[f'{group.prefix}source_location']} "
