@@ -253,14 +253,35 @@ def url_params() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in st.query_params.keys()}
 
 
-def sync_from_url(page_key: str, seed: Callable[[dict[str, list[str]]], list[str]]) -> list[str]:
+def sync_from_url(page_key: str, seed: Callable[[dict[str, list[str]]], list[str]],
+                  widget_keys: tuple[str, ...] = ()) -> list[str]:
     """Seed a page's widgets from the URL when the URL is not the one this page last wrote (a pasted link,
-    back/forward, arriving from another page). `seed` sets widget keys in session_state and returns notices."""
+    back/forward, arriving from another page), or when Streamlit dropped one of `widget_keys` (it drops the values
+    of widgets not drawn in a run, e.g. after a visit to another page): the URL still holds them. `seed` sets
+    widget keys in session_state and returns notices. Widgets drawn only in some runs stay out of `widget_keys`."""
     current = url_params()
     written_key, notices_key = f"{page_key}__written_params", f"{page_key}__notices"
-    if st.session_state.get(written_key) != current:
+    if st.session_state.get(written_key) != current or any(k not in st.session_state for k in widget_keys):
         st.session_state[notices_key] = seed(current)
     return st.session_state.get(notices_key, [])
+
+
+def shown(key: str):
+    """A seeded widget's current value, to give as its default (value=/default=) in every run.
+
+    A value `seed` puts in st.session_state reaches the browser only with the run that seeded it. A browser that
+    first draws the widget in a later run (the visitor's input interrupted the seeding run before the widget was
+    drawn) starts it from the default the page gave, and sends that back with the visitor's next input, replacing
+    the seeded value: seen as context 1, the first GPU and "commercial use" unchecked after one click on the wizard.
+    With the current value as the default, the browser's first drawing of the widget is right whenever it happens.
+    """
+    return st.session_state.get(key)
+
+
+def shown_index(key: str, options: list) -> int:
+    """shown() for a selectbox or radio, which take the position of their default among the options."""
+    value = st.session_state.get(key)
+    return options.index(value) if value in options else 0
 
 
 def write_url(page_key: str, params: dict[str, str]) -> None:

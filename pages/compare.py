@@ -38,6 +38,8 @@ build_id = common.require_catalog()
 choices = common.view_choices(build_id)
 names = common.display_names(build_id)
 today = dt.date.today()
+# The widgets the link seeds; when Streamlit drops one (after a visit to another page) the link seeds them again.
+SEEDED_KEYS = ("cmp_models", "cmp_category", "cmp_mode", "cmp_price_date")
 
 
 def seed(params: dict[str, list[str]]) -> list[str]:
@@ -56,16 +58,20 @@ def seed(params: dict[str, list[str]]) -> list[str]:
     return notices
 
 
-common.show_notices(common.sync_from_url(PAGE, seed))
+common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
 
 pick, cat, mode_box, when = st.columns([4, 1.3, 1.3, 1.2])
-pick.multiselect("Models", sorted(names, key=lambda m: names[m].lower()), key="cmp_models",
+pick.multiselect("Models", sorted(names, key=lambda m: names[m].lower()), default=common.shown("cmp_models"),
+                 key="cmp_models",
                  format_func=lambda m: names.get(m, m), max_selections=MAX_COMPARE_MODELS,
                  placeholder="Type a model name, e.g. Qwen2.5-72B or DeepSeek-V3")
-cat.selectbox("Chart category", [ALL_CATEGORIES, *sorted(choices.categories)], key="cmp_category")
-mode_box.selectbox("Score mode", [DEFAULT_MODE_LABEL, *scores.MODES], key="cmp_mode",
+category_options = [ALL_CATEGORIES, *sorted(choices.categories)]
+cat.selectbox("Chart category", category_options, index=common.shown_index("cmp_category", category_options),
+              key="cmp_category")
+mode_options = [DEFAULT_MODE_LABEL, *scores.MODES]
+mode_box.selectbox("Score mode", mode_options, index=common.shown_index("cmp_mode", mode_options), key="cmp_mode",
                    help=scores.MODE_DEFAULT_RULE)
-when.date_input("Prices in force on", key="cmp_price_date")
+when.date_input("Prices in force on", value=common.shown("cmp_price_date"), key="cmp_price_date")
 
 ss = st.session_state
 state = CompareState(model_ids=tuple(ss.cmp_models),

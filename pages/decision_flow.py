@@ -3,8 +3,6 @@ from the wizard to the planner, Compare and the summary (so nobody retypes betwe
 
 from __future__ import annotations
 
-from typing import Callable
-
 import streamlit as st
 
 from modelmatch.planning.wizard.request import use_cases
@@ -21,16 +19,6 @@ def choices(build_id: str) -> DecisionChoices:
     catalog = decide_support.decision_catalog(build_id)
     return DecisionChoices(use_cases=frozenset(use_cases(catalog)), gpu_ids=frozenset(catalog.gpus),
                            model_ids=frozenset(catalog.models))
-
-
-def sync(page_key: str, seed: Callable[[dict[str, list[str]]], list[str]], widget_keys: tuple[str, ...]) -> list[str]:
-    """Like common.sync_from_url, and also re-seeds when Streamlit dropped this page's widget values (it does for
-    widgets not drawn in a run, e.g. after a visit to another page): the URL still holds them."""
-    for key in widget_keys:
-        if key not in st.session_state:
-            st.session_state.pop(f"{page_key}__written_params", None)
-            break
-    return common.sync_from_url(page_key, seed)
 
 
 def params(state: DecisionState, **page_params: str) -> dict[str, str]:

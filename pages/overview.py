@@ -34,6 +34,12 @@ categories = sorted(choices.categories)
 today = dt.date.today()
 
 
+# The widgets drawn in every run (the benchmark and category boxes take turns, so Streamlit drops one of them).
+SEEDED_KEYS = ("ov_mode", "ov_vendor", "ov_family", "ov_arch", "ov_open", "ov_commercial", "ov_reasoning",
+               "ov_total_min", "ov_total_max", "ov_active_min", "ov_active_max", "ov_ctx", "ov_from", "ov_to",
+               "ov_price_date")
+
+
 def seed(params: dict[str, list[str]]) -> list[str]:
     state, notices = parse_overview(params, choices)
     if not params:
@@ -55,36 +61,45 @@ def seed(params: dict[str, list[str]]) -> list[str]:
     return notices
 
 
-common.show_notices(common.sync_from_url(PAGE, seed))
+common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
 
 left, right = st.columns([1, 3])
-mode = left.radio("Score by", ["Benchmark", "Category"], key="ov_mode", horizontal=True)
+mode = left.radio("Score by", ["Benchmark", "Category"], index=common.shown_index("ov_mode", ["Benchmark", "Category"]),
+                  key="ov_mode", horizontal=True)
 if mode == "Benchmark":
-    right.selectbox("Benchmark", bench_options, key="ov_benchmark", format_func=lambda b: bench_names.get(b, b))
+    right.selectbox("Benchmark", bench_options, index=common.shown_index("ov_benchmark", bench_options),
+                    key="ov_benchmark", format_func=lambda b: bench_names.get(b, b))
 else:
-    right.selectbox("Category", categories, key="ov_category",
+    right.selectbox("Category", categories, index=common.shown_index("ov_category", categories), key="ov_category",
                     help="Mean of the percent-scored benchmarks in the category that each model has.")
 
 # On the question view the chart comes first; the filters stay one click away.
 with st.expander("Filters", expanded=not st.session_state.get("ov_question_view"), icon=":material/filter_list:"):
     c1, c2, c3 = st.columns(3)
-    c1.multiselect("Vendor", sorted(choices.vendors), key="ov_vendor")
-    c2.multiselect("Family", sorted(choices.families), key="ov_family")
-    c3.multiselect("Architecture", ["dense", "moe"], key="ov_arch", format_func=lambda a: {"moe": "MoE"}.get(a, a))
-    c1.toggle("Open weights only", key="ov_open")
-    c2.toggle("Commercial use allowed", key="ov_commercial",
+    c1.multiselect("Vendor", sorted(choices.vendors), default=common.shown("ov_vendor"), key="ov_vendor")
+    c2.multiselect("Family", sorted(choices.families), default=common.shown("ov_family"), key="ov_family")
+    c3.multiselect("Architecture", ["dense", "moe"], default=common.shown("ov_arch"), key="ov_arch",
+                   format_func=lambda a: {"moe": "MoE"}.get(a, a))
+    c1.toggle("Open weights only", value=common.shown("ov_open"), key="ov_open")
+    c2.toggle("Commercial use allowed", value=common.shown("ov_commercial"), key="ov_commercial",
               help="License allows commercial use, with or without conditions (see each license).")
-    c3.toggle("Reasoning models only", key="ov_reasoning")
+    c3.toggle("Reasoning models only", value=common.shown("ov_reasoning"), key="ov_reasoning")
     c4, c5, c6, c7 = st.columns(4)
-    c4.number_input("Total params ≥ (B)", min_value=0.0, step=1.0, key="ov_total_min")
-    c5.number_input("Total params ≤ (B)", min_value=0.0, step=1.0, key="ov_total_max")
-    c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, key="ov_active_min")
-    c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, key="ov_active_max")
+    c4.number_input("Total params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_min"),
+                    key="ov_total_min")
+    c5.number_input("Total params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_max"),
+                    key="ov_total_max")
+    c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_min"),
+                    key="ov_active_min")
+    c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_max"),
+                    key="ov_active_max")
     c8, c9, c10, c11 = st.columns(4)
-    c8.selectbox("Context window", list(CONTEXT_WINDOW_CHOICES), key="ov_ctx")
-    c9.date_input("Released from", key="ov_from", value=None)
-    c10.date_input("Released until", key="ov_to", value=None)
-    c11.date_input("Prices in force on", key="ov_price_date", help=prices.BLEND_RULE)
+    c8.selectbox("Context window", list(CONTEXT_WINDOW_CHOICES),
+                 index=common.shown_index("ov_ctx", list(CONTEXT_WINDOW_CHOICES)), key="ov_ctx")
+    c9.date_input("Released from", value=common.shown("ov_from"), key="ov_from")
+    c10.date_input("Released until", value=common.shown("ov_to"), key="ov_to")
+    c11.date_input("Prices in force on", value=common.shown("ov_price_date"), key="ov_price_date",
+                   help=prices.BLEND_RULE)
 
 ss = st.session_state
 state = OverviewState(

@@ -75,12 +75,12 @@ def seed(url: dict[str, list[str]]) -> list[str]:
     return notices
 
 
-common.show_notices(decision_flow.sync(PAGE, seed, SEEDED_KEYS))
+common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
 
 left, right = st.columns(2)
 with left:
     st.subheader("Model and workload")
-    model_id = st.selectbox("Model", model_ids,
+    model_id = st.selectbox("Model", model_ids, index=common.shown_index("plan_model", model_ids),
                             format_func=lambda m: f"{catalog.models[m].display_name} ({m})", key="plan_model")
     weights = st.selectbox("Weight precision", list(PRECISIONS), format_func=lambda p: PRECISIONS[p].label,
                            index=list(PRECISIONS).index("fp8"), key="plan_weights",
@@ -88,11 +88,12 @@ with left:
     kv_dtype = st.selectbox("KV-cache dtype", list(KV_DTYPES), key="plan_kv_dtype",
                             help="fp8 halves the KV cache (vLLM --kv-cache-dtype fp8).")
     context = st.number_input("Context per sequence (tokens, prompt + output)", min_value=1, step=1024,
-                              key="plan_context")
-    batch = st.number_input("Concurrent sequences", min_value=1, step=1, key="plan_batch")
+                              value=common.shown("plan_context"), key="plan_context")
+    batch = st.number_input("Concurrent sequences", min_value=1, step=1, value=common.shown("plan_batch"),
+                            key="plan_batch")
 with right:
     st.subheader("Hardware")
-    gpu_choice = st.selectbox("GPU", gpu_ids, key="plan_gpu",
+    gpu_choice = st.selectbox("GPU", gpu_ids, index=common.shown_index("plan_gpu", gpu_ids), key="plan_gpu",
                               format_func=lambda g: "Other device (enter its memory)" if g == OTHER_DEVICE
                               else f"{catalog.gpus[g].name} ({catalog.gpus[g].memory_gb:g} GB)")
     custom_memory = None
@@ -100,8 +101,9 @@ with right:
         custom_memory = st.number_input("Device memory (GB) — your input", min_value=0.1, value=24.0,
                                         key="plan_custom_memory")
     gpu_count = st.number_input("Number of GPUs (tensor parallel)", min_value=1, max_value=1024, step=1,
-                                key="plan_gpus", help="Weights and KV heads are split across them; their memories "
-                                                      "are never simply added up.")
+                                value=common.shown("plan_gpus"), key="plan_gpus",
+                                help="Weights and KV heads are split across them; their memories are never simply "
+                                     "added up.")
     with st.expander("Assumptions you can change"):
         utilization = st.slider("Engine memory utilization", 0.5, 1.0, settings.planner_gpu_memory_utilization(),
                                 0.01, key="plan_utilization",
@@ -130,13 +132,18 @@ with right:
 
 st.subheader("Monthly volume and prices")
 c1, c2, c3, c4, c5 = st.columns(5)
-input_mtok = c1.number_input("Input tokens / month (M)", min_value=0.0, key="plan_input_mtok")
-output_mtok = c2.number_input("Output tokens / month (M)", min_value=0.0, key="plan_output_mtok")
-cached_share = c3.slider("Cached share of input", 0.0, 1.0, step=0.05, key="plan_cached_share",
+input_mtok = c1.number_input("Input tokens / month (M)", min_value=0.0, value=common.shown("plan_input_mtok"),
+                             key="plan_input_mtok")
+output_mtok = c2.number_input("Output tokens / month (M)", min_value=0.0, value=common.shown("plan_output_mtok"),
+                              key="plan_output_mtok")
+cached_share = c3.slider("Cached share of input", 0.0, 1.0, common.shown("plan_cached_share"), step=0.05,
+                         key="plan_cached_share",
                          help="Share of input tokens the provider serves from its prompt cache.")
 thinking = c4.number_input("Thinking tokens per output token", min_value=0.0, step=0.5,
-                           key="plan_thinking", help="Reasoning models only: billed and generated like output.")
-usd_per_hour = c5.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="plan_usd_hour",
+                           value=common.shown("plan_thinking"), key="plan_thinking",
+                           help="Reasoning models only: billed and generated like output.")
+usd_per_hour = c5.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=common.shown("plan_usd_hour"),
+                               key="plan_usd_hour",
                                help="Rental prices are not in the catalog: enter your quote to see self-hosting cost.")
 
 request = PlanRequest(

@@ -66,26 +66,31 @@ def seed(url: dict[str, list[str]]) -> list[str]:
     return notices
 
 
-common.show_notices(decision_flow.sync(PAGE, seed, SEEDED_KEYS))
+common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
 
 st.subheader("The job")
 j1, j2 = st.columns([2, 1])
-chosen = j1.multiselect("Use case(s)", list(cases), format_func=lambda u: cases[u].label, key="wiz_use_cases")
+chosen = j1.multiselect("Use case(s)", list(cases), format_func=lambda u: cases[u].label,
+                        default=common.shown("wiz_use_cases"), key="wiz_use_cases")
 languages_text = j2.text_input("Languages that must be served", placeholder="e.g. Thai, Vietnamese or th, vi",
-                               key="wiz_languages", help="Comma-separated names or ISO 639-1 codes (th, vi). "
-                                                         "Checked against each model's official language note; a "
-                                                         "language not named there is flagged.")
+                               value=common.shown("wiz_languages"), key="wiz_languages",
+                               help="Comma-separated names or ISO 639-1 codes (th, vi). Checked against each "
+                                    "model's official language note; a language not named there is flagged.")
 k1, k2, k3 = st.columns(3)
-context = k1.number_input("Context needed (tokens)", min_value=1, step=1024, key="wiz_context")
-concurrency = k2.number_input("Sequences served at once", min_value=1, step=1, key="wiz_concurrency")
-latency = k3.number_input("Latency target: tokens/s per user (optional)", min_value=0.0, value=None,
-                          key="wiz_latency", help="Decode speed each user should see. Excludes a model only when "
-                                                  "even its bandwidth roofline (an upper bound) is below it.")
+context = k1.number_input("Context needed (tokens)", min_value=1, step=1024, value=common.shown("wiz_context"),
+                          key="wiz_context")
+concurrency = k2.number_input("Sequences served at once", min_value=1, step=1,
+                              value=common.shown("wiz_concurrency"), key="wiz_concurrency")
+latency = k3.number_input("Latency target: tokens/s per user (optional)", min_value=0.0,
+                          value=common.shown("wiz_latency"), key="wiz_latency",
+                          help="Decode speed each user should see. Excludes a model only when even its bandwidth "
+                               "roofline (an upper bound) is below it.")
 
 st.subheader("Deployment")
 d1, d2, d3, d4 = st.columns(4)
-deployment = d1.radio("Deployment", list(DEPLOYMENT_LABELS), format_func=DEPLOYMENT_LABELS.get, key="wiz_deployment")
-gpu_choice = d2.selectbox("GPU", gpu_ids, key="wiz_gpu",
+deployment = d1.radio("Deployment", list(DEPLOYMENT_LABELS), format_func=DEPLOYMENT_LABELS.get,
+                      index=common.shown_index("wiz_deployment", list(DEPLOYMENT_LABELS)), key="wiz_deployment")
+gpu_choice = d2.selectbox("GPU", gpu_ids, index=common.shown_index("wiz_gpu", gpu_ids), key="wiz_gpu",
                           format_func=lambda g: "Other device (enter its memory)" if g == OTHER_DEVICE
                           else f"{catalog.gpus[g].name} ({catalog.gpus[g].memory_gb:g} GB)",
                           disabled=deployment == "api")
@@ -93,28 +98,35 @@ custom_memory = None
 if gpu_choice == OTHER_DEVICE:
     custom_memory = d2.number_input("Device memory (GB) — your input", min_value=0.1, value=8.0,
                                     key="wiz_custom_memory")
-gpu_count = d3.number_input("GPUs", min_value=1, max_value=1024, step=1, key="wiz_gpus",
-                            disabled=deployment == "api")
-usd_per_hour = d4.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0, value=None, key="wiz_usd_hour",
-                               disabled=deployment == "api",
+gpu_count = d3.number_input("GPUs", min_value=1, max_value=1024, step=1, value=common.shown("wiz_gpus"),
+                            key="wiz_gpus", disabled=deployment == "api")
+usd_per_hour = d4.number_input("Your GPU price (USD per GPU-hour)", min_value=0.0,
+                               value=common.shown("wiz_usd_hour"), key="wiz_usd_hour", disabled=deployment == "api",
                                help="Not in the catalog: enter your quote to compare self-hosting cost.")
 
 st.subheader("Volume, budget and license")
 v1, v2, v3, v4, v5 = st.columns(5)
-input_mtok = v1.number_input("Input tokens / month (M)", min_value=0.0, key="wiz_input_mtok")
-output_mtok = v2.number_input("Output tokens / month (M)", min_value=0.0, key="wiz_output_mtok")
-cached_share = v3.slider("Cached share of input", 0.0, 1.0, step=0.05, key="wiz_cached_share")
+input_mtok = v1.number_input("Input tokens / month (M)", min_value=0.0, value=common.shown("wiz_input_mtok"),
+                             key="wiz_input_mtok")
+output_mtok = v2.number_input("Output tokens / month (M)", min_value=0.0, value=common.shown("wiz_output_mtok"),
+                              key="wiz_output_mtok")
+cached_share = v3.slider("Cached share of input", 0.0, 1.0, common.shown("wiz_cached_share"), step=0.05,
+                         key="wiz_cached_share")
 thinking = v4.number_input("Thinking tokens per output token", min_value=0.0, step=0.5,
-                           key="wiz_thinking", help="Reasoning models spend these before answering; billed as output.")
-budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=None, key="wiz_budget")
+                           value=common.shown("wiz_thinking"), key="wiz_thinking",
+                           help="Reasoning models spend these before answering; billed as output.")
+budget = v5.number_input("Budget (USD / month, optional)", min_value=0.0, value=common.shown("wiz_budget"),
+                         key="wiz_budget")
 MODE_LABELS = {"": "each model's default", "thinking": "thinking", "non-thinking": "non-thinking"}
 score_mode = st.radio("Rank hybrid models on their", list(MODE_LABELS), format_func=MODE_LABELS.get,
                       key="wiz_score_mode", horizontal=True, help=WIZARD_MODE_RULE)
 st.caption(WIZARD_MODE_RULE)
 l1, l2, l3 = st.columns(3)
-commercial = l1.checkbox("Commercial use", key="wiz_commercial")
-over_100m = l2.checkbox("More than 100M monthly active users", key="wiz_over_100m")
-attribution_ok = l3.checkbox("Attribution (crediting the model) is acceptable", key="wiz_attribution")
+commercial = l1.checkbox("Commercial use", value=common.shown("wiz_commercial"), key="wiz_commercial")
+over_100m = l2.checkbox("More than 100M monthly active users", value=common.shown("wiz_over_100m"),
+                        key="wiz_over_100m")
+attribution_ok = l3.checkbox("Attribution (crediting the model) is acceptable",
+                             value=common.shown("wiz_attribution"), key="wiz_attribution")
 
 with st.expander("More options"):
     o1, o2, o3 = st.columns(3)

@@ -27,9 +27,9 @@ def test_wizard_to_planner_to_compare_to_summary_and_the_link_reopens_it(real_ca
             languages = page.get_by_role("textbox", name="Languages that must be served")
             languages.fill("th, vi")
             languages.press("Enter")
-            # One input at a time, as a person gives them: the languages' rerun has written the link before the
-            # deployment is chosen (a click landing while that rerun ran once left every seeded widget at its
-            # minimum: context 1, the first GPU, 0 tokens).
+            # The languages have reached the app (their rerun wrote the link) before the deployment is chosen. The
+            # click still lands while that rerun runs: seeded widgets the browser first drew in it once came back at
+            # their minimums (context 1, the first GPU; tests/pages/test_seeded_widget_defaults.py).
             expect(page).to_have_url(re.compile(r"lang=Thai%2CVietnamese|lang=Thai,Vietnamese"), timeout=60_000)
             expect(page).to_have_url(re.compile(r"gpu=h100-sxm"))
             page.get_by_text("Self-host on my GPUs").click()
