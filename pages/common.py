@@ -263,6 +263,9 @@ def sync_from_url(page_key: str, seed: Callable[[dict[str, list[str]]], list[str
     written_key, notices_key = f"{page_key}__written_params", f"{page_key}__notices"
     if st.session_state.get(written_key) != current or any(k not in st.session_state for k in widget_keys):
         st.session_state[notices_key] = seed(current)
+        # This link is handled: if the visitor's input cuts this run before it writes the link back, the next run
+        # keeps that input instead of seeding the same link over it.
+        st.session_state[written_key] = current
     return st.session_state.get(notices_key, [])
 
 
