@@ -64,8 +64,8 @@ def seed(params: dict[str, list[str]]) -> list[str]:
 common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
 
 left, right = st.columns([1, 3])
-mode = left.radio("Score by", ["Benchmark", "Category"], index=common.shown_index("ov_mode", ["Benchmark", "Category"]),
-                  key="ov_mode", horizontal=True)
+score_by = ["Benchmark", "Category"]
+mode = left.radio("Score by", score_by, index=common.shown_index("ov_mode", score_by), key="ov_mode", horizontal=True)
 if mode == "Benchmark":
     right.selectbox("Benchmark", bench_options, index=common.shown_index("ov_benchmark", bench_options),
                     key="ov_benchmark", format_func=lambda b: bench_names.get(b, b))
@@ -94,8 +94,8 @@ with st.expander("Filters", expanded=not st.session_state.get("ov_question_view"
     c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_max"),
                     key="ov_active_max")
     c8, c9, c10, c11 = st.columns(4)
-    c8.selectbox("Context window", list(CONTEXT_WINDOW_CHOICES),
-                 index=common.shown_index("ov_ctx", list(CONTEXT_WINDOW_CHOICES)), key="ov_ctx")
+    windows = list(CONTEXT_WINDOW_CHOICES)
+    c8.selectbox("Context window", windows, index=common.shown_index("ov_ctx", windows), key="ov_ctx")
     c9.date_input("Released from", value=common.shown("ov_from"), key="ov_from")
     c10.date_input("Released until", value=common.shown("ov_to"), key="ov_to")
     c11.date_input("Prices in force on", value=common.shown("ov_price_date"), key="ov_price_date",
