@@ -97,7 +97,7 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
 
 
 # Tiers a model's parameter counts may have when they come from another source than the rest of its row.
-PARAMS_TIERS = ("official", "secondary")
+PARAMS_TIERS = ("official", "official-copy", "secondary")
 CONTEXT_TIERS = ("official", "official-copy", "secondary")
 
 
@@ -107,13 +107,16 @@ def _params_source_columns() -> tuple[Column, ...]:
     source. Validation: modelmatch/catalog/provenance.py (own_source_problems)."""
     return (
         Column("params_provenance", "enum", "Tier of params_total_b, params_active_b and architecture (dense / "
-               "moe) when they come from another source than the row: official (the vendor's page, read directly) "
-               "or secondary (two independent reputable sources that agree: params_source_url and "
-               "params_second_source_url). Empty: the row's tier.", choices=PARAMS_TIERS),
-        Column("params_source_url", "url", "The parameter counts' source (required with params_provenance)."),
+               "moe) when they come from another source than the row: official (the vendor's page, read directly), "
+               "official-copy (an exact copy of it read elsewhere: params_copy_url) or secondary (two independent "
+               "reputable sources that agree: params_source_url and params_second_source_url). Empty: the row's "
+               "tier.", choices=PARAMS_TIERS),
+        Column("params_source_url", "url", "The parameter counts' source (required with params_provenance); for "
+               "official-copy the official URL."),
         Column("params_source_location", "text", "Where in params_source_url (and params_second_source_url) the "
                "counts are."),
         Column("params_as_of", "date", "Date of the version of the parameter counts' source that was read."),
+        Column("params_copy_url", "url", "official-copy: where the exact copy of params_source_url was read."),
         Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
                "parameter counts."),
     )

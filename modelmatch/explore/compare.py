@@ -196,6 +196,12 @@ def attribute_table(data: CompareData) -> pd.DataFrame:
     return table.reset_index().rename(columns={"index": "fact"})
 
 
+def _read_at(row: dict, prefix: str) -> str:
+    """Where an official-copy cell's copy was read: the source list names the official URL and the copy both."""
+    copy = row.get(f"{prefix}copy_url")
+    return f"; read in the copy at {copy}" if isinstance(copy, str) else ""
+
+
 def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
     """Where each model's facts come from (model row, architecture, license, prices), each with its age and a stale
     badge under its own table's threshold."""
@@ -216,7 +222,7 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
                 parts.append({"model": names[row["model_id"]], "fact": group.label,
                               "table": "models", "source_url": url,
                               "where": f"{row[f'{group.prefix}source_location']} "
-                                       f"({row[f'{group.prefix}provenance']})",
+                                       f"({row[f'{group.prefix}provenance']})" + _read_at(row, group.prefix),
                               "as_of": row[f"{group.prefix}as_of"]})
     for _, a in data.architectures.iterrows():
         parts.append({"model": names[a["model_id"]], "fact": "architecture", "table": "architectures",

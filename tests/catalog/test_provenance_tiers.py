@@ -196,6 +196,13 @@ CONTEXT_COPY = dict(provenance="official", context_length="262144", context_prov
                     context_copy_url="https://github.com/engine-a/cache/blob/abc/vendor/model/config.json")
 
 
+PARAMS_COPY = dict(provenance="official", params_provenance="official-copy",
+                   params_source_url="https://huggingface.co/vendor/model",
+                   params_source_location="README, How to Run Locally: same structure as model-base",
+                   params_as_of="2026-02-25",
+                   params_copy_url="https://github.com/someone/docs/blob/abc/tests/model_card.md")
+
+
 def built_tiers(data_dir: Path, db: Path, row: dict[str, str]):
     """The fixture's model row with `row` written over it, built: each of its fields' tier."""
     write_model(data_dir, **row)
@@ -220,6 +227,13 @@ def test_a_context_length_read_in_a_config_copy_has_the_copys_tier(fixture_data_
     assert tiers["context_length"] == "official-copy" and tiers["params_total_b"] == "official"
 
 
+def test_parameter_counts_read_in_a_copy_of_the_card_have_the_copys_tier(fixture_data_dir, tmp_path):
+    """DeepSeek-V3.2-Speciale: its count is official, applied by a sentence of the V3.2 card read only in a copy; the
+    counts carry the copy's tier and the rest of the row stays official."""
+    tiers = built_tiers(fixture_data_dir, tmp_path / "c.duckdb", PARAMS_COPY)
+    assert tiers["params_total_b"] == "official-copy" and tiers["context_length"] == "official"
+
+
 @pytest.mark.parametrize(("row", "changes", "column", "words"), [
     (PARAMS_SECONDARY, {"params_second_source_url": ""}, "params_second_source_url",
      "params_second_source_url is empty"),
@@ -227,6 +241,9 @@ def test_a_context_length_read_in_a_config_copy_has_the_copys_tier(fixture_data_
      "params_second_source_url", "not an independent second source"),
     (PARAMS_SECONDARY, {"params_as_of": ""}, "params_as_of", "needs params_as_of"),
     (PARAMS_SECONDARY, {"params_provenance": ""}, "params_source_url", "need params_provenance"),
+    (PARAMS_COPY, {"params_copy_url": ""}, "params_copy_url", "official-copy needs params_copy_url"),
+    (PARAMS_COPY, {"params_copy_url": "https://huggingface.co/vendor/model"}, "params_copy_url",
+     "the same as params_source_url"),
     (CONTEXT_COPY, {"context_copy_url": ""}, "context_copy_url", "official-copy needs context_copy_url"),
     (CONTEXT_COPY, {"context_provenance": "secondary", "context_copy_url": ""}, "context_second_source_url",
      "context_second_source_url is empty"),
