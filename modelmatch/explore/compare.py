@@ -221,8 +221,8 @@ def fact_sources(data: CompareData, today: dt.date) -> pd.DataFrame:
             if isinstance(url, str):
                 parts.append({"model": names[row["model_id"]], "fact": group.label,
                               "table": "models", "source_url": url,
-                              "where": f"{row[f'{group.prefix}source_location']} "
-                                       f"({row[f'{group.prefix}provenance']})" + _read_at(row, group.prefix),
+                              "where": f"{row[f'{group.prefix}source_location']}{_read_at(row, group.prefix)} "
+                                       f"({row[f'{group.prefix}provenance']})",
                               "as_of": row[f"{group.prefix}as_of"]})
     for _, a in data.architectures.iterrows():
         parts.append({"model": names[a["model_id"]], "fact": "architecture", "table": "architectures",

@@ -199,3 +199,6 @@ def test_fact_sources_name_the_own_source_of_parameter_counts_and_context_regres
     assert counts["where"].endswith("(secondary)")
     assert context["source_url"] == models.loc["Qwen/Qwen3.5-397B-A17B", "context_source_url"]
     assert context["where"].endswith("(official-copy)")
+    copy_url = CatalogReader(real_catalog).records(
+        "SELECT context_copy_url FROM models WHERE model_id = 'Qwen/Qwen3.5-397B-A17B'")[0]["context_copy_url"]
+    assert f"read in the copy at {copy_url} (official-copy)" in context["where"]  # the copy is named, not only its tier
