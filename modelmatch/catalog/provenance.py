@@ -174,7 +174,8 @@ PARAMS_SOURCE = OwnSource("params_", ("params_total_b", "params_active_b", "arch
                           "parameter counts")
 CONTEXT_SOURCE = OwnSource("context_", ("context_length", "context_length_extended", "max_output_tokens"),
                            "the context length", "context length")
-OWN_SOURCES = (PARAMS_SOURCE, CONTEXT_SOURCE)
+LICENSE_SOURCE = OwnSource("license_", ("license_id",), "the license", "license")
+OWN_SOURCES = (PARAMS_SOURCE, CONTEXT_SOURCE, LICENSE_SOURCE)
 
 
 def own_source_problems(values: dict[str, Any], group: OwnSource) -> list[tuple[str, str]]:
@@ -184,11 +185,15 @@ def own_source_problems(values: dict[str, Any], group: OwnSource) -> list[tuple[
     tier = values.get(group.tier_column)
     given = [c for c in group.source_columns[1:] if values.get(c) is not None]
     if tier is None:
-        return [(c, f"{p}* source columns need {group.tier_column} ({group.what}' tier)") for c in given]
+        possessive = f"{group.what}'" if group.what.endswith("s") else f"{group.what}'s"
+        return [(c, f"{p}* source columns need {group.tier_column} ({possessive} tier)") for c in given]
     problems: list[tuple[str, str]] = []
     if all(values.get(c) is None for c in group.cells):
-        cells = ", ".join(group.cells[:-1]) + " and " + group.cells[-1]
-        problems.append((group.tier_column, f"{group.tier_column} is set but {cells} are empty"))
+        if len(group.cells) == 1:
+            problems.append((group.tier_column, f"{group.tier_column} is set but {group.cells[0]} is empty"))
+        else:
+            cells = ", ".join(group.cells[:-1]) + " and " + group.cells[-1]
+            problems.append((group.tier_column, f"{group.tier_column} is set but {cells} are empty"))
     for column in (f"{p}source_url", f"{p}source_location", f"{p}as_of"):
         if values.get(column) is None:
             problems.append((column, f"{group.tier_column} {tier} needs {column}"))

@@ -99,6 +99,7 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
 # Tiers a model's parameter counts may have when they come from another source than the rest of its row.
 PARAMS_TIERS = ("official", "official-copy", "secondary")
 CONTEXT_TIERS = ("official", "official-copy", "secondary")
+LICENSE_TIERS = ("official", "official-copy", "secondary")
 
 
 def _params_source_columns() -> tuple[Column, ...]:
@@ -119,6 +120,27 @@ def _params_source_columns() -> tuple[Column, ...]:
         Column("params_copy_url", "url", "official-copy: where the exact copy of params_source_url was read."),
         Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
                "parameter counts."),
+    )
+
+
+def _license_source_columns() -> tuple[Column, ...]:
+    """Where the statement that license_id governs the model comes from when it is not the row's source (a row read
+    on the changelog whose license only a card copy or two registries state). Empty: the row's own tier and source.
+    The license's terms keep the tier of their licenses row. Validation: modelmatch/catalog/provenance.py
+    (own_source_problems)."""
+    return (
+        Column("license_provenance", "enum", "Tier of license_id when it comes from another source than the row: "
+               "official (the vendor's page, card or repository, read directly), official-copy (an exact copy of "
+               "it read elsewhere: license_copy_url) or secondary (two independent reputable sources that agree: "
+               "license_second_source_url). Empty: the row's tier.", choices=LICENSE_TIERS),
+        Column("license_source_url", "url", "Where license_id is stated (required with license_provenance); for "
+               "official-copy the official URL."),
+        Column("license_source_location", "text", "Where in license_source_url (and license_second_source_url) "
+               "the license is named."),
+        Column("license_as_of", "date", "Date of the version of the license statement's source that was read."),
+        Column("license_copy_url", "url", "official-copy: where the exact copy of license_source_url was read."),
+        Column("license_second_source_url", "url", "secondary: the second, independent source that names the same "
+               "license."),
     )
 
 
@@ -244,8 +266,9 @@ MODELS = Table(
                choices=("mha", "gqa", "mqa", "mla")),
         Column("context_length", "int", "Officially stated context window, tokens.", minimum=512,
                maximum=100_000_000, label="context (tokens)"),
-        Column("license_id", "text", "Key into licenses; empty when no official license statement was found.",
-               references=("licenses", "license_id")),
+        Column("license_id", "text", "Key into licenses; empty when no license statement with a tier was found "
+               "(license_provenance: when the statement that this license governs the model is in another "
+               "document than the row's).", references=("licenses", "license_id")),
         Column("modalities", "text", "Input modalities, ;-separated."),
         Column("languages", "text", "Officially stated language coverage."),
         Column("base_model_id", "text", "Base or parent model in the catalog.", references=("models", "model_id")),
@@ -259,6 +282,7 @@ MODELS = Table(
         *_provenance_columns(),
         *_params_source_columns(),
         *_context_source_columns(),
+        *_license_source_columns(),
     ),
     key=("model_id",),
 )

@@ -101,7 +101,9 @@ def model_evidence(reader: CatalogReader, model_id: str, gpu_id: str | None = No
     if gpu_id is not None:
         memory.append(("GPU memory", _cell(gpu, "gpus", "memory_gb")))
         speed.append(("GPU bandwidth", _cell(gpu, "gpus", "memory_bandwidth_gbps")))
-    license_parts = [("license terms", _cell(lic, "licenses", "commercial_use"))]
+    # Which license governs the model (the model row, or its own license_* source) and what that license says.
+    license_parts = [("license named for the model", _cell(model, "models", "license_id")),
+                     ("license terms", _cell(lic, "licenses", "commercial_use"))]
     return [_evidence("memory fit", memory), _evidence("speed roofline", speed),
             _evidence("license", license_parts)]
 

@@ -174,7 +174,8 @@ def test_evidence_export_names_each_number_and_its_tier(fixture_data_dir, tmp_pa
     assert memory["result"] == "memory fit" and memory["rests_on"]["architecture head_dim"] == "derived"
     assert memory["rests_on"]["architecture num_layers"] == "official"
     assert speed["rests_on"]["GPU bandwidth"] == "no tier" and speed["tier"] == "no tier"
-    assert licence == {"result": "license", "tier": "no tier", "rests_on": {"license terms": "no tier"}}
+    assert licence == {"result": "license", "tier": "no tier",
+                       "rests_on": {"license named for the model": "no tier", "license terms": "no tier"}}
 
 
 def write_model(data_dir: Path, **changes: str) -> None:
@@ -201,6 +202,12 @@ PARAMS_COPY = dict(provenance="official", params_provenance="official-copy",
                    params_source_location="README, How to Run Locally: same structure as model-base",
                    params_as_of="2026-02-25",
                    params_copy_url="https://github.com/someone/docs/blob/abc/tests/model_card.md")
+
+
+LICENSE_SECONDARY = dict(provenance="official", license_provenance="secondary",
+                         license_source_url="https://huggingface.co/blog/some-org/update",
+                         license_source_location="'now also comes with an Apache license'", license_as_of="2025-03-26",
+                         license_second_source_url="https://provider.example/models/test-org/Alpha-7B-Instruct")
 
 
 def built_tiers(data_dir: Path, db: Path, row: dict[str, str]):
@@ -234,6 +241,15 @@ def test_parameter_counts_read_in_a_copy_of_the_card_have_the_copys_tier(fixture
     assert tiers["params_total_b"] == "official-copy" and tiers["context_length"] == "official"
 
 
+def test_a_license_named_by_two_registries_has_their_tier_not_the_rows(fixture_data_dir, tmp_path):
+    """DeepSeek-V3-0324: a row read on the official card, whose license only two independent third parties name. The
+    license_id cell showed the row's official tier; it carries its own, and the license result rests on it."""
+    tiers = built_tiers(fixture_data_dir, tmp_path / "c.duckdb", LICENSE_SECONDARY)
+    assert tiers["license_id"] == "secondary" and tiers["params_total_b"] == "official"
+    licence = model_evidence(CatalogReader(tmp_path / "c.duckdb"), MODEL)[2]
+    assert licence.result == "license" and ("license named for the model", "secondary") in licence.parts
+
+
 @pytest.mark.parametrize(("row", "changes", "column", "words"), [
     (PARAMS_SECONDARY, {"params_second_source_url": ""}, "params_second_source_url",
      "params_second_source_url is empty"),
@@ -245,6 +261,10 @@ def test_parameter_counts_read_in_a_copy_of_the_card_have_the_copys_tier(fixture
     (PARAMS_COPY, {"params_copy_url": "https://huggingface.co/vendor/model"}, "params_copy_url",
      "the same as params_source_url"),
     (CONTEXT_COPY, {"context_copy_url": ""}, "context_copy_url", "official-copy needs context_copy_url"),
+    (LICENSE_SECONDARY, {"license_second_source_url": ""}, "license_second_source_url",
+     "license_second_source_url is empty"),
+    (LICENSE_SECONDARY, {"license_id": ""}, "license_provenance", "license_provenance is set but license_id is empty"),
+    (LICENSE_SECONDARY, {"license_provenance": ""}, "license_source_url", "(the license's tier)"),
     (CONTEXT_COPY, {"context_provenance": "secondary", "context_copy_url": ""}, "context_second_source_url",
      "context_second_source_url is empty"),
     (CONTEXT_COPY, {"context_length": ""}, "context_provenance",
