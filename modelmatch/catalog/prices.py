@@ -160,12 +160,14 @@ def price_on(history: pd.DataFrame, on: dt.date) -> pd.DataFrame:
 
     if history.empty:
         return history
-    dates = pd.to_datetime(history["effective_from"]).dt.date
-    eligible = history[dates <= on]
+    # Compared as timestamps: .dt.date of a column with no date in it (no offering of this model ever moved on)
+    # stays datetime64, which cannot be compared with a date.
+    day = pd.Timestamp(on)
+    eligible = history[pd.to_datetime(history["effective_from"]) <= day]
     if "effective_until" in eligible.columns:
         # A row whose offering moved on (to a new price or another model) before `on` is no longer in force.
-        until = pd.to_datetime(eligible["effective_until"]).dt.date
-        eligible = eligible[until.isna() | (until > on)]
+        until = pd.to_datetime(eligible["effective_until"])
+        eligible = eligible[until.isna() | (until > day)]
     # tail(1), not last(): last() takes each column's last non-null value, which would carry an old cached price
     # into a row that no longer states one.
     return (eligible.sort_values("effective_from").groupby("offering").tail(1)

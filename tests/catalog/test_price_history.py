@@ -193,3 +193,17 @@ def test_most_of_the_real_catalog_is_not_stale(real_catalog):
     summary = freshness.summary(CatalogReader(real_catalog), dt.date(2026, 12, 6)).set_index("table")
     assert summary.loc["scores", "stale_rows"] < summary.loc["scores", "rows"] / 2
     assert summary["stale_rows"].sum() < summary["rows"].sum() / 2
+
+
+def test_price_on_a_model_whose_offerings_never_moved_on_regression(fixture_data_dir, tmp_path):
+    """The Data page crashed on 9 of the 17 priced models of the real catalog (the first one it opens among them):
+    when no offering of a model had ever moved on, effective_until held no date, its .dt.date stayed datetime64 and
+    comparing it with the chosen date raised TypeError."""
+    write_table(fixture_data_dir, "prices", [FIXTURE_ROWS["prices"][0]])  # one row, still in force
+    db = tmp_path / "one_price.duckdb"
+    build(fixture_data_dir, db)
+    history = prices.price_history(CatalogReader(db), BETA)
+    assert history["effective_until"].isna().all()
+    assert prices.price_on(history, dt.date(2025, 1, 19)).empty
+    in_force = prices.price_on(history, dt.date(2026, 12, 6))
+    assert list(in_force["input_usd_per_mtok"]) == [0.55]

@@ -249,3 +249,16 @@ def test_data_page_file_written_just_now_is_validated_on_every_run(app_env, monk
     at = open_data_page()
     at.run()
     assert len(calls) == 2
+
+
+def test_data_page_opens_on_the_real_catalog_and_every_priced_model_regression(monkeypatch, real_catalog):
+    """The Data page raised TypeError on the real catalog as soon as it opened: its price history tab starts on a
+    model whose offerings never moved on (9 of the 17 priced models), and the fixture catalog has none such."""
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
+    at = open_data_page()
+    chooser = at.selectbox(key="data_price_model")
+    assert len(chooser.options) >= 17
+    for model in chooser.options:
+        at.selectbox(key="data_price_model").set_value(model).run()
+        assert not at.exception, (model, [e.message for e in at.exception])
