@@ -105,7 +105,16 @@ def page_targets(data_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
         con.close()
     return {"overview": ("pages/overview.py", {}), "models": ("pages/models.py", {}),
             "compare": ("pages/compare.py", {"models": ",".join(ids)}),
-            "playground": ("pages/playground.py", {}), "evals": ("pages/evals.py", {})}
+            "playground": ("pages/playground.py", {}), "evals": ("pages/evals.py", {}),
+            # The decision pages as the README's examples open them: the planner on its default model and GPU, the
+            # wizard on the Thai/Vietnamese support request (it ranks the catalog and its what-ifs on every run
+            # that changes an input, and reads the ranking from its cache on a rerun), then the summary of it.
+            "planner": ("pages/planner.py", {}),
+            "wizard": ("pages/wizard.py", {"use_case": "customer-support", "lang": "Thai,Vietnamese",
+                                           "deploy": "self-host", "gpu": "h100-sxm"}),
+            "summary": ("pages/summary.py", {"use_case": "customer-support", "lang": "Thai,Vietnamese",
+                                             "deploy": "self-host", "gpu": "h100-sxm"}),
+            "glossary": ("pages/glossary.py", {}), "data": ("pages/data.py", {})}
 
 
 ENDPOINTS_TOML = """[[endpoint]]
@@ -200,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pages: let AppTest re-compile the scripts on every run (its default; a server does not)")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout to measure in the same rounds")
     parser.add_argument("--pages", default="overview,models,compare",
-                        help="pages: which, comma-separated, of overview, models, compare, playground, evals "
-                             "(default overview,models,compare)")
+                        help="pages: which, comma-separated, of overview, models, compare, playground, evals, "
+                             "planner, wizard, summary, glossary, data (default overview,models,compare)")
     args = parser.parse_args(argv)
     (bench_pages if args.what == "pages" else bench_cli)(args)
     return 0
