@@ -145,6 +145,14 @@ def evidence_line(build_id: str, model_id: str, gpu_id: str | None = None) -> st
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def evidence_jsonable(build_id: str, model_id: str, gpu_id: str | None = None) -> list[dict]:
+    """The same evidence for an export (the planner's JSON download)."""
+    from modelmatch.catalog import tiers
+
+    return tiers.evidence_jsonable(catalog_reader(), model_id, gpu_id)
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def display_names(build_id: str) -> dict[str, str]:
     df = catalog_reader().query("SELECT model_id, display_name FROM models")
     return dict(zip(df["model_id"], df["display_name"]))

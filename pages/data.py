@@ -8,7 +8,6 @@ import streamlit as st
 
 from ingest.guards import GUARDS
 from ingest.review import import_summaries
-from ingest.tier_coverage import coverage_matrix, tier_report
 from modelmatch.catalog import models as catalog
 from modelmatch.catalog import freshness
 from modelmatch.catalog import prices
@@ -209,7 +208,7 @@ with tabs[7]:
                "elsewhere), derived (a stated formula over official numbers), secondary (two independent sources "
                "that agree), measured (this project's runs); missing = no number. The same report: "
                "`python -m ingest report`.")
-    report = tier_report(reader)
+    report, matrix = data_support.tier_coverage(build_id)
     t1, t2, t3 = st.columns(3)
     t1.metric("Models the planner cannot size", len(report.cannot_size),
               help="Open-weights models whose weights or KV cache cannot be computed from the catalog.")
@@ -219,7 +218,7 @@ with tabs[7]:
     st.markdown("**Rows by tier**")
     st.dataframe(pd.DataFrame(report.rows_by_tier).fillna(0).astype(int).T, width="stretch")
     st.markdown("**Each model's fields by tier** (empty: the field does not apply)")
-    st.dataframe(coverage_matrix(report), width="stretch")
+    st.dataframe(matrix, width="stretch")
     if report.cannot_size:
         st.markdown("**Open-weights models the planner cannot size**")
         st.dataframe(pd.DataFrame([{"model_id": m, "lacks": ", ".join(lacks)}

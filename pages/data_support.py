@@ -22,6 +22,7 @@ from ingest.changes import BuildChanges, read_changes
 from ingest.importers.mapping import SPECS, MappingError, load_mapping, mapping_path
 from ingest.review import HeldRow, review_queue
 from ingest.stat_check import RACY_WINDOW_S
+from ingest.tier_coverage import TierReport, coverage_matrix, tier_report
 from ingest.validate import Problem, data_files, validate
 from modelmatch.catalog import freshness
 from modelmatch.catalog import prices
@@ -103,6 +104,14 @@ def price_history(build_id: str, model_id: str) -> pd.DataFrame:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)
 def build_changes(build_id: str) -> BuildChanges | None:
     return read_changes(common.catalog_reader())
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)
+def tier_coverage(build_id: str) -> tuple[TierReport, pd.DataFrame]:
+    """The coverage-by-tier report and its model x field matrix: every table's rows read and each cell's tier
+    worked out, two thirds of a rerun of this page when it was computed on every run."""
+    report = tier_report(common.catalog_reader())
+    return report, coverage_matrix(report)
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)

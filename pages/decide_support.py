@@ -19,7 +19,10 @@ from pages import common
 MAX_CACHED_PLANS = 64
 
 
-@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=4, show_spinner=False)
+# Shared, not copied per call (cache_resource): st.cache_data unpickled the whole catalog, scores included, on every
+# call, several times per rerun of the wizard (a third of its warm rerun). Nothing changes it after loading except
+# its own bounded memo of derived values (DecisionCatalog.derived), which is the same for every visitor.
+@st.cache_resource(ttl=settings.query_cache_ttl_s(), max_entries=4, show_spinner=False)
 def decision_catalog(build_id: str) -> DecisionCatalog:
     """Models, architectures, licenses, GPUs, prices, measurements, scores and use-case weights of one build."""
     return load_decision_catalog(common.catalog_reader())

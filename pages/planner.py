@@ -17,7 +17,6 @@ from modelmatch.planning.request import PlanRequest, UsageProfile, resolve_preci
 
 from modelmatch import settings
 
-from modelmatch.catalog import tiers
 from modelmatch.decision.state import DEFAULT_GPU_ID, page_params, parse_decision
 from modelmatch.planning.engine_memory import ENGINE_LABELS, ENGINES
 from modelmatch.planning.architecture import KV_DTYPES, PlanInputError
@@ -179,7 +178,7 @@ mem = result.memory
 st.divider()
 {FITS: st.success, DOES_NOT_FIT: st.error}.get(mem.verdict, st.warning)(mem.verdict_text)
 evidence_gpu = None if gpu_choice == OTHER_DEVICE else gpu_choice
-st.caption("How sure: " + tiers.evidence_line(common.catalog_reader(), model_id, evidence_gpu)
+st.caption("How sure: " + common.evidence_line(build_id, model_id, evidence_gpu)
            + " (the weakest provenance tier among the numbers each result uses; see Glossary).")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Weights per GPU", f"{mem.weights_per_gpu_gb:,.1f} GB",
@@ -286,7 +285,8 @@ if result.notes:
 st.divider()
 st.caption("The same plan from the command line (prints exactly these numbers):")
 st.code(plan_cli_command(request), language="bash")
-plan_export = {**to_jsonable(result),
-               "how_sure": tiers.evidence_jsonable(common.catalog_reader(), model_id, evidence_gpu)}
-st.download_button("Download this plan (JSON)", json.dumps(plan_export, indent=2).encode(),
-                   "modelmatch-plan.json", "application/json")
+# Written when clicked, not on every rerun (as the chart and CSV downloads).
+how_sure = common.evidence_jsonable(build_id, model_id, evidence_gpu)
+st.download_button("Download this plan (JSON)",
+                   lambda: json.dumps({**to_jsonable(result), "how_sure": how_sure}, indent=2).encode(),
+                   "modelmatch-plan.json", "application/json", on_click="ignore")

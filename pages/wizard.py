@@ -6,7 +6,7 @@ CLI calls) and renders the RecommendResult.
 
 import json
 
-import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from modelmatch.catalog import languages as language_names
@@ -16,7 +16,6 @@ from modelmatch.planning.wizard.modes import WIZARD_MODE_RULE
 from modelmatch.planning.wizard.request import use_cases
 from modelmatch.planning.wizard.text import recommend_cli_command
 from modelmatch import settings
-from modelmatch.catalog import tiers
 from modelmatch.decision.state import DEFAULT_GPU_ID, DecisionState, page_params, parse_decision, with_models
 from modelmatch.decision.summary import language_evidence, wizard_request
 from modelmatch.planning.architecture import PlanInputError
@@ -200,7 +199,7 @@ else:
         "tokens_per_s": c.deployment.tokens_per_s_per_sequence,
         "unverified": "; ".join(sorted({u.requirement for u in c.unverified})),
     } for c in result.shortlist]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+    st.dataframe(pa.Table.from_pylist(rows), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["rank", "model", "score", "coverage", "confidence", "usd_per_month", "tokens_per_s",
                                "unverified", "deployment"], column_config={
         "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.3f"),
@@ -234,8 +233,8 @@ else:
         with st.expander(f"{c.rank}. {c.display_name} — {score}, coverage {c.coverage:.0%}, "
                          f"confidence {c.confidence}"):
             st.markdown(f"**Assumed deployment:** {c.deployment.text}")
-            st.caption("How sure: " + tiers.evidence_line(
-                common.catalog_reader(), c.model_id, None if gpu_choice == OTHER_DEVICE else gpu_choice))
+            st.caption("How sure: " + common.evidence_line(
+                build_id, c.model_id, None if gpu_choice == OTHER_DEVICE else gpu_choice))
             if c.deployment.cost_text:
                 st.markdown(f"**Cost:** {c.deployment.cost_text}")
             st.markdown(f"**Speed:** {c.deployment.speed_text}")
@@ -243,7 +242,7 @@ else:
                 alt_cost = ("unknown cost" if c.alternative.usd_per_month is None
                             else f"${c.alternative.usd_per_month:,.0f} per month")
                 st.caption(f"Alternative: {c.alternative.text} ({alt_cost})")
-            terms = pd.DataFrame([{"term": t.category, "weight": t.weight, "value": t.value,
+            terms = pa.Table.from_pylist([{"term": t.category, "weight": t.weight, "value": t.value,
                                    "contribution": t.contribution, "how": t.how} for t in c.terms])
             st.dataframe(terms, hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
                 "weight": st.column_config.NumberColumn(format="percent"),
@@ -256,7 +255,7 @@ else:
                          "normalized": e.normalized, "other rows": e.other_rows, "source": e.source_url}
                         for t in c.terms for e in t.evidence]
             if evidence:
-                st.dataframe(pd.DataFrame(evidence), hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
+                st.dataframe(pa.Table.from_pylist(evidence), hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
                     "normalized": st.column_config.NumberColumn(format="%.2f"),
                     "source": st.column_config.LinkColumn(display_text="source")})
             for u in c.unverified:
@@ -268,19 +267,19 @@ else:
 
 st.subheader(f"Why not: {len(result.excluded)} excluded")
 if result.excluded:
-    st.dataframe(pd.DataFrame([{"model": e.display_name, "model_id": e.model_id, "why not": "; ".join(e.reasons)}
+    st.dataframe(pa.Table.from_pylist([{"model": e.display_name, "model_id": e.model_id, "why not": "; ".join(e.reasons)}
                                for e in result.excluded]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
                  column_order=["model", "why not"],
                  column_config={"why not": st.column_config.TextColumn(width="large")})
 
 if result.sensitivity:
     st.subheader("What would change the answer")
-    st.dataframe(pd.DataFrame([{"if": s.label, "eligible": s.eligible, "top pick": s.top_display_name,
+    st.dataframe(pa.Table.from_pylist([{"if": s.label, "eligible": s.eligible, "top pick": s.top_display_name,
                                 "what changes": s.text} for s in result.sensitivity]), hide_index=True,
                  width="stretch", **common.WHOLE_TABLE, column_config={"what changes": st.column_config.TextColumn(width="large")})
 
 with st.expander("Why these weights (data/use_case_weights)"):
-    st.dataframe(pd.DataFrame([{"use case": cases[u].label, "category": cat, "weight": w, "why": why}
+    st.dataframe(pa.Table.from_pylist([{"use case": cases[u].label, "category": cat, "weight": w, "why": why}
                                for u in chosen for cat, w, why in cases[u].weights]), hide_index=True,
                  width="stretch", **common.WHOLE_TABLE, column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
                                                  "why": st.column_config.TextColumn(width="large")})
@@ -288,5 +287,6 @@ with st.expander("Why these weights (data/use_case_weights)"):
 st.divider()
 st.caption("The same recommendation from the command line (prints exactly this result):")
 st.code(recommend_cli_command(request), language="bash")
-st.download_button("Download this recommendation (JSON)", json.dumps(to_jsonable(result), indent=2).encode(),
-                   "modelmatch-recommendation.json", "application/json")
+# Written when clicked, not on every rerun (as the chart and CSV downloads).
+st.download_button("Download this recommendation (JSON)", lambda: json.dumps(to_jsonable(result), indent=2).encode(),
+                   "modelmatch-recommendation.json", "application/json", on_click="ignore")

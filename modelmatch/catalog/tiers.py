@@ -66,10 +66,8 @@ _ROW_SQL = {
 def _row(reader: CatalogReader, table: str, value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    df = reader.query(_ROW_SQL[table], [value])
-    if df.empty:
-        return None
-    return {k: clean(v) for k, v in df.iloc[0].to_dict().items()}
+    rows = reader.records(_ROW_SQL[table], [value])  # one row: plain values, no DataFrame to build
+    return {k: clean(v) for k, v in rows[0].items()} if rows else None
 
 
 def _cell(row: dict[str, Any] | None, table: str, column: str) -> str:

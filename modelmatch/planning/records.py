@@ -53,6 +53,10 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+# About 3,000 values are kept per recommendation (its what-ifs included): room for some ten different requests.
+MAX_DERIVED_VALUES = 30_000
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     model_id: str
@@ -256,6 +260,10 @@ class DecisionCatalog:
         try:
             return self._derived[key]
         except KeyError:
+            if len(self._derived) >= MAX_DERIVED_VALUES:
+                # The app shares one catalog between visitors: a memo that grew with every request would grow
+                # without end. Starting over costs one recomputation per value.
+                self._derived.clear()
             value = self._derived[key] = compute()
             return value
 

@@ -44,3 +44,19 @@ def test_score_rows_skip_null_and_nan_values_and_fall_back_on_other_types(real_c
     decimal_sql = sql.replace("::DOUBLE", "::DECIMAL(4,1)").replace("'NaN'::DECIMAL(4,1)", "NULL::DECIMAL(4,1)")
     fallback = _score_rows(cursor.execute(decimal_sql))
     assert fallback == expected and type(fallback[0].value) is float
+
+
+def test_the_shared_catalogs_memo_of_derived_values_stays_bounded(live_catalog, monkeypatch):
+    """The app now shares one DecisionCatalog between visitors (no copy per rerun): its memo of derived values must
+    not grow with every request, and a value dropped from it is computed again, the same."""
+    from modelmatch.planning import records
+
+    monkeypatch.setattr(records, "MAX_DERIVED_VALUES", 50)
+    catalog = load_decision_catalog(CatalogReader(live_catalog))
+    calls = []
+    for i in range(500):
+        assert catalog.derived(("value", i), lambda i=i: calls.append(i) or i * 2) == i * 2
+        assert len(catalog._derived) <= 50
+    assert catalog.derived(("value", 499), lambda: calls.append("again") or -1) == 998  # still kept: not recomputed
+    assert catalog.derived(("value", 0), lambda: calls.append("again") or 0) == 0  # dropped: computed again
+    assert calls.count("again") == 1

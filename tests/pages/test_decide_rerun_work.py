@@ -1,0 +1,73 @@
+"""A rerun of the wizard, the planner or the Data page with nothing changed reads the catalog no more: the wizard's
+"How sure" lines made four catalog lookups per shortlisted model on every rerun (two thirds of its warm rerun), the
+planner's one per rerun, and the Data page rebuilt its coverage-by-tier report from every table on every rerun.
+The decision catalog, now shared rather than unpickled on each call, is still loaded once."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ingest import tier_coverage
+from modelmatch.catalog import tiers
+from modelmatch.planning import records
+from tests.conftest import REPO_ROOT
+
+WIZARD = {"use_case": "general-chat", "deploy": "self-host", "gpu": "test-gpu"}
+
+
+@pytest.fixture
+def counted(monkeypatch, fixture_data_dir):
+    """Counts of the catalog work the pages can repeat: evidence lookups, coverage reports, catalog loads."""
+    monkeypatch.setenv("MODELMATCH_DATA_DIR", str(fixture_data_dir))
+    monkeypatch.setenv("MODELMATCH_CATALOG", str(fixture_data_dir / "catalog.duckdb"))
+    calls = {"evidence": 0, "coverage": 0, "catalog": 0}
+    model_evidence, tier_report, load = tiers.model_evidence, tier_coverage.tier_report, records.load_decision_catalog
+
+    def count(name, real):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(tiers, "model_evidence", count("evidence", model_evidence))
+    monkeypatch.setattr(tier_coverage, "tier_report", count("coverage", tier_report))
+    import pages.data_support  # noqa: F401  (imports tier_report by name: patch it where the page reads it)
+    monkeypatch.setattr(pages.data_support, "tier_report", count("coverage", tier_report), raising=False)
+    import pages.decide_support  # noqa: F401
+    monkeypatch.setattr(pages.decide_support, "load_decision_catalog", count("catalog", load))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return calls
+
+
+def opened(page: str, params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()  # the first run in a process leaves the pages/ directory mode (see pages.common)
+    at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize(("page", "params"), [("pages/wizard.py", WIZARD), ("pages/planner.py", {})])
+def test_a_decide_page_rerun_looks_up_no_evidence_and_loads_no_catalog_again_regression(counted, page, params):
+    at = opened(page, params)
+    first = dict(counted)
+    assert first["evidence"] >= 1 and first["catalog"] == 1  # the page shows "How sure" from one loaded catalog
+    at.run()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert counted == first
+
+
+def test_a_data_page_rerun_builds_no_coverage_report_again_regression(counted):
+    at = opened("pages/data.py", {})
+    assert counted["coverage"] == 1
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert counted["coverage"] == 1
+    assert any(m.label == "Parameter counts verified" for m in at.metric)  # the report is still drawn
