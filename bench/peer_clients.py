@@ -13,7 +13,7 @@ server's record: the error here is per percentile (the client's p50 minus the tr
 so for p99), for every client in the table, ours included, so the rows compare alike. bench.client_accuracy
 gives ours per request.
 
-    python -m bench.peer_clients --vllm /tmp/peer-vllm --sglang /tmp/peer-sglang --install --concurrency 1,100
+    python -m bench.peer_clients --vllm VLLM --sglang SGLANG --install --concurrency 1,100
 
 Installing (what --install runs, once per folder; the folders are throwaway, anywhere outside the repository):
 
