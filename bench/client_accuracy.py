@@ -7,7 +7,8 @@ True values come from the server's own stamps on the shared monotonic clock: TTF
 kernel - request arrived; gap i = token chunk i+1 handed to the kernel - chunk i; TPOT = ([DONE] handed to the
 kernel - first chunk) / (tokens - 1), vLLM's definition. "recv" is the first chunk in the kernel -> the client
 stamps it. The server's slip (how late it was against its own plan) is printed too, but it is not the client's
-error. vLLM's and SGLang's own benchmark clients race in bench/peer_clients.py (installed by hand; see its --help).
+error. vLLM's and SGLang's own benchmark clients race in bench/peer_clients.py (each in a throwaway venv that its
+--install makes; see its --help).
 
     python -m bench.client_accuracy                       # concurrency 1, 100, 500; timing, workers, sdk
     python -m bench.client_accuracy --concurrency 500 --clients timing,timing-h11,workers --workers 2

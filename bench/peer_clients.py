@@ -1,40 +1,56 @@
 """The client race against vLLM's and SGLang's own benchmark clients, on bench.truth_server.
 
-The peers are not this project's dependencies and no peer code is in this repository: install each into a
-throwaway virtual environment first (each pulls large dependencies: vLLM brings torch), then point this script at
-it. It starts the truth server, runs the peer's benchmark command against it, reads the peer's saved result, and
-prints the peer's error next to ours (the `timing` and `workers` clients of bench.client_accuracy) at the same
-concurrency, in one run.
+The peers are not this project's dependencies and no peer code is in this repository: each is installed into a
+throwaway virtual environment outside the repository (--install makes it, with the commands below), and this
+script runs the peer's own benchmark command from there against the truth server, reads the peer's saved result,
+and prints the peer's error next to ours (the `timing`, `workers` and `sdk` clients of bench.client_accuracy; `sdk`
+is the official openai SDK) at the same concurrency, in one run. No GPU is needed and nothing is fetched at run time:
+the prompts are sampled with a small tokenizer trained here (tests/tiny_model.py), and the peers run with the
+Hugging Face Hub switched off.
 
 Peer clients put no tag of ours in their prompts, so their requests cannot be matched one by one with the
 server's record: the error here is per percentile (the client's p50 minus the truth's p50 over the same run, and
 so for p99), for every client in the table, ours included, so the rows compare alike. bench.client_accuracy
 gives ours per request.
 
-Install the peers (a manual step, once; outside the repository):
+    python -m bench.peer_clients --vllm VLLM --sglang SGLANG --install --concurrency 1,100
 
-    python -m venv /path/to/peer-vllm && /path/to/peer-vllm/bin/pip install vllm
-    python -m venv /path/to/peer-sglang && /path/to/peer-sglang/bin/pip install "sglang" aiohttp numpy requests \\
-        tqdm transformers
+Installing (what --install runs, once per folder; the folders are throwaway, anywhere outside the repository):
 
-Both build random prompts with a tokenizer: pass a local tokenizer folder or a Hugging Face id already in the local
-cache (--tokenizer). Run them where the Hugging Face Hub is reachable: SGLang 0.5.23's client fetched files from it
-even with a local tokenizer folder (its `random` dataset samples ShareGPT text), so on a machine without network it
-stopped before sending a request. Then:
+  vLLM 0.34.0 without its dependencies, then only what `vllm bench serve` imports, with the CPU build of torch
+  (a plain `pip install vllm` stops on flashinfer-python 0.7.3, which the package registry does not have; vllm
+  0.33.0 installs in full, but brings about 9 GB of CUDA libraries):
 
-    python -m bench.peer_clients --peer vllm --venv /path/to/peer-vllm --tokenizer gpt2 --concurrency 1,100,500
-    python -m bench.peer_clients --peer sglang --venv /path/to/peer-sglang --tokenizer gpt2 --concurrency 100
+    python -m venv VLLM && VLLM/bin/pip install --no-deps vllm==0.34.0
+    VLLM/bin/pip install torch==2.13.0 aiohttp numpy tqdm "transformers>=5.16.1,<5.23" regex psutil pyzmq \\
+        requests uvloop fastapi pillow pybase64 cachetools prometheus_client openai oss-harmony cbor2 msgspec \\
+        cloudpickle py-cpuinfo partial_json_parser uvicorn llguidance xgrammar watchfiles orjson einops
 
-The commands it runs (printed too), with PORT the truth server's and N = 2 x concurrency (40 at 1):
+  SGLang 0.5.23 without its dependencies, then what `python -m sglang.benchmark.serving` imports. Its import
+  chain reaches torchvision (through sglang.srt's model configs), and the registry's torchvision is built against
+  CUDA torch, so this one takes torch 2.14.1 with its CUDA libraries (about 6 GB; no GPU is needed to import it).
+  SGLang 0.5.3 to 0.5.9 import nothing heavy, but their chat client reads `choices[0]` of every chunk and fails
+  every request on the usage chunk (`"choices": []`, as the OpenAI API and vLLM send it):
 
-    VENV/bin/vllm bench serve --backend openai-chat --base-url http://127.0.0.1:PORT --endpoint /v1/chat/completions
-        --model truth --tokenizer TOKENIZER --dataset-name random --random-input-len 16 --random-output-len 32
-        --ignore-eos --num-prompts N --max-concurrency C --request-rate inf --save-result --save-detailed
+    python -m venv SGLANG && SGLANG/bin/pip install --no-deps sglang==0.5.23
+    SGLANG/bin/pip install torch==2.14.1 torchvision==0.29.1 triton aiohttp msgspec numpy orjson requests tqdm \\
+        transformers psutil pybase64 pillow starlette pyzmq IPython datasets apache-tvm-ffi sentencepiece \\
+        compressed_tensors gguf
+
+The commands it runs (printed too), with PORT the truth server's, TOK the tokenizer folder and N requests
+(default 40 at concurrency 1, else 2 x concurrency):
+
+    VLLM/bin/vllm bench serve --backend openai-chat --base-url http://127.0.0.1:PORT --endpoint /v1/chat/completions
+        --model truth --tokenizer TOK --dataset-name random --random-input-len 16 --random-output-len 32
+        --num-prompts N --max-concurrency C --ignore-eos --request-rate inf --save-result --save-detailed
         --result-dir DIR --result-filename vllm.json
-    VENV/bin/python -m sglang.bench_serving --backend sglang-oai-chat --base-url http://127.0.0.1:PORT
-        --model truth --tokenizer TOKENIZER --dataset-name random --random-input-len 16 --random-output-len 32
-        --random-range-ratio 1 --num-prompts N --max-concurrency C --warmup-requests 0
+    SGLANG/bin/python -m sglang.benchmark.serving --backend sglang-oai-chat --base-url http://127.0.0.1:PORT
+        --model truth --tokenizer TOK --dataset-name random-ids --random-input-len 16 --random-output-len 32
+        --num-prompts N --max-concurrency C --random-range-ratio 1 --warmup-requests 0
         --output-file DIR/sglang.jsonl --output-details
+
+SGLang's `random` dataset samples ShareGPT text from the Hugging Face Hub even with a local tokenizer; `random-ids`
+draws token ids instead, the same as vLLM's `random`.
 """
 
 from __future__ import annotations
@@ -51,23 +67,69 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.client_accuracy import ZERO_GAP_MS, fetch_truth, measure_level, start_server  # noqa: E402
+from bench.client_accuracy import CLIENTS, ZERO_GAP_MS, fetch_truth, measure_level, start_server  # noqa: E402
 from modelmatch.chat.timing import percentile  # noqa: E402
 
 TOKENS = 32
+PEERS = ("vllm", "sglang")
+# What --install runs in a new venv: the peer without its dependencies, then what its benchmark client imports.
+INSTALL = {
+    "vllm": (["vllm==0.34.0"],
+             ["torch==2.13.0", "aiohttp", "numpy", "tqdm", "transformers>=5.16.1,<5.23", "regex", "psutil", "pyzmq",
+              "requests", "uvloop", "fastapi", "pillow", "pybase64", "cachetools", "prometheus_client", "openai",
+              "oss-harmony", "cbor2", "msgspec", "cloudpickle", "py-cpuinfo", "partial_json_parser", "uvicorn",
+              "llguidance", "xgrammar", "watchfiles", "orjson", "einops"]),
+    "sglang": (["sglang==0.5.23"],
+               ["torch==2.14.1", "torchvision==0.29.1", "triton", "aiohttp", "msgspec", "numpy", "orjson",
+                "requests", "tqdm", "transformers", "psutil", "pybase64", "pillow", "starlette", "pyzmq", "IPython",
+                "datasets", "apache-tvm-ffi", "sentencepiece", "compressed_tensors", "gguf"]),
+}
+
+
+def peer_tool(peer: str, venv: Path) -> Path:
+    return venv / "bin" / ("vllm" if peer == "vllm" else "python")
+
+
+def install_peer(peer: str, venv: Path) -> None:
+    """Make the throwaway venv and install the peer into it (INSTALL); a folder that already has the tool is kept."""
+    if _has_module(venv, peer):
+        return
+    if REPO_ROOT in venv.resolve().parents or venv.resolve() == REPO_ROOT:
+        raise SystemExit(f"{venv}: peers are installed outside the repository")
+    package, deps = INSTALL[peer]
+    pip = str(venv / "bin" / "pip")
+    for command in ([sys.executable, "-m", "venv", str(venv)], [pip, "install", "--no-deps", *package],
+                    [pip, "install", *deps]):
+        print("$ " + " ".join(command), file=sys.stderr, flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def _has_module(venv: Path, module: str) -> bool:
+    python = venv / "bin" / "python"
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return python.exists() and subprocess.run([str(python), "-c", probe]).returncode == 0
 
 
 def peer_command(peer: str, venv: Path, port: int, tokenizer: str, concurrency: int, n: int, out: Path) -> list[str]:
     base = f"http://127.0.0.1:{port}"
-    common = ["--model", "truth", "--tokenizer", tokenizer, "--dataset-name", "random", "--random-input-len", "16",
-              "--random-output-len", str(TOKENS), "--num-prompts", str(n), "--max-concurrency", str(concurrency)]
+    common = ["--model", "truth", "--tokenizer", tokenizer, "--random-input-len", "16", "--random-output-len",
+              str(TOKENS), "--num-prompts", str(n), "--max-concurrency", str(concurrency)]
     if peer == "vllm":
-        return [str(venv / "bin" / "vllm"), "bench", "serve", "--backend", "openai-chat", "--base-url", base,
-                "--endpoint", "/v1/chat/completions", *common, "--ignore-eos", "--request-rate", "inf",
-                "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename", out.name]
-    return [str(venv / "bin" / "python"), "-m", "sglang.bench_serving", "--backend", "sglang-oai-chat", "--base-url",
-            base, *common, "--random-range-ratio", "1", "--warmup-requests", "0", "--output-file", str(out),
-            "--output-details"]
+        return [str(peer_tool(peer, venv)), "bench", "serve", "--backend", "openai-chat", "--base-url", base,
+                "--endpoint", "/v1/chat/completions", "--dataset-name", "random", *common, "--ignore-eos",
+                "--request-rate", "inf", "--save-result", "--save-detailed", "--result-dir", str(out.parent),
+                "--result-filename", out.name]
+    return [str(peer_tool(peer, venv)), "-m", "sglang.benchmark.serving", "--backend", "sglang-oai-chat",
+            "--base-url", base, "--dataset-name", "random-ids", *common, "--random-range-ratio", "1",
+            "--warmup-requests", "0", "--output-file", str(out), "--output-details"]
+
+
+def peer_env() -> dict[str, str]:
+    """The peer's environment: the Hugging Face Hub off (the tokenizer is a local folder), no GPU looked for."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
+    env.pop("PYTHONPATH", None)
+    return env
 
 
 def read_peer_result(path: Path) -> dict[str, list[float]]:
@@ -100,55 +162,93 @@ def ours_values(level) -> dict[str, list[float]]:
             "itl": [g for m in ok for g in m.itl_ms], "tpot": [m.tpot_ms for m in ok if m.tpot_ms is not None]}
 
 
+HEADER = (f"{'conc':>5} {'client':>8} {'n':>5} | {'TTFT p50':>9} {'p99':>7} | {'ITL p50':>9} {'p99':>7} "
+          f"{'~0 gaps':>7} | {'TPOT p50':>9} {'p99':>7}")
+
+
 def row(concurrency: int, client: str, got: dict[str, list[float]], true: dict[str, list[float]]) -> str:
     cells = []
     for metric in ("ttft", "itl", "tpot"):
         for q in (50, 99):
             a, b = percentile(got[metric], q), percentile(true[metric], q)
             cells.append("    n/a" if a is None or b is None else f"{a - b:+7.2f}")
-    zero = got["itl"] and 100 * sum(1 for g in got["itl"] if g < ZERO_GAP_MS) / len(got["itl"])
+    zero = f"{100 * sum(1 for g in got['itl'] if g < ZERO_GAP_MS) / len(got['itl']):6.1f}%" if got["itl"] else "n/a"
     return (f"{concurrency:>5} {client:>8} {len(got['ttft']):>5} | {cells[0]:>9} {cells[1]} | {cells[2]:>9} "
-            f"{cells[3]} {'n/a' if zero == [] else f'{zero:5.1f}%':>6} | {cells[4]:>9} {cells[5]}")
+            f"{cells[3]} {zero:>7} | {cells[4]:>9} {cells[5]}")
+
+
+def run_peer(peer: str, venv: Path, port: int, tokenizer: str, c: int, n: int, time_limit_s: float) -> str:
+    with tempfile.TemporaryDirectory(prefix="peer-") as folder:
+        out = Path(folder) / ("vllm.json" if peer == "vllm" else "sglang.jsonl")
+        command = peer_command(peer, venv, port, tokenizer, c, n, out)
+        print("$ " + " ".join(command), file=sys.stderr, flush=True)
+        fetch_truth(port, reset=True)
+        log = Path(folder) / "peer.log"
+        with log.open("wb") as sink:
+            try:
+                done = subprocess.run(command, cwd=folder, timeout=time_limit_s + 120, env=peer_env(),
+                                      stdout=sink, stderr=subprocess.STDOUT)
+                code = done.returncode
+            except subprocess.TimeoutExpired:
+                code = "timeout"
+        truth = fetch_truth(port)
+        if code != 0 or not out.exists():
+            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+            print("\n".join(tail), file=sys.stderr)
+            return f"{c:>5} {peer:>8} the peer's command failed (exit {code}; its last lines above)"
+        return row(c, peer, read_peer_result(out), truth_values(truth))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peer_clients", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--peer", choices=("vllm", "sglang"), required=True)
-    parser.add_argument("--venv", type=Path, required=True, help="the throwaway environment the peer is installed in")
-    parser.add_argument("--tokenizer", required=True, help="local tokenizer folder or cached Hugging Face id")
+    parser.add_argument("--vllm", type=Path, help="the throwaway venv vLLM is (or, with --install, goes) in")
+    parser.add_argument("--sglang", type=Path, help="the throwaway venv SGLang is (or, with --install, goes) in")
+    parser.add_argument("--install", action="store_true", help="make a missing peer venv first (see above)")
+    parser.add_argument("--tokenizer", help="local tokenizer folder (default: the tests' tiny tokenizer, built "
+                                            "into a temporary folder)")
     parser.add_argument("--concurrency", default="1,100,500")
+    parser.add_argument("--requests", type=int, default=0, help="per level (default 40 at c=1, else 2 x c)")
+    parser.add_argument("--clients", default="timing,workers,sdk", help="ours, from bench.client_accuracy "
+                                                                        "(default timing,workers,sdk)")
     parser.add_argument("--workers", type=int, default=2, help="processes for our workers client (default 2)")
     parser.add_argument("--time-limit-s", type=float, default=300.0)
     args = parser.parse_args(argv)
-    tool = args.venv / "bin" / ("vllm" if args.peer == "vllm" else "python")
-    if not tool.exists():
-        print(f"no {tool}: install the peer first (see --help: a throwaway venv, outside the repository)",
-              file=sys.stderr)
-        return 2
+    peers = {p: getattr(args, p) for p in PEERS if getattr(args, p)}
+    ours = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if bad := [c for c in ours if c not in CLIENTS]:
+        parser.error(f"unknown client(s) {', '.join(bad)}; choose from {', '.join(CLIENTS)}")
+    for peer, venv in peers.items():
+        if args.install:
+            install_peer(peer, venv)
+        if not peer_tool(peer, venv).exists():
+            print(f"no {peer_tool(peer, venv)}: install the peer first (--install, or the commands in --help)",
+                  file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="peer-tok-") as tok_folder:
+        tokenizer = args.tokenizer
+        if tokenizer is None:
+            from tests.tiny_model import build_tiny_tokenizer
+
+            build_tiny_tokenizer(Path(tok_folder))
+            tokenizer = tok_folder
+        return race(args, peers, ours, tokenizer)
+
+
+def race(args: argparse.Namespace, peers: dict[str, Path], ours: list[str], tokenizer: str) -> int:
     proc, port = start_server(50.0, 20.0)
     load = os.getloadavg()
     print(f"truth server: TTFT 50 ms, gap 20 ms, {TOKENS} tokens; {os.cpu_count()} CPU cores, load average "
           f"{load[0]:.2f}; error = client's percentile - truth's percentile over the same run (ms)\n")
-    print(f"{'conc':>5} {'client':>8} {'n':>5} | {'TTFT p50':>9} {'p99':>7} | {'ITL p50':>9} {'p99':>7} "
-          f"{'~0 gaps':>6} | {'TPOT p50':>9} {'p99':>7}")
+    print(HEADER)
+    print("-" * len(HEADER))
     rid_base = 0
     try:
         for c in [int(x) for x in args.concurrency.split(",") if x.strip()]:
-            n = 40 if c == 1 else 2 * c
-            with tempfile.TemporaryDirectory(prefix="peer-") as folder:
-                out = Path(folder) / ("vllm.json" if args.peer == "vllm" else "sglang.jsonl")
-                command = peer_command(args.peer, args.venv, port, args.tokenizer, c, n, out)
-                print("$ " + " ".join(command), file=sys.stderr, flush=True)
-                fetch_truth(port, reset=True)
-                done = subprocess.run(command, cwd=folder, timeout=args.time_limit_s + 120,
-                                      stdout=subprocess.DEVNULL)
-                truth = fetch_truth(port)
-                if done.returncode != 0 or not out.exists():
-                    print(f"{c:>5} {args.peer:>8} the peer's command failed (exit {done.returncode})", flush=True)
-                else:
-                    print(row(c, args.peer, read_peer_result(out), truth_values(truth)), flush=True)
-            for client in ("timing", "workers"):
+            n = args.requests or (40 if c == 1 else 2 * c)
+            for peer, venv in peers.items():
+                print(run_peer(peer, venv, port, tokenizer, c, n, args.time_limit_s), flush=True)
+            for client in ours:
                 level, truth = measure_level(port, client, c, n, TOKENS, args.time_limit_s, rid_base, args.workers)
                 rid_base += n
                 tagged = {k: v for k, v in truth.items() if k >= 0}
@@ -156,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    load = os.getloadavg()
+    print(f"\n~0 gaps: share of reported inter-token gaps under {ZERO_GAP_MS:g} ms (the server spaced them 20 ms "
+          f"apart); load average {load[0]:.2f} at the end")
     return 0
 
 

@@ -69,6 +69,10 @@ class TruthServer:
                              b"Connection: close\r\n\r\n%s" % (len(data), data))
                 await writer.drain()
                 return
+            if head.startswith(b"GET "):  # any other GET (SGLang's client asks /get_server_info after a run)
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+                return
             if head.startswith(b"POST /reset"):
                 self.records.clear()
                 self.untagged = 0

@@ -48,11 +48,12 @@ CORPUS = [
 VOCAB_SIZE = 400  # 256 byte symbols + merges + specials; small keeps the embedding table tiny
 
 
-def build_tiny_chat_model(folder: Path, seed: int = 0) -> Path:
-    """Write config, random safetensors weights, generation config and a trained tokenizer into folder."""
-    import torch
+def build_tiny_tokenizer(folder: Path):
+    """Train the byte-level BPE tokenizer on CORPUS and save it (tokenizer.json, tokenizer_config.json, chat
+    template) into folder; returns the PreTrainedTokenizerFast. No weights: a folder that only a tokenizer is read
+    from (a benchmark client's prompt sampling) needs no more."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,16 @@ def build_tiny_chat_model(folder: Path, seed: int = 0) -> Path:
     tokenizer.add_tokens([THINK_OPEN, THINK_CLOSE], special_tokens=False)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def build_tiny_chat_model(folder: Path, seed: int = 0) -> Path:
+    """Write config, random safetensors weights, generation config and a trained tokenizer into folder."""
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    folder = Path(folder)
+    tokenizer = build_tiny_tokenizer(folder)
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
