@@ -251,7 +251,7 @@ def test_compared_model_without_kv_is_listed_as_missing(real):
     (dict(weights="int2"), "unknown weight precision"),
     (dict(kv_dtype="int4"), "unknown KV-cache dtype"),
     (dict(gpu="A100"), "matches 4 GPUs"),
-    (dict(gpu="B200"), "unknown GPU"),
+    (dict(gpu="TPU v5e"), "unknown GPU"),
     (dict(usage=UsageProfile(cached_input_share=1.5)), "between 0 and 1"),
     (dict(usage=UsageProfile(output_mtok_per_month=-1)), "at least 0"),
     (dict(gpu_usd_per_hour=-2.0), "positive"),
@@ -271,9 +271,9 @@ def test_unknown_model_suggests_close_ids(real):
 
 
 def test_model_without_parameter_count_is_explained(real):
-    assert real.models["deepseek-ai/DeepSeek-V3-0324"].params_total_b is None
-    with pytest.raises(PlanInputError, match="no official total parameter count for deepseek-ai/DeepSeek-V3-0324"):
-        plan(issue_example(model_id="deepseek-ai/DeepSeek-V3-0324", context_tokens=1024), real)
+    assert real.models["deepseek-ai/deepseek-vl2"].params_total_b is None
+    with pytest.raises(PlanInputError, match="no official total parameter count for deepseek-ai/deepseek-vl2"):
+        plan(issue_example(model_id="deepseek-ai/deepseek-vl2", context_tokens=1024), real)
 
 
 def test_custom_device_is_labelled_as_user_input(real):
