@@ -8,7 +8,6 @@ import streamlit as st
 
 from ingest.guards import GUARDS
 from ingest.review import import_summaries
-from modelmatch.catalog import models as catalog
 from modelmatch.catalog import freshness
 from modelmatch.catalog import prices
 from modelmatch import settings
@@ -84,7 +83,7 @@ with tabs[1]:
 with tabs[2]:
     st.subheader("Live build")
     st.write(f"Build `{info.build_id}`, built {info.built_at:%Y-%m-%d %H:%M:%S} UTC, "
-             f"from {catalog.source_count(reader)} distinct sources.")
+             f"from {data_support.source_count(build_id)} distinct sources.")
     changes = data_support.build_changes(build_id)
     if changes is None:
         st.info("This build predates change tracking; the next `python -m ingest build` records what it changes.")
@@ -94,7 +93,7 @@ with tabs[2]:
         else:
             st.write(f"Changes against the previous build `{changes.previous_build_id}`"
                      + ("" if changes.any else ": none."))
-        counts = catalog.table_counts(reader)
+        counts = data_support.table_counts(build_id)
         st.dataframe(pd.DataFrame([{"table": t.table, "rows now": counts.get(t.table, 0), "added": t.added,
                                     "changed": t.changed, "removed": t.removed} for t in changes.tables]),
                      hide_index=True, width="stretch")
@@ -208,7 +207,8 @@ with tabs[7]:
                "elsewhere), derived (a stated formula over official numbers), secondary (two independent sources "
                "that agree), measured (this project's runs); missing = no number. The same report: "
                "`python -m ingest report`.")
-    report, matrix = data_support.tier_coverage(build_id)
+    coverage = data_support.tier_coverage(build_id)
+    report = coverage.report
     t1, t2, t3 = st.columns(3)
     t1.metric("Models the planner cannot size", len(report.cannot_size),
               help="Open-weights models whose weights or KV cache cannot be computed from the catalog.")
@@ -218,15 +218,12 @@ with tabs[7]:
     st.markdown("**Rows by tier**")
     st.dataframe(pd.DataFrame(report.rows_by_tier).fillna(0).astype(int).T, width="stretch")
     st.markdown("**Each model's fields by tier** (empty: the field does not apply)")
-    st.dataframe(matrix, width="stretch")
+    st.dataframe(coverage.matrix, width="stretch")
     if report.cannot_size:
         st.markdown("**Open-weights models the planner cannot size**")
         st.dataframe(pd.DataFrame([{"model_id": m, "lacks": ", ".join(lacks)}
                                    for m, lacks in report.cannot_size.items()]), hide_index=True, width="stretch")
-    checks = [{"model_id": v.model_id, "status": v.status, "why": v.reason,
-               "computed total (B)": None if v.count.total is None else round(v.count.total / 1e9, 3),
-               "computed active (B)": None if v.count.active is None else round(v.count.active / 1e9, 3)}
-              for v in report.verifications if v.status != "verified"]
+    checks = coverage.checks
     st.markdown("**Parameter-count check: every row that did not verify, with both numbers**")
     if checks:
         st.dataframe(pd.DataFrame(checks), hide_index=True, width="stretch")
