@@ -36,6 +36,7 @@ REVIEWED_SQL_FSTRINGS = {
     ("ingest/staging.py", "rows"): "table/column names from the schema; the filter is a constant of the caller",
     ("ingest/staging.py", "count"): "table name from the schema",
     ("ingest/validate.py", "keys"): "table and key column names from the schema",
+    ("ingest/tier_coverage.py", "_count_in_sql"): "table and numeric column names from the schema",
     ("ingest/validate.py", "references"): "table/column names from the schema's references",
     ("ingest/validate.py", "cross_rules"): "constant column names; the percent bound is bound",
     ("ingest/validate.py", "held_rows"): "table name from the schema",
