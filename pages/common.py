@@ -308,10 +308,15 @@ def show_notices(notices: list[str]) -> None:
 
 def chart_downloads(chart: alt.Chart, file_stem: str, key: str) -> None:
     """SVG and PNG of the chart, rendered only when the button is clicked."""
+    chart_downloads_built_on_click(lambda: chart, file_stem, key)
+
+
+def chart_downloads_built_on_click(make_chart: Callable[[], alt.Chart], file_stem: str, key: str) -> None:
+    """The same, for a page that draws a cached Vega-Lite spec: the chart itself is built only when clicked."""
     left, right, _ = st.columns([1, 1, 4])
-    left.download_button("Chart as SVG", lambda: charts.to_svg(chart), f"{file_stem}.svg", "image/svg+xml",
+    left.download_button("Chart as SVG", lambda: charts.to_svg(make_chart()), f"{file_stem}.svg", "image/svg+xml",
                          key=f"{key}_svg", on_click="ignore", icon=":material/download:")
-    right.download_button("Chart as PNG", lambda: charts.to_png(chart), f"{file_stem}.png", "image/png",
+    right.download_button("Chart as PNG", lambda: charts.to_png(make_chart()), f"{file_stem}.png", "image/png",
                           key=f"{key}_png", on_click="ignore", icon=":material/download:")
 
 

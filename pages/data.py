@@ -149,9 +149,12 @@ with tabs[4]:
                 ["offering", "input_usd_per_mtok", "cached_input_usd_per_mtok", "output_usd_per_mtok",
                  "context_length", "effective_from", "as_of", "freshness", "source_url"]],
                 hide_index=True, width="stretch", column_config={**DATES, **SOURCE})
-        chart = prices.history_chart(history, offering, today)
-        st.altair_chart(chart, width="stretch")
-        common.chart_downloads(chart, "price-history", key="data_price_chart")
+        # The spec is cached per offering: building the Altair chart and validating it on every rerun was the
+        # largest part of this page's warm rerun. The downloads build the chart when clicked.
+        st.vega_lite_chart(data_support.price_history_chart_spec(build_id, model_id, offering, today),
+                           width="stretch")
+        common.chart_downloads_built_on_click(lambda: prices.history_chart(history, offering, today),
+                                              "price-history", key="data_price_chart")
         st.caption("Each step is a new price row (a change never overwrites the old row). A line that stops means "
                    "later rows no longer state that price.")
         st.dataframe(freshness.add_freshness(history[history["offering"] == offering], "prices", today)[

@@ -110,6 +110,12 @@ def price_history(build_id: str, model_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)
+def price_history_chart_spec(build_id: str, model_id: str, offering: str, today: dt.date) -> dict:
+    """The step chart of one offering's prices as a Vega-Lite spec (what st.altair_chart would send)."""
+    return prices.history_chart(price_history(build_id, model_id), offering, today).to_dict()
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED, show_spinner=False)
 def build_changes(build_id: str) -> BuildChanges | None:
     return read_changes(common.catalog_reader())
 
