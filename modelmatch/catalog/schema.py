@@ -97,72 +97,41 @@ def _provenance_columns(required: bool = False) -> tuple[Column, ...]:
 
 
 # Tiers a model's parameter counts may have when they come from another source than the rest of its row.
-PARAMS_TIERS = ("official", "official-copy", "secondary")
-CONTEXT_TIERS = ("official", "official-copy", "secondary")
-LICENSE_TIERS = ("official", "official-copy", "secondary")
+OWN_SOURCE_TIERS = ("official", "official-copy", "secondary")
 
 
-def _params_source_columns() -> tuple[Column, ...]:
-    """Where params_total_b / params_active_b / architecture come from when it is not the row's source (a model row read on a
-    pricing page whose counts only engines' and hardware vendors' pages state). Empty: the row's own tier and
+def _own_source_columns(prefix: str, facts: str, official: str, where: str) -> tuple[Column, ...]:
+    """Where some cells of a model row come from when it is not the row's source: {prefix}provenance and the columns
+    that name that source (what each tier needs: the copy's URL, the second source). Empty: the row's own tier and
     source. Validation: modelmatch/catalog/provenance.py (own_source_problems)."""
+    p = prefix
     return (
-        Column("params_provenance", "enum", "Tier of params_total_b, params_active_b and architecture (dense / "
-               "moe) when they come from another source than the row: official (the vendor's page, read directly), "
-               "official-copy (an exact copy of it read elsewhere: params_copy_url) or secondary (two independent "
-               "reputable sources that agree: params_source_url and params_second_source_url). Empty: the row's "
-               "tier.", choices=PARAMS_TIERS),
-        Column("params_source_url", "url", "The parameter counts' source (required with params_provenance); for "
+        Column(f"{p}provenance", "enum", f"Tier of {facts} when they come from another source than the row: "
+               f"official ({official}, read directly), official-copy (an exact copy of it read elsewhere: "
+               f"{p}copy_url) or secondary (two independent reputable sources that agree: {p}source_url and "
+               f"{p}second_source_url). Empty: the row's tier.", choices=OWN_SOURCE_TIERS),
+        Column(f"{p}source_url", "url", f"Where {facts} are stated (required with {p}provenance); for "
                "official-copy the official URL."),
-        Column("params_source_location", "text", "Where in params_source_url (and params_second_source_url) the "
-               "counts are."),
-        Column("params_as_of", "date", "Date of the version of the parameter counts' source that was read."),
-        Column("params_copy_url", "url", "official-copy: where the exact copy of params_source_url was read."),
-        Column("params_second_source_url", "url", "secondary: the second, independent source that states the same "
-               "parameter counts."),
+        Column(f"{p}source_location", "text", f"Where in {p}source_url (and {p}second_source_url) {where}."),
+        Column(f"{p}as_of", "date", "Date of the version of that source that was read."),
+        Column(f"{p}copy_url", "url", f"official-copy: where the exact copy of {p}source_url was read."),
+        Column(f"{p}second_source_url", "url", f"secondary: the second, independent source that states the same "
+               f"{facts}."),
     )
 
 
-def _license_source_columns() -> tuple[Column, ...]:
-    """Where the statement that license_id governs the model comes from when it is not the row's source (a row read
-    on the changelog whose license only a card copy or two registries state). Empty: the row's own tier and source.
-    The license's terms keep the tier of their licenses row. Validation: modelmatch/catalog/provenance.py
-    (own_source_problems)."""
-    return (
-        Column("license_provenance", "enum", "Tier of license_id when it comes from another source than the row: "
-               "official (the vendor's page, card or repository, read directly), official-copy (an exact copy of "
-               "it read elsewhere: license_copy_url) or secondary (two independent reputable sources that agree: "
-               "license_second_source_url). Empty: the row's tier.", choices=LICENSE_TIERS),
-        Column("license_source_url", "url", "Where license_id is stated (required with license_provenance); for "
-               "official-copy the official URL."),
-        Column("license_source_location", "text", "Where in license_source_url (and license_second_source_url) "
-               "the license is named."),
-        Column("license_as_of", "date", "Date of the version of the license statement's source that was read."),
-        Column("license_copy_url", "url", "official-copy: where the exact copy of license_source_url was read."),
-        Column("license_second_source_url", "url", "secondary: the second, independent source that names the same "
-               "license."),
-    )
-
-
-def _context_source_columns() -> tuple[Column, ...]:
-    """Where context_length / context_length_extended / max_output_tokens come from when it is not the row's source
-    (a model row read in the README whose context only the config states: max_position_embeddings). Empty: the row's
-    own tier and source. Validation: modelmatch/catalog/provenance.py (own_source_problems)."""
-    return (
-        Column("context_provenance", "enum", "Tier of context_length, context_length_extended and "
-               "max_output_tokens when they come from another source than the row: official (the vendor's page or "
-               "config, read directly), official-copy (an exact copy of it read elsewhere: context_copy_url) or "
-               "secondary (two independent reputable sources that agree: context_second_source_url). Empty: the "
-               "row's tier.", choices=CONTEXT_TIERS),
-        Column("context_source_url", "url", "The context length's source (required with context_provenance); for "
-               "official-copy the official URL."),
-        Column("context_source_location", "text", "Where in context_source_url the context length is (a config "
-               "field such as max_position_embeddings, a table row)."),
-        Column("context_as_of", "date", "Date of the version of the context length's source that was read."),
-        Column("context_copy_url", "url", "official-copy: where the exact copy of context_source_url was read."),
-        Column("context_second_source_url", "url", "secondary: the second, independent source that states the same "
-               "context length."),
-    )
+# A model row read on a pricing page whose counts only engines' and hardware vendors' pages state.
+_PARAMS_SOURCE_COLUMNS = _own_source_columns(
+    "params_", "params_total_b, params_active_b and architecture (dense / moe)", "the vendor's page",
+    "the counts are")
+# A model row read in the README whose context only the config states (max_position_embeddings).
+_CONTEXT_SOURCE_COLUMNS = _own_source_columns(
+    "context_", "context_length, context_length_extended and max_output_tokens", "the vendor's page or config",
+    "the context length is (a config field such as max_position_embeddings, a table row)")
+# A row whose license only a card copy or two registries name. The license's terms keep the tier of their
+# licenses row; this is the tier of the statement that license_id governs the model.
+_LICENSE_SOURCE_COLUMNS = _own_source_columns(
+    "license_", "license_id", "the vendor's page, card or repository", "the license is named")
 
 
 REVIEW_STATES = ("held", "accepted")
@@ -280,9 +249,9 @@ MODELS = Table(
         Column("max_output_tokens", "int", "Officially stated maximum output length, tokens.", minimum=1,
                maximum=100_000_000, label="max output (tokens)"),
         *_provenance_columns(),
-        *_params_source_columns(),
-        *_context_source_columns(),
-        *_license_source_columns(),
+        *_PARAMS_SOURCE_COLUMNS,
+        *_CONTEXT_SOURCE_COLUMNS,
+        *_LICENSE_SOURCE_COLUMNS,
     ),
     key=("model_id",),
 )

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from ingest import tier_coverage
 from modelmatch.catalog import tiers
 from modelmatch.planning import records
-from tests.conftest import REPO_ROOT
+from tests.pages.test_app_decide_pages import open_page
 
 WIZARD = {"use_case": "general-chat", "deploy": "self-host", "gpu": "test-gpu"}
 
@@ -42,20 +41,9 @@ def counted(monkeypatch, fixture_data_dir):
     return calls
 
 
-def opened(page: str, params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
-    at.run()  # the first run in a process leaves the pages/ directory mode (see pages.common)
-    at.switch_page(page)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
 @pytest.mark.parametrize(("page", "params"), [("pages/wizard.py", WIZARD), ("pages/planner.py", {})])
 def test_a_decide_page_rerun_looks_up_no_evidence_and_loads_no_catalog_again_regression(counted, page, params):
-    at = opened(page, params)
+    at = open_page(page, params)
     first = dict(counted)
     assert first["evidence"] >= 1 and first["catalog"] == 1  # the page shows "How sure" from one loaded catalog
     at.run()
@@ -65,7 +53,7 @@ def test_a_decide_page_rerun_looks_up_no_evidence_and_loads_no_catalog_again_reg
 
 
 def test_a_data_page_rerun_builds_no_coverage_report_again_regression(counted):
-    at = opened("pages/data.py", {})
+    at = open_page("pages/data.py")
     assert counted["coverage"] == 1
     at.run()
     assert not at.exception, [e.message for e in at.exception]
