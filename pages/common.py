@@ -357,4 +357,19 @@ def _leave_pages_directory_mode() -> None:
         st.rerun()
 
 
+def _skip_streamlit_repl_check() -> None:
+    """Skip the REPL check Streamlit makes before the first element of each process.
+
+    To decide whether to print "use streamlit run", Streamlit's first element calls inspect.stack(), which resolves
+    the source file of every module loaded so far: once pandas, Altair and DuckDB are in, that is 150-200 ms of the
+    first visitor's first page on this machine (a fifth of a cold Overview). Under `streamlit run` the answer is
+    always no, and Streamlit keeps it in this flag so that it asks once; setting it first means it never asks.
+    tests/pages/test_first_run_work.py fails if a Streamlit upgrade moves the check.
+    """
+    from streamlit import delta_generator
+
+    delta_generator._use_warning_has_been_displayed = True
+
+
+_skip_streamlit_repl_check()
 _leave_pages_directory_mode()
