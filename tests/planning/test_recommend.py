@@ -468,3 +468,37 @@ def test_hybrid_model_in_thinking_mode_is_not_billed_at_the_non_thinking_tier(re
         qwen = next(c for c in result.shortlist if c.model_id == "Qwen/Qwen3-32B")
         row = next(p for p in rows if p.tier == qwen.deployment.tier)
         assert row.output_usd_per_mtok == output, (mode, qwen.deployment.tier)
+
+
+@pytest.mark.parametrize("gpu", ["h100-sxm", "a100-pcie-40gb", "h200-nvl"])
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_what_ifs_on_alike_gpus_are_ranked_once_and_equal_those_ranked_apart(real, monkeypatch, gpu, concurrency):
+    """Two catalog GPUs with the same memory and bandwidth that no measured run names (A100 40GB SXM and PCIe, H200
+    SXM and NVL) rank the same, so the what-ifs rank them once; each what-if still equals the one ranked on its own."""
+    from modelmatch.planning.wizard import sensitivity
+
+    alike = {}
+    for g in real.gpus.values():
+        alike.setdefault((g.memory_gb, g.memory_bandwidth_gbps), []).append(g.gpu_id)
+    pairs = [ids for ids in alike.values() if len(ids) > 1 and gpu not in ids]
+    assert pairs, "the catalog has GPUs alike in memory and bandwidth; without them this test shows nothing"
+    request = WizardRequest(("customer-support",), ("Thai",), "self-host", gpu=gpu, gpu_count=1,
+                            concurrent_sequences=concurrency, usage=UsageProfile(500, 100), gpu_usd_per_hour=2.5,
+                            top_n=200, prices_as_of=AS_OF)
+    ranked_gpus = []
+    real_rank = sensitivity.rank
+
+    def counting_rank(req, catalog, with_exclusions=True):
+        ranked_gpus.append(req.gpu)
+        return real_rank(req, catalog, with_exclusions)
+
+    monkeypatch.setattr(sensitivity, "rank", counting_rank)
+    shared = recommend(request, dataclasses.replace(real)).sensitivity
+    # recommend ranks the request itself through its own import: what is counted here are the what-ifs
+    for ids in pairs:
+        assert sum(ranked_gpus.count(i) for i in ids) == 1
+    monkeypatch.setattr(sensitivity, "_ranks_alike", lambda catalog, changed: None)
+    ranked_gpus.clear()
+    apart = recommend(request, dataclasses.replace(real)).sensitivity
+    assert all(ranked_gpus.count(i) == 1 for ids in pairs for i in ids)
+    assert shared == apart

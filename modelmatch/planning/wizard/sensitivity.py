@@ -8,6 +8,7 @@ import dataclasses
 from modelmatch.planning.architecture import PlanInputError
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.request import resolve_gpu
+from modelmatch.planning.speed import match_hardware
 from modelmatch.planning.wizard.ranking import rank
 from modelmatch.planning.wizard.request import WizardRequest
 from modelmatch.planning.wizard.results import Candidate, SensitivityCase
@@ -32,10 +33,23 @@ def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: li
                                   dataclasses.replace(request, gpu=other.gpu_id, gpu_bandwidth_gbps=None)))
     base_ids = [c.model_id for c in base]
     out = []
+    ranked_by_gpu: dict[tuple, list[Candidate] | None] = {}
     for label, changed in cases:
-        try:
-            _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog, with_exclusions=False)
-        except PlanInputError:
+        # Two catalog GPUs with the same memory and bandwidth that no measured run names (the A100 40GB SXM and
+        # PCIe, the H200 SXM and NVL) rank the same: the what-ifs compare only which models rank and in what order,
+        # and a GPU enters the ranking through its memory (fit), its bandwidth (roofline) and measured runs on it.
+        alike = _ranks_alike(catalog, changed)
+        if alike is not None and alike in ranked_by_gpu:
+            ranked = ranked_by_gpu[alike]
+        else:
+            try:
+                _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog,
+                                    with_exclusions=False)
+            except PlanInputError:
+                ranked = None
+            if alike is not None:
+                ranked_by_gpu[alike] = ranked
+        if ranked is None:
             # The what-if leaves the range the planner handles (1,024 GPUs doubled, a budget doubled to infinity):
             # there is nothing to compare, and the answer to the request itself stands.
             continue
@@ -60,3 +74,23 @@ def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: li
         out.append(SensitivityCase(label, len(ids), top.model_id if top else None, top.display_name if top else None,
                                    added, removed, "; ".join(parts)))
     return out
+
+
+def _ranks_alike(catalog: DecisionCatalog, changed: WizardRequest) -> tuple | None:
+    """A key shared by the what-ifs on other catalog GPUs that rank the same (same memory and bandwidth, named by
+    no measured run); None for any other what-if."""
+    if changed.gpu is None or changed.gpu_bandwidth_gbps is not None or changed.custom_gpu_memory_gb is not None:
+        return None
+    gpu = catalog.gpus.get(changed.gpu)
+    if gpu is None or gpu.gpu_id in _measured_gpu_ids(catalog):
+        return None
+    return (dataclasses.replace(changed, gpu=None), gpu.memory_gb, gpu.memory_bandwidth_gbps)
+
+
+def _measured_gpu_ids(catalog: DecisionCatalog) -> frozenset[str]:
+    """The catalog GPUs some measured run was on (as far as its hardware name tells)."""
+    def compute() -> frozenset[str]:
+        matched = (match_hardware(catalog, row.hardware) for rows in catalog.measurements.values() for row in rows
+                   if row.hardware)
+        return frozenset(gpu.gpu_id for gpu in matched if gpu is not None)
+    return catalog.derived(("measured_gpu_ids",), compute)
