@@ -130,10 +130,7 @@ def benchmarks_table(build_id: str) -> pd.DataFrame:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def default_benchmark(build_id: str, vendors: tuple[str, ...] = ()) -> str | None:
     """The benchmark with charted numbers for the most models (of these vendors, when given)."""
-    reader = catalog_reader()
-    ids = reader.query("SELECT model_id FROM models WHERE len(?::VARCHAR[]) = 0 "
-                       "OR vendor IN (SELECT unnest(?::VARCHAR[]))", [list(vendors), list(vendors)])["model_id"].tolist()
-    return overview.default_benchmark(reader, ids)
+    return overview.vendors_default_benchmark(catalog_reader(), vendors)
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)

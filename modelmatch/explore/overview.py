@@ -57,10 +57,10 @@ def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:
 
 # The default score in SQL: a model has a charted number on a benchmark exactly when it has a row in its chosen
 # mode (or one whose source states no mode, 'n.a.'), since those rows rank first; so counting models with such a
-# row per percent benchmark needs neither the ranking window nor any text column of the 900,000-row table.
-DEFAULT_BENCHMARK_SQL = f"""
-WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),
-percent AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS benchmark_id),
+# row per percent benchmark needs neither the ranking window nor any text column of the 900,000-row table. One
+# query, whichever way the models are named (a first visit asks it before anything is cached).
+_DEFAULT_BENCHMARK_TAIL = f"""
+percent AS (SELECT benchmark_id FROM benchmarks WHERE unit = 'percent'),
 chosen AS (SELECT m.model_id, {scores.CHOSEN_MODE_SQL} AS chosen_mode FROM models m JOIN wanted USING (model_id))
 SELECT s.benchmark_id
 FROM scores s
@@ -71,16 +71,24 @@ GROUP BY s.benchmark_id
 ORDER BY count(DISTINCT s.model_id) DESC, s.benchmark_id
 LIMIT 1
 """
+DEFAULT_BENCHMARK_SQL = f"WITH wanted AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id),{_DEFAULT_BENCHMARK_TAIL}"
+VENDORS_DEFAULT_BENCHMARK_SQL = (f"WITH wanted AS (SELECT model_id FROM models WHERE len(?::VARCHAR[]) = 0 "
+                                 f"OR vendor IN (SELECT unnest(?::VARCHAR[]))),{_DEFAULT_BENCHMARK_TAIL}")
 
 
 def default_benchmark(reader: CatalogReader, model_ids: list[str] | tuple[str, ...]) -> str | None:
     """The default score, asked of DuckDB: the percent benchmark with charted numbers for the most of these models
     (ties: the smallest benchmark_id). Same answer as most_covered_benchmark over every charted score."""
-    percent = reader.query("SELECT benchmark_id FROM benchmarks WHERE unit = 'percent'")["benchmark_id"].tolist()
-    if not percent or not model_ids:
+    if not model_ids:
         return None
-    rows = reader.records(DEFAULT_BENCHMARK_SQL, [list(model_ids), percent, scores.DEFAULT_MODE])
-    return str(rows[0]["benchmark_id"]) if rows else None
+    rows = reader.rows(DEFAULT_BENCHMARK_SQL, [list(model_ids), scores.DEFAULT_MODE])
+    return str(rows[0][0]) if rows else None
+
+
+def vendors_default_benchmark(reader: CatalogReader, vendors: list[str] | tuple[str, ...]) -> str | None:
+    """default_benchmark over the models of these vendors (every model when none is given), in one query."""
+    rows = reader.rows(VENDORS_DEFAULT_BENCHMARK_SQL, [list(vendors), list(vendors), scores.DEFAULT_MODE])
+    return str(rows[0][0]) if rows else None
 
 
 def chosen_scores(reader: CatalogReader, model_ids: list[str], benchmark_id: str | None,

@@ -65,7 +65,11 @@ def assert_same(reader: CatalogReader) -> None:
         ids = all_ids["model_id"].tolist() if vendor is None else \
             all_ids.loc[all_ids["vendor"] == vendor, "model_id"].tolist()
         assert overview.default_benchmark(reader, ids) == old_default_benchmark(reader, ids), vendor
+        # The page names the vendors, not the models: the same answer in one query.
+        vendors = [] if vendor is None else [vendor]
+        assert overview.vendors_default_benchmark(reader, vendors) == old_default_benchmark(reader, ids), vendor
     assert overview.default_benchmark(reader, []) is None
+    assert overview.vendors_default_benchmark(reader, ["no such vendor"]) is None
 
 
 def test_overview_sql_path_matches_pandas_path_on_the_fixture(live_catalog):
