@@ -46,8 +46,10 @@ class SpeedEstimate:
     notes: tuple[str, ...]
 
 
-def _weights_read_per_step_b(model: ModelInfo, arch: Architecture | None, sequences: int) -> tuple[float | None, str]:
-    """Billions of parameters one decode step reads, for `sequences` sequences decoding together."""
+def _weights_read_per_step_b(model: ModelInfo, arch: Architecture | None, sequences: int, explain: bool = True
+                             ) -> tuple[float | None, str]:
+    """Billions of parameters one decode step reads, for `sequences` sequences decoding together (with how, unless
+    explain is False: then the text is empty)."""
     active = model.active_params_b
     if model.architecture != "moe":
         if model.params_total_b is None:
@@ -70,19 +72,24 @@ def _weights_read_per_step_b(model: ModelInfo, arch: Architecture | None, sequen
     distinct = e * (1 - (1 - k / e) ** sequences)
     always = active * 1e9 - moe_layers * k * per_expert
     read = min(total * 1e9, always + moe_layers * distinct * per_expert) / 1e9
+    if not explain:
+        return read, ""
     return read, (f"{read:,.1f}B parameters: {active:g}B active minus the routed experts, plus {distinct:,.1f} "
                   f"distinct experts of {e} expected per layer for {sequences} sequences (uniform routing; "
                   f"{expert_text}, {moe_layers} MoE layers)")
 
 
 def roofline(model: ModelInfo, arch: Architecture | None, precision: str, kv: KVCachePerToken, gpu: GpuSpec,
-             gpu_count: int, context_tokens: int, sequences: int, cache: SequenceCache | None = None) -> Roofline:
-    """Decode roofline: tokens/s <= bandwidth / bytes read per step (weights touched + KV cache of every sequence)."""
+             gpu_count: int, context_tokens: int, sequences: int, cache: SequenceCache | None = None,
+             explain: bool = True) -> Roofline:
+    """Decode roofline: tokens/s <= bandwidth / bytes read per step (weights touched + KV cache of every sequence).
+    explain=False (the wizard's what-ifs, which read only the numbers): the same numbers, the formula left empty
+    where there is a roofline."""
     if gpu.memory_bandwidth_gbps is None:
         return Roofline(None, None, None, f"no official memory bandwidth for {gpu.name} in the catalog, so there is "
                                           "no roofline; enter a bandwidth you trust to see one (it will be labelled "
                                           "as yours)")
-    params_b, params_text = _weights_read_per_step_b(model, arch, sequences)
+    params_b, params_text = _weights_read_per_step_b(model, arch, sequences, explain)
     if params_b is None:
         return Roofline(None, None, None, f"no roofline: {params_text}")
     if cache is not None and cache.ok:
@@ -96,6 +103,8 @@ def roofline(model: ModelInfo, arch: Architecture | None, precision: str, kv: KV
     step_gb = weights_gb + kv_gb
     per_step_s = step_gb / gpu.memory_bandwidth_gbps
     tokens_per_s = sequences / per_step_s
+    if not explain:
+        return Roofline(tokens_per_s, tokens_per_s / sequences, step_gb * GB, "")
     seq_text = f"{sequences} sequences × " if sequences > 1 else ""
     yours = " (user-entered)" if gpu.bandwidth_source == "user-entered" else ""
     bw_text = f"{gpu.memory_bandwidth_gbps:,g} GB/s{yours}"

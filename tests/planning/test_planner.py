@@ -116,6 +116,27 @@ def test_qwen3_30b_a3b_moe_roofline_from_test_inputs():
     assert "cannot be estimated" in line4.formula
 
 
+def test_roofline_without_explanation_has_the_same_numbers_for_every_catalog_model_and_gpu(real):
+    """The wizard's what-ifs ask for the numbers only (explain=False): the same tokens/s and bytes per step as the
+    explained roofline, dense and MoE, one sequence and many, with an empty formula where there is a roofline."""
+    compared = 0
+    for model in real.models.values():
+        arch = real.architectures.get(model.model_id)
+        if arch is None or model.attention is None:
+            continue
+        kv = kv_cache_bytes_per_token(arch, model.attention, "bf16", 1)
+        for gpu in real.gpus.values():
+            for sequences in (1, 16):
+                full = roofline(model, arch, "bf16", kv, gpu, 1, 8192, sequences)
+                brief = roofline(model, arch, "bf16", kv, gpu, 1, 8192, sequences, explain=False)
+                assert (brief.tokens_per_s, brief.tokens_per_s_per_sequence, brief.bytes_per_step_per_gpu) == \
+                    (full.tokens_per_s, full.tokens_per_s_per_sequence, full.bytes_per_step_per_gpu), model.model_id
+                if full.tokens_per_s is not None:
+                    assert brief.formula == "" and full.formula
+                    compared += 1
+    assert compared > 100
+
+
 def test_missing_bandwidth_says_which_gpu(real):
     gpu = GpuSpec("h100-sxm", "NVIDIA H100 SXM 80GB", 80, None, None, None)
     arch = real.architectures[DSV3]

@@ -3,6 +3,7 @@ through a priced API; each option says what it would cost and what, if anything,
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,9 +31,10 @@ class DeploymentOption:
     failure: str | None = None  # set when the option violates a hard constraint
 
 
-def _tp_sizes(gpu_count: int) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def _tp_sizes(gpu_count: int) -> tuple[int, ...]:
     sizes = {1 << i for i in range(11) if 1 << i <= gpu_count} | {gpu_count}
-    return sorted(sizes)
+    return tuple(sorted(sizes))
 
 
 def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
@@ -122,7 +124,7 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
     exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.layout.precision, req.concurrent_sequences)
     line = roofline(model, arch, chosen_fit.layout.precision, chosen_fit.layout.kv, gpu, tp, req.context_tokens,
-                    req.concurrent_sequences)
+                    req.concurrent_sequences, explain=not brief)
     speed_text = ""
     if exact is not None:
         tps_replica = exact.output_tokens_per_s

@@ -52,12 +52,19 @@ def _usable(bench: str, stats: dict[str, BenchStats]) -> bool:
     return st is not None and st.models >= 2 and st.highest != st.lowest
 
 
+def category_benchmarks(catalog: DecisionCatalog, category: str) -> tuple[str, ...]:
+    """The category's benchmark ids in catalog order, kept per catalog: every quality term of every ranked model in
+    every what-if asks for them (a scan of the whole benchmark table each time)."""
+    return catalog.derived(("category_benchmarks", category),
+                           lambda: tuple(b for b, info in catalog.benchmarks.items() if info.category == category))
+
+
 def comparable_benchmarks(category: str, model_ids: list[str], catalog: DecisionCatalog, rep: dict,
                           stats: dict[str, BenchStats]) -> tuple[tuple[str, ...], bool]:
     """The benchmarks a category's average is taken over, so that every ranked model is measured on the same ones:
     those that every ranked model with a score in the category has; when they share none, the one most of them
     have (a model without it gets no value for the category: left out, not zero)."""
-    benches = [b for b, info in catalog.benchmarks.items() if info.category == category and _usable(b, stats)]
+    benches = [b for b in category_benchmarks(catalog, category) if _usable(b, stats)]
     having = {m: {b for b in benches if (m, b) in rep} for m in model_ids}
     having = {m: bs for m, bs in having.items() if bs}
     if not having:
@@ -75,7 +82,7 @@ def quality_term(category: str, weight: float, model_id: str, catalog: DecisionC
     evidence = []
     own = []
     over, shared_by_all = comparable if comparable is not None else (None, True)
-    for bench in sorted(b for b, info in catalog.benchmarks.items() if info.category == category):
+    for bench in sorted(category_benchmarks(catalog, category)):
         if (model_id, bench) in rep and _usable(bench, stats):
             own.append(catalog.benchmarks[bench].name)
         if over is not None and bench not in over:
