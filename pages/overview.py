@@ -27,8 +27,7 @@ st.caption("Quality against price and size across the catalog. Pick a benchmark 
 
 build_id = common.require_catalog()
 choices = common.view_choices(build_id)
-bench = common.benchmarks_table(build_id)
-bench_names = dict(zip(bench["benchmark_id"], bench["name"]))
+bench_names = dict(choices.benchmark_names)
 bench_options = sorted(bench_names, key=lambda b: bench_names[b].lower())
 categories = sorted(choices.categories)
 today = dt.date.today()

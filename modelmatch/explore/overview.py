@@ -37,12 +37,20 @@ def model_filter(state: OverviewState) -> ModelFilter:
     )
 
 
+# What a link may name, in one query (a first visit asks it before anything is cached): each model's id, vendor and
+# family, each benchmark's id, category and name.
+CHOICES_SQL = ("SELECT 'model' AS kind, model_id AS id, vendor AS a, family AS b FROM models UNION ALL "
+               "SELECT 'benchmark', benchmark_id, category, name FROM benchmarks")
+
+
 def choices(reader: CatalogReader) -> Choices:
-    models = reader.query("SELECT model_id, vendor, family FROM models")
-    bench = reader.query("SELECT benchmark_id, category FROM benchmarks")
-    return Choices(model_ids=frozenset(models["model_id"]), benchmark_ids=frozenset(bench["benchmark_id"]),
-                   categories=frozenset(bench["category"]), vendors=frozenset(models["vendor"]),
-                   families=frozenset(models["family"]))
+    rows = reader.rows(CHOICES_SQL)
+    models = [(i, a, b) for kind, i, a, b in rows if kind == "model"]
+    bench = [(i, a, b) for kind, i, a, b in rows if kind == "benchmark"]
+    return Choices(model_ids=frozenset(m[0] for m in models), benchmark_ids=frozenset(b[0] for b in bench),
+                   categories=frozenset(b[1] for b in bench), vendors=frozenset(m[1] for m in models),
+                   families=frozenset(m[2] for m in models),
+                   benchmark_names=tuple((b[0], b[2]) for b in sorted(bench, key=lambda b: (b[1], b[2]))))
 
 
 def most_covered_benchmark(charted_scores: pd.DataFrame) -> str | None:

@@ -58,6 +58,7 @@ class Choices:
     categories: frozenset[str] = frozenset()
     vendors: frozenset[str] = frozenset()
     families: frozenset[str] = frozenset()
+    benchmark_names: tuple[tuple[str, str], ...] = ()  # (benchmark_id, name), for the pages' benchmark boxes
 
 
 @dataclass

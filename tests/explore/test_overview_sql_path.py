@@ -95,3 +95,16 @@ def test_default_benchmark_breaks_ties_by_smallest_id_like_the_pandas_path(fixtu
     reader = CatalogReader(db)
     ids = reader.query("SELECT model_id FROM models")["model_id"].tolist()
     assert overview.default_benchmark(reader, ids) == old_default_benchmark(reader, ids) == twin["benchmark_id"]
+
+
+def test_choices_in_one_query_match_the_two_table_reads(real_catalog):
+    """What a link may name, read in one query: the same sets as reading the models and benchmarks tables apart, and
+    the benchmark names in the order the benchmark table lists them (category, then name)."""
+    reader = CatalogReader(real_catalog)
+    models = reader.query("SELECT model_id, vendor, family FROM models")
+    bench = reader.query("SELECT benchmark_id, category, name FROM benchmarks ORDER BY category, name")
+    got = overview.choices(reader)
+    assert got.model_ids == frozenset(models["model_id"]) and got.vendors == frozenset(models["vendor"])
+    assert got.families == frozenset(models["family"])
+    assert got.benchmark_ids == frozenset(bench["benchmark_id"]) and got.categories == frozenset(bench["category"])
+    assert list(got.benchmark_names) == list(zip(bench["benchmark_id"], bench["name"]))
