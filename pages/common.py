@@ -360,8 +360,10 @@ def _skip_streamlit_repl_check() -> None:
     To decide whether to print "use streamlit run", Streamlit's first element calls inspect.stack(), which resolves
     the source file of every module loaded so far: once pandas, Altair and DuckDB are in, that is 150-200 ms of the
     first visitor's first page on this machine (a fifth of a cold Overview). Under `streamlit run` the answer is
-    always no, and Streamlit keeps it in this flag so that it asks once; setting it first means it never asks.
-    tests/pages/test_first_run_work.py fails if a Streamlit upgrade moves the check.
+    always no and nothing is printed, and Streamlit keeps it in this flag so that it asks once; setting it first
+    means it never asks. (Started the wrong way, as `python app.py`, the app no longer gets Streamlit's one-line
+    hint to use `streamlit run`; the README says how to start it.) tests/pages/test_first_run_work.py fails if a
+    Streamlit upgrade moves the check.
     """
     from streamlit import delta_generator
 
