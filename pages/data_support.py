@@ -39,6 +39,7 @@ class CoverageView:
     matrix: object  # pyarrow.Table: one row per model (its index), one column per field, each cell a tier
     checks: list[dict]  # the parameter-count checks that did not verify, with both numbers
 
+
 HOW_TO_FALLBACK = """1. Open the official sources: model card or README, `config.json`, tech report, the provider's pricing page.
 2. Add one row to the vendor's file in `data/models/`.
 3. `python -m ingest fetch hf-config <model_id>` writes its architecture row from `config.json` (or type it into

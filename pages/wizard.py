@@ -243,7 +243,7 @@ else:
                             else f"${c.alternative.usd_per_month:,.0f} per month")
                 st.caption(f"Alternative: {c.alternative.text} ({alt_cost})")
             terms = pa.Table.from_pylist([{"term": t.category, "weight": t.weight, "value": t.value,
-                                   "contribution": t.contribution, "how": t.how} for t in c.terms])
+                                           "contribution": t.contribution, "how": t.how} for t in c.terms])
             st.dataframe(terms, hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
                 "weight": st.column_config.NumberColumn(format="percent"),
                 "value": st.column_config.NumberColumn("normalized value", format="%.2f"),
@@ -255,9 +255,9 @@ else:
                          "normalized": e.normalized, "other rows": e.other_rows, "source": e.source_url}
                         for t in c.terms for e in t.evidence]
             if evidence:
-                st.dataframe(pa.Table.from_pylist(evidence), hide_index=True, width="stretch", **common.WHOLE_TABLE, column_config={
-                    "normalized": st.column_config.NumberColumn(format="%.2f"),
-                    "source": st.column_config.LinkColumn(display_text="source")})
+                st.dataframe(pa.Table.from_pylist(evidence), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                             column_config={"normalized": st.column_config.NumberColumn(format="%.2f"),
+                                            "source": st.column_config.LinkColumn(display_text="source")})
             for u in c.unverified:
                 st.warning(f"Cannot confirm {u.requirement}: {u.detail}")
             if c.confirmed:
@@ -267,22 +267,24 @@ else:
 
 st.subheader(f"Why not: {len(result.excluded)} excluded")
 if result.excluded:
-    st.dataframe(pa.Table.from_pylist([{"model": e.display_name, "model_id": e.model_id, "why not": "; ".join(e.reasons)}
-                               for e in result.excluded]), hide_index=True, width="stretch", **common.WHOLE_TABLE,
-                 column_order=["model", "why not"],
+    st.dataframe(pa.Table.from_pylist([{"model": e.display_name, "model_id": e.model_id,
+                                        "why not": "; ".join(e.reasons)} for e in result.excluded]),
+                 hide_index=True, width="stretch", **common.WHOLE_TABLE, column_order=["model", "why not"],
                  column_config={"why not": st.column_config.TextColumn(width="large")})
 
 if result.sensitivity:
     st.subheader("What would change the answer")
     st.dataframe(pa.Table.from_pylist([{"if": s.label, "eligible": s.eligible, "top pick": s.top_display_name,
-                                "what changes": s.text} for s in result.sensitivity]), hide_index=True,
-                 width="stretch", **common.WHOLE_TABLE, column_config={"what changes": st.column_config.TextColumn(width="large")})
+                                        "what changes": s.text} for s in result.sensitivity]),
+                 hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                 column_config={"what changes": st.column_config.TextColumn(width="large")})
 
 with st.expander("Why these weights (data/use_case_weights)"):
     st.dataframe(pa.Table.from_pylist([{"use case": cases[u].label, "category": cat, "weight": w, "why": why}
-                               for u in chosen for cat, w, why in cases[u].weights]), hide_index=True,
-                 width="stretch", **common.WHOLE_TABLE, column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
-                                                 "why": st.column_config.TextColumn(width="large")})
+                                       for u in chosen for cat, w, why in cases[u].weights]),
+                 hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                 column_config={"weight": st.column_config.NumberColumn(format="%.2f"),
+                                "why": st.column_config.TextColumn(width="large")})
 
 st.divider()
 st.caption("The same recommendation from the command line (prints exactly this result):")
