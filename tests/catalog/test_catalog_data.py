@@ -31,7 +31,9 @@ REQUIRED_MODELS = [
 OFFICIAL_SOURCES = {
     "github.com": {"QwenLM", "deepseek-ai", "meta-llama", "google-deepmind", "google-gemini", "01-ai", "openai",
                    "anthropics", "mistralai", "NVIDIA", "ROCm", "mlcommons",
-                   "MoonshotAI"},  # Kimi's README: its own evaluation table, measuring DeepSeek-V3.2 and Qwen3-VL
+                   # Kimi's README: its own evaluation table, measuring DeepSeek-V3.2 and Qwen3-VL; HunyuanOCR's and
+                   # STEP3-VL's READMEs: their own tables with Qwen3-VL columns
+                   "MoonshotAI", "Tencent-Hunyuan", "stepfun-ai"},
     "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai",
                        "zai-org"},  # GLM-5's model card: its own evaluation table, measuring DeepSeek-V3.2
     "qwenlm.github.io": None, "qwen.ai": None, "qwen.readthedocs.io": None, "modelscope.cn": None,
@@ -43,7 +45,8 @@ OFFICIAL_SOURCES = {
     "www.amd.com": None, "rocm.docs.amd.com": None,
     # An inference provider's own pricing page is the official source for that provider's price.
     "support.huaweicloud.com": None,
-    "www.together.ai": None, "deepinfra.com": None,
+    "www.together.ai": None, "deepinfra.com": None, "docs.together.ai": None, "docs.fireworks.ai": None,
+    "novita.ai": None,
 }
 SOURCED_TABLES = ["models", "architectures", "scores", "prices", "licenses", "gpus"]
 
@@ -131,7 +134,8 @@ def test_another_vendors_report_names_who_measured_it(reader):
     assert int(legacy["n"].iloc[0]) == 0
     by = reader.query("SELECT DISTINCT m.vendor, s.measured_by FROM scores s JOIN models m USING (model_id) "
                       "WHERE s.measured_by IS NOT NULL")
-    assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek", "Moonshot AI", "Zhipu AI (Z.ai)"}
+    assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek", "Moonshot AI", "Zhipu AI (Z.ai)", "Tencent",
+                                         "StepFun"}
     assert not (by["vendor"] == by["measured_by"]).any(), "a vendor's own report marked as measured by itself"
 
 
