@@ -135,7 +135,7 @@ def test_another_vendors_report_names_who_measured_it(reader):
     by = reader.query("SELECT DISTINCT m.vendor, s.measured_by FROM scores s JOIN models m USING (model_id) "
                       "WHERE s.measured_by IS NOT NULL")
     assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek", "Moonshot AI", "Zhipu AI (Z.ai)", "Tencent",
-                                         "StepFun"}
+                                      "StepFun"}
     assert not (by["vendor"] == by["measured_by"]).any(), "a vendor's own report marked as measured by itself"
 
 

@@ -28,7 +28,6 @@ SETTINGS = {
     "deepseek-reasoner": "thinking",
     "reasoning mode on": "thinking",
 }
-BENCHMARK = FIXTURE_ROWS["scores"][0]["benchmark_id"]
 
 
 def _data_with_mode_cases(data_dir):
