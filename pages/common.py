@@ -7,6 +7,7 @@ that a rebuilt catalog is never answered from the previous build's cache.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,5 +371,17 @@ def _skip_streamlit_repl_check() -> None:
     delta_generator._use_warning_has_been_displayed = True
 
 
+def _freeze_what_the_server_keeps() -> None:
+    """Move everything alive now out of the cyclic collector's passes, once per process (at this module's import).
+
+    By now the process has imported Streamlit, pandas, Altair, DuckDB and the app's modules, objects that live as
+    long as the server. Left in the collector's oldest generation, they were walked by every full collection: one
+    landed in every few reruns of a page and took 60-70 ms of it (an Overview rerun of 40 ms took 115). Frozen,
+    those passes walk only what visitors' runs make. Objects still freed by reference counting are freed as before.
+    """
+    gc.freeze()
+
+
 _skip_streamlit_repl_check()
 _leave_pages_directory_mode()
+_freeze_what_the_server_keeps()

@@ -1,7 +1,7 @@
 """The first page of a new process does not pay for Streamlit's REPL check: before its first element Streamlit asked
 inspect.stack() whether it runs in a Python REPL, which resolves the source file of every loaded module (150-200 ms
-of a cold Overview once pandas, Altair and DuckDB are loaded). Each case runs in a fresh interpreter, since the check
-happens once per process."""
+of a cold Overview once pandas, Altair and DuckDB are loaded), and after it the imported modules are frozen out of the
+cyclic collector's full passes. Each case runs in a fresh interpreter, since both happen once per process."""
 
 from __future__ import annotations
 
@@ -55,3 +55,47 @@ def test_a_plain_streamlit_script_makes_the_repl_check_once(tmp_path, fixture_da
 @pytest.mark.parametrize("page", ["pages/overview.py", "pages/models.py"])
 def test_the_first_page_of_a_process_makes_no_repl_check_regression(tmp_path, live_catalog, page):
     assert repl_checks(tmp_path, live_catalog.parent, REPO_ROOT / "app.py", page) == 0
+
+
+# One fresh process: run a page once, then say in which of the collector's generations the imported modules' objects
+# are (pandas' DataFrame class, the catalog reader's class), or "frozen" when none holds them.
+WHERE_THE_IMPORTS_ARE = '''import gc, json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+if sys.argv[2]:
+    at.switch_page(sys.argv[2])
+at.run()
+assert not at.exception, [e.message for e in at.exception]
+import pandas
+from modelmatch.catalog.reader import CatalogReader
+def generation(obj):
+    return next((g for g in range(3) if any(o is obj for o in gc.get_objects(generation=g))), "frozen")
+print(json.dumps({"DataFrame": generation(pandas.DataFrame), "CatalogReader": generation(CatalogReader)}))
+'''
+
+
+def where_the_imports_are(tmp_path: Path, data_dir: Path, script: Path, page: str = "") -> dict:
+    env = {**os.environ, "MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb"),
+           "PYTHONPATH": str(REPO_ROOT)}
+    worker = tmp_path / "where_the_imports_are.py"
+    worker.write_text(WHERE_THE_IMPORTS_ARE)
+    proc = subprocess.run([sys.executable, str(worker), str(script), page], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_plain_streamlit_script_leaves_its_imports_to_the_collector(tmp_path, fixture_data_dir):
+    # The premise: without the app, what a page imported stays in a generation that full collections walk.
+    script = tmp_path / "plain.py"
+    script.write_text('import pandas\nimport streamlit as st\nfrom modelmatch.catalog.reader import CatalogReader\n'
+                      'st.title("Plain page")\n')
+    assert "frozen" not in where_the_imports_are(tmp_path, fixture_data_dir, script).values()
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/models.py"])
+def test_a_full_collection_in_a_rerun_does_not_walk_the_imported_modules_regression(tmp_path, live_catalog, page):
+    """A full collection landed in every few reruns and walked every imported module (an Overview rerun of 40 ms
+    took 115); after the first page of a process they are frozen out of it."""
+    assert where_the_imports_are(tmp_path, live_catalog.parent, REPO_ROOT / "app.py", page) == {
+        "DataFrame": "frozen", "CatalogReader": "frozen"}
