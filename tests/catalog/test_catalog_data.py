@@ -31,9 +31,9 @@ REQUIRED_MODELS = [
 OFFICIAL_SOURCES = {
     "github.com": {"QwenLM", "deepseek-ai", "meta-llama", "google-deepmind", "google-gemini", "01-ai", "openai",
                    "anthropics", "mistralai", "NVIDIA", "ROCm", "mlcommons",
-                   # Kimi's README: its own evaluation table, measuring DeepSeek-V3.2 and Qwen3-VL; HunyuanOCR's and
-                   # STEP3-VL's READMEs: their own tables with Qwen3-VL columns
-                   "MoonshotAI", "Tencent-Hunyuan", "stepfun-ai"},
+                   # Kimi's README: its own evaluation table, measuring DeepSeek-V3.2 and Qwen3-VL; HunyuanOCR's,
+                   # STEP3-VL's and dots.ocr's READMEs: their own tables with Qwen3-VL columns
+                   "MoonshotAI", "Tencent-Hunyuan", "stepfun-ai", "rednote-hilab"},
     "huggingface.co": {"Qwen", "deepseek-ai", "meta-llama", "google", "01-ai", "mistralai",
                        "zai-org"},  # GLM-5's model card: its own evaluation table, measuring DeepSeek-V3.2
     "qwenlm.github.io": None, "qwen.ai": None, "qwen.readthedocs.io": None, "modelscope.cn": None,
@@ -135,7 +135,7 @@ def test_another_vendors_report_names_who_measured_it(reader):
     by = reader.query("SELECT DISTINCT m.vendor, s.measured_by FROM scores s JOIN models m USING (model_id) "
                       "WHERE s.measured_by IS NOT NULL")
     assert set(by["measured_by"]) <= {"Alibaba", "DeepSeek", "Moonshot AI", "Zhipu AI (Z.ai)", "Tencent",
-                                      "StepFun"}
+                                      "StepFun", "rednote"}
     assert not (by["vendor"] == by["measured_by"]).any(), "a vendor's own report marked as measured by itself"
 
 
