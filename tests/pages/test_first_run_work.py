@@ -34,15 +34,20 @@ print(json.dumps({"repl_checks": len(calls)}))
 '''
 
 
-def repl_checks(tmp_path: Path, data_dir: Path, script: Path, page: str = "") -> int:
+def first_page_report(tmp_path: Path, worker_code: str, data_dir: Path, script: Path, page: str = "") -> dict:
+    """Run worker_code (one of the workers above) in a fresh interpreter on the script and page; its JSON line."""
     env = {**os.environ, "MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb"),
            "PYTHONPATH": str(REPO_ROOT)}
-    worker = tmp_path / "count_repl_checks.py"
-    worker.write_text(COUNT_REPL_CHECKS)
+    worker = tmp_path / "first_page_worker.py"
+    worker.write_text(worker_code)
     proc = subprocess.run([sys.executable, str(worker), str(script), page], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])["repl_checks"]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def repl_checks(tmp_path: Path, data_dir: Path, script: Path, page: str = "") -> int:
+    return first_page_report(tmp_path, COUNT_REPL_CHECKS, data_dir, script, page)["repl_checks"]
 
 
 def test_a_plain_streamlit_script_makes_the_repl_check_once(tmp_path, fixture_data_dir):
@@ -75,14 +80,7 @@ print(json.dumps({"DataFrame": generation(pandas.DataFrame), "CatalogReader": ge
 
 
 def where_the_imports_are(tmp_path: Path, data_dir: Path, script: Path, page: str = "") -> dict:
-    env = {**os.environ, "MODELMATCH_DATA_DIR": str(data_dir), "MODELMATCH_CATALOG": str(data_dir / "catalog.duckdb"),
-           "PYTHONPATH": str(REPO_ROOT)}
-    worker = tmp_path / "where_the_imports_are.py"
-    worker.write_text(WHERE_THE_IMPORTS_ARE)
-    proc = subprocess.run([sys.executable, str(worker), str(script), page], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return first_page_report(tmp_path, WHERE_THE_IMPORTS_ARE, data_dir, script, page)
 
 
 def test_a_plain_streamlit_script_leaves_its_imports_to_the_collector(tmp_path, fixture_data_dir):
