@@ -144,10 +144,12 @@ class Staging:
             return None  # a lone CR ends a line for Python's csv module: line numbers would need the careful door
         if quote_beside_blank(data):
             return None
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+        # Plain ASCII is valid UTF-8: checking that is ~10x faster than decoding, and big CSVs are mostly ASCII.
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
         header = _header(data, table)
         if header is None:
             return None

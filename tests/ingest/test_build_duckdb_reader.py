@@ -120,6 +120,35 @@ def test_tricky_files_read_the_same_by_both_readers(fixture_data_dir, monkeypatc
     assert rows == [(r.file, r.line, r.values) for r in by_python.tables["gpus"]]
 
 
+@pytest.mark.parametrize("notes, door", [("Zürich 東京 ünïcode".encode(), "duckdb"), (b"caf\xe9", "python")])
+def test_files_beyond_ascii_read_the_same_by_both_readers(fixture_data_dir, monkeypatch, notes, door):
+    """A plain-ASCII file skips the UTF-8 decode; a file with other UTF-8 text is still decoded and read by DuckDB,
+    and one that is not UTF-8 is left to Python, which reports it: the same rows and problems either way."""
+    gpu_file = fixture_data_dir / "gpus" / "fixture.csv"
+    row = GPU_ROW.format(n=1, memory="80", notes="NOTES").encode().replace(b"NOTES", notes)
+    gpu_file.write_bytes(GPU_HEADER.encode() + b"\n" + row + b"\n")
+    doors = {}
+    real = staging.Staging.try_add_file
+
+    def spy(self, table, file_index, data):
+        staged = real(self, table, file_index, data)
+        doors[table.name] = "python" if staged is None else "duckdb"
+        return staged
+
+    monkeypatch.setattr(staging.Staging, "try_add_file", spy)
+    both = validate(fixture_data_dir)
+    assert doors["gpus"] == door
+    rows = [(r.file, r.line, r.values) for r in both.tables["gpus"]]
+    python_only(monkeypatch)
+    by_python = validate(fixture_data_dir)
+    assert (both.problems, both.warnings) == (by_python.problems, by_python.warnings)
+    assert rows == [(r.file, r.line, r.values) for r in by_python.tables["gpus"]]
+    if door == "duckdb":
+        assert rows[0][2]["notes"] == notes.decode()
+    else:
+        assert any(p.file.endswith("gpus/fixture.csv") for p in both.problems), both.problems
+
+
 def test_lines_of_a_large_file_read_by_duckdb_are_the_csv_lines(fixture_data_dir, fast_door_files):
     """A file big enough for DuckDB to read in parallel; a missing model and a duplicate far down are reported at
     their own lines, found by SQL over the rows DuckDB read."""

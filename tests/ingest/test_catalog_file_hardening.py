@@ -71,6 +71,35 @@ def test_catalog_file_that_vanishes_mid_read_is_a_reason(tmp_path, monkeypatch):
         read_regular_file(path)
 
 
+def _grow_when_sized(monkeypatch, path, extra: bytes) -> None:
+    """The file gets `extra` appended right after the reader took its size (fstat on the open file)."""
+    real_fstat = os.fstat
+
+    def fstat_then_grow(fd):
+        sized = real_fstat(fd)
+        with open(path, "ab") as f:
+            f.write(extra)
+        return sized
+
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
+
+
+def test_catalog_file_that_grows_while_read_is_read_to_its_end(tmp_path, monkeypatch):
+    """The first read asks for the size fstat gave; what was appended after it is read on, not cut off."""
+    path = tmp_path / "growing.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    _grow_when_sized(monkeypatch, path, b"3,4\n" * 300_000)
+    assert read_regular_file(path) == b"a,b\n1,2\n" + b"3,4\n" * 300_000
+
+
+def test_catalog_file_that_grows_past_the_bound_while_read_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "growing.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    _grow_when_sized(monkeypatch, path, b"3,4\n" * 100)
+    with pytest.raises(DataFileError, match="grew past the 100-byte limit"):
+        read_regular_file(path, max_bytes=100)
+
+
 def test_catalog_file_problems_keep_the_app_serving_the_last_good_catalog(data_and_live_catalog, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
