@@ -24,18 +24,24 @@ def duckdb_reads_small_files_too(monkeypatch):
     monkeypatch.setattr(staging, "FAST_DOOR_MIN_BYTES", 0)
 
 
-@pytest.fixture
-def fast_door_files(monkeypatch) -> list[int | None]:
-    """What each try of the DuckDB reader returned (rows staged, or None when it left the file to Python)."""
-    seen: list[int | None] = []
+def spy_on_fast_door(monkeypatch, note) -> None:
+    """note(table, staged) after each try of the DuckDB reader (rows staged, or None when it left the file to
+    Python)."""
     real = staging.Staging.try_add_file
 
     def spy(self, table, file_index, data):
         staged = real(self, table, file_index, data)
-        seen.append(staged)
+        note(table, staged)
         return staged
 
     monkeypatch.setattr(staging.Staging, "try_add_file", spy)
+
+
+@pytest.fixture
+def fast_door_files(monkeypatch) -> list[int | None]:
+    """What each try of the DuckDB reader returned (rows staged, or None when it left the file to Python)."""
+    seen: list[int | None] = []
+    spy_on_fast_door(monkeypatch, lambda table, staged: seen.append(staged))
     return seen
 
 
@@ -128,14 +134,8 @@ def test_files_beyond_ascii_read_the_same_by_both_readers(fixture_data_dir, monk
     row = GPU_ROW.format(n=1, memory="80", notes="NOTES").encode().replace(b"NOTES", notes)
     gpu_file.write_bytes(GPU_HEADER.encode() + b"\n" + row + b"\n")
     doors = {}
-    real = staging.Staging.try_add_file
-
-    def spy(self, table, file_index, data):
-        staged = real(self, table, file_index, data)
-        doors[table.name] = "python" if staged is None else "duckdb"
-        return staged
-
-    monkeypatch.setattr(staging.Staging, "try_add_file", spy)
+    spy_on_fast_door(monkeypatch, lambda table, staged: doors.__setitem__(
+        table.name, "python" if staged is None else "duckdb"))
     both = validate(fixture_data_dir)
     assert doors["gpus"] == door
     rows = [(r.file, r.line, r.values) for r in both.tables["gpus"]]
