@@ -104,6 +104,7 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
                         [[f.relpath, f.sha256, f.rows] for f in result.files])
         con.execute("CREATE TABLE build_tables (table_name VARCHAR, rows BIGINT)")
         con.executemany("INSERT INTO build_tables VALUES (?, ?)", [[k, v] for k, v in counts.items()])
+        con.execute(f"CHECKPOINT {NEW_CATALOG}")
         record_changes(con, previous, progress)
         con.execute(f"CHECKPOINT {NEW_CATALOG}")
     finally:

@@ -54,24 +54,27 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _key_sql(table: Table) -> str:
-    parts = ", ".join(f"coalesce(CAST({_q(k)} AS VARCHAR), '')" for k in table.key)
-    return f"concat_ws('{KEY_SEPARATOR}', {parts})"
+def _as_text(expression: str) -> str:
+    return f"coalesce(CAST({expression} AS VARCHAR), '')"
 
 
-def _hash_sql(columns: list[str]) -> str:
-    # chr(31) (unit separator) cannot be confused with text in a cell; NULL is spelled differently from ''.
-    # A 64-bit hash, not md5: both sides are hashed in the same process, only to spot a changed row (a collision,
-    # about 1 in 2^64 per row, would only leave one change out of the report); md5 was a third of a 900,000-row
-    # rebuild's time.
-    parts = ", ".join(f"coalesce(CAST({_q(c)} AS VARCHAR), chr(30))" for c in columns)
-    return f"hash(concat_ws(chr(31), {parts}))"
+def _row_key_sql(table: Table, side: str) -> str:
+    """The key as the Data page shows it: each part as text, an empty part for NULL."""
+    return f"concat_ws('{KEY_SEPARATOR}', {', '.join(_as_text(f'{side}.{_q(k)}') for k in table.key)})"
 
 
-def _previous_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
-                       "AND table_name = ? ORDER BY ordinal_position", [PREVIOUS, table]).fetchall()
-    return [r[0] for r in rows]
+def _column_types(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> dict[str, str]:
+    rows = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+                       "AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                       [catalog, table]).fetchall()
+    return dict(rows)
+
+
+def _comparable(column: str, same_type: bool) -> str:
+    # A column both builds type alike is compared and hashed as it is stored: a text copy of every cell of a
+    # 900,000-row table was two thirds of a rebuild's comparison. One whose type changed between builds is compared
+    # as text, so 1 (BIGINT) and 1 (INTEGER) are still the same value.
+    return _q(column) if same_type else f"CAST({_q(column)} AS VARCHAR)"
 
 
 def record_changes(con: duckdb.DuckDBPyConnection, previous: Path | None,
@@ -80,6 +83,7 @@ def record_changes(con: duckdb.DuckDBPyConnection, previous: Path | None,
     con.execute("CREATE TABLE build_previous (previous_build_id VARCHAR)")
     con.execute("CREATE TABLE build_changes (table_name VARCHAR, added BIGINT, changed BIGINT, removed BIGINT)")
     con.execute("CREATE TABLE build_change_rows (table_name VARCHAR, change VARCHAR, row_key VARCHAR)")
+    current = con.execute("SELECT current_database()").fetchone()[0]
     previous_id = _attach_previous(con, previous)
     con.execute("INSERT INTO build_previous VALUES (?)", [previous_id])
     try:
@@ -88,21 +92,30 @@ def record_changes(con: duckdb.DuckDBPyConnection, previous: Path | None,
                 count = con.execute(f"SELECT count(*) FROM main.{_q(table.name)}").fetchone()[0]
                 con.execute("INSERT INTO build_changes VALUES (?, ?, 0, 0)", [table.name, count])
                 continue
-            old_columns = _previous_columns(con, table.name)
-            common = [c for c in table.column_names if c in old_columns]
-            if set(table.key) <= set(old_columns):
-                old_select = (f"SELECT {_key_sql(table)} AS k, {_hash_sql(common)} AS h "
-                              f"FROM {PREVIOUS}.{_q(table.name)}")
+            old_types = _column_types(con, PREVIOUS, table.name)
+            new_types = _column_types(con, current, table.name)
+            same = {c: old_types.get(c) == new_types.get(c) for c in table.column_names}
+            common = [c for c in table.column_names if c in old_types]
+            keys = ", ".join(f"{_comparable(k, same[k])} AS {_q(k)}" for k in table.key)
+            if set(table.key) <= set(old_types):
+                hashed = f"hash({', '.join(_comparable(c, same[c]) for c in common)})"
+                old_select = f"SELECT {keys}, {hashed} AS h, true AS present FROM {PREVIOUS}.{_q(table.name)}"
             else:  # the table is new (or re-keyed) in this build: every row counts as added
-                old_select = "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS h WHERE false"
-                common = common or table.column_names
-            new_select = f"SELECT {_key_sql(table)} AS k, {_hash_sql(common)} AS h FROM main.{_q(table.name)}"
+                hashed = "NULL::UBIGINT"
+                old_select = f"SELECT {keys}, {hashed} AS h, true AS present FROM main.{_q(table.name)} WHERE false"
+            new_select = f"SELECT {keys}, {hashed} AS h, true AS present FROM main.{_q(table.name)}"
+            # A NULL key part is the same as an empty one (a text key's empty cell is NULL in one build and could
+            # be '' in an older one); a typed part matches as typed, NULL with NULL.
+            match = " AND ".join(
+                f"coalesce(n.{_q(k)}, '') = coalesce(o.{_q(k)}, '')" if new_types.get(k) == "VARCHAR" or not same[k]
+                else f"n.{_q(k)} IS NOT DISTINCT FROM o.{_q(k)}" for k in table.key)
             con.execute(f"""
                 INSERT INTO build_change_rows
-                SELECT ?, CASE WHEN o.k IS NULL THEN 'added' WHEN n.k IS NULL THEN 'removed' ELSE 'changed' END,
-                       coalesce(n.k, o.k)
-                FROM ({new_select}) n FULL OUTER JOIN ({old_select}) o ON n.k = o.k
-                WHERE o.k IS NULL OR n.k IS NULL OR n.h <> o.h
+                SELECT ?, CASE WHEN o.present IS NULL THEN 'added' WHEN n.present IS NULL THEN 'removed'
+                               ELSE 'changed' END,
+                       CASE WHEN n.present THEN {_row_key_sql(table, 'n')} ELSE {_row_key_sql(table, 'o')} END
+                FROM ({new_select}) n FULL OUTER JOIN ({old_select}) o ON {match}
+                WHERE o.present IS NULL OR n.present IS NULL OR n.h <> o.h
             """, [table.name])
             con.execute("""
                 INSERT INTO build_changes

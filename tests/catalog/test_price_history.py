@@ -152,6 +152,32 @@ def test_build_records_rows_added_changed_and_removed(fixture_data_dir, tmp_path
     ]
 
 
+def test_rebuild_over_a_catalog_typed_differently_reports_only_real_changes(fixture_data_dir, tmp_path):
+    """Columns are compared as stored when both builds type them alike; a column whose type changed between builds
+    (here a key part and a price now DATE / DOUBLE, text before) or that the older build lacked must not make
+    every row look changed."""
+    import duckdb
+
+    db = tmp_path / "c.duckdb"
+    build(fixture_data_dir, db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("ALTER TABLE prices ALTER effective_from TYPE VARCHAR")
+        con.execute("ALTER TABLE prices ALTER output_usd_per_mtok TYPE VARCHAR")
+        con.execute("ALTER TABLE models DROP COLUMN notes")
+    finally:
+        con.close()
+    rows = [dict(r) for r in FIXTURE_ROWS["prices"]]
+    rows[1]["output_usd_per_mtok"] = "0.40"
+    write_table(fixture_data_dir, "prices", rows)
+    build(fixture_data_dir, db)
+    changes = read_changes(CatalogReader(db))
+    counts = {t.table: (t.added, t.changed, t.removed) for t in changes.tables}
+    assert counts["prices"] == (0, 1, 0) and counts["models"] == (0, 0, 0)
+    assert sorted(map(tuple, changes.rows.values.tolist())) == [
+        ("prices", "changed", "TestCloud · beta-chat ·  · 2025-09-05")]
+
+
 def test_build_over_an_unreadable_file_records_no_previous_build(fixture_data_dir, tmp_path):
     db = tmp_path / "c.duckdb"
     db.write_bytes(b"not a duckdb file")
