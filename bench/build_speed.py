@@ -5,7 +5,8 @@ SYNTHETIC DATA FOR BENCHMARKS ONLY (bench/synthetic_catalog.py: 5,000 models x 6
 score rows by default), written to a temporary folder; the repository's data/ is built too, for the comparison.
 
     python -m bench.build_speed                      # 900,000 score rows, 3 interleaved rounds
-    python -m bench.build_speed --base main          # also the build at another commit, and the row comparison
+    python -m bench.build_speed --base main          # also the build and rebuild at another commit, interleaved
+                                                     # with ours, and the row comparison
     python -m bench.build_speed --models 500 --rounds 1 --base main
 
 Each figure comes from its own child process: wall seconds of the work, CPU seconds (user + system, all threads:
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", type=int, default=60)
     parser.add_argument("--sources", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of read_csv / build / rebuild")
-    parser.add_argument("--base", help="a commit whose build is timed once and compared row by row")
+    parser.add_argument("--base", help="a commit whose build and rebuild are timed in the same rounds and whose "
+                        "catalog is compared row by row")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="build-speed-") as scratch:
@@ -154,36 +155,35 @@ def main(argv: list[str] | None = None) -> int:
         score_rows = args.models * args.benchmarks * args.sources
         print(f"synthetic catalog: {score_rows:,} score rows, "
               f"{sum(p.stat().st_size for p in data_dir.rglob('*.csv')) / 1e6:.0f} MB of CSV")
-        db_path = scratch_dir / "branch.duckdb"
-        results: dict[str, list[dict]] = {"bare": [], "read_csv": [], "build": [], "rebuild": []}
-        for _ in range(args.rounds):
-            for mode in results:
-                results[mode].append(run_child(mode, data_dir, db_path, REPO_ROOT))
-        rows = [(mode, statistics.median(r["seconds"] for r in runs), statistics.median(r["cpu_s"] for r in runs),
-                 max(r["peak_mb"] for r in runs)) for mode, runs in results.items()]
-        base_db = None
+        # (label, mode, source tree, catalog file): the base commit's build and rebuild run in the same rounds as
+        # ours, so the before/after ratio comes from one interleaved run, not from runs minutes apart.
+        plan = [(mode, mode, REPO_ROOT, scratch_dir / "branch.duckdb")
+                for mode in ("bare", "read_csv", "build", "rebuild")]
         if args.base:
             base_root = export_commit(args.base, scratch_dir / "base")
-            base_db = scratch_dir / "base.duckdb"
-            measured = run_child("build", data_dir, base_db, base_root)
-            rows.append((f"build at {args.base}", measured["seconds"], measured["cpu_s"], measured["peak_mb"]))
+            plan += [(f"{mode} at {args.base}", mode, base_root, scratch_dir / "base.duckdb")
+                     for mode in ("build", "rebuild")]
+        results: dict[str, list[dict]] = {label: [] for label, *_ in plan}
+        for _ in range(args.rounds):
+            for label, mode, source_root, db_path in plan:
+                results[label].append(run_child(mode, data_dir, db_path, source_root))
+        rows = [(label, statistics.median(r["seconds"] for r in runs), statistics.median(r["cpu_s"] for r in runs),
+                 max(r["peak_mb"] for r in runs)) for label, runs in results.items()]
         read_s, read_cpu_s = rows[1][1], rows[1][2]
         print(f"\n{'':24} {'wall s':>8} {'x read_csv':>10} {'CPU s':>8} {'x read_csv':>10} {'peak MB':>8}   "
               f"(medians of {args.rounds} interleaved round(s); peak = max)")
         for name, seconds, cpu_s, peak in rows:
             print(f"{name:24} {seconds:8.2f} {seconds / read_s:10.2f} {cpu_s:8.2f} {cpu_s / read_cpu_s:10.2f} "
                   f"{peak:8.0f}")
-        if base_db is not None:
+        if args.base:
             print()
             for label, folder in (("synthetic", data_dir), ("repository data/", REPO_ROOT / "data")):
                 ours, theirs = scratch_dir / "ours-first.duckdb", scratch_dir / "base-first.duckdb"
                 for path in (ours, theirs):
                     path.unlink(missing_ok=True)
+                # Both first builds (the timed catalogs were rebuilt, so their change records differ).
                 run_child("build", folder, ours, REPO_ROOT)
-                if folder == data_dir:
-                    shutil.copyfile(base_db, theirs)
-                else:
-                    run_child("build", folder, theirs, base_root)
+                run_child("build", folder, theirs, base_root)
                 differences = compare_catalogs(ours, theirs)
                 print(f"{label}: every table equal, row by row in stored order, to the build at {args.base}"
                       if not differences else
