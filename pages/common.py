@@ -118,6 +118,26 @@ def overview_data(build_id: str, state: OverviewState, today: dt.date) -> overvi
     return overview.overview_data(catalog_reader(), state, today)
 
 
+def overview_chart(data: overview.OverviewData, which: str) -> alt.LayerChart:
+    """One of Overview's charts ("price", "size" or "speed") of its points."""
+    if which == "price":
+        return charts.quality_vs_price(overview.priced_points(data), data.score_title)
+    if which == "size":
+        return charts.score_vs_active_params(overview.sized_points(data), data.score_title)
+    return charts.speed_vs_price(overview.measured_points(data))
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
+def overview_chart_spec(build_id: str, state: OverviewState, today: dt.date, which: str) -> dict:
+    """The chart as the Vega-Lite spec st.vega_lite_chart draws, once per filter state: building the Altair chart
+    and validating it against the Vega-Lite schema was over half of a warm rerun of Overview (the downloads build
+    the chart when clicked)."""
+    spec = overview_chart(overview_data(build_id, state, today), which).to_dict()
+    # Altair's default theme only adds a 300 px view size, which st.altair_chart leaves out too (the page sizes it).
+    spec.pop("config", None)
+    return spec
+
+
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def leaderboard(build_id: str, state: OverviewState, category: str) -> pd.DataFrame:
     return overview.leaderboard(catalog_reader(), state, category)

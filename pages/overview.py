@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from modelmatch.explore import charts
+from modelmatch.explore import overview
 
 from modelmatch.catalog import prices
 
@@ -119,7 +119,7 @@ if data.model_count == 0:
             "dates) to see models again.")
     st.stop()
 
-priced = data.points.dropna(subset=["blended_usd_per_mtok"])
+priced = overview.priced_points(data)
 st.write(f"**{data.model_count}** models match; **{len(data.points)}** have a number for "
          f"*{data.score_title}*, **{len(priced)}** of those also have an API price.")
 
@@ -138,31 +138,28 @@ if tab_price.open:
             st.info("None of the matching models with this score has an API price in the catalog. Open-weights "
                     "models you host yourself are on the *Score vs size* tab.")
         else:
-            chart = charts.quality_vs_price(priced, data.score_title)
-            st.altair_chart(chart, width="stretch")
-            common.chart_downloads(chart, "modelmatch-quality-vs-price", "ov_price")
+            st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "price"), width="stretch")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "price"), "modelmatch-quality-vs-price", "ov_price")
             st.caption(f"{prices.BLEND_RULE} {scores.CHARTED_RULE}")
 if tab_size.open:
     with tab_size:
-        sized = data.points.dropna(subset=["params_active_b"])
+        sized = overview.sized_points(data)
         if sized.empty:
             st.info("None of the matching models with this score has a published parameter count.")
         else:
-            chart = charts.score_vs_active_params(sized, data.score_title)
-            st.altair_chart(chart, width="stretch")
-            common.chart_downloads(chart, "modelmatch-score-vs-active-params", "ov_size")
+            st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "size"), width="stretch")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "size"), "modelmatch-score-vs-active-params", "ov_size")
             st.caption("Mixture-of-experts models use only their active parameters per token, which drives speed; "
                        "memory still needs all of them. " + scores.CHARTED_RULE)
 if tab_speed.open:
     with tab_speed:
-        measured = data.measured.dropna(subset=["blended_usd_per_mtok", "output_tokens_per_s"])
+        measured = overview.measured_points(data)
         if measured.empty:
             st.info("No measured speed for these models yet. Speed comes from runs of the measurement harness on "
                     "real GPUs (rows appear here once measured); the planner estimates speed meanwhile.")
         else:
-            chart = charts.speed_vs_price(measured)
-            st.altair_chart(chart, width="stretch")
-            common.chart_downloads(chart, "modelmatch-speed-vs-price", "ov_speed")
+            st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "speed"), width="stretch")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "speed"), "modelmatch-speed-vs-price", "ov_speed")
 if tab_boards.open:
     with tab_boards:
         # A widget that is not drawn loses its state: the category is kept under its own key while another tab is open.

@@ -27,6 +27,19 @@ class OverviewData:
     measured: pd.DataFrame  # measured speed rows of those models, price joined
 
 
+# The points each chart of the page draws (the page says why instead of drawing a chart of none).
+def priced_points(data: OverviewData) -> pd.DataFrame:
+    return data.points.dropna(subset=["blended_usd_per_mtok"])
+
+
+def sized_points(data: OverviewData) -> pd.DataFrame:
+    return data.points.dropna(subset=["params_active_b"])
+
+
+def measured_points(data: OverviewData) -> pd.DataFrame:
+    return data.measured.dropna(subset=["blended_usd_per_mtok", "output_tokens_per_s"])
+
+
 def model_filter(state: OverviewState) -> ModelFilter:
     return ModelFilter(
         vendors=state.vendors, families=state.families, open_weights_only=state.open_weights_only,

@@ -56,6 +56,35 @@ def test_overview_runs_only_the_open_tab(app_env):
     assert not at.get("vega_lite_chart")
 
 
+def test_overview_rerun_draws_its_chart_without_building_it_again(app_env, monkeypatch):
+    """The chart is drawn from a spec cached per filter state: a warm rerun builds no Altair chart (building and
+    validating it was over half of the rerun), and a changed filter draws the new points."""
+    import pyarrow as pa
+
+    from modelmatch.explore import charts
+
+    built: list[list[str]] = []
+    real = charts.quality_vs_price
+
+    def counting(df, *args):
+        built.append(sorted(df["model_id"]))
+        return real(df, *args)
+
+    monkeypatch.setattr(charts, "quality_vs_price", counting)
+    at = open_page("pages/overview.py", benchmark="mmlu")
+
+    def drawn_models() -> list[str]:
+        (dataset,) = at.get("vega_lite_chart")[0].proto.datasets  # Streamlit sends the spec's data as Arrow
+        return sorted(pa.ipc.open_stream(dataset.data.data).read_all().column("model_id").to_pylist())
+
+    assert built == [drawn_models()] and built[0]
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(built) == 1 and drawn_models() == built[0]
+    at.multiselect(key="ov_vendor").set_value(["DeepSeek"]).run()
+    assert len(built) == 2 and drawn_models() == built[1] == [B]
+
+
 def test_overview_leaderboard_category_survives_a_visit_to_another_tab(app_env):
     """The category box is not drawn while another tab is open (a widget not drawn loses its state)."""
     at = open_page("pages/overview.py", benchmark="mmlu")
