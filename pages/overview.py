@@ -139,7 +139,8 @@ if tab_price.open:
                     "models you host yourself are on the *Score vs size* tab.")
         else:
             st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "price"), width="stretch")
-            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "price"), "modelmatch-quality-vs-price", "ov_price")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "price"),
+                                                  "modelmatch-quality-vs-price", "ov_price")
             st.caption(f"{prices.BLEND_RULE} {scores.CHARTED_RULE}")
 if tab_size.open:
     with tab_size:
@@ -148,7 +149,8 @@ if tab_size.open:
             st.info("None of the matching models with this score has a published parameter count.")
         else:
             st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "size"), width="stretch")
-            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "size"), "modelmatch-score-vs-active-params", "ov_size")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "size"),
+                                                  "modelmatch-score-vs-active-params", "ov_size")
             st.caption("Mixture-of-experts models use only their active parameters per token, which drives speed; "
                        "memory still needs all of them. " + scores.CHARTED_RULE)
 if tab_speed.open:
@@ -159,7 +161,8 @@ if tab_speed.open:
                     "real GPUs (rows appear here once measured); the planner estimates speed meanwhile.")
         else:
             st.vega_lite_chart(common.overview_chart_spec(build_id, state, today, "speed"), width="stretch")
-            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "speed"), "modelmatch-speed-vs-price", "ov_speed")
+            common.chart_downloads_built_on_click(lambda: common.overview_chart(data, "speed"),
+                                                  "modelmatch-speed-vs-price", "ov_speed")
 if tab_boards.open:
     with tab_boards:
         # A widget that is not drawn loses its state: the category is kept under its own key while another tab is open.
