@@ -132,10 +132,7 @@ def overview_chart_spec(build_id: str, state: OverviewState, today: dt.date, whi
     """The chart as the Vega-Lite spec st.vega_lite_chart draws, once per filter state: building the Altair chart
     and validating it against the Vega-Lite schema was over half of a warm rerun of Overview (the downloads build
     the chart when clicked)."""
-    spec = overview_chart(overview_data(build_id, state, today), which).to_dict()
-    # Altair's default theme only adds a 300 px view size, which st.altair_chart leaves out too (the page sizes it).
-    spec.pop("config", None)
-    return spec
+    return charts.vega_lite_spec(overview_chart(overview_data(build_id, state, today), which))
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)

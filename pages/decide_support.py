@@ -3,8 +3,10 @@ cached per catalog build. Only pure results are cached (no connections, no keys)
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from modelmatch.explore import charts
 from modelmatch.planning import planner
 from modelmatch.planning.records import DecisionCatalog, load_decision_catalog
 from modelmatch.planning.request import PlanRequest
@@ -31,6 +33,14 @@ def decision_catalog(build_id: str) -> DecisionCatalog:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner=False)
 def plan(build_id: str, request: PlanRequest) -> planner.PlanResult:
     return planner.plan(request, decision_catalog(build_id))
+
+
+@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner=False)
+def kv_curve_spec(build_id: str, request: PlanRequest) -> dict:
+    """The KV-cache-against-context chart of that plan, as drawn: built and validated once per request (it was about
+    a third of a warm rerun of the planner)."""
+    curve = pd.DataFrame([vars(p) for p in plan(build_id, request).kv_curve])
+    return charts.vega_lite_spec(charts.kv_cache_vs_context(curve, request.kv_dtype))
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner="Ranking models…")

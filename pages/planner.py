@@ -7,7 +7,6 @@ the PlanResult.
 import dataclasses
 import json
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -223,15 +222,7 @@ if model_points:
 
 st.subheader("KV cache against context")
 if result.kv_curve:
-    curve = pd.DataFrame([vars(p) for p in result.kv_curve])
-    chart = alt.Chart(curve).mark_line(point=True).encode(
-        x=alt.X("context_tokens:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
-        y=alt.Y("kv_cache_gb:Q", title=f"KV cache of one sequence, {kv_dtype} (GB)"),
-        color=alt.Color("display_name:N", title="model"),
-        tooltip=["display_name", "attention_kind", alt.Tooltip("context_tokens:Q", format=","),
-                 alt.Tooltip("kv_cache_gb:Q", format=".3f")],
-    )
-    st.altair_chart(chart, width="stretch")
+    st.vega_lite_chart(decide_support.kv_curve_spec(build_id, request), width="stretch")
     st.caption("Everything one sequence keeps: sliding-window layers stop growing at their window, hybrid "
                "linear-attention models carry a fixed state (the flat part at short contexts) and grow only on their "
                "full-attention layers, DeepSeek Sparse Attention adds its indexer keys.")

@@ -110,6 +110,26 @@ def grouped_benchmarks(df: pd.DataFrame) -> alt.Chart:
     )
 
 
+def kv_cache_vs_context(curve: pd.DataFrame, kv_dtype: str) -> alt.Chart:
+    """curve (the planner's KV-cache curve): display_name, attention_kind, context_tokens, kv_cache_gb."""
+    return alt.Chart(curve).mark_line(point=True).encode(
+        x=alt.X("context_tokens:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
+        y=alt.Y("kv_cache_gb:Q", title=f"KV cache of one sequence, {kv_dtype} (GB)"),
+        color=alt.Color("display_name:N", title="model"),
+        tooltip=["display_name", "attention_kind", alt.Tooltip("context_tokens:Q", format=","),
+                 alt.Tooltip("kv_cache_gb:Q", format=".3f")],
+    )
+
+
+def vega_lite_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart as the Vega-Lite spec a page draws with st.vega_lite_chart, for a page that caches it: building
+    an Altair chart and validating it against the Vega-Lite schema costs more than the rest of a warm rerun of the
+    page. Altair's default theme only adds a 300 px view size, which st.altair_chart leaves out too."""
+    spec = chart.to_dict()
+    spec.pop("config", None)
+    return spec
+
+
 def to_svg(chart: alt.Chart) -> str:
     import vl_convert as vlc
 

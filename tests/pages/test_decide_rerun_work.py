@@ -59,3 +59,26 @@ def test_a_data_page_rerun_builds_no_coverage_report_again_regression(counted):
     assert not at.exception, [e.message for e in at.exception]
     assert counted["coverage"] == 1
     assert any(m.label == "Parameter counts verified" for m in at.metric)  # the report is still drawn
+
+
+def test_a_planner_rerun_draws_its_kv_chart_without_building_it_again(counted, monkeypatch):
+    """The KV-cache chart is drawn from a spec cached per request: building and validating the Altair chart was about
+    a third of a warm rerun. A changed request (another KV dtype) draws a chart that says it."""
+    import json
+
+    from modelmatch.explore import charts
+
+    built: list[str] = []
+    real = charts.kv_cache_vs_context
+    monkeypatch.setattr(charts, "kv_cache_vs_context", lambda curve, kv_dtype: built.append(kv_dtype) or real(
+        curve, kv_dtype))
+    at = open_page("pages/planner.py", {})
+    (chart,) = at.get("vega_lite_chart")
+    assert len(built) == 1 and built[0] in json.loads(chart.proto.spec)["encoding"]["y"]["title"]
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(built) == 1 and len(at.get("vega_lite_chart")) == 1
+    other = next(d for d in at.selectbox(key="plan_kv_dtype").options if d != built[0])
+    at.selectbox(key="plan_kv_dtype").set_value(other).run()
+    assert built == [built[0], other]
+    assert other in json.loads(at.get("vega_lite_chart")[0].proto.spec)["encoding"]["y"]["title"]
