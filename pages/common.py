@@ -11,7 +11,7 @@ import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import altair as alt
 import pandas as pd
@@ -333,6 +333,29 @@ def chart_downloads_built_on_click(make_chart: Callable[[], alt.Chart], file_ste
                          key=f"{key}_svg", on_click="ignore", icon=":material/download:")
     right.download_button("Chart as PNG", lambda: charts.to_png(make_chart()), f"{file_stem}.png", "image/png",
                           key=f"{key}_png", on_click="ignore", icon=":material/download:")
+
+
+def kept(key: str, default: Any) -> Any:
+    """The last value of the widget `key` drawn in a tab or expander that runs only while open. A widget that is
+    not drawn in a run loses its state, so its value is kept under a key of its own (see `keep`) and given back as
+    the widget's default when it is drawn again (given as the default, not set through session state, so Streamlit
+    does not warn that the widget has both)."""
+    return st.session_state.get(f"{key}__kept", default)
+
+
+def kept_index(key: str, options: Sequence[Any], default: Any = None) -> int:
+    """`kept` for a selectbox: the index of the kept value, else of `default`, else 0 (options can change between
+    visits, e.g. after a rebuild)."""
+    for value in (kept(key, None), default):
+        if value is not None and value in options:
+            return list(options).index(value)
+    return 0
+
+
+def keep(key: str, value: Any) -> Any:
+    """Remember a drawn widget's value for `kept`; returns the value."""
+    st.session_state[f"{key}__kept"] = value
+    return value
 
 
 def csv_download(label: str, frame: pd.DataFrame, file_name: str, **button_args) -> None:

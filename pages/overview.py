@@ -165,11 +165,10 @@ if tab_speed.open:
                                                   "modelmatch-speed-vs-price", "ov_speed")
 if tab_boards.open:
     with tab_boards:
-        # A widget that is not drawn loses its state: the category is kept under its own key while another tab is open.
-        if "ov_board_category" not in st.session_state and st.session_state.get("ov_board_kept") in categories:
-            st.session_state.ov_board_category = st.session_state.ov_board_kept
-        board_category = st.selectbox("Category", categories, key="ov_board_category")
-        st.session_state.ov_board_kept = board_category
+        # A widget that is not drawn loses its state: the category is kept while another tab is open.
+        board_category = common.keep("ov_board_category", st.selectbox(
+            "Category", categories, index=common.kept_index("ov_board_category", categories),
+            key="ov_board_category"))
         board = common.leaderboard(build_id, replace(state, price_date=None), board_category)
         if board.empty:
             st.info(f"No {board_category} scores for the matching models.")

@@ -42,6 +42,10 @@ def open_data_page(sidebar_warnings: list[str] | None = None) -> AppTest:
 
 
 def tab(at: AppTest, label: str):
+    """Open the tab as a click would (only the open tab runs) and return it."""
+    at.session_state["data_tab"] = label
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
     return next(t for t in at.tabs if t.label == label)
 
 
@@ -257,8 +261,35 @@ def test_data_page_opens_on_the_real_catalog_and_every_priced_model_regression(m
     monkeypatch.setenv("MODELMATCH_DATA_DIR", str(REPO_ROOT / "data"))
     monkeypatch.setenv("MODELMATCH_CATALOG", str(real_catalog))
     at = open_data_page()
+    tab(at, "Price history")
     chooser = at.selectbox(key="data_price_model")
     assert len(chooser.options) >= 17
     for model in chooser.options:
         at.selectbox(key="data_price_model").set_value(model).run()
         assert not at.exception, (model, [e.message for e in at.exception])
+
+
+def test_data_page_runs_only_the_open_tab_and_keeps_its_choices_while_hidden(app_env, monkeypatch):
+    """Every tab's tables were drawn on every rerun (most of the page's warm rerun): only the open tab runs now. A
+    widget that is not drawn loses its state, so the Freshness and Price history choices are kept while another
+    tab is open."""
+    monkeypatch.setenv("MODELMATCH_STALE_AFTER_DAYS_MODELS", "100000")
+    at = open_data_page()
+    assert not [s for s in at.selectbox if s.key in ("data_fresh_table", "data_price_model")]  # closed tabs
+    assert not at.get("vega_lite_chart")  # the price chart is not drawn either
+    assert "Nothing is waiting for review" in tab(at, "Review queue").success[0].value
+    tab(at, "Freshness")
+    at.selectbox(key="data_fresh_table").set_value("models").run()
+    at.toggle(key="data_fresh_stale").set_value(True).run()
+    tab(at, "Price history")
+    assert len(at.get("vega_lite_chart")) == 1
+    at.date_input(key="data_price_date").set_value(dt.date(2025, 5, 1)).run()
+    tab(at, "Coverage by tier")
+    assert not [s for s in at.selectbox if s.key in ("data_fresh_table", "data_price_model")]
+    fresh = tab(at, "Freshness")
+    assert at.selectbox(key="data_fresh_table").value == "models" and at.toggle(key="data_fresh_stale").value
+    assert "No stale rows in models" in fresh.success[0].value
+    history = tab(at, "Price history")
+    assert at.date_input(key="data_price_date").value == dt.date(2025, 5, 1)
+    assert list(history.dataframe[0].value["input_usd_per_mtok"]) == [0.55]
+    assert not at.warning, [w.value for w in at.warning]  # no "default value and Session State" warning

@@ -54,6 +54,9 @@ def test_a_decide_page_rerun_looks_up_no_evidence_and_loads_no_catalog_again_reg
 
 def test_a_data_page_rerun_builds_no_coverage_report_again_regression(counted):
     at = open_page("pages/data.py")
+    assert counted["coverage"] == 0  # the report's tab is closed, so it does not run
+    at.session_state["data_tab"] = "Coverage by tier"
+    at.run()
     assert counted["coverage"] == 1
     at.run()
     assert not at.exception, [e.message for e in at.exception]
