@@ -228,10 +228,15 @@ else:
     for evidence in language_evidence(catalog, decision.languages, tuple(listed)):
         (st.caption if evidence.found else st.warning)(evidence.text)
 
+    # Each card runs only while it is open (on_change="rerun": opening one reruns the page): every card's tables,
+    # evidence line and links were drawn on each rerun, most of the wizard's warm rerun.
     for c in result.shortlist:
         score = "not scored" if c.score is None else f"score {c.score:.3f}"
-        with st.expander(f"{c.rank}. {c.display_name} — {score}, coverage {c.coverage:.0%}, "
-                         f"confidence {c.confidence}"):
+        card = st.expander(f"{c.rank}. {c.display_name} — {score}, coverage {c.coverage:.0%}, "
+                           f"confidence {c.confidence}", key=f"wiz_card_{c.model_id}", on_change="rerun")
+        if not card.open:
+            continue
+        with card:
             st.markdown(f"**Assumed deployment:** {c.deployment.text}")
             st.caption("How sure: " + common.evidence_line(
                 build_id, c.model_id, None if gpu_choice == OTHER_DEVICE else gpu_choice))

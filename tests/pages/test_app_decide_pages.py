@@ -31,6 +31,15 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def open_wizard_cards(at: AppTest) -> AppTest:
+    """Open every shortlisted model's card as clicks would (a card runs only while it is open)."""
+    for model_id in at.dataframe[0].value["model_id"]:
+        at.session_state[f"wiz_card_{model_id}"] = True
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Planner
 
@@ -109,9 +118,29 @@ def test_wizard_ranks_explains_and_excludes(app_env):
     assert set(shortlist["model_id"]) == {"test-org/Alpha-7B-Instruct", "test-org/Beta-MoE"}
     why_not = next(df.value for df in at.dataframe if "why not" in df.value.columns).set_index("model_id")
     assert "API-only" in why_not.loc["test-vendor/gamma-api", "why not"]
+    open_wizard_cards(at)
     assert any("left out, not zero" in h for df in at.dataframe if "how" in df.value.columns
                for h in df.value["how"])
     assert "python -m modelmatch recommend --use-case general-chat" in at.code[0].value
+
+
+def test_wizard_cards_run_only_while_open(app_env):
+    """Every shortlisted model's card (its terms, evidence, "How sure" line and links) was drawn on every rerun, most
+    of the wizard's warm rerun: a card's contents run only once it is opened, and each card opens on its own."""
+    at = open_page("pages/wizard.py")
+    shortlist = list(at.dataframe[0].value["model_id"])
+    assert len(at.expander) >= len(shortlist) and len(shortlist) == 2
+    assert not [df for df in at.dataframe if "how" in df.value.columns]
+    assert not [c for c in at.caption if c.value.startswith("How sure:")]
+    at.session_state[f"wiz_card_{shortlist[1]}"] = True
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len([df for df in at.dataframe if "how" in df.value.columns]) == 1
+    (card,) = [e for e in at.expander if e.label.startswith("2. ")]
+    assert any(c.value.startswith("How sure:") for c in card.caption)
+    assert [p.value for p in card.get("page_link")]  # plan / compare / summary links of that model
+    open_wizard_cards(at)
+    assert len([df for df in at.dataframe if "how" in df.value.columns]) == 2
 
 
 def test_wizard_api_only_excludes_models_without_a_price(app_env):

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
+from tests.pages.test_app_decide_pages import open_wizard_cards
 from tests.fixture_data import FIXTURE_ROWS, write_fixture_data
 
 ALPHA = "test-org/Alpha-7B-Instruct"
@@ -54,7 +55,7 @@ def test_planner_shows_the_weakest_tier_of_memory_fit_speed_and_license(tiered_e
 
 
 def test_wizard_candidates_say_how_sure(tiered_env):
-    at = open_page("pages/wizard.py")
+    at = open_wizard_cards(open_page("pages/wizard.py"))
     lines = how_sure(at)
     assert lines, "no 'How sure' line in the wizard's shortlist"
     assert any("license: official" in line for line in lines)
