@@ -11,7 +11,7 @@ from modelmatch.catalog import scores
 from modelmatch.evals.store import RunsDatabaseBusy
 from modelmatch.decision.state import DECISION_KEYS, has_decision, parse_decision, with_models
 from modelmatch.explore.view_state import MAX_COMPARE_MODELS, MIN_COMPARE_MODELS, CompareState, compare_params, parse_compare
-from pages import common, decision_flow
+from pages import common, compare_support, decision_flow
 
 PAGE = "compare"
 ALL_CATEGORIES = "all categories"
@@ -96,8 +96,8 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
                          query_params={"models": ",".join(ids), **({"mode": mode} if mode else {})})
     st.stop()
 
-view = common.compare_view(build_id, state.model_ids, state.price_date or today, state.mode or "", state.category,
-                           today)
+view_key = (build_id, tuple(state.model_ids), state.price_date or today, state.mode or "", state.category, today)
+view = common.compare_view(*view_key)
 st.caption(f"Scores charted in: **{state.mode or DEFAULT_MODE_LABEL}** mode. {scores.MODE_DEFAULT_RULE}")
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
@@ -126,11 +126,7 @@ for column, card in zip(columns, view.cards):
         st.markdown(card.source)
 
 st.subheader("Side by side")
-st.dataframe(
-    view.facts.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else "" for _ in row], axis=1),
-    hide_index=True, width="stretch", **common.WHOLE_TABLE,
-    column_config={"fact": st.column_config.TextColumn("", pinned=True),
-                   "differs": st.column_config.CheckboxColumn("Differs")})
+compare_support.draw_side_by_side(*view_key)
 
 st.subheader("Benchmarks they share")
 shared = view.shared
@@ -138,17 +134,12 @@ if shared.empty:
     st.info("These models have no benchmark in common" + (f" in {state.category}" if state.category else "")
             + ". The table below still lists every score each of them has.")
 else:
-    st.altair_chart(view.chart, width="stretch")
+    compare_support.draw_shared_chart(*view_key)
     common.chart_downloads(view.chart, "modelmatch-compare", "cmp_chart")
     st.caption(scores.CHARTED_RULE)
 
 st.subheader("Every score")
-best_style = view.best.replace({True: "background-color: #d4edda; font-weight: 600", False: ""})
-st.dataframe(
-    view.matrix.style.apply(lambda _: best_style, axis=None),
-    hide_index=True, width="stretch", **common.WHOLE_TABLE,
-    column_config={"benchmark": st.column_config.TextColumn("Benchmark", pinned=True),
-                   "higher_is_better": st.column_config.CheckboxColumn("Higher is better")})
+compare_support.draw_every_score(*view_key)
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
            "in the catalog reports it.")
 
@@ -180,20 +171,14 @@ else:
                      icon=":material/fact_check:", query_params={"run": row["run_id"]})
 
 rows, conflicts = view.score_rows, view.conflicts
-if st.toggle("Official numbers only", key="cmp_official_only",
-             help="Only numbers the model's own vendor published (tier official or official-copy); hides other "
-                  "vendors' re-measurements and derived, secondary or measured numbers."):
+official_only = st.toggle("Official numbers only", key="cmp_official_only",
+                          help="Only numbers the model's own vendor published (tier official or official-copy); hides "
+                               "other vendors' re-measurements and derived, secondary or measured numbers.")
+if official_only:
     rows = scores.official_only(rows)
     conflicts = scores.disagreements(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
-    st.dataframe(rows, hide_index=True, width="stretch", **common.WHOLE_TABLE,
-                 column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by",
-                               "charted", "source_location", "source_url", "as_of", "freshness", "notes"],
-                 column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
-                                "benchmark_name": "Benchmark",
-                                "charted": st.column_config.CheckboxColumn("Charted"),
-                                "source_url": st.column_config.LinkColumn("Source", display_text="open"),
-                                "as_of": st.column_config.DateColumn("As of")})
+    compare_support.draw_score_rows(*view_key, official_only)
 common.csv_download("Every score row as CSV", rows, "modelmatch-compare-scores.csv", key="cmp_csv",
                     on_click="ignore", icon=":material/download:")
 
