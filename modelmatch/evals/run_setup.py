@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import asdict, dataclass
 
 from modelmatch.chat.endpoints import Endpoint
@@ -88,11 +89,17 @@ def price_of(record: EndpointRecord) -> Price | None:
 # Estimates before anything is sent
 
 
+# Counted by the regex engine rather than a Python loop over characters: the Evals page estimates every item of the
+# set on each rerun, and the loop was a third of its warm rerun.
+_HAN = re.compile("[\u3400-\u9fff]")
+_THAI = re.compile("[\u0e00-\u0e7f]")
+
+
 def typical_input_tokens(text: str) -> int:
     """A rough count: ~4 characters per token in Latin script, 1 per Chinese character, 2 Thai characters per
     token (assumptions, not measurements; the server's counts replace them once replies arrive)."""
-    han = sum(1 for ch in text if 0x3400 <= ord(ch) <= 0x9FFF)
-    thai = sum(1 for ch in text if 0x0E00 <= ord(ch) <= 0x0E7F)
+    han = len(_HAN.findall(text))
+    thai = len(_THAI.findall(text))
     other = len(text) - han - thai
     return math.ceil(han + thai / 2 + other / 4) + TEMPLATE_OVERHEAD_TOKENS
 

@@ -224,3 +224,45 @@ def test_an_expected_answer_over_its_limit_is_refused_before_it_is_compiled_or_r
                             "long.csv", "upload")
     assert [p.column for p in loaded.problems] == ["expected"] and "the limit is 10,000" in loaded.problems[0].message
     assert calls == []  # never compiled
+
+
+def test_the_built_in_set_is_parsed_once_per_version_of_its_file_regression(tmp_path, monkeypatch):
+    """The Evals page parsed and checked the starter set's every row on each rerun: it is parsed once per version
+    of the file (mtime and size), each caller gets a set of its own, and an edited file is parsed again."""
+    import os
+
+    from modelmatch.evals import sets
+
+    path = tmp_path / "starter.tsv"
+    path.write_bytes(sets.BUILT_IN[sets.STARTER_SET].read_bytes())
+    monkeypatch.setitem(sets.BUILT_IN, "copy", path)
+    parsed: list[bytes] = []
+    real = sets.parse_eval_set
+    monkeypatch.setattr(sets, "parse_eval_set", lambda data, *a: parsed.append(data) or real(data, *a))
+    first, second = sets.load_builtin("copy"), sets.load_builtin("copy")
+    assert len(parsed) == 1
+    assert first is not second and first.items is not second.items and first.items == second.items
+    first.items.clear()
+    assert len(sets.load_builtin("copy").items) == len(second.items) > 0  # one caller's edits reach no other
+    assert first.name == "copy" and first.source == "built-in copy set"
+    kept = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(kept[:-1]), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    assert len(sets.load_builtin("copy").items) == len(second.items) - 1 and len(parsed) == 2
+
+
+def test_the_rough_token_count_counts_han_and_thai_by_their_unicode_ranges():
+    """The count was a Python loop over characters; the regex version must count exactly the same ranges."""
+    from modelmatch.evals.run_setup import TEMPLATE_OVERHEAD_TOKENS, typical_input_tokens
+
+    def by_loop(text: str) -> int:
+        import math
+        han = sum(1 for ch in text if 0x3400 <= ord(ch) <= 0x9FFF)
+        thai = sum(1 for ch in text if 0x0E00 <= ord(ch) <= 0x0E7F)
+        return math.ceil(han + thai / 2 + (len(text) - han - thai) / 4) + TEMPLATE_OVERHEAD_TOKENS
+
+    edges = "".join(chr(c) for c in (0x33FF, 0x3400, 0x4E2D, 0x9FFF, 0xA000, 0x0DFF, 0x0E00, 0x0E01, 0x0E7F, 0x0E80))
+    # 3 Han (1 each), 3 Thai (2 per token), 4 others (4 per token): ceil(3 + 1.5 + 1) = 6
+    assert typical_input_tokens(edges) == by_loop(edges) == 6 + TEMPLATE_OVERHEAD_TOKENS
+    for item in load_builtin().items:
+        assert typical_input_tokens(item.prompt) == by_loop(item.prompt), item.item_id
