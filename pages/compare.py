@@ -96,8 +96,8 @@ if len(state.model_ids) < MIN_COMPARE_MODELS:
                          query_params={"models": ",".join(ids), **({"mode": mode} if mode else {})})
     st.stop()
 
-view_key = (build_id, tuple(state.model_ids), state.price_date or today, state.mode or "", state.category, today)
-view = common.compare_view(*view_key)
+view_args = (build_id, tuple(state.model_ids), state.price_date or today, state.mode or "", state.category, today)
+view = common.compare_view(*view_args)
 st.caption(f"Scores charted in: **{state.mode or DEFAULT_MODE_LABEL}** mode. {scores.MODE_DEFAULT_RULE}")
 
 # Cards: one column per model, same facts in the same order so the eye can run across.
@@ -126,7 +126,7 @@ for column, card in zip(columns, view.cards):
         st.markdown(card.source)
 
 st.subheader("Side by side")
-compare_support.draw_side_by_side(*view_key)
+compare_support.draw_side_by_side(view_args)
 
 st.subheader("Benchmarks they share")
 shared = view.shared
@@ -134,12 +134,12 @@ if shared.empty:
     st.info("These models have no benchmark in common" + (f" in {state.category}" if state.category else "")
             + ". The table below still lists every score each of them has.")
 else:
-    compare_support.draw_shared_chart(*view_key)
+    compare_support.draw_shared_chart(view_args)
     common.chart_downloads(view.chart, "modelmatch-compare", "cmp_chart")
     st.caption(scores.CHARTED_RULE)
 
 st.subheader("Every score")
-compare_support.draw_every_score(*view_key)
+compare_support.draw_every_score(view_args)
 st.caption("Best number per benchmark in green. Text 'no official number' means no official or third-party source "
            "in the catalog reports it.")
 
@@ -178,7 +178,7 @@ if official_only:
     rows = scores.official_only(rows)
     conflicts = scores.disagreements(rows)
 with st.expander(f"All {len(rows)} score rows with setting, provenance and source", expanded=False):
-    compare_support.draw_score_rows(*view_key, official_only)
+    compare_support.draw_score_rows(view_args, official_only)
 common.csv_download("Every score row as CSV", rows, "modelmatch-compare-scores.csv", key="cmp_csv",
                     on_click="ignore", icon=":material/download:")
 

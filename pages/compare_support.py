@@ -3,8 +3,9 @@
 pandas' Styler (the highlighting) re-rendered every cell on each rerun, about a third of a warm Compare rerun, and
 Altair validated the chart and pyarrow converted the score rows again. A function cached with st.cache_data records
 the elements it draws and, on a hit, Streamlit replays them as they were sent: a rerun with the same choices sends
-the same elements without building them again. The key is the view's key (build, models, price date, mode,
-category, day), as for common.compare_view. No widget is drawn here (a cached function may not draw one)."""
+the same elements without building them again. The cache key is the view's arguments (build, models, price date,
+mode, category, day), as for common.compare_view (ViewArgs). No widget is drawn here (a cached function may not draw
+one)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from modelmatch import settings
 from modelmatch.catalog import scores
 from pages import common
 
+# (build id, model ids, price date, mode, category, today): the arguments of common.compare_view.
+ViewArgs = tuple[str, tuple[str, ...], dt.date, str, str | None, dt.date]
+
 FACT_DIFFERS = "background-color: #fff3cd"
 BEST_SCORE = "background-color: #d4edda; font-weight: 600"
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=common.MAX_CACHED_RESULTS, show_spinner=False)
-def draw_side_by_side(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str,
-                      category: str | None, today: dt.date) -> None:
+def draw_side_by_side(view_args: ViewArgs) -> None:
     """The facts side by side, a row highlighted where the models differ."""
-    view = common.compare_view(build_id, model_ids, price_date, mode, category, today)
+    view = common.compare_view(*view_args)
     st.dataframe(
         view.facts.style.apply(lambda row: [FACT_DIFFERS if row["differs"] else "" for _ in row], axis=1),
         hide_index=True, width="stretch", **common.WHOLE_TABLE,
@@ -33,10 +36,9 @@ def draw_side_by_side(build_id: str, model_ids: tuple[str, ...], price_date: dt.
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=common.MAX_CACHED_RESULTS, show_spinner=False)
-def draw_every_score(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str,
-                     category: str | None, today: dt.date) -> None:
+def draw_every_score(view_args: ViewArgs) -> None:
     """Every benchmark's number per model, the best per benchmark highlighted."""
-    view = common.compare_view(build_id, model_ids, price_date, mode, category, today)
+    view = common.compare_view(*view_args)
     best_style = view.best.replace({True: BEST_SCORE, False: ""})
     st.dataframe(
         view.matrix.style.apply(lambda _: best_style, axis=None),
@@ -46,18 +48,16 @@ def draw_every_score(build_id: str, model_ids: tuple[str, ...], price_date: dt.d
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=common.MAX_CACHED_RESULTS, show_spinner=False)
-def draw_shared_chart(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str,
-                      category: str | None, today: dt.date) -> None:
+def draw_shared_chart(view_args: ViewArgs) -> None:
     """The benchmarks the models share, as a grouped bar chart."""
-    view = common.compare_view(build_id, model_ids, price_date, mode, category, today)
+    view = common.compare_view(*view_args)
     st.altair_chart(view.chart, width="stretch")
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=common.MAX_CACHED_RESULTS, show_spinner=False)
-def draw_score_rows(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str,
-                    category: str | None, today: dt.date, official_only: bool) -> None:
+def draw_score_rows(view_args: ViewArgs, official_only: bool) -> None:
     """Every score row with its setting, provenance and source (the vendor's own numbers only, if asked)."""
-    rows = common.compare_view(build_id, model_ids, price_date, mode, category, today).score_rows
+    rows = common.compare_view(*view_args).score_rows
     st.dataframe(scores.official_only(rows) if official_only else rows, hide_index=True, width="stretch",
                  **common.WHOLE_TABLE,
                  column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance",
