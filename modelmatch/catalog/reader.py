@@ -51,6 +51,7 @@ class CatalogReader:
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: FileIdentity | None = None
+        self._build_info: tuple[FileIdentity, BuildInfo] | None = None
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
@@ -111,6 +112,15 @@ class CatalogReader:
             cursor.close()
 
     def build_info(self) -> BuildInfo:
+        """The stamp of the build now on disk, read once per catalog file: every page asks for it on every rerun, and
+        a new build is a new file (see connection()), so the file's identity says when to read it again."""
+        try:
+            identity = FileIdentity.of(self.path)
+        except FileNotFoundError as exc:
+            raise CatalogMissing(f"no catalog at {self.path}. Run `python -m ingest build` to create it.") from exc
+        known = self._build_info
+        if known is not None and known[0] == identity:
+            return known[1]
         cursor = self.connection()
         try:
             row = cursor.execute("SELECT build_id, built_at, data_sha256 FROM build_meta").fetchone()
@@ -118,4 +128,9 @@ class CatalogReader:
             cursor.close()
         if row is None:
             raise CatalogMissing(f"{self.path} has no build stamp; rebuild it with `python -m ingest build`.")
-        return BuildInfo(*row)
+        info = BuildInfo(*row)
+        with self._lock:
+            # Remembered only if the connection that read it is on the file stat'ed above.
+            if self._identity == identity:
+                self._build_info = (identity, info)
+        return info
