@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from ingest.build import build
 from modelmatch.explore import compare
 from modelmatch.explore import overview
+from modelmatch.catalog import languages as language_names
 from modelmatch.catalog import scores
 from modelmatch.__main__ import main as cli_main
 from modelmatch.catalog.models import ModelFilter, models_table
@@ -559,7 +560,8 @@ def assert_recommendation_keeps_the_hard_constraints(result: RecommendResult, re
     assert [c.rank for c in result.shortlist] == list(range(1, len(shortlist) + 1))
     assert [ranking_key(c) for c in result.shortlist] == sorted(ranking_key(c) for c in result.shortlist)
     assert all(e.reasons and all(r.strip() for r in e.reasons) for e in result.excluded)
-    languages = [lang.strip() for lang in request.languages if lang.strip()]
+    # As the wizard names them: "th" is Thai, and a name it does not know is kept title-cased ("aAAA" -> "AAAA").
+    languages = [language_names.canonical(lang) for lang in request.languages if lang.strip()]
     for c in result.shortlist:
         model = catalog.models[c.model_id]
         lic = catalog.licenses.get(model.license_id) if model.license_id else None
