@@ -53,3 +53,26 @@ def test_compare_grouped_chart_shows_all_14_benchmark_labels():
     svg = svg_texts(chart)
     missing = [b for b in benchmarks if f">{b}</text>" not in svg]
     assert missing == []
+
+
+def _fields(spec) -> set[str]:
+    """Every field a Vega-Lite spec names, wherever it names one (encodings, tooltips, the labels' text)."""
+    if isinstance(spec, dict):
+        found = {spec["field"]} if isinstance(spec.get("field"), str) else set()
+        return found.union(*(_fields(v) for k, v in spec.items() if k != "datasets"))
+    if isinstance(spec, list):
+        return set().union(*(_fields(v) for v in spec))
+    return set()
+
+
+def test_overview_charts_send_only_the_columns_they_encode():
+    """The regression: the charts carried every column of Overview's frames inline (model ids, price source URLs,
+    dates...), 1.65 MB over the websocket for 5,000 points where the chart needs 0.62 MB."""
+    points = scatter_points().assign(model_id="org/model", price_source_url="https://example.org/p", notes="n")
+    for chart in (charts.quality_vs_price(points, "MMLU-Pro"), charts.score_vs_active_params(points, "MMLU-Pro"),
+                  charts.speed_vs_price(points)):
+        spec = charts.vega_lite_spec(chart)
+        (rows,) = spec["datasets"].values()
+        assert len(rows) == len(points)
+        assert set(rows[0]) == _fields(spec), chart.title
+        assert "model_id" not in rows[0] and "price_source_url" not in rows[0]

@@ -67,7 +67,7 @@ def test_overview_rerun_draws_its_chart_without_building_it_again(app_env, monke
     real = charts.quality_vs_price
 
     def counting(df, *args):
-        built.append(sorted(df["model_id"]))
+        built.append(sorted(df["display_name"]))  # the chart carries only what it draws (names, not ids)
         return real(df, *args)
 
     monkeypatch.setattr(charts, "quality_vs_price", counting)
@@ -75,14 +75,14 @@ def test_overview_rerun_draws_its_chart_without_building_it_again(app_env, monke
 
     def drawn_models() -> list[str]:
         (dataset,) = at.get("vega_lite_chart")[0].proto.datasets  # Streamlit sends the spec's data as Arrow
-        return sorted(pa.ipc.open_stream(dataset.data.data).read_all().column("model_id").to_pylist())
+        return sorted(pa.ipc.open_stream(dataset.data.data).read_all().column("display_name").to_pylist())
 
     assert built == [drawn_models()] and built[0]
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert len(built) == 1 and drawn_models() == built[0]
     at.multiselect(key="ov_vendor").set_value(["DeepSeek"]).run()
-    assert len(built) == 2 and drawn_models() == built[1] == [B]
+    assert len(built) == 2 and drawn_models() == built[1] == ["Beta MoE"]  # B
 
 
 def test_overview_leaderboard_category_survives_a_visit_to_another_tab(app_env):
@@ -222,3 +222,14 @@ def test_compare_presets_include_the_newest_pair_scored_in_thinking_mode(monkeyp
     matrix = next(df.value for df in at.dataframe if "benchmark" in df.value.columns).set_index("benchmark")
     assert matrix.loc["MMLU-Pro", "Qwen3-235B-A22B-Thinking-2507"] == "84.4"
     assert matrix.loc["MMLU-Pro", "DeepSeek-V3.1"] == "84.8"  # the thinking column, not non-thinking 83.7
+
+
+def test_overview_table_sends_only_the_columns_it_shows(app_env):
+    """The regression: the numbers table sent every column of its frame (family, release date, the provider's model
+    name, input and output prices...) and hid them with column_order, a third of its bytes on every visit. Only the
+    model id travels hidden, so a row can still be told apart."""
+    at = open_page("pages/overview.py", benchmark="mmlu")
+    table = at.dataframe[-1]
+    shown = list(table.proto.column_order)
+    assert shown[:3] == ["display_name", "vendor", "score"]
+    assert list(table.value.columns) == ["model_id", *shown]
