@@ -2,8 +2,10 @@
 
 Prints, per page, the median and p95 of a cold first render (caches cleared, new session) and a warm rerun
 (same session, nothing changed) under Streamlit's AppTest, and the first render in headless chromium (navigation
-start until the page's main content is visible) on a freshly started server, then on a reload, each next to
-the same for a bare one-chart Streamlit page (bench.ratios' yardstick) served the same way.
+start until the page's main content is visible) on a freshly started server, then on a reload, then for a new
+visitor on that running server (a new browser context: nothing cached, Streamlit's scripts fetched again), each
+next to the same for a bare one-chart Streamlit page (bench.ratios' yardstick) served the same way. The new
+visitor's websocket bytes (what the server sent for the page) are printed too.
 
     python -m bench.page_speed /tmp/synth/data --runs 15
 """
@@ -109,7 +111,7 @@ def browser_times(page_slug: str, params: dict[str, str], selector: str, env: di
 
     from tests.browser import CHROMIUM_ARGS, chromium_path, running_app
 
-    first, reload_ = [], []
+    first, reload_, visitor, visitor_bytes = [], [], [], []
     for _ in range(runs):
         with (bare_server() if bare else running_app(env)) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -123,8 +125,20 @@ def browser_times(page_slug: str, params: dict[str, str], selector: str, env: di
             page.reload()
             page.wait_for_selector(selector, state="visible", timeout=120_000)
             reload_.append((time.perf_counter() - started) * 1000)
+            # A new visitor: a browser context of its own has nothing cached, so Streamlit's scripts (and the
+            # chart and table code they load on demand) are fetched and parsed again; the server is warm.
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            page = context.new_page()
+            received: list[int] = []
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(len(payload))))
+            started = time.perf_counter()
+            page.goto(target)
+            page.wait_for_selector(selector, state="visible", timeout=120_000)
+            visitor.append((time.perf_counter() - started) * 1000)
+            visitor_bytes.append(sum(received))
+            context.close()
             browser.close()
-    return first, reload_
+    return first, reload_, visitor, visitor_bytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,21 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     bare_first = None
     if args.browser_runs:
         # The yardstick in the same run: Streamlit's own page load (its scripts, the websocket, one Vega chart).
-        bare_first, bare_reload = browser_times("", {}, '[data-testid="stVegaLiteChart"]', env, args.browser_runs,
-                                                bare=True)
+        bare_first, bare_reload, bare_visitor, _ = browser_times("", {}, '[data-testid="stVegaLiteChart"]', env,
+                                                                 args.browser_runs, bare=True)
         print(f"{'bare':9s} browser first render (new server) {summary(bare_first)}")
         print(f"{'bare':9s} browser reload                    {summary(bare_reload)}")
+        print(f"{'bare':9s} browser new visitor (warm server) {summary(bare_visitor)}")
     for name in args.pages.split(","):
         page, params, selector = PAGES[name]
         cold, warm = apptest_times(page, params, args.runs)
         print(f"{name:9s} AppTest cold first render  {summary(cold)}")
         print(f"{name:9s} AppTest warm rerun         {summary(warm)}")
         if args.browser_runs:
-            first, reload_ = browser_times(name, params, selector, env, args.browser_runs)
+            first, reload_, visitor, visitor_bytes = browser_times(name, params, selector, env, args.browser_runs)
             print(f"{name:9s} browser first render (new server) {summary(first)}  "
                   f"{statistics.median(first) / statistics.median(bare_first):.2f}x bare")
             print(f"{name:9s} browser reload                    {summary(reload_)}  "
                   f"{statistics.median(reload_) / statistics.median(bare_reload):.2f}x bare")
+            print(f"{name:9s} browser new visitor (warm server) {summary(visitor)}  "
+                  f"{statistics.median(visitor) / statistics.median(bare_visitor):.2f}x bare  "
+                  f"websocket {statistics.median(visitor_bytes):,.0f} bytes")
         sys.stdout.flush()
     return 0
 
