@@ -8,6 +8,7 @@ next to the same for a bare one-chart Streamlit page (bench.ratios' yardstick) s
 visitor's websocket bytes (what the server sent for the page) are printed too.
 
     python -m bench.page_speed /tmp/synth/data --runs 15
+    python -m bench.page_speed data --runs 6 --browser-runs 3 --pages overview,models,compare   # the real catalog
 """
 
 from __future__ import annotations
@@ -30,13 +31,28 @@ from bench.ratios import BARE_PAGE  # noqa: E402
 from modelmatch.chat.timing import percentile  # noqa: E402
 
 PAGES = {
-    # page file, query params, CSS selector of the element that means "rendered"
-    "overview": ("pages/overview.py", {"benchmark": "bench-00"}, '[data-testid="stVegaLiteChart"]'),
-    "compare": ("pages/compare.py", {"models": ",".join(f"synthetic/model-{i:05d}" for i in range(6))},
-                '[data-testid="stVegaLiteChart"]'),
-    "models": ("pages/models.py", {}, '[data-testid="stDataFrame"]'),
-    "glossary": ("pages/glossary.py", {}, '[data-testid="stDataFrame"]'),
+    # page file, CSS selector of the element that means "rendered" (query params: page_params)
+    "overview": ("pages/overview.py", '[data-testid="stVegaLiteChart"]'),
+    "compare": ("pages/compare.py", '[data-testid="stVegaLiteChart"]'),
+    "models": ("pages/models.py", '[data-testid="stDataFrame"]'),
+    "glossary": ("pages/glossary.py", '[data-testid="stDataFrame"]'),
 }
+
+
+def page_params(db_path: Path) -> dict[str, dict[str, str]]:
+    """Query parameters this catalog has: Overview on the benchmark most models have a number for (each of them a
+    point; on the synthetic catalog every model), Compare on the six models with the most scores."""
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        (benchmark,) = con.execute("SELECT benchmark_id FROM scores GROUP BY benchmark_id "
+                                   "ORDER BY count(DISTINCT model_id) DESC, benchmark_id LIMIT 1").fetchone()
+        models = [r[0] for r in con.execute("SELECT model_id FROM scores GROUP BY model_id "
+                                            "ORDER BY count(*) DESC, model_id LIMIT 6").fetchall()]
+    finally:
+        con.close()
+    return {"overview": {"benchmark": benchmark}, "compare": {"models": ",".join(models)}}
 
 
 def summary(values_ms: list[float]) -> str:
@@ -150,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = {"MODELMATCH_DATA_DIR": str(args.data_dir), "MODELMATCH_CATALOG": str(args.data_dir / "catalog.duckdb")}
     os.environ.update(env)
+    catalog_params = page_params(args.data_dir / "catalog.duckdb")
     bare_first = None
     if args.browser_runs:
         # The yardstick in the same run: Streamlit's own page load (its scripts, the websocket, one Vega chart).
@@ -159,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'bare':9s} browser reload                    {summary(bare_reload)}")
         print(f"{'bare':9s} browser new visitor (warm server) {summary(bare_visitor)}")
     for name in args.pages.split(","):
-        page, params, selector = PAGES[name]
+        page, selector = PAGES[name]
+        params = catalog_params.get(name, {})
         cold, warm = apptest_times(page, params, args.runs)
         print(f"{name:9s} AppTest cold first render  {summary(cold)}")
         print(f"{name:9s} AppTest warm rerun         {summary(warm)}")

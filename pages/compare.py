@@ -186,9 +186,10 @@ if not conflicts.empty:
     pairs = conflicts.groupby(["display_name", "benchmark_name"]).ngroups
     with st.expander(f"Sources disagree on {pairs} model × benchmark pair(s)"):
         st.write(scores.CHARTED_RULE)
-        st.dataframe(conflicts, hide_index=True, width="stretch", **common.WHOLE_TABLE,
-                     column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance",
-                                   "measured_by", "charted", "source_location", "source_url", "as_of"],
+        shown = ["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by",
+                 "charted", "source_location", "source_url", "as_of"]
+        st.dataframe(common.only_shown(conflicts, shown), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                     column_order=shown,
                      column_config={"source_url": st.column_config.LinkColumn("Source", display_text="open"),
                                     "charted": st.column_config.CheckboxColumn("Charted")})
 

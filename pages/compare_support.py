@@ -58,11 +58,10 @@ def draw_shared_chart(view_args: ViewArgs) -> None:
 def draw_score_rows(view_args: ViewArgs, official_only: bool) -> None:
     """Every score row with its setting, provenance and source (the vendor's own numbers only, if asked)."""
     rows = common.compare_view(*view_args).score_rows
-    st.dataframe(scores.official_only(rows) if official_only else rows, hide_index=True, width="stretch",
-                 **common.WHOLE_TABLE,
-                 column_order=["display_name", "benchmark_name", "value", "mode", "setting", "provenance",
-                               "measured_by", "charted", "source_location", "source_url", "as_of", "freshness",
-                               "notes"],
+    shown = ["display_name", "benchmark_name", "value", "mode", "setting", "provenance", "measured_by", "charted",
+             "source_location", "source_url", "as_of", "freshness", "notes"]
+    st.dataframe(common.only_shown(scores.official_only(rows) if official_only else rows, shown), hide_index=True,
+                 width="stretch", **common.WHOLE_TABLE, column_order=shown,
                  column_config={"display_name": st.column_config.TextColumn("Model", pinned=True),
                                 "benchmark_name": "Benchmark",
                                 "charted": st.column_config.CheckboxColumn("Charted"),

@@ -58,13 +58,14 @@ if table.empty:
     st.info("No model matches these filters. Remove a filter or clear the search to see more.")
     st.stop()
 
+shown = ["display_name", "vendor", "family", "variant", "reasoning", "release_date", "params_total_b",
+         "params_active_b", "architecture", "attention", "context_length", "license_name", "commercial_use",
+         "languages", "score_count", "price_count", "weights_url", "source_url", "as_of"]
 st.dataframe(
-    table,
+    common.only_shown(table, shown),
     hide_index=True,
     width="stretch",
-    column_order=["display_name", "vendor", "family", "variant", "reasoning", "release_date", "params_total_b",
-                  "params_active_b", "architecture", "attention", "context_length", "license_name",
-                  "commercial_use", "languages", "score_count", "price_count", "weights_url", "source_url", "as_of"],
+    column_order=shown,
     placeholder="—",
     column_config={
         "display_name": st.column_config.TextColumn("Model", pinned=True),

@@ -185,9 +185,9 @@ st.subheader("The numbers behind the charts")
 table = data.points.sort_values("score", ascending=False)
 shown = ["display_name", "vendor", "score", "benchmarks_counted", "score_detail", "blended_usd_per_mtok", "provider",
          "effective_from", "params_active_b", "params_total_b", "price_source_url"]
-# Only the shown columns travel to the browser (and the row's model id, hidden): the frame's other columns were a
-# third of the table's bytes on every visit. The CSV below keeps them all.
-st.dataframe(table[["model_id", *shown]], hide_index=True, width="stretch", **common.WHOLE_TABLE, column_order=shown,
+# The CSV below keeps every column; the browser gets the shown ones.
+st.dataframe(common.only_shown(table, shown), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+             column_order=shown,
              column_config={
                  "display_name": st.column_config.TextColumn("Model", pinned=True),
                  "score": st.column_config.NumberColumn(data.score_title, format="%.1f"),

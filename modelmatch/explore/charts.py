@@ -31,8 +31,9 @@ def _labelled(df: pd.DataFrame, points: alt.Chart, title: str, encoding: dict) -
 def _only_encoded(df: pd.DataFrame, channels: list) -> pd.DataFrame:
     """The columns the chart encodes, and no other: the chart's data travels to the browser inline with every
     point, and Overview's frames carry a dozen more (on the 5,000-model catalog the "Quality vs price" chart was
-    1.65 MB over the websocket, 0.62 MB with only these). A channel whose field cannot be read keeps every column."""
-    names = ["display_name"]
+    1.65 MB over the websocket, 0.62 MB with only these; Compare's grouped chart sent 28 columns to draw 9). A channel
+    whose field cannot be read keeps every column."""
+    names = []
     for channel in channels:
         for item in channel if isinstance(channel, list) else [channel]:
             shorthand = item if isinstance(item, str) else getattr(item, "shorthand", None)
@@ -106,21 +107,22 @@ def grouped_benchmarks(df: pd.DataFrame) -> alt.Chart:
     order = list(dict.fromkeys(df["display_name"]))
     groups = df["benchmark_name"].nunique()
     height_px = max(CHART_HEIGHT_PX // 2, groups * (len(order) * BAR_PX + 8))
+    encoding = dict(
+        y=alt.Y("benchmark_name:N", title=None, axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=11)),
+        yOffset=alt.YOffset("display_name:N", sort=order),
+        x=alt.X("value:Q", title="Score (percent)"),
+        color=alt.Color("display_name:N", title="Model", sort=order),
+        tooltip=[alt.Tooltip("display_name:N", title="Model"), "vendor:N",
+                 alt.Tooltip("benchmark_name:N", title="Benchmark"), alt.Tooltip("value:Q", format=".1f"),
+                 *(["mode:N"] if "mode" in df.columns else []),
+                 "setting:N", "provenance:N", alt.Tooltip("source_location:N", title="Where in source"),
+                 alt.Tooltip("as_of:T", title="As of", format="%Y-%m-%d")],
+    )
     return (
-        alt.Chart(df, title="Benchmarks all selected models share (charted numbers)")
+        alt.Chart(_only_encoded(df, list(encoding.values())),
+                  title="Benchmarks all selected models share (charted numbers)")
         .mark_bar()
-        .encode(
-            y=alt.Y("benchmark_name:N", title=None,
-                    axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=11)),
-            yOffset=alt.YOffset("display_name:N", sort=order),
-            x=alt.X("value:Q", title="Score (percent)"),
-            color=alt.Color("display_name:N", title="Model", sort=order),
-            tooltip=[alt.Tooltip("display_name:N", title="Model"), "vendor:N",
-                     alt.Tooltip("benchmark_name:N", title="Benchmark"), alt.Tooltip("value:Q", format=".1f"),
-                     *(["mode:N"] if "mode" in df.columns else []),
-                     "setting:N", "provenance:N", alt.Tooltip("source_location:N", title="Where in source"),
-                     alt.Tooltip("as_of:T", title="As of", format="%Y-%m-%d")],
-        )
+        .encode(**encoding)
         .properties(height=height_px)
     )
 

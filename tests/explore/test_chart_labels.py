@@ -76,3 +76,16 @@ def test_overview_charts_send_only_the_columns_they_encode():
         assert len(rows) == len(points)
         assert set(rows[0]) == _fields(spec), chart.title
         assert "model_id" not in rows[0] and "price_source_url" not in rows[0]
+
+
+def test_compare_grouped_chart_sends_only_the_columns_it_encodes():
+    """Compare's score rows carry 28 columns; the grouped chart draws 9 of them and sent all 28."""
+    rows = pd.DataFrame([{"display_name": m, "vendor": v, "benchmark_name": "MMLU", "value": 70.0, "mode": "thinking",
+                          "setting": "5-shot", "provenance": "official", "source_location": "Table 1",
+                          "as_of": "2025-01-01", "model_id": f"org/{m}", "source_url": "https://example.org/s",
+                          "notes": "n", "age_days": 3}
+                         for m, v in (("Qwen3-32B", "Alibaba"), ("DeepSeek-V3", "DeepSeek"))])
+    spec = charts.vega_lite_spec(charts.grouped_benchmarks(rows))
+    (sent,) = spec["datasets"].values()
+    assert set(sent[0]) == _fields(spec) == {"display_name", "vendor", "benchmark_name", "value", "mode", "setting",
+                                             "provenance", "source_location", "as_of"}
