@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import duckdb
-import pandas as pd
 
 from modelmatch.catalog.schema import TABLES, Table
+
+if TYPE_CHECKING:
+    # Only read_changes makes a frame (and imports pandas there): a build, and the CLIs that check whether the
+    # catalog needs one, do not pay for importing pandas (a third of `python -m modelmatch recommend`'s run).
+    import pandas as pd
 
 PREVIOUS = "previous_build"
 KEY_SEPARATOR = " · "
@@ -155,6 +159,8 @@ def read_changes(reader) -> BuildChanges | None:
                             "ORDER BY table_name, change, row_key")
     except duckdb.Error:
         return None
+    import pandas as pd
+
     previous_id = previous["previous_build_id"].iloc[0] if len(previous) else None
     order = {t.name: i for i, t in enumerate(TABLES)}
     tables = tuple(sorted((TableChange(str(r.table_name), int(r.added), int(r.changed), int(r.removed))

@@ -23,15 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ingest.cells import parse_cell
 from modelmatch.catalog.schema import DUCKDB_TYPES, TABLES, Column, Table
 
-ARROW_TYPES = {
-    "text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
-    "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us"),
-}
+
+def arrow_types() -> dict:
+    """Each column kind's Arrow type. pyarrow is imported here, when a build first stages rows Python read, not with
+    this module: the CLIs import the build only to check whether the catalog needs one."""
+    import pyarrow as pa
+
+    return {"text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
+            "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us")}
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
 # Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks between a delimiter or a line's start
@@ -111,7 +114,10 @@ class Staging:
         rows = [(file_index, row) for file_index, file_rows in pending for row in file_rows]
         if not rows:
             return
-        arrays = {col.name: pa.array([r.values.get(col.name) for _, r in rows], type=ARROW_TYPES[col.kind])
+        import pyarrow as pa
+
+        types = arrow_types()
+        arrays = {col.name: pa.array([r.values.get(col.name) for _, r in rows], type=types[col.kind])
                   for col in table.columns}
         arrays[FILE_COLUMN] = pa.array([file_index for file_index, _ in rows], type=pa.int32())
         arrays[LINE_COLUMN] = pa.array([r.line for _, r in rows], type=pa.int64())
