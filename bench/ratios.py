@@ -16,7 +16,9 @@ do what they do when an operator has configured one (e.g. start the SDK's backgr
 a temporary folder.
 
 cli: `python -m modelmatch plan` / `recommend` (the README's examples, with --db) against a bare process that
-opens the catalog with DuckDB and runs one query.
+opens the catalog with DuckDB and runs one query; and `recommend` as the README types it, without --db, on the same
+catalog named as the configured one (MODELMATCH_CATALOG, and MODELMATCH_DATA_DIR its folder), so the CLI first
+checks that the catalog is current with its data (it must be: the run stops if it would build).
 
 --baseline-tree: another checkout (e.g. `git archive` of the commit before a change) measured in the same rounds,
 so before/after ratios come from one run.
@@ -173,8 +175,8 @@ BARE_PROCESS = ("import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only
                 "rows = con.execute('SELECT * FROM models').fetchall(); print(len(rows))")
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
+def timed(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> float:
+    env = {**os.environ, "PYTHONPATH": str(cwd), **(extra_env or {})}
     started = time.perf_counter()
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=300)
     elapsed = (time.perf_counter() - started) * 1000
@@ -187,13 +189,19 @@ def bench_cli(args: argparse.Namespace) -> None:
     db = str(args.target.resolve())
     trees = {"new": REPO_ROOT} | ({"old": args.baseline_tree.resolve()} if args.baseline_tree else {})
     commands = {"bare: open catalog + 1 query": (REPO_ROOT, [sys.executable, "-c", BARE_PROCESS, db])}
+    configured = {"MODELMATCH_CATALOG": db, "MODELMATCH_DATA_DIR": str(Path(db).parent)}
     for label, tree in trees.items():
         commands[f"plan ({label})"] = (tree, [sys.executable, "-m", "modelmatch", *README_PLAN, "--db", db])
         commands[f"recommend ({label})"] = (tree, [sys.executable, "-m", "modelmatch", *README_RECOMMEND, "--db", db])
+        commands[f"recommend, no --db ({label})"] = (tree, [sys.executable, "-m", "modelmatch", *README_RECOMMEND])
+    from ingest.build import built_data_sha256, current_data_sha256
+
+    if built_data_sha256(Path(db)) != current_data_sha256(Path(db).parent):
+        raise SystemExit(f"{db} is not current with the CSVs beside it: the runs without --db would rebuild it")
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.rounds):
         for name, (cwd, cmd) in commands.items():
-            samples[name].append(timed(cmd, cwd))
+            samples[name].append(timed(cmd, cwd, configured if "no --db" in name else {}))
     bare = median(samples["bare: open catalog + 1 query"])
     print(f"catalog {db}; {args.rounds} interleaved rounds; medians of wall time per process")
     for name, values in samples.items():
