@@ -27,14 +27,6 @@ import duckdb
 from ingest.cells import parse_cell
 from modelmatch.catalog.schema import DUCKDB_TYPES, TABLES, Column, Table
 
-
-def arrow_types() -> dict:
-    """Each column kind's Arrow type. pyarrow is imported here, when a build first stages rows Python read, not with
-    this module: the CLIs import the build only to check whether the catalog needs one."""
-    import pyarrow as pa
-
-    return {"text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
-            "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us")}
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
 # Where DuckDB's reader and Python's csv module part ways: DuckDB drops blanks between a delimiter or a line's start
@@ -48,6 +40,15 @@ STAGING_MEMORY_LIMIT = "256MB"
 # queries) is more than Python's whole read of it. The catalog's hand-written files are all far smaller.
 FAST_DOOR_MIN_BYTES = 1024 * 1024
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
+
+
+def arrow_types() -> dict:
+    """Each column kind's Arrow type. pyarrow is imported here, when a build first stages rows Python read, not with
+    this module: the CLIs import the build only to check whether the catalog needs one."""
+    import pyarrow as pa
+
+    return {"text": pa.string(), "url": pa.string(), "enum": pa.string(), "int": pa.int64(), "float": pa.float64(),
+            "bool": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("us")}
 
 
 def quote_beside_blank(data: bytes) -> bool:
