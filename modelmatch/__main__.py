@@ -49,13 +49,19 @@ class CliError(Exception):
 def _open_catalog(db: Path | None) -> DecisionCatalog:
     """The catalog the app would show: --db as given, else the configured file, built from data/ if stale."""
     if db is None:
-        from ingest.build import BuildFailed, ensure_current
+        # Checked as the app checks it at start: by file stats, hashing the CSVs only when a stat differs from the
+        # last check's (hashing every CSV was most of what this form of the command paid over `--db`).
+        from ingest.stat_check import ensure_current_unless_unchanged
 
         db = settings.catalog_path()
         _resume_collection()  # a build may run: it makes and drops rows by the hundred thousand
         try:
-            ensure_current(settings.data_dir(), db)
-        except BuildFailed as failed:
+            ensure_current_unless_unchanged(settings.data_dir(), db)
+        except Exception as failed:
+            from ingest.build import BuildFailed  # only a build raises it, and a build has imported it by then
+
+            if not isinstance(failed, BuildFailed):
+                raise
             if not db.exists():
                 raise CliError(f"data/ has {len(failed.problems)} problem(s) and there is no catalog yet; run "
                                "`python -m ingest check` to see them") from failed

@@ -102,14 +102,12 @@ def _reader(db: Path | None):
 
     path = db
     if path is None:
-        from ingest.build import BuildFailed, ensure_current
+        from ingest.stat_check import ensure_current_unless_unchanged  # hashes the CSVs only when a stat changed
 
         path = settings.catalog_path()
         try:
-            ensure_current(settings.data_dir(), path)
-        except BuildFailed:
-            pass
-        except Exception:
+            ensure_current_unless_unchanged(settings.data_dir(), path)
+        except Exception:  # noqa: BLE001 - data/ with problems or a failed build: the last good catalog, or none
             pass
     try:
         reader = CatalogReader(Path(path))
