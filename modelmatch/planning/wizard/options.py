@@ -39,13 +39,11 @@ def _tp_sizes(gpu_count: int) -> tuple[int, ...]:
 
 def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
          sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
-    """fit.fit_numbers, kept per catalog: of the GPU it reads only the memory size, so the what-ifs on other GPUs of the
-    same size (four 80 GB boards in the catalog) and twice the GPUs (the same split on one replica) reuse it. The
-    model and its architecture row are the catalog's own, named by the model id."""
-    key = ("fit_numbers", model.model_id, precision, kv_dtype, context, sequences, gpu.memory_gb, tp, utilization,
-           reserve_gb)
-    return catalog.derived(key, lambda: fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences,
-                                                       tp), gpu, utilization, reserve_gb))
+    """fit.fit_numbers over the catalog's kept layout. fit_on itself (a few additions on the layout's numbers) is not
+    kept: looking it up cost as much as computing it (the README's recommendation computes it ~3,500 times over its
+    what-ifs, ~850 of them a repeat: 84 -> 78 ms for the whole recommendation)."""
+    return fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences, tp), gpu, utilization,
+                  reserve_gb)
 
 
 def _layout(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
