@@ -62,7 +62,10 @@ WINDOW
                         as_of DESC, source_url, coalesce(setting, ''), source_location)
 )
 SELECT * FROM ranked WHERE charted OR NOT ?
-ORDER BY category, benchmark_id, model_id, charted DESC, as_of DESC
+-- Ends with the rest of the scores key, so rows that tie on the first columns come in one order on every run (they
+-- came in whatever order DuckDB's threads produced them: Compare's score table could reorder between visits).
+ORDER BY category, benchmark_id, model_id, charted DESC, as_of DESC, mode, source_url, setting NULLS FIRST,
+         source_location NULLS FIRST
 """
 
 
