@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +35,8 @@ from modelmatch.explore import overview
 from modelmatch.explore.view_state import OverviewState
 
 reader, repeats = CatalogReader(Path(sys.argv[1])), int(sys.argv[2])
-vendors = [v for (v,) in reader.rows("SELECT vendor FROM models GROUP BY vendor ORDER BY count(*) DESC, vendor LIMIT 2")]
+vendors = [v for (v,) in reader.rows(
+    "SELECT vendor FROM models GROUP BY vendor ORDER BY count(*) DESC, vendor LIMIT 2")]
 ids = [m for (m,) in reader.rows("SELECT model_id FROM models WHERE vendor = ? ORDER BY model_id", [vendors[0]])]
 bench = overview.vendors_default_benchmark(reader, tuple(vendors))
 today = dt.date(2026, 12, 1)
@@ -66,7 +69,7 @@ print(json.dumps(out))
 
 def run_tree(tree: Path, worker: Path, catalog: Path, repeats: int) -> dict:
     done = subprocess.run([sys.executable, str(worker), str(catalog), str(repeats)], cwd=tree,
-                          env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
                           timeout=600)
     if done.returncode != 0:
         raise SystemExit(f"worker failed in {tree}:\n{done.stderr[-3000:]}")
@@ -81,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     catalog = args.catalog.resolve()
-    worker = Path(__import__("tempfile").mkdtemp()) / "query_worker.py"
-    worker.write_text(WORKER, encoding="utf-8")
     trees = {"new": REPO_ROOT, "old": args.baseline_tree.resolve()}
     samples: dict[str, list[dict]] = {label: [] for label in trees}
-    for number in range(1, args.rounds + 1):
-        for label, tree in trees.items():
-            samples[label].append(run_tree(tree, worker, catalog, args.repeats))
-        print(f"round {number}/{args.rounds} done", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as folder:
+        worker = Path(folder) / "query_worker.py"
+        worker.write_text(WORKER, encoding="utf-8")
+        for number in range(1, args.rounds + 1):
+            for label, tree in trees.items():
+                samples[label].append(run_tree(tree, worker, catalog, args.repeats))
+            print(f"round {number}/{args.rounds} done", file=sys.stderr)
     print(f"catalog {catalog}; {args.rounds} interleaved rounds x {args.repeats} timed runs; medians")
     print(f"{'query':44} {'new ms':>8} {'old ms':>8} {'new/old':>8}  same rows")
     for name in samples["new"][0]:

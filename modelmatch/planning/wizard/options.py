@@ -41,7 +41,7 @@ def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dt
          sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
     """fit.fit_numbers over the catalog's kept layout. fit_on itself (a few additions on the layout's numbers) is not
     kept: looking it up cost as much as computing it (the README's recommendation computes it ~3,500 times over its
-    what-ifs, ~850 of them a repeat: 84 -> 78 ms for the whole recommendation)."""
+    what-ifs, ~850 of them a repeat; `python -m bench.ratios cli`: recommend 357 ms against 371 with the lookup)."""
     return fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences, tp), gpu, utilization,
                   reserve_gb)
 
