@@ -62,7 +62,7 @@ def child(mode: str, data_dir: Path, db_path: Path) -> dict:
     import duckdb  # noqa: F401 - imported before the clock starts in every mode, as the build imports it
 
     from ingest.build import build
-    from ingest.validate import data_files
+    from ingest.data_files import data_files
 
     started, cpu_started = time.perf_counter(), _cpu_s()
     if mode == "bare":

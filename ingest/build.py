@@ -24,7 +24,8 @@ from ingest.regular_file import DataFileError, read_regular_file
 from modelmatch.catalog.schema import TABLES, ddl
 from ingest.score_modes import fill_score_modes
 from ingest.staging import q
-from ingest.validate import Problem, SourceFile, ValidationResult, _rel, data_files, fingerprint, validate
+from ingest.data_files import data_files
+from ingest.validate import Problem, SourceFile, ValidationResult, _rel, fingerprint, validate
 
 SCHEMA_VERSION = 1
 NEW_CATALOG = "new_catalog"  # the file being built, attached beside the staged tables

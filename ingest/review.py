@@ -16,7 +16,8 @@ from typing import Any
 
 from ingest.importers.files import CsvDocument, CsvReadError, commit_files, imports_lock
 from modelmatch.catalog.schema import TABLES, TABLE_BY_NAME
-from ingest.validate import IMPORTS_DIR, ValidationResult, table_files
+from ingest.data_files import IMPORTS_DIR, table_files
+from ingest.validate import ValidationResult
 
 
 class ReviewError(Exception):

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.validate import data_files
+from ingest.data_files import data_files
 
 if TYPE_CHECKING:
     from ingest.build import BuildReport

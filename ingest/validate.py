@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, parse_cell, url_problem  # noqa: F401
+from ingest.data_files import is_known_non_table_csv, table_files
 from ingest.regular_file import DataFileError, read_regular_file
 from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
 from modelmatch.catalog.provenance import OWN_SOURCES, own_source_problems, tier_problems
@@ -78,30 +79,6 @@ def fingerprint(files: list[SourceFile]) -> str:
     for f in sorted(files, key=lambda f: f.relpath):
         digest.update(f"{f.relpath}\0{f.sha256}\n".encode())
     return digest.hexdigest()
-
-
-# Importers (`python -m ingest fetch`) write their rows to data/imports/<source>/<table>.csv: those files are part of
-# their table (same columns, same checks) but stay apart from hand-transcribed files, so a review sees what came
-# from where. Mapping files and importer reports are CSVs too, but not tables.
-IMPORTS_DIR = "imports"
-MAPPINGS_DIR = "mappings"
-IMPORT_REPORT_FILES = ("unmapped.csv",)
-
-
-def table_files(data_dir: Path, table: Table) -> list[Path]:
-    return (sorted((data_dir / table.name).glob("*.csv"))
-            + sorted((data_dir / IMPORTS_DIR).glob(f"*/{table.name}.csv")))
-
-
-def _is_known_non_table_csv(path: Path, data_dir: Path) -> bool:
-    parent = path.parent.resolve()
-    if parent == (data_dir / MAPPINGS_DIR).resolve():
-        return True
-    return parent.parent == (data_dir / IMPORTS_DIR).resolve() and path.name in IMPORT_REPORT_FILES
-
-
-def data_files(data_dir: Path) -> list[Path]:
-    return [p for t in TABLES for p in table_files(data_dir, t)]
 
 
 def _decode(relpath: str, data: bytes, problems: list[Problem]) -> str | None:
@@ -223,7 +200,7 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
     root = data_dir.parent
     table_paths = {p.resolve() for t in TABLES for p in table_files(data_dir, t)}
     for stray in sorted(data_dir.rglob("*.csv")):
-        if stray.resolve() not in table_paths and not _is_known_non_table_csv(stray, data_dir):
+        if stray.resolve() not in table_paths and not is_known_non_table_csv(stray, data_dir):
             result.problems.append(Problem(_rel(stray, root), 0, "", "CSV file is outside every table folder; "
                                            f"tables are: {', '.join(t.name for t in TABLES)}"))
     for index, table in enumerate(TABLES, start=1):

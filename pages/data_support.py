@@ -23,7 +23,8 @@ from ingest.importers.mapping import SPECS, MappingError, load_mapping, mapping_
 from ingest.review import HeldRow, review_queue
 from ingest.stat_check import RACY_WINDOW_S
 from ingest.tier_coverage import TierReport, coverage_matrix, tier_report
-from ingest.validate import Problem, data_files, validate
+from ingest.data_files import data_files
+from ingest.validate import Problem, validate
 from modelmatch.catalog import freshness
 from modelmatch.catalog import models as catalog
 from modelmatch.catalog import prices

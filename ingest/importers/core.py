@@ -20,7 +20,8 @@ from ingest.guards import Finding, Quote, check_price, reason_text
 from ingest.importers.files import CsvDocument, serialize_row, commit_files
 from ingest.importers.units import fmt
 from modelmatch.catalog.schema import PRICES
-from ingest.validate import IMPORTS_DIR, Row, ValidationResult, validate
+from ingest.data_files import IMPORTS_DIR
+from ingest.validate import Row, ValidationResult, validate
 
 Progress = Callable[[str], None]
 PRICE_COLUMNS = ("input_usd_per_mtok", "cached_input_usd_per_mtok", "output_usd_per_mtok")

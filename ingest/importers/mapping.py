@@ -12,7 +12,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.validate import FORMULA_RE, MAPPINGS_DIR, Problem
+from ingest.data_files import MAPPINGS_DIR
+from ingest.validate import FORMULA_RE, Problem
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import pytest
 from ingest.build import build, ensure_current
 from ingest.score_modes import BUILD_FILLED
 from modelmatch.catalog.schema import TABLE_BY_NAME, TABLES
-from ingest.validate import parse_cell, table_files
+from ingest.data_files import table_files
+from ingest.validate import parse_cell
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
 from tests.conftest import REPO_ROOT, file_sha256
 from tests.fixture_data import FIXTURE_ROWS, write_table

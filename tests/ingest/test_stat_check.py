@@ -11,7 +11,7 @@ import pytest
 
 import ingest.build
 from ingest.stat_check import ensure_current_unless_unchanged, record_path
-from ingest.validate import data_files
+from ingest.data_files import data_files
 from modelmatch.catalog.reader import CatalogReader
 from tests.fixture_data import FIXTURE_ROWS, write_table
 

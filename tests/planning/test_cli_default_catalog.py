@@ -12,19 +12,20 @@ import time
 from pathlib import Path
 
 from ingest.stat_check import record_path
-from ingest.validate import data_files
+from ingest.data_files import data_files
 from modelmatch.catalog.reader import CatalogReader
 from tests.conftest import REPO_ROOT
 from tests.fixture_data import FIXTURE_ROWS, write_table
 
 AN_HOUR_AGO_NS = time.time_ns() - 3600 * 10**9
 
-# Reports, after the command, whether the build module (which hashes and builds) was loaded at all.
+# Reports, after the command, whether the build module (which hashes and builds) and the validation were loaded.
 PROBE = """
 import json, sys
 from modelmatch.__main__ import main
 status = main(sys.argv[1:])
-print(json.dumps({"status": status, "build_module_loaded": "ingest.build" in sys.modules}), file=sys.stderr)
+print(json.dumps({"status": status, "build_module_loaded": "ingest.build" in sys.modules,
+                  "validation_loaded": "ingest.validate" in sys.modules}), file=sys.stderr)
 """
 
 RECOMMEND = ["recommend", "--use-case", "general-chat", "--gpu", "test-gpu", "--json"]
@@ -50,9 +51,11 @@ def test_without_db_unchanged_data_is_not_hashed_again(fixture_data_dir):
     built, first = run(fixture_data_dir, *RECOMMEND)  # no catalog yet: built
     checked, second = run(fixture_data_dir, *RECOMMEND)  # hashed: current, and the stats are remembered
     trusted, third = run(fixture_data_dir, *RECOMMEND)
-    assert [built, checked] == [{"status": 0, "build_module_loaded": True}] * 2, first.stderr + second.stderr
+    assert [built, checked] == [{"status": 0, "build_module_loaded": True, "validation_loaded": True}] * 2, (
+        first.stderr + second.stderr)
     assert record_path(fixture_data_dir / "catalog.duckdb").exists()
-    assert trusted == {"status": 0, "build_module_loaded": False}, third.stderr
+    # Listing and comparing the files' stats needs neither the build nor the validation (10 ms of imports).
+    assert trusted == {"status": 0, "build_module_loaded": False, "validation_loaded": False}, third.stderr
     assert json.loads(third.stdout) == json.loads(first.stdout)
 
 
@@ -64,7 +67,7 @@ def test_without_db_a_changed_csv_is_seen_and_the_catalog_rebuilt(fixture_data_d
     rows[0]["memory_gb"] = "94"
     write_table(fixture_data_dir, "gpus", rows)  # the same size: its modification time tells
     report, proc = run(fixture_data_dir, *RECOMMEND)
-    assert report == {"status": 0, "build_module_loaded": True}, proc.stderr
+    assert report == {"status": 0, "build_module_loaded": True, "validation_loaded": True}, proc.stderr
     db = fixture_data_dir / "catalog.duckdb"
     assert CatalogReader(db).query("SELECT memory_gb FROM gpus")["memory_gb"].tolist() == [94.0]
 
