@@ -25,6 +25,7 @@ from modelmatch.catalog.schema import TABLES, ddl
 from ingest.score_modes import fill_score_modes
 from ingest.staging import q
 from ingest.data_files import data_files
+from ingest.problems import BuildFailed
 from ingest.validate import Problem, SourceFile, ValidationResult, _rel, fingerprint, validate
 
 SCHEMA_VERSION = 1
@@ -32,12 +33,6 @@ NEW_CATALOG = "new_catalog"  # the file being built, attached beside the staged 
 STAGING_CATALOG = "memory"  # DuckDB's name for the in-memory database the validation staged into
 
 Progress = Callable[[str], None]
-
-
-class BuildFailed(Exception):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in the data; nothing was written")
 
 
 @dataclass

@@ -17,24 +17,12 @@ from typing import Any, Mapping
 
 from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, parse_cell, url_problem  # noqa: F401
 from ingest.data_files import is_known_non_table_csv, table_files
+from ingest.problems import Problem
 from ingest.regular_file import DataFileError, read_regular_file
 from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
 from modelmatch.catalog.provenance import OWN_SOURCES, own_source_problems, tier_problems
 from modelmatch.catalog.schema import PERCENT_MAX, TABLE_BY_NAME, TABLES, Table
 from modelmatch.planning.param_count import verify as verify_params
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    file: str
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        col = f" column '{self.column}'" if self.column else ""
-        return f"{where}:{col} {self.reason}"
 
 
 @dataclass

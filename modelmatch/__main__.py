@@ -51,17 +51,14 @@ def _open_catalog(db: Path | None) -> DecisionCatalog:
     if db is None:
         # Checked as the app checks it at start: by file stats, hashing the CSVs only when a stat differs from the
         # last check's (hashing every CSV was most of what this form of the command paid over `--db`).
+        from ingest.problems import BuildFailed
         from ingest.stat_check import ensure_current_unless_unchanged
 
         db = settings.catalog_path()
         _resume_collection()  # a build may run: it makes and drops rows by the hundred thousand
         try:
             ensure_current_unless_unchanged(settings.data_dir(), db)
-        except Exception as failed:
-            from ingest.build import BuildFailed  # only a build raises it, and a build has imported it by then
-
-            if not isinstance(failed, BuildFailed):
-                raise
+        except BuildFailed as failed:
             if not db.exists():
                 raise CliError(f"data/ has {len(failed.problems)} problem(s) and there is no catalog yet; run "
                                "`python -m ingest check` to see them") from failed

@@ -17,8 +17,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from ingest.problems import BuildFailed, Problem
 from ingest.stat_check import ensure_current_unless_unchanged
-from ingest.validate import Problem
 from modelmatch.catalog import models as catalog
 from modelmatch.explore import charts
 from modelmatch.explore import compare
@@ -60,11 +60,9 @@ def startup(data_dir: str, db_path: str) -> Startup:
     when their file stats differ from the last check's)."""
     try:
         report = ensure_current_unless_unchanged(Path(data_dir), Path(db_path))
+    except BuildFailed as failed:
+        return Startup(False, tuple(failed.problems))
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild: keep serving the last good catalog, say why
-        from ingest.build import BuildFailed  # only a build raises it, and a build has imported it by then
-
-        if isinstance(exc, BuildFailed):
-            return Startup(False, tuple(exc.problems))
         return Startup(False, (Problem(Path(data_dir).name + "/", 0, "", f"the catalog could not be rebuilt "
                                        f"({type(exc).__name__}: {exc}); the last good build is shown"),))
     return Startup(report is not None, ())

@@ -9,11 +9,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from ingest.data_files import data_files
+from ingest.stat_check import ensure_current_unless_unchanged, record_path
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+AN_HOUR_AGO_NS = time.time_ns() - 3600 * 10**9
 
 # One fresh process: count the REPL checks while the script runs its first page, print the count.
 COUNT_REPL_CHECKS = '''import json, sys
@@ -97,3 +102,27 @@ def test_a_full_collection_in_a_rerun_does_not_walk_the_imported_modules_regress
     took 115); after the first page of a process they are frozen out of it."""
     assert where_the_imports_are(tmp_path, live_catalog.parent, REPO_ROOT / "app.py", page) == {
         "DataFrame": "frozen", "CatalogReader": "frozen"}
+
+
+# One fresh process: run a page once, then say which of the write side's modules it loaded.
+WRITE_SIDE_LOADED = '''import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+if sys.argv[2]:
+    at.switch_page(sys.argv[2])
+at.run()
+assert not at.exception, [e.message for e in at.exception]
+print(json.dumps(sorted(m for m in ("ingest.validate", "ingest.staging", "ingest.build") if m in sys.modules)))
+'''
+
+
+def test_the_first_page_with_data_unchanged_loads_neither_the_validation_nor_the_build(tmp_path, live_catalog):
+    """The start-up check compares file stats only; it and the warning it may show need neither the validation (it
+    loaded it for the Problem class: 10 ms of imports after DuckDB) nor the build."""
+    data_dir = live_catalog.parent
+    for path in data_files(data_dir):  # older than the window in which stats are not trusted
+        os.utime(path, ns=(AN_HOUR_AGO_NS, AN_HOUR_AGO_NS))
+    assert ensure_current_unless_unchanged(data_dir, live_catalog) is None  # hashed once: stats recorded
+    assert record_path(live_catalog).exists()
+    loaded = first_page_report(tmp_path, WRITE_SIDE_LOADED, data_dir, REPO_ROOT / "app.py", "pages/overview.py")
+    assert loaded == []
