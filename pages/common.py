@@ -11,7 +11,7 @@ import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import altair as alt
 import pandas as pd
@@ -21,18 +21,17 @@ from ingest.problems import BuildFailed, Problem
 from ingest.stat_check import ensure_current_unless_unchanged
 from modelmatch.catalog import models as catalog
 from modelmatch.explore import charts
-from modelmatch.explore import compare
 from modelmatch.explore import overview
 from modelmatch.catalog import scores
 from modelmatch import settings
 from modelmatch.catalog.reader import CatalogMissing, CatalogReader
-from modelmatch.chat.endpoints import Endpoint, EndpointsFileError, load_endpoints
-from modelmatch.chat.limits import DAILY_SPEND, SlidingWindowLimiter
-from modelmatch.chat.runs_db import RunsUnavailable, runs_file_exists
-from modelmatch.chat.runs_store import RunsStore
-from modelmatch.chat.shared_limits import SharedDailySpend, SharedSlidingWindowLimiter
 from modelmatch.evals import upload_limit
 from modelmatch.explore.view_state import Choices, OverviewState
+
+if TYPE_CHECKING:
+    # Imported where used: Overview and Models, the pages a visit starts on, need neither Compare's module nor the
+    # chat modules (endpoints, caps, the runs database: those live in pages/try_support.py).
+    from modelmatch.explore import compare
 
 MAX_CACHED_RESULTS = 64
 # Tables show every row (no 10-row scroll box hiding license, price or benchmark rows) and a dash, never the text
@@ -182,6 +181,8 @@ def display_names(build_id: str) -> dict[str, str]:
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date,
                  mode: str = "") -> compare.CompareData:
+    from modelmatch.explore import compare
+
     return compare.compare_data(catalog_reader(), model_ids, price_date, mode)
 
 
@@ -189,87 +190,14 @@ def compare_data(build_id: str, model_ids: tuple[str, ...], price_date: dt.date,
 def compare_view(build_id: str, model_ids: tuple[str, ...], price_date: dt.date, mode: str, category: str | None,
                  today: dt.date) -> compare.CompareView:
     """The Compare page's tables for one view: a rerun with the same choices (a toggle, an expander) rebuilds none."""
+    from modelmatch.explore import compare
+
     return compare.compare_view(compare_data(build_id, model_ids, price_date, mode), model_ids, category, today)
-
-
-@st.cache_resource
-def _endpoints(path: str, mtime_ns: int) -> tuple[tuple[Endpoint, ...], str, str]:
-    try:
-        found, origin = load_endpoints(Path(path))
-        return found, origin, ""
-    except EndpointsFileError as exc:
-        return (), "", str(exc)
-
-
-def endpoints() -> tuple[tuple[Endpoint, ...], str, str]:
-    """(endpoints, where they came from, error). Reloaded when the operator edits the file."""
-    path = settings.endpoints_path()
-    mtime = path.stat().st_mtime_ns if path.exists() else 0
-    return _endpoints(str(path), mtime)
-
-
-@st.cache_resource
-def runs_store(path: str) -> RunsStore:
-    return RunsStore(Path(path))
-
-
-def _shared_or_local(make_shared: Callable, make_local: Callable):
-    """A cap counted in the runs database (so it holds across replicas), or per process when that database cannot
-    be used (the playground says so where it saves runs; chatting goes on)."""
-    try:
-        return make_shared()
-    except RunsUnavailable:
-        return make_local()
-
-
-@st.cache_resource
-def _visitor_limiter(runs_path: str):
-    return _shared_or_local(lambda: SharedSlidingWindowLimiter(Path(runs_path), window_s=600),
-                            lambda: SlidingWindowLimiter(window_s=600))
-
-
-def visitor_limiter():
-    """Requests per visitor in any 10 minutes, counted for every process sharing the runs database. It lived in
-    the session, so reloading the page (a new session) reset it; then in the process, so each replica had its own."""
-    return _visitor_limiter(str(settings.runs_db_path()))
-
-
-def visitor_key() -> str:
-    """Who the per-visitor cap counts: the client's address (it survives a reload), else this session."""
-    ip = getattr(st.context, "ip_address", None)
-    if ip:
-        return f"ip:{ip}"
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return f"session:{ctx.session_id if ctx else 'unknown'}"
-
-
-@st.cache_resource
-def _endpoint_limiter(runs_path: str):
-    return _shared_or_local(lambda: SharedSlidingWindowLimiter(Path(runs_path), window_s=60),
-                            lambda: SlidingWindowLimiter(window_s=60))
-
-
-def endpoint_limiter():
-    """Requests per minute per endpoint, counted for every process sharing the runs database (eval runs take at
-    most their half of it: modelmatch.chat.limits.EVAL_SHARE)."""
-    return _endpoint_limiter(str(settings.runs_db_path()))
-
-
-@st.cache_resource
-def _daily_spend(runs_path: str):
-    return _shared_or_local(lambda: SharedDailySpend(Path(runs_path)), lambda: DAILY_SPEND)
-
-
-def daily_spend():
-    """The operator's max_usd_per_day per endpoint, with each request's worst case reserved before it is sent,
-    counted for every process sharing the runs database."""
-    return _daily_spend(str(settings.runs_db_path()))
 
 
 def visible_eval_runs() -> set[str]:
     """Eval runs this visitor's shared views may show: published ones and this session's own (private by default)."""
+    from modelmatch.chat.runs_db import runs_file_exists
     from modelmatch.evals import visibility as eval_visibility
     from modelmatch.evals.store import shared_store
 

@@ -25,7 +25,7 @@ from modelmatch.evals import upload_limit
 from modelmatch.chat import sdk_stream
 from modelmatch.chat.playground import supports_thinking_switch
 from modelmatch.chat.render import md_code, md_text, safe_markdown
-from pages import common
+from pages import common, try_support
 
 POLL_S = 0.5
 FILTERS = {"all": "All questions", "wrong": "Wrong somewhere", "disagree": "Answers differ",
@@ -36,7 +36,7 @@ st.caption("English leaderboards do not tell you how a model does on your task i
            "expected answers across models and languages, and let the numbers on your task decide.")
 
 ss = st.session_state
-found, origin, problem = common.endpoints()
+found, origin, problem = try_support.endpoints()
 if problem:
     st.error(f"The endpoints file has a problem, so evals are off until it is fixed: {md_text(problem)}")
     st.stop()
@@ -236,7 +236,7 @@ def keys_for(chosen_endpoints: list[Endpoint]) -> tuple[dict[str, str | None], l
 def start(run_id: str, plan: evals.RunPlan, run_config: RunConfig, keys: dict[str, str | None]) -> None:
     try:
         ss.ev_runner = EvalRunner(store, run_id, plan.endpoints, keys, run_config, plan.prices,
-                                  limiter=common.endpoint_limiter(), daily_spend=common.daily_spend(),
+                                  limiter=try_support.endpoint_limiter(), daily_spend=try_support.daily_spend(),
                                   secrets=header_secret_snapshot(plan.endpoints, st.secrets)).start()
     except RunAlreadyActive as active:
         st.error(md_text(active))

@@ -17,7 +17,7 @@ from modelmatch.chat.types import ChatMessage
 from modelmatch.chat.endpoints import ApiKeyError, Endpoint, header_secret_snapshot, resolve_api_key, resolve_headers
 from modelmatch.chat.render import md_text, safe_markdown
 from modelmatch import settings
-from pages import common
+from pages import common, try_support
 
 MAX_COLUMNS = 4
 POLL_S = 0.1
@@ -29,13 +29,13 @@ st.title("Playground")
 st.caption("Send one prompt to several models at once. Answers stream side by side with their reasoning kept "
            "apart, time to first token, tokens per second and cost. Every run is saved and can be shared by link.")
 
-found, origin, problem = common.endpoints()
+found, origin, problem = try_support.endpoints()
 if problem:
     st.error(f"The endpoints file has a problem, so the playground is off until it is fixed: {md_text(problem)}")
     st.stop()
 by_name: dict[str, Endpoint] = {e.name: e for e in found}
 try:
-    store: rs.RunsStore | None = common.runs_store(str(settings.runs_db_path()))
+    store: rs.RunsStore | None = try_support.runs_store(str(settings.runs_db_path()))
 except rs.RunsUnavailable as unavailable:  # chatting goes on; only saving and links to saved runs are off
     store = None
     st.warning(f"{md_text(unavailable)}. Chatting still works.", icon=":material/database_off:")
@@ -239,15 +239,16 @@ def start_runs(text: str) -> None:
         # Each column is one request against the visitor's cap and against the endpoint's shared caps; the spend
         # cap holds the request's worst case from before it is sent until its reply ends (requests in flight
         # together passed the cap when only what was already spent was checked).
-        limit = common.visitor_limiter().try_acquire(common.visitor_key(), settings.session_requests_per_10_min(),
-                                                     "Your session")
+        limit = try_support.visitor_limiter().try_acquire(try_support.visitor_key(),
+                                                         settings.session_requests_per_10_min(), "Your session")
         if limit.allowed:
-            limit = common.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute, endpoint.name)
+            limit = try_support.endpoint_limiter().try_acquire(endpoint.name, endpoint.requests_per_minute,
+                                                              endpoint.name)
         if limit.allowed:
             worst = (pg.worst_case_usd(reader, endpoint, request, dt.date.today())
                      if endpoint.max_usd_per_day is not None else None)
-            limit, reservations[i] = common.daily_spend().reserve(endpoint.name, endpoint.max_usd_per_day, worst,
-                                                                  endpoint.name)
+            limit, reservations[i] = try_support.daily_spend().reserve(endpoint.name, endpoint.max_usd_per_day,
+                                                                      worst, endpoint.name)
         try:
             key, key_error = (resolve_api_key(endpoint, st.secrets) if endpoint.has_key else None), ""
             resolve_headers(endpoint, st.secrets)  # a header secret that is missing is said before sending
@@ -264,7 +265,7 @@ def start_runs(text: str) -> None:
             runs.append((cs, pg.ColumnRun(endpoint, key, request,
                                           secrets=header_secret_snapshot([endpoint], st.secrets)).start(), ""))
         if runs[-1][1] is None:  # not sent: nothing to hold
-            common.daily_spend().settle(reservations.pop(i, None), 0.0)
+            try_support.daily_spend().settle(reservations.pop(i, None), 0.0)
     ss.pg_active = {"prompt": text, "runs": runs, "reservations": reservations}
     ss.pg_last_prompt = text
 
@@ -323,7 +324,7 @@ if ss.pg_active:
             if run is not None:
                 run.cancel()
         for reservation in active.get("reservations", {}).values():  # stopped: the hold is released
-            common.daily_spend().settle(reservation, 0.0)
+            try_support.daily_spend().settle(reservation, 0.0)
         raise
 
     try:
@@ -342,7 +343,7 @@ if ss.pg_active:
             m = snap.metrics
             cost = pg.estimate_cost(reader, run.endpoint, m, dt.date.today())
             # The hold becomes what the reply cost (released where the server reported no usage).
-            common.daily_spend().settle(active.get("reservations", {}).pop(i, None), cost.usd)
+            try_support.daily_spend().settle(active.get("reservations", {}).pop(i, None), cost.usd)
             earlier = [{"role": r, "content": t[k]}
                        for t in history for r, k in (("user", "prompt"), ("assistant", "answer"))]
             history.append({"prompt": active["prompt"], "reasoning": snap.reasoning, "answer": snap.answer,
@@ -356,7 +357,7 @@ if ss.pg_active:
         # Whatever one reply held, the prompt box comes back: an exception here used to leave the session with an
         # active run for good (every rerun raised, the prompt box stayed disabled).
         for reservation in active.get("reservations", {}).values():  # a column that failed before settling
-            common.daily_spend().settle(reservation, 0.0)
+            try_support.daily_spend().settle(reservation, 0.0)
         ss.pg_active = None
     st.rerun()
 

@@ -104,16 +104,21 @@ def test_a_full_collection_in_a_rerun_does_not_walk_the_imported_modules_regress
         "DataFrame": "frozen", "CatalogReader": "frozen"}
 
 
-# One fresh process: run a page once, then say which of the write side's modules it loaded.
-WRITE_SIDE_LOADED = '''import json, sys
+def modules_loaded(matching: str) -> str:
+    """Worker code for one fresh process: run a page once, then print which loaded modules `matching` (a Python
+    expression over the module name `m`) selects."""
+    return f'''import json, sys
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
 if sys.argv[2]:
     at.switch_page(sys.argv[2])
 at.run()
 assert not at.exception, [e.message for e in at.exception]
-print(json.dumps(sorted(m for m in ("ingest.validate", "ingest.staging", "ingest.build") if m in sys.modules)))
+print(json.dumps(sorted(m for m in sys.modules if {matching})))
 '''
+
+
+WRITE_SIDE_LOADED = modules_loaded('m in ("ingest.validate", "ingest.staging", "ingest.build")')
 
 
 def test_the_first_page_with_data_unchanged_loads_neither_the_validation_nor_the_build(tmp_path, live_catalog):
@@ -125,4 +130,16 @@ def test_the_first_page_with_data_unchanged_loads_neither_the_validation_nor_the
     assert ensure_current_unless_unchanged(data_dir, live_catalog) is None  # hashed once: stats recorded
     assert record_path(live_catalog).exists()
     loaded = first_page_report(tmp_path, WRITE_SIDE_LOADED, data_dir, REPO_ROOT / "app.py", "pages/overview.py")
+    assert loaded == []
+
+
+OTHER_PAGES_MODULES_LOADED = modules_loaded(
+    'm.startswith("modelmatch.chat") or m in ("sqlite3", "modelmatch.explore.compare")')
+
+
+@pytest.mark.parametrize("page", ["", "pages/overview.py"])
+def test_the_pages_a_visit_starts_on_load_neither_the_chat_modules_nor_compare(tmp_path, live_catalog, page):
+    """Models (the default page) and Overview: the Try pages' glue (endpoints, runs store and SQLite, request caps)
+    and Compare's module were imported by pages/common.py for every page (about 25 ms of a first run)."""
+    loaded = first_page_report(tmp_path, OTHER_PAGES_MODULES_LOADED, live_catalog.parent, REPO_ROOT / "app.py", page)
     assert loaded == []

@@ -145,12 +145,12 @@ def test_corrupt_or_directory_runs_db_on_your_evals_says_why_not_in_use(env, mon
 def test_per_visitor_cap_survives_a_page_reload(env, monkeypatch):
     """The cap lived in the session: a reload (a new session) reset it. It is now counted per visitor address in
     the process."""
-    from pages import common
+    from pages import try_support
     from tests.openai_server import ScriptedServer, answer_script
     from tests.pages.test_app_playground import write_endpoints
 
     monkeypatch.setenv("MODELMATCH_SESSION_REQUESTS_PER_10_MIN", "1")
-    monkeypatch.setattr(common, "visitor_key", lambda: "ip:203.0.113.77")
+    monkeypatch.setattr(try_support, "visitor_key", lambda: "ip:203.0.113.77")
     server = ScriptedServer(answer_script(["one"]))
     with server:
         write_endpoints(env / "endpoints.toml", {"A": server})
