@@ -123,7 +123,7 @@ def overview_data(build_id: str, state: OverviewState, today: dt.date) -> overvi
     return overview.overview_data(catalog_reader(), state, today)
 
 
-def overview_chart(data: overview.OverviewData, which: str) -> alt.LayerChart:
+def overview_chart(data: overview.OverviewData, which: str) -> charts.SpecChart:
     """One of Overview's charts ("price", "size" or "speed") of its points."""
     if which == "price":
         return charts.quality_vs_price(overview.priced_points(data), data.score_title)
@@ -134,10 +134,10 @@ def overview_chart(data: overview.OverviewData, which: str) -> alt.LayerChart:
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
 def overview_chart_spec(build_id: str, state: OverviewState, today: dt.date, which: str) -> dict:
-    """The chart as the Vega-Lite spec st.vega_lite_chart draws, once per filter state: building the Altair chart
-    and validating it against the Vega-Lite schema was over half of a warm rerun of Overview (the downloads build
-    the chart when clicked)."""
-    return charts.vega_lite_spec(overview_chart(overview_data(build_id, state, today), which))
+    """The chart as the Vega-Lite spec st.vega_lite_chart draws (its points a frame beside it, sent as Arrow), once
+    per filter state: a warm rerun of Overview builds no chart (when it built and validated an Altair chart, that was
+    over half of the rerun). The downloads build the chart when clicked."""
+    return overview_chart(overview_data(build_id, state, today), which).for_page()
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_RESULTS, show_spinner=False)
@@ -260,7 +260,8 @@ def chart_downloads(chart: alt.Chart, file_stem: str, key: str) -> None:
     chart_downloads_built_on_click(lambda: chart, file_stem, key)
 
 
-def chart_downloads_built_on_click(make_chart: Callable[[], alt.Chart], file_stem: str, key: str) -> None:
+def chart_downloads_built_on_click(make_chart: Callable[[], alt.TopLevelMixin | charts.SpecChart], file_stem: str,
+                                   key: str) -> None:
     """The same, for a page that draws a cached Vega-Lite spec: the chart itself is built only when clicked."""
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("Chart as SVG", lambda: charts.to_svg(make_chart()), f"{file_stem}.svg", "image/svg+xml",

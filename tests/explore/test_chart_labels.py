@@ -36,7 +36,7 @@ def test_every_scatter_point_is_labelled_in_the_svg_export():
 
 
 def test_labels_use_the_same_scales_as_the_points():
-    spec = charts.quality_vs_price(scatter_points(), "MMLU-Pro").to_dict()
+    spec = charts.quality_vs_price(scatter_points(), "MMLU-Pro").spec
     assert spec["encoding"]["x"]["field"] == "blended_usd_per_mtok" and spec["encoding"]["color"]["field"] == "vendor"
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
     assert marks == ["circle", "text"]
@@ -71,11 +71,13 @@ def test_overview_charts_send_only_the_columns_they_encode():
     points = scatter_points().assign(model_id="org/model", price_source_url="https://example.org/p", notes="n")
     for chart in (charts.quality_vs_price(points, "MMLU-Pro"), charts.score_vs_active_params(points, "MMLU-Pro"),
                   charts.speed_vs_price(points)):
-        spec = charts.vega_lite_spec(chart)
-        (rows,) = spec["datasets"].values()
+        spec = chart.for_page()  # what Overview draws
+        (rows,) = spec["datasets"].values()  # a frame: Streamlit sends it as Arrow
         assert len(rows) == len(points)
-        assert set(rows[0]) == _fields(spec), chart.title
-        assert "model_id" not in rows[0] and "price_source_url" not in rows[0]
+        assert set(rows.columns) == _fields(spec), chart.title
+        assert "model_id" not in rows.columns and "price_source_url" not in rows.columns
+        (exported,) = chart.with_rows()["datasets"].values()  # what an export renders
+        assert len(exported) == len(points) and set(exported[0]) == _fields(spec)
 
 
 def test_compare_grouped_chart_sends_only_the_columns_it_encodes():

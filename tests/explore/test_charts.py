@@ -27,7 +27,34 @@ def test_png_export_is_a_png_image():
 
 
 def test_vendor_colors_are_fixed_and_distinct():
-    spec = charts.quality_vs_price(points(), "MMLU").to_dict()
+    spec = charts.quality_vs_price(points(), "MMLU").spec
     scale = spec["encoding"]["color"]["scale"]
     assert scale["domain"][:2] == ["Alibaba", "DeepSeek"]
     assert len(set(scale["range"])) == len(scale["range"]) == len(scale["domain"])
+
+
+def test_the_specs_pages_draw_unvalidated_are_valid_vega_lite():
+    """Pages draw specs that nothing validates when they are built (Overview's charts are written as specs; the
+    planner's Altair chart skips Altair's validation, built once per filter state): each must be valid Vega-Lite,
+    with its rows written in as an export sends them, and the Altair one the same spec a validated to_dict gives."""
+    import json
+
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    from tests.explore.test_chart_labels import scatter_points
+
+    with_gaps = scatter_points().assign(params_total_b=[72.7, None, 235, 671, 8])  # a missing value goes as null
+    for chart in (charts.quality_vs_price(with_gaps, "MMLU-Pro"), charts.score_vs_active_params(with_gaps, "MMLU-Pro"),
+                  charts.speed_vs_price(with_gaps)):
+        exported = json.loads(json.dumps(chart.with_rows(), allow_nan=False))
+        validate_jsonschema(exported, load_schema())
+        assert exported["data"] == {"name": charts.POINTS} and len(exported["datasets"][charts.POINTS]) == 5
+    curve = pd.DataFrame({"display_name": ["Qwen3-32B"] * 3, "attention_kind": ["gqa"] * 3,
+                          "context_tokens": [1024, 2048, 4096], "kv_cache_gb": [0.25, 0.5, 1.0]})
+    kv_chart = charts.kv_cache_vs_context(curve, "bf16")
+    spec = charts.vega_lite_spec(kv_chart)
+    validated = kv_chart.to_dict()  # validates, raising on an invalid chart
+    validated.pop("config", None)
+    assert spec == validated
+    validate_jsonschema(spec, load_schema())
