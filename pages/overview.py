@@ -34,9 +34,13 @@ today = dt.date.today()
 
 
 # The widgets drawn in every run (the benchmark and category boxes take turns, so Streamlit drops one of them).
-SEEDED_KEYS = ("ov_mode", "ov_vendor", "ov_family", "ov_arch", "ov_open", "ov_commercial", "ov_reasoning",
-               "ov_total_min", "ov_total_max", "ov_active_min", "ov_active_max", "ov_ctx", "ov_from", "ov_to",
-               "ov_price_date")
+SEEDED_KEYS = ("ov_mode",)
+# The filters' widgets, drawn only while the Filters expander is open: Streamlit drops a widget's value after a run
+# that did not draw it, so each value is also kept under a key of its own and given back (common.keep).
+FILTER_KEYS = ("ov_vendor", "ov_family", "ov_arch", "ov_open", "ov_commercial", "ov_reasoning", "ov_total_min",
+               "ov_total_max", "ov_active_min", "ov_active_max", "ov_ctx", "ov_from", "ov_to", "ov_price_date")
+# Link parameters that choose the score, not a filter: a link that sets only these opens with the filters closed.
+SCORE_PARAMS = frozenset({"benchmark", "category"})
 
 
 def seed(params: dict[str, list[str]]) -> list[str]:
@@ -57,10 +61,17 @@ def seed(params: dict[str, list[str]]) -> list[str]:
     ss.ov_active_min, ss.ov_active_max = state.params_active_b
     ss.ov_from, ss.ov_to = state.released_from, state.released_to
     ss.ov_price_date = state.price_date or today
+    # The filters open on a link that filters; the question view and a link that only picks the score open on the
+    # chart, and the filters' widgets are not drawn until opened: their scripts load and run in the browser even in a
+    # closed expander (a new visitor's chart came about 0.4 s later with them drawn, in chromium on a 2-core machine).
+    ss.ov_filters = not ss.ov_question_view and bool(set(overview_params(state)) - SCORE_PARAMS)
+    for key in FILTER_KEYS:
+        common.keep(key, ss[key])
     return notices
 
 
 common.show_notices(common.sync_from_url(PAGE, seed, SEEDED_KEYS))
+ss = st.session_state
 
 left, right = st.columns([1, 3])
 score_by = ["Benchmark", "Category"]
@@ -72,35 +83,43 @@ else:
     right.selectbox("Category", categories, index=common.shown_index("ov_category", categories), key="ov_category",
                     help="Mean of the percent-scored benchmarks in the category that each model has.")
 
-# On the question view the chart comes first; the filters stay one click away.
-with st.expander("Filters", expanded=not st.session_state.get("ov_question_view"), icon=":material/filter_list:"):
-    c1, c2, c3 = st.columns(3)
-    c1.multiselect("Vendor", sorted(choices.vendors), default=common.shown("ov_vendor"), key="ov_vendor")
-    c2.multiselect("Family", sorted(choices.families), default=common.shown("ov_family"), key="ov_family")
-    c3.multiselect("Architecture", ["dense", "moe"], default=common.shown("ov_arch"), key="ov_arch",
-                   format_func=lambda a: {"moe": "MoE"}.get(a, a))
-    c1.toggle("Open weights only", value=common.shown("ov_open"), key="ov_open")
-    c2.toggle("Commercial use allowed", value=common.shown("ov_commercial"), key="ov_commercial",
-              help="License allows commercial use, with or without conditions (see each license).")
-    c3.toggle("Reasoning models only", value=common.shown("ov_reasoning"), key="ov_reasoning")
-    c4, c5, c6, c7 = st.columns(4)
-    c4.number_input("Total params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_min"),
-                    key="ov_total_min")
-    c5.number_input("Total params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_max"),
-                    key="ov_total_max")
-    c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_min"),
-                    key="ov_active_min")
-    c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_max"),
-                    key="ov_active_max")
-    c8, c9, c10, c11 = st.columns(4)
-    windows = list(CONTEXT_WINDOW_CHOICES)
-    c8.selectbox("Context window", windows, index=common.shown_index("ov_ctx", windows), key="ov_ctx")
-    c9.date_input("Released from", value=common.shown("ov_from"), key="ov_from")
-    c10.date_input("Released until", value=common.shown("ov_to"), key="ov_to")
-    c11.date_input("Prices in force on", value=common.shown("ov_price_date"), key="ov_price_date",
-                   help=prices.BLEND_RULE)
+# On the question view the chart comes first; the filters stay one click away (opening them reruns the page).
+filters = st.expander("Filters", key="ov_filters", on_change="rerun", icon=":material/filter_list:")
+if filters.open:
+    with filters:
+        c1, c2, c3 = st.columns(3)
+        c1.multiselect("Vendor", sorted(choices.vendors), default=common.shown("ov_vendor"), key="ov_vendor")
+        c2.multiselect("Family", sorted(choices.families), default=common.shown("ov_family"), key="ov_family")
+        c3.multiselect("Architecture", ["dense", "moe"], default=common.shown("ov_arch"), key="ov_arch",
+                       format_func=lambda a: {"moe": "MoE"}.get(a, a))
+        c1.toggle("Open weights only", value=common.shown("ov_open"), key="ov_open")
+        c2.toggle("Commercial use allowed", value=common.shown("ov_commercial"), key="ov_commercial",
+                  help="License allows commercial use, with or without conditions (see each license).")
+        c3.toggle("Reasoning models only", value=common.shown("ov_reasoning"), key="ov_reasoning")
+        c4, c5, c6, c7 = st.columns(4)
+        c4.number_input("Total params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_min"),
+                        key="ov_total_min")
+        c5.number_input("Total params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_total_max"),
+                        key="ov_total_max")
+        c6.number_input("Active params ≥ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_min"),
+                        key="ov_active_min")
+        c7.number_input("Active params ≤ (B)", min_value=0.0, step=1.0, value=common.shown("ov_active_max"),
+                        key="ov_active_max")
+        c8, c9, c10, c11 = st.columns(4)
+        windows = list(CONTEXT_WINDOW_CHOICES)
+        c8.selectbox("Context window", windows, index=common.shown_index("ov_ctx", windows), key="ov_ctx")
+        c9.date_input("Released from", value=common.shown("ov_from"), key="ov_from")
+        c10.date_input("Released until", value=common.shown("ov_to"), key="ov_to")
+        c11.date_input("Prices in force on", value=common.shown("ov_price_date"), key="ov_price_date",
+                       help=prices.BLEND_RULE)
+else:
+    # Not drawn in this run. Once a filter's widget is gone, its key can read an older value (the one seeded before
+    # the widget was first drawn), so the values of the last run are given back.
+    for key in FILTER_KEYS:
+        ss[key] = common.kept(key, ss.get(key))
+for key in FILTER_KEYS:
+    common.keep(key, ss[key])
 
-ss = st.session_state
 state = OverviewState(
     benchmark_id=ss.ov_benchmark if mode == "Benchmark" else None,
     category=ss.ov_category if mode == "Category" else None,
@@ -126,7 +145,7 @@ st.write(f"**{data.model_count}** models match; **{len(data.points)}** have a nu
 question_view = st.session_state.get("ov_question_view") and set(state.vendors) == set(QUESTION_VENDORS)
 if question_view:
     st.info("**Qwen vs DeepSeek.** Each point is one model, named beside it and colored by vendor (Alibaba's Qwen, "
-            "DeepSeek); hover a point for its source. Clear the Vendor filter to see every model.")
+            "DeepSeek); hover a point for its source. Open Filters and clear Vendor to see every model.")
 # Only the open tab runs (on_change="rerun": switching tabs reruns the page): the hidden tabs' charts and the
 # leaderboard's query were the larger part of the first visit and of every rerun.
 tab_price, tab_size, tab_speed, tab_boards = st.tabs(["Quality vs price", QUESTION_TAB, "Speed vs price",
@@ -181,27 +200,33 @@ if tab_boards.open:
             st.caption("Cells are charted numbers (one per model and benchmark). Empty: no official number. "
                        + scores.CHARTED_RULE)
 
-st.subheader("The numbers behind the charts")
-table = data.points.sort_values("score", ascending=False)
-shown = ["display_name", "vendor", "score", "benchmarks_counted", "score_detail", "blended_usd_per_mtok", "provider",
-         "effective_from", "params_active_b", "params_total_b", "price_source_url"]
-# The CSV below keeps every column; the browser gets the shown ones.
-st.dataframe(common.only_shown(table, shown), hide_index=True, width="stretch", **common.WHOLE_TABLE,
-             column_order=shown,
-             column_config={
-                 "display_name": st.column_config.TextColumn("Model", pinned=True),
-                 "score": st.column_config.NumberColumn(data.score_title, format="%.1f"),
-                 "benchmarks_counted": st.column_config.NumberColumn("Benchmarks"),
-                 "score_detail": st.column_config.TextColumn("Score from"),
-                 "blended_usd_per_mtok": st.column_config.NumberColumn("Blended $/Mtok", format="%.3f"),
-                 "provider": st.column_config.TextColumn("Price from"),
-                 "effective_from": st.column_config.DateColumn("Price since"),
-                 "params_active_b": st.column_config.NumberColumn("Active (B)", format="%.1f"),
-                 "params_total_b": st.column_config.NumberColumn("Total (B)", format="%.1f"),
-                 "price_source_url": st.column_config.LinkColumn("Price source", display_text="pricing page"),
-             })
-common.csv_download("This table as CSV", table, "modelmatch-overview.csv", on_click="ignore",
-                    icon=":material/download:")
+# Opened on demand (opening it reruns the page): the table's scripts load and run in the browser even in a closed
+# expander, and a new visitor's chart came about 0.4 s later with the table drawn (the filters' measurement, above).
+# The label stays the same in every run: a changed label would be a new expander, closed again.
+numbers = st.expander("The numbers behind the charts, with their sources", key="ov_numbers", on_change="rerun",
+                      icon=":material/table_view:")
+if numbers.open:
+    with numbers:
+        table = data.points.sort_values("score", ascending=False)
+        shown = ["display_name", "vendor", "score", "benchmarks_counted", "score_detail", "blended_usd_per_mtok",
+                 "provider", "effective_from", "params_active_b", "params_total_b", "price_source_url"]
+        # The CSV below keeps every column; the browser gets the shown ones.
+        st.dataframe(common.only_shown(table, shown), hide_index=True, width="stretch", **common.WHOLE_TABLE,
+                     column_order=shown,
+                     column_config={
+                         "display_name": st.column_config.TextColumn("Model", pinned=True),
+                         "score": st.column_config.NumberColumn(data.score_title, format="%.1f"),
+                         "benchmarks_counted": st.column_config.NumberColumn("Benchmarks"),
+                         "score_detail": st.column_config.TextColumn("Score from"),
+                         "blended_usd_per_mtok": st.column_config.NumberColumn("Blended $/Mtok", format="%.3f"),
+                         "provider": st.column_config.TextColumn("Price from"),
+                         "effective_from": st.column_config.DateColumn("Price since"),
+                         "params_active_b": st.column_config.NumberColumn("Active (B)", format="%.1f"),
+                         "params_total_b": st.column_config.NumberColumn("Total (B)", format="%.1f"),
+                         "price_source_url": st.column_config.LinkColumn("Price source", display_text="pricing page"),
+                     })
+        common.csv_download("This table as CSV", table, "modelmatch-overview.csv", on_click="ignore",
+                            icon=":material/download:")
 common.glossary_link()
 st.caption(f"Score rows whose source is older than {settings.stale_after_days_for('scores')} days are marked stale "
            "on Compare (thresholds per table: see the Data page).")

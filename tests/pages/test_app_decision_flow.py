@@ -90,23 +90,62 @@ def test_summary_without_a_use_case_points_to_the_wizard(app_env):
     assert any("Describe the job in the wizard first" in i for i in texts(at.info))
 
 
+def open_filters(at):
+    """Open Overview's Filters expander, as a click does (it reruns the page and draws the filters)."""
+    at.session_state["ov_filters"] = True
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def test_overview_bare_link_opens_on_qwen_vs_deepseek(app_env):
     at = open_page("pages/overview.py")
-    assert at.multiselect(key="ov_vendor").value == ["Alibaba", "DeepSeek"]
+    assert not at.multiselect  # the filters are closed: the chart comes first
+    assert at.session_state["ov_vendor"] == ["Alibaba", "DeepSeek"]
     assert any(i.startswith("**Qwen vs DeepSeek.**") for i in texts(at.info))
     assert at.query_params["vendor"] == "Alibaba,DeepSeek"
+    assert open_filters(at).multiselect(key="ov_vendor").value == ["Alibaba", "DeepSeek"]
+    assert any(i.startswith("**Qwen vs DeepSeek.**") for i in texts(at.info))
 
 
 def test_overview_link_with_its_own_filters_is_not_overridden(app_env):
     at = open_page("pages/overview.py", {"benchmark": "mmlu"})
-    assert at.multiselect(key="ov_vendor").value == []
+    assert at.session_state["ov_vendor"] == []
     assert not any("Qwen vs DeepSeek" in i for i in texts(at.info))
+    assert open_filters(at).multiselect(key="ov_vendor").value == []
+
+
+def test_overview_link_that_filters_opens_with_the_filters_shown(app_env):
+    at = open_page("pages/overview.py", {"benchmark": "mmlu", "vendor": "DeepSeek"})
+    assert at.multiselect(key="ov_vendor").value == ["DeepSeek"]
+
+
+def test_overview_filters_closed_again_keep_their_values(app_env):
+    """The filters' widgets are drawn only while open, and Streamlit drops a widget's value after a run that did
+    not draw it: the values are kept and given back, so closing the filters changes nothing shown."""
+    at = open_filters(open_page("pages/overview.py", {"benchmark": "mmlu"}))
+    at.multiselect(key="ov_vendor").set_value(["DeepSeek"]).run()
+    at.toggle(key="ov_open").set_value(True).run()
+    shown = at.markdown[0].value if at.markdown else None
+    at.session_state["ov_filters"] = False
+    at.run()
+    at.run()  # the run after the one that closed them: their widget values are gone by now
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.multiselect
+    assert at.session_state["ov_vendor"] == ["DeepSeek"] and at.session_state["ov_open"] is True
+    assert at.query_params["vendor"] == "DeepSeek" and at.query_params["open"] == "1"
+    assert (at.markdown[0].value if at.markdown else None) == shown
+    assert open_filters(at).multiselect(key="ov_vendor").value == ["DeepSeek"]
+    assert at.toggle(key="ov_open").value is True
 
 
 def test_tables_show_a_dash_not_none_for_missing_values(app_env):
     for page, query in (("pages/compare.py", {"models": f"{A},{B}"}), ("pages/wizard.py", SCENARIO),
                         ("pages/overview.py", None), ("pages/planner.py", {"model": B})):
         at = open_page(page, query)
+        if page == "pages/overview.py":  # its table is opened on demand
+            at.session_state["ov_numbers"] = True
+            at.run()
         assert at.dataframe, page
         assert {df.proto.placeholder for df in at.dataframe} == {"—"}, page
 

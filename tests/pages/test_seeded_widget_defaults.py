@@ -94,11 +94,16 @@ def test_overview_opened_again_after_another_page_shows_what_its_link_says_regre
     link), the filters came back at the widgets' minimums ("total params <= 0 B") with the product's question view
     (Qwen against DeepSeek) gone. The bare link is seeded again."""
     at = open_page("pages/overview.py", {})
+    at.session_state["ov_filters"] = True  # the filters opened (on the question view they start closed)
+    at.run()
     assert at.multiselect(key="ov_vendor").value == ["Alibaba", "DeepSeek"]
     at.switch_page("pages/models.py")
     at.run()
     at.switch_page("pages/overview.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["ov_vendor"] == ["Alibaba", "DeepSeek"]
+    at.session_state["ov_filters"] = True
+    at.run()
     assert at.multiselect(key="ov_vendor").value == ["Alibaba", "DeepSeek"]
     assert at.number_input(key="ov_total_max").value is None
