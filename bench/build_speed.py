@@ -8,6 +8,7 @@ score rows by default), written to a temporary folder; the repository's data/ is
     python -m bench.build_speed --base main          # also the build and rebuild at another commit, interleaved
                                                      # with ours, and the row comparison
     python -m bench.build_speed --models 500 --rounds 1 --base main
+    python -m bench.build_speed --data data --rounds 9 --base main   # the repository's own data instead
 
 Each figure comes from its own child process: wall seconds of the work, CPU seconds (user + system, all threads:
 steadier than wall time on a shared machine) and the child's peak resident memory (VmHWM, which includes the
@@ -142,19 +143,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of read_csv / build / rebuild")
     parser.add_argument("--base", help="a commit whose build and rebuild are timed in the same rounds and whose "
                         "catalog is compared row by row")
+    parser.add_argument("--data", type=Path, help="time the build of this data folder (the repository's own: data) "
+                        "instead of a synthetic one; its catalog is written to a temporary folder")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="build-speed-") as scratch:
         scratch_dir = Path(scratch)
-        data_dir = scratch_dir / "data"
-        # In a process of its own, so this one stays small (a child's peak memory must not start from ours).
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                        "from bench.synthetic_catalog import generate; "
-                        "generate(Path(sys.argv[1]), *map(int, sys.argv[2:]))", str(data_dir), str(args.models),
-                        str(args.benchmarks), str(args.sources)], cwd=REPO_ROOT, check=True)
-        score_rows = args.models * args.benchmarks * args.sources
-        print(f"synthetic catalog: {score_rows:,} score rows, "
-              f"{sum(p.stat().st_size for p in data_dir.rglob('*.csv')) / 1e6:.0f} MB of CSV")
+        if args.data:
+            data_dir = args.data.resolve()
+            print(f"{data_dir}: {len(list(data_dir.rglob('*.csv')))} CSV files, "
+                  f"{sum(p.stat().st_size for p in data_dir.rglob('*.csv')) / 1e6:.1f} MB")
+        else:
+            data_dir = scratch_dir / "data"
+            # In a process of its own, so this one stays small (a child's peak memory must not start from ours).
+            subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from bench.synthetic_catalog import generate; "
+                            "generate(Path(sys.argv[1]), *map(int, sys.argv[2:]))", str(data_dir), str(args.models),
+                            str(args.benchmarks), str(args.sources)], cwd=REPO_ROOT, check=True)
+            score_rows = args.models * args.benchmarks * args.sources
+            print(f"synthetic catalog: {score_rows:,} score rows, "
+                  f"{sum(p.stat().st_size for p in data_dir.rglob('*.csv')) / 1e6:.0f} MB of CSV")
         # (label, mode, source tree, catalog file): the base commit's build and rebuild run in the same rounds as
         # ours, so the before/after ratio comes from one interleaved run, not from runs minutes apart.
         plan = [(mode, mode, REPO_ROOT, scratch_dir / "branch.duckdb")
@@ -177,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{peak:8.0f}")
         if args.base:
             print()
-            for label, folder in (("synthetic", data_dir), ("repository data/", REPO_ROOT / "data")):
+            # Keyed by folder, so the repository's data is compared once when it is the one timed.
+            compared = {(REPO_ROOT / "data").resolve(): "repository data/",
+                        data_dir: "synthetic" if not args.data else str(data_dir)}
+            for folder, label in compared.items():
                 ours, theirs = scratch_dir / "ours-first.duckdb", scratch_dir / "base-first.duckdb"
                 for path in (ours, theirs):
                     path.unlink(missing_ok=True)

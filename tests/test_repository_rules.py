@@ -28,8 +28,8 @@ REVIEWED_SQL_FSTRINGS = {
     ("ingest/build.py", "write_catalog"): "table name from the schema",
     ("ingest/staging.py", "__init__"): "table/column names and types from the schema; _file/_line are constants",
     ("ingest/staging.py", "_define"): "a view of SELECTs this module made (schema names, file indexes as ints)",
-    ("ingest/staging.py", "_flush_careful"): "table name from the schema; file indexes formatted as ints; rows arrive "
-                                             "as a registered Arrow table",
+    ("ingest/staging.py", "_flush_careful"): "table name and column types from the schema; file indexes formatted as "
+                                             "ints; the rows are bound parameters or a registered Arrow table",
     ("ingest/staging.py", "try_add_file"): "raw_file_<int> names made here from the file index",
     ("ingest/staging.py", "_stage_copy"): "positional names c0..cN made here; the file path and file index are bound",
     ("ingest/staging.py", "_checked_expression"): "positional column name c0..cN and a type from the schema",
