@@ -130,7 +130,8 @@ class Staging:
             # is a typed NULL, not a list of them: each value in a list costs about as much as any other.
             kinds = [DUCKDB_TYPES[col.kind] for col in table.columns] + ["INTEGER", "BIGINT"]  # + _file, _line
             empty = [all(value is None for value in values) for values in columns]
-            selected = ", ".join(f"NULL::{kind}" if none else f"unnest(?::{kind}[])" for kind, none in zip(kinds, empty))
+            selected = ", ".join(f"NULL::{kind}" if none else f"unnest(?::{kind}[])"
+                                 for kind, none in zip(kinds, empty))
             self.con.execute(f"INSERT INTO {q(careful_table(table))} SELECT {selected}",
                              [values for values, none in zip(columns, empty) if not none])
         else:
