@@ -65,8 +65,9 @@ def _open_catalog(db: Path | None) -> DecisionCatalog:
             print(f"warning: data/ has {len(failed.problems)} problem(s); using the last good catalog build",
                   file=sys.stderr)
     try:
-        # The prices are read when something looks at them: a self-hosting recommendation never does.
-        return load_decision_catalog(CatalogReader(db), prices_on_first_use=True)
+        # The prices and the scores are read when something looks at them: a self-hosting recommendation never
+        # reads a price, and a plan never reads a score.
+        return load_decision_catalog(CatalogReader(db), prices_on_first_use=True, scores_on_first_use=True)
     except CatalogMissing as missing:
         raise CliError(str(missing)) from missing
     finally:

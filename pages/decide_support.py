@@ -26,8 +26,10 @@ MAX_CACHED_PLANS = 64
 # its own bounded memo of derived values (DecisionCatalog.derived), which is the same for every visitor.
 @st.cache_resource(ttl=settings.query_cache_ttl_s(), max_entries=4, show_spinner=False)
 def decision_catalog(build_id: str) -> DecisionCatalog:
-    """Models, architectures, licenses, GPUs, prices, measurements, scores and use-case weights of one build."""
-    return load_decision_catalog(common.catalog_reader())
+    """Models, architectures, licenses, GPUs, prices, measurements, scores and use-case weights of one build. The
+    scores are read when the wizard or the summary first looks at them: the planner never does, and on a catalog of
+    5,000 models they were most of the load."""
+    return load_decision_catalog(common.catalog_reader(), scores_on_first_use=True)
 
 
 @st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
@@ -246,7 +246,7 @@ class DecisionCatalog:
     gpus: dict[str, GpuSpec]
     prices: Mapping[str, tuple[PriceRow, ...]]  # a PricesOnFirstUse where the loader asked for one
     measurements: dict[str, tuple[MeasurementRow, ...]]
-    scores: tuple[ScoreRow, ...] = ()
+    scores: Sequence[ScoreRow] = ()  # a tuple, or a ScoresOnFirstUse where the loader asked for one
     benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
     use_case_weights: tuple[UseCaseWeight, ...] = ()
     # Values computed from these rows alone, kept on first use: a recommendation ranks the same catalog once for the
@@ -324,6 +324,10 @@ def _score_rows(result) -> tuple[ScoreRow, ...]:
     return tuple(out)
 
 
+def _read_scores(cursor) -> tuple[ScoreRow, ...]:
+    return _score_rows(cursor.execute(_SQL["scores"]))
+
+
 def _prices_by_model(cursor) -> dict[str, tuple[PriceRow, ...]]:
     prices: dict[str, list[PriceRow]] = {}
     for r in _records(cursor, "prices"):
@@ -331,27 +335,53 @@ def _prices_by_model(cursor) -> dict[str, tuple[PriceRow, ...]]:
     return {k: tuple(v) for k, v in prices.items()}
 
 
-class PricesOnFirstUse(Mapping):
-    """DecisionCatalog.prices read from the catalog the first time anything looks at them, then kept.
+class DeferredReads:
+    """The parts of a catalog load left until something first looks at them, read through the cursor the rest of the
+    catalog was read with, so they come from the same build even if a new one replaced the file in between.
 
-    A self-hosting recommendation never reads a price, and the price query (periods of served models, windows over
-    every offering) is the most expensive one of a catalog load. The rows come through the cursor the rest of the
-    catalog was read with, so they are from the same build even if a new one replaced the file in between."""
+    One lock for all of them: they share the cursor, which two threads must not use at once (the app shares one
+    loaded catalog between visitors). The cursor is closed once the last part is read; until then it keeps the
+    build it was opened on readable."""
 
-    def __init__(self, load: Callable[[], dict[str, tuple[PriceRow, ...]]]):
-        self._load: Callable[[], dict[str, tuple[PriceRow, ...]]] | None = load
-        self._rows: dict[str, tuple[PriceRow, ...]] | None = None
-        self._lock = threading.Lock()
+    def __init__(self, cursor, parts: int):
+        self._cursor = cursor
+        self._left = parts
+        self.lock = threading.Lock()
 
-    def _all(self) -> dict[str, tuple[PriceRow, ...]]:
+    def read(self, query: Callable[[Any], Any]) -> Any:
+        """query(cursor), called under self.lock, once per part (again after a read that raised)."""
+        rows = query(self._cursor)
+        self._left -= 1
+        if self._left == 0:
+            self._cursor.close()
+            self._cursor = None
+        return rows
+
+
+class _OnFirstUse:
+    """Rows read by a DeferredReads the first time anything looks at them, then kept."""
+
+    def __init__(self, reads: DeferredReads, query: Callable[[Any], Any]):
+        self._reads: DeferredReads | None = reads
+        self._query: Callable[[Any], Any] | None = query
+        self._rows: Any = None
+        self._lock = reads.lock
+
+    def _all(self) -> Any:
         rows = self._rows
         if rows is None:
             with self._lock:
                 if self._rows is None:
-                    self._rows = self._load()
-                    self._load = None  # the cursor it holds is released with it
+                    self._rows = self._reads.read(self._query)
+                    self._reads = self._query = None
                 rows = self._rows
         return rows
+
+
+class PricesOnFirstUse(_OnFirstUse, Mapping):
+    """DecisionCatalog.prices read the first time anything looks at them: a self-hosting recommendation never reads
+    a price, and the price query (periods of served models, windows over every offering) is the most expensive one
+    of a catalog load of the repository's data."""
 
     def __getitem__(self, model_id: str) -> tuple[PriceRow, ...]:
         return self._all()[model_id]
@@ -378,24 +408,57 @@ class PricesOnFirstUse(Mapping):
         return f"PricesOnFirstUse({self._all()!r})"
 
 
-def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = False) -> DecisionCatalog:
-    """The catalog's rows, all read through one cursor (one build). prices_on_first_use: the price rows are read
-    when first looked at (the command line, which may never need them) instead of now."""
+class ScoresOnFirstUse(_OnFirstUse, Sequence):
+    """DecisionCatalog.scores read the first time anything looks at them: the planner never reads a score, and on a
+    catalog of 5,000 models (900,000 score rows) reading them was 2.5 s of the 2.8 s load. Equal to, and hashed
+    as, the tuple of the same rows, as the loaded tuple is."""
+
+    def __getitem__(self, index):
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[ScoreRow]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ScoresOnFirstUse):
+            other = other._all()
+        return isinstance(other, tuple) and self._all() == other
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"ScoresOnFirstUse({self._all()!r})"
+
+
+def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = False,
+                          scores_on_first_use: bool = False) -> DecisionCatalog:
+    """The catalog's rows, all read through one cursor (one build). prices_on_first_use / scores_on_first_use: the
+    price rows / score rows are read when first looked at instead of now (the command line may never need the
+    prices; the planner page never needs the scores)."""
     build_id = reader.build_info().build_id
     cursor = reader.connection()
+    deferred_parts = int(prices_on_first_use) + int(scores_on_first_use)
+    deferred = DeferredReads(cursor, deferred_parts) if deferred_parts else None
     try:
         models = {r["model_id"]: ModelInfo.from_row(r) for r in _records(cursor, "models")}
         architectures = {r["model_id"]: Architecture.from_row(r) for r in _records(cursor, "architectures")}
         licenses = {r["license_id"]: LicenseInfo.from_row(r) for r in _records(cursor, "licenses")}
         gpus = {r["gpu_id"]: GpuSpec.from_row(r) for r in _records(cursor, "gpus")}
         if prices_on_first_use:
-            prices: Mapping[str, tuple[PriceRow, ...]] = PricesOnFirstUse(lambda: _prices_by_model(cursor))
+            prices: Mapping[str, tuple[PriceRow, ...]] = PricesOnFirstUse(deferred, _prices_by_model)
         else:
             prices = _prices_by_model(cursor)
         measurements: dict[str, list[MeasurementRow]] = {}
         for r in _records(cursor, "measurements"):
             measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
-        scores = _score_rows(cursor.execute(_SQL["scores"]))
+        if scores_on_first_use:
+            scores: Sequence[ScoreRow] = ScoresOnFirstUse(deferred, _read_scores)
+        else:
+            scores = _read_scores(cursor)
         benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
                                                        str(r["unit"]), bool(r["higher_is_better"]))
                       for r in _records(cursor, "benchmarks")}
@@ -405,7 +468,7 @@ def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = Fal
     except BaseException:
         cursor.close()
         raise
-    if not prices_on_first_use:
+    if deferred is None:
         cursor.close()
     return DecisionCatalog(build_id, models, architectures, licenses, gpus, prices,
                            {k: tuple(v) for k, v in measurements.items()}, scores, benchmarks, weights)
