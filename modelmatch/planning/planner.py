@@ -123,6 +123,7 @@ def kv_curve(catalog: DecisionCatalog, model_ids: Iterable[str], kv_dtype: str, 
 
 
 def plan(request: PlanRequest, catalog: DecisionCatalog) -> PlanResult:
+    catalog.start_request()
     model, gpu, precision = validate_request(request, catalog)
     arch = catalog.architectures.get(model.model_id)
     tp = int(request.gpu_count)

@@ -53,7 +53,8 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-# About 3,000 values are kept per recommendation (its what-ifs included): room for some ten different requests.
+# About 1,000 values are kept per recommendation on the repository's catalog (its what-ifs included), about ten per
+# model: room for many different requests. A recommendation over a larger catalog keeps all it needs while it runs.
 MAX_DERIVED_VALUES = 30_000
 
 
@@ -260,12 +261,17 @@ class DecisionCatalog:
         try:
             return self._derived[key]
         except KeyError:
-            if len(self._derived) >= MAX_DERIVED_VALUES:
-                # The app shares one catalog between visitors: a memo that grew with every request would grow
-                # without end. Starting over costs one recomputation per value.
-                self._derived.clear()
             value = self._derived[key] = compute()
             return value
+
+    def start_request(self) -> None:
+        """Called where a plan or a recommendation starts. The app shares one catalog between visitors, so a memo
+        that grew with every request would grow without end: past MAX_DERIVED_VALUES it starts over here, at a
+        cost of one recomputation per value. Never in the middle of a request: on a catalog of 5,000 models one
+        recommendation needs some 50,000 values, and starting over whenever the memo was full made it compute them
+        (the representative scores of the whole catalog among them) again and again."""
+        if len(self._derived) >= MAX_DERIVED_VALUES:
+            self._derived.clear()
 
 
 # Fixed SQL only; nothing from the user reaches these strings.

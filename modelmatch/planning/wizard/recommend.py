@@ -31,6 +31,7 @@ from modelmatch.planning.wizard.sensitivity import sensitivity_cases
 
 
 def recommend(request: WizardRequest, catalog: DecisionCatalog) -> RecommendResult:
+    catalog.start_request()
     ctx, ranked, excluded = rank(request, catalog)
     top_n = ctx.request.top_n
     sensitivity = sensitivity_cases(ctx.request, catalog, ranked) if request.with_sensitivity else []
