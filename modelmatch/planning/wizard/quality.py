@@ -3,6 +3,7 @@ the catalog, averaged per category over the benchmarks the ranked models share."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelmatch.catalog.score_preference import score_rank
@@ -20,24 +21,44 @@ class BenchStats:
     models: int
 
 
-def representative_scores(scores: tuple[ScoreRow, ...], catalog: DecisionCatalog, chosen_mode: str = ""
+def representative_scores(scores: Sequence[ScoreRow], catalog: DecisionCatalog, chosen_mode: str = ""
                           ) -> dict[tuple[str, str], tuple[ScoreRow, int]]:
-    """One score per (model, benchmark): the most official source, then the best value it reports; the count of
-    rows not used is kept so the breakdown can say there were others."""
-    grouped: dict[tuple[str, str], list[ScoreRow]] = {}
+    """One score per (model, benchmark): the most official source, then the best value it reports (the first such
+    row on a tie); the count of rows not used is kept so the breakdown can say there were others.
+
+    One pass over the rows, each model's mode and each source's rank looked up once: on a catalog of 5,000 models
+    (900,000 score rows) grouping every row and then taking each group's minimum took seconds."""
+    models, benchmarks = catalog.models, catalog.benchmarks
+    modes: dict[str, str | None] = {}  # model id -> the mode it is ranked in (None: not a catalog model)
+    ranks: dict[tuple[str | None, str | None], int] = {}
+    best: dict[tuple[str, str], list] = {}  # (model, benchmark) -> [row, its order, rows not used]
     for row in scores:
-        model = catalog.models.get(row.model_id)
+        model_id = row.model_id
+        try:
+            mode = modes[model_id]
+        except KeyError:
+            model = models.get(model_id)
+            mode = modes[model_id] = None if model is None else model_mode(model, chosen_mode)
         # Like with like: only the model's ranked mode (and rows whose source states no mode) count.
-        if model is not None and row.mode not in (None, "n.a.", model_mode(model, chosen_mode)):
+        if mode is not None and row.mode not in (None, "n.a.", mode):
             continue
-        if row.benchmark_id in catalog.benchmarks:
-            grouped.setdefault((row.model_id, row.benchmark_id), []).append(row)
-    out = {}
-    for key, rows in grouped.items():
-        higher = catalog.benchmarks[key[1]].higher_is_better
-        best = min(rows, key=lambda r: (score_rank(r.provenance, r.measured_by), -r.value if higher else r.value))
-        out[key] = (best, len(rows) - 1)
-    return out
+        bench = benchmarks.get(row.benchmark_id)
+        if bench is None:
+            continue
+        source = (row.provenance, row.measured_by)
+        rank = ranks.get(source)
+        if rank is None:
+            rank = ranks[source] = score_rank(*source)
+        order = (rank, -row.value if bench.higher_is_better else row.value)
+        key = (model_id, row.benchmark_id)
+        kept = best.get(key)
+        if kept is None:
+            best[key] = [row, order, 0]
+        else:
+            kept[2] += 1
+            if order < kept[1]:
+                kept[0], kept[1] = row, order
+    return {key: (row, others) for key, (row, _, others) in best.items()}
 
 
 def bench_stats(rep: dict[tuple[str, str], tuple[ScoreRow, int]]) -> dict[str, BenchStats]:
