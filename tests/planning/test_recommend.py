@@ -187,6 +187,27 @@ def test_sensitivity_more_gpus_never_removes_a_model(thai_bot):
     assert smaller.added == () and smaller.eligible <= len(result.shortlist)
 
 
+def test_each_what_if_names_the_models_it_adds_and_drops_in_ranked_order(real, thai_bot):
+    """added: the what-if's ranked models that the answer does not rank, in the what-if's order; removed: the
+    answer's ranked models that the what-if does not rank, in the answer's order."""
+    request, result = thai_bot
+    answer = [c.model_id for c in result.shortlist] + list(result.other_eligible)
+    changes = 0
+    for case in result.sensitivity:
+        if case.label.startswith("2 × "):
+            changed = dataclasses.replace(request, gpu_count=2 * request.gpu_count)
+        else:
+            gpu = next(g for g in real.gpus.values() if case.label == f"1 × {g.name} instead")
+            changed = dataclasses.replace(request, gpu=gpu.gpu_id, gpu_bandwidth_gbps=None)
+        whatif = recommend(dataclasses.replace(changed, with_sensitivity=False), real)
+        ranked = [c.model_id for c in whatif.shortlist] + list(whatif.other_eligible)
+        assert case.eligible == len(ranked)
+        assert case.added == tuple(m for m in ranked if m not in answer)
+        assert case.removed == tuple(m for m in answer if m not in ranked)
+        changes += bool(case.added) + bool(case.removed)
+    assert changes >= 3  # the what-ifs do change the answer: the check compares something
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Scenario: a math tutor with the largest reasoning budget, through an API
 
