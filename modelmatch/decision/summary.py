@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelmatch.planning.records import DecisionCatalog
+from modelmatch.planning.records import DecisionCatalog, ScoreRow
 from modelmatch.planning.request import UsageProfile
 
 from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
@@ -172,22 +172,35 @@ def _monthly_cost(c: Candidate) -> str:
     return text
 
 
+def _multilingual_scores_by_model(catalog: DecisionCatalog) -> dict[str, list[tuple[int, ScoreRow]]]:
+    """Each model's score rows on a multilingual benchmark, with their position in the catalog's rows."""
+    out: dict[str, list[tuple[int, ScoreRow]]] = {}
+    for position, row in enumerate(catalog.scores):
+        bench = catalog.benchmarks.get(row.benchmark_id)
+        if bench is not None and bench.category == MULTILINGUAL_CATEGORY:
+            out.setdefault(row.model_id, []).append((position, row))
+    return out
+
+
 def language_evidence(catalog: DecisionCatalog, languages: tuple[str, ...],
                       model_ids: tuple[str, ...]) -> tuple[LanguageEvidence, ...]:
     """Per-language benchmark results for the models: a multilingual score row whose setting or benchmark names the
     language (or its ISO code). Without one the answer says plainly that there is no evidence."""
-    out = []
+    out: list[LanguageEvidence] = []
+    if not languages:
+        return ()
+    # The listed models' multilingual rows only, in catalog order: the wizard asks on every rerun, and a pass over
+    # every score row of a 5,000-model catalog (900,000 rows) was most of its warm rerun.
+    by_model = catalog.derived(("multilingual_scores_by_model",), lambda: _multilingual_scores_by_model(catalog))
+    listed = sorted(pair for model_id in dict.fromkeys(model_ids) for pair in by_model.get(model_id, ()))
     for lang in languages:
         code = code_of(lang)
         patterns = [rf"\b{re.escape(lang)}\b"] + ([rf"\b{re.escape(code)}\b"] if code else [])
         hits = []
-        for row in catalog.scores:
-            bench = catalog.benchmarks.get(row.benchmark_id)
-            if row.model_id not in model_ids or bench is None:
-                continue
+        for _, row in listed:
+            bench = catalog.benchmarks[row.benchmark_id]
             text = f"{bench.name} {row.setting or ''}"
-            if bench.category == MULTILINGUAL_CATEGORY and any(re.search(p, text, re.IGNORECASE)
-                                                               for p in patterns):
+            if any(re.search(p, text, re.IGNORECASE) for p in patterns):
                 hits.append(f"{catalog.models[row.model_id].display_name} {bench.name} {row.setting or ''} "
                             f"{row.value:g}".strip())
         if hits:

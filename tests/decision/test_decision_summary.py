@@ -82,6 +82,44 @@ def test_thai_and_vietnamese_evidence_is_found_for_a_model_with_per_language_res
     assert not swahili.found and swahili.text.startswith("No evidence for Swahili")
 
 
+def _language_evidence_as_written(catalog, languages, model_ids):
+    """The rule read plainly: every score row of a listed model on a multilingual benchmark whose name or setting
+    names the language or its code, in catalog order."""
+    from modelmatch.catalog.languages import code_of
+
+    out = []
+    for lang in languages:
+        code = code_of(lang)
+        patterns = [rf"\b{re.escape(lang)}\b"] + ([rf"\b{re.escape(code)}\b"] if code else [])
+        hits = [f"{catalog.models[r.model_id].display_name} {catalog.benchmarks[r.benchmark_id].name} "
+                f"{r.setting or ''} {r.value:g}".strip() for r in catalog.scores
+                if r.model_id in model_ids and r.benchmark_id in catalog.benchmarks
+                and catalog.benchmarks[r.benchmark_id].category == "multilingual"
+                and any(re.search(p, f"{catalog.benchmarks[r.benchmark_id].name} {r.setting or ''}", re.I)
+                        for p in patterns)]
+        out.append((lang, hits))
+    return out
+
+
+def test_language_evidence_reads_only_the_listed_models_rows_and_finds_what_a_pass_over_every_row_finds(real):
+    """The wizard asks for the evidence on every rerun: it reads the listed models' multilingual rows (kept per
+    catalog), not every score row (most of a warm rerun on a 5,000-model catalog). Same hits, same order."""
+    multilingual = {r.model_id for r in real.scores if r.benchmark_id in real.benchmarks
+                    and real.benchmarks[r.benchmark_id].category == "multilingual"}
+    listed = tuple(sorted(multilingual))
+    languages = ("Thai", "Vietnamese", "Japanese", "Arabic", "French", "Swahili")
+    for model_ids in (listed, listed[:2], ("Qwen/Qwen3-32B", "no-such/model", "Qwen/Qwen3-32B"), ()):
+        got = decision_summary.language_evidence(real, languages, model_ids)
+        expected = _language_evidence_as_written(real, languages, model_ids)
+        assert tuple(e.language for e in got) == languages
+        for evidence, (lang, hits) in zip(got, expected):
+            assert evidence.found == bool(hits)
+            assert evidence.text == (f"{lang}: " + "; ".join(hits) if hits else evidence.text)
+    everything = decision_summary.language_evidence(real, languages, listed)
+    assert sum(e.found for e in everything) >= 3  # the catalog has such rows: the check compares something
+    assert decision_summary.language_evidence(real, (), listed) == ()
+
+
 def test_sources_carry_a_url_and_a_tier(scenario):
     _, summary = scenario
     assert summary.sources
