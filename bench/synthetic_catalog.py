@@ -1,7 +1,9 @@
 """Write a synthetic catalog (5,000 models x 60 benchmarks x 3 sources by default) and build it.
 
 SYNTHETIC DATA FOR BENCHMARKS ONLY: model ids live under `synthetic/`, sources under example.org. It is written
-to a folder you name (never data/) and exercises the real validation and atomic build.
+to a folder you name (never data/) and exercises the real validation and atomic build. The GPUs and the use-case
+weights are the repository's own rows (data/gpus, data/use_case_weights: they name no model), so the wizard and the
+decision summary rank the 5,000 models as they rank the real ones, on the GPUs the README's requests name.
 
     python -m bench.synthetic_catalog /tmp/synth --models 5000 --benchmarks 60 --sources 3
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from ingest.build import build
 from modelmatch.catalog.schema import CATEGORIES, TABLES, VENDORS
 
 SRC = "https://example.org/synthetic"
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 # A table is a folder of CSVs and each file is bounded (ingest/regular_file.py, 64 MiB): 300,000 score rows are about
@@ -78,7 +82,11 @@ def generate(data_dir: Path, n_models: int, n_benchmarks: int, n_sources: int, s
                                 "provider_model": m["model_id"], "input_usd_per_mtok": f"{rng.uniform(0.05, 5):.3f}",
                                 "output_usd_per_mtok": f"{rng.uniform(0.1, 15):.3f}", "effective_from": "2025-01-01",
                                 "source_url": SRC, "as_of": "2025-01-01"} for m in models])
-    for table in ("gpus", "measurements", "measurement_requests"):
+    for table in ("gpus", "use_case_weights"):
+        for source in sorted((REPO_DATA / table).glob("*.csv")):
+            (data_dir / table).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, data_dir / table / source.name)
+    for table in ("measurements", "measurement_requests"):
         write(data_dir, table, [])
     for table in TABLES:  # tables added later (e.g. use-case weights) start empty
         if not (data_dir / table.name).exists():
