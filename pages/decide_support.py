@@ -45,6 +45,9 @@ def kv_curve_spec(build_id: str, request: PlanRequest) -> dict:
     return charts.vega_lite_spec(charts.kv_cache_vs_context(curve, request.kv_dtype))
 
 
-@st.cache_data(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner="Ranking models…")
+# Shared, not copied per call (cache_resource), like the catalog: a result is frozen all the way down (tuples of
+# frozen dataclasses), and st.cache_data unpickled it on every rerun. The summary ranks every eligible model (up to
+# 1,000 of them, with their texts): on the 5,000-model catalog that copy was most of its warm rerun.
+@st.cache_resource(ttl=settings.query_cache_ttl_s(), max_entries=MAX_CACHED_PLANS, show_spinner="Ranking models…")
 def recommendation(build_id: str, request: WizardRequest) -> RecommendResult:
     return recommend(request, decision_catalog(build_id))
