@@ -100,3 +100,21 @@ def test_the_planner_page_reads_no_score_and_the_wizard_reads_them_from_the_same
     assert counted["catalog"] == 1 and reads == []
     open_wizard_cards(open_page("pages/wizard.py", WIZARD))
     assert counted["catalog"] == 1 and reads == [1]  # the planner's catalog, its scores read once
+
+
+def test_a_rerun_gets_the_cached_recommendation_itself_not_a_copy_regression(counted, live_catalog):
+    """st.cache_data unpickled the cached recommendation on every call: the summary ranks every eligible model, and
+    on a 5,000-model catalog that copy was most of its warm rerun. The result is frozen, so it is shared."""
+    import dataclasses
+
+    from modelmatch.decision import summary as decision_summary
+    from modelmatch.decision.state import DecisionState
+    from pages import common, decide_support
+
+    build_id = common.current_build_id()
+    state = DecisionState(use_cases=("general-chat",), deployment="self-host", gpu="test-gpu")
+    request = decision_summary.wizard_request(state, top_n=1000, with_sensitivity=True)
+    first = decide_support.recommendation(build_id, request)
+    assert first.shortlist and decide_support.recommendation(build_id, request) is first
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.shortlist[0].score = 0.0  # shared between visitors: nothing may change it
