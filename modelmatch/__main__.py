@@ -46,8 +46,10 @@ class CliError(Exception):
     """A problem the user can fix; printed as `error: <message>` with exit status 2."""
 
 
-def _open_catalog(db: Path | None) -> DecisionCatalog:
-    """The catalog the app would show: --db as given, else the configured file, built from data/ if stale."""
+def _open_catalog(db: Path | None, scores_on_first_use: bool) -> DecisionCatalog:
+    """The catalog the app would show: --db as given, else the configured file, built from data/ if stale.
+    scores_on_first_use: a plan never reads a score; a recommendation always does, so it reads them with the rest,
+    while the collector is still paused."""
     if db is None:
         # Checked as the app checks it at start: by file stats, hashing the CSVs only when a stat differs from the
         # last check's (hashing every CSV was most of what this form of the command paid over `--db`).
@@ -65,9 +67,9 @@ def _open_catalog(db: Path | None) -> DecisionCatalog:
             print(f"warning: data/ has {len(failed.problems)} problem(s); using the last good catalog build",
                   file=sys.stderr)
     try:
-        # The prices and the scores are read when something looks at them: a self-hosting recommendation never
-        # reads a price, and a plan never reads a score.
-        return load_decision_catalog(CatalogReader(db), prices_on_first_use=True, scores_on_first_use=True)
+        # The prices are read when something looks at them: a self-hosting recommendation never does.
+        return load_decision_catalog(CatalogReader(db), prices_on_first_use=True,
+                                     scores_on_first_use=scores_on_first_use)
     except CatalogMissing as missing:
         raise CliError(str(missing)) from missing
     finally:
@@ -127,7 +129,7 @@ def _run_plan(args: argparse.Namespace) -> None:
     from modelmatch.planning.planner import plan
     from modelmatch.planning.request import PlanRequest
 
-    catalog = _open_catalog(args.db)
+    catalog = _open_catalog(args.db, scores_on_first_use=True)
     request = PlanRequest(
         model_id=args.model, weights=args.weights, kv_dtype=args.kv_dtype, context_tokens=args.context,
         concurrent_sequences=args.batch, gpu=args.gpu, gpu_count=args.gpus, custom_gpu_memory_gb=args.gpu_memory_gb,
@@ -168,7 +170,7 @@ def _run_recommend(args: argparse.Namespace) -> None:
     from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
     from modelmatch.planning.wizard.text import format_recommendation_text
 
-    catalog = _open_catalog(args.db)
+    catalog = _open_catalog(args.db, scores_on_first_use=False)
     request = WizardRequest(
         use_cases=tuple(args.use_case), languages=tuple(args.language or ()), deployment=args.deployment,
         gpu=args.gpu, gpu_count=args.gpus, custom_gpu_memory_gb=args.gpu_memory_gb,
