@@ -37,20 +37,14 @@ def _tp_sizes(gpu_count: int) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def _fit(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
-         sequences: int, gpu, tp: int, utilization: float, reserve_gb: float) -> FitNumbers:
-    """fit.fit_numbers over the catalog's kept layout. fit_on itself (a few additions on the layout's numbers) is not
-    kept: looking it up cost as much as computing it (the README's recommendation computes it ~3,500 times over its
-    what-ifs, ~850 of them a repeat; `python -m bench.ratios cli`: recommend 357 ms against 371 with the lookup)."""
-    return fit_on(_layout(catalog, model, arch, precision, kv_dtype, context, sequences, tp), gpu, utilization,
-                  reserve_gb)
-
-
-def _layout(catalog: DecisionCatalog, model: ModelInfo, arch, precision: str, kv_dtype: str, context: int,
-            sequences: int, tp: int) -> Layout:
-    """layout, kept per catalog: the same for every GPU a what-if tries."""
-    return catalog.derived(("layout", model.model_id, precision, kv_dtype, context, sequences, tp),
-                           lambda: layout(model, arch, precision, kv_dtype, context, sequences, tp))
+def _layouts(catalog: DecisionCatalog, model: ModelInfo, kv_dtype: str, context: int, sequences: int
+             ) -> dict[tuple[str, int], Layout]:
+    """The layouts worked out for one model and request shape, by (precision, GPUs per replica), kept per catalog:
+    the same for every GPU a what-if tries. One memo entry per model, filled as the walk tries each layout: a memo
+    lookup per layout tried (some 176,000 over the what-ifs of a 5,000-model catalog) cost more than the fits.
+    fit_on itself (a few additions on the layout's numbers) is not kept: looking it up cost as much as computing
+    it."""
+    return catalog.derived(("layouts", model.model_id, kv_dtype, context, sequences), dict)
 
 
 def _plan(catalog: DecisionCatalog, numbers: FitNumbers) -> MemoryPlan:
@@ -80,14 +74,19 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     smallest_fit: FitNumbers | None = None
     tp_errors: list[str] = []
     tp_sizes = _tp_sizes(req.gpu_count)
+    # The model and its architecture row are the catalog's own, so the model id names all the input.
+    layouts = _layouts(catalog, model, req.kv_dtype, req.context_tokens, req.concurrent_sequences)
     for precision in ctx.precisions:
         for tp in tp_sizes:
-            try:
-                mp = _fit(catalog, model, arch, precision, req.kv_dtype, req.context_tokens, req.concurrent_sequences,
-                          gpu, tp, req.gpu_memory_utilization, req.runtime_reserve_gb)
-            except PlanInputError as exc:
-                tp_errors.append(str(exc))
-                continue
+            lay = layouts.get((precision, tp))
+            if lay is None:
+                try:
+                    lay = layouts[precision, tp] = layout(model, arch, precision, req.kv_dtype, req.context_tokens,
+                                                          req.concurrent_sequences, tp)
+                except PlanInputError as exc:
+                    tp_errors.append(str(exc))
+                    continue
+            mp = fit_on(lay, gpu, req.gpu_memory_utilization, req.runtime_reserve_gb)
             if smallest_fit is None or mp.free_for_kv_per_gpu_gb > smallest_fit.free_for_kv_per_gpu_gb:
                 smallest_fit = mp
             if mp.verdict in (FITS, UNKNOWN):
