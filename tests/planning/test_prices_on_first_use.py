@@ -3,11 +3,6 @@ reads them, and whatever does read them gets the rows an eager load gives, from 
 
 from __future__ import annotations
 
-import os
-import shutil
-
-import duckdb
-
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.planning.planner import plan
 from modelmatch.planning.records import PricesOnFirstUse, load_decision_catalog
@@ -42,16 +37,4 @@ def test_prices_read_on_first_use_are_the_eager_rows(real_catalog):
     assert plan(request, lazy) == plan(request, eager)
 
 
-def test_prices_read_on_first_use_come_from_the_build_the_catalog_was_loaded_from(real_catalog, tmp_path):
-    """A rebuild that replaces the file between the load and the first price lookup must not mix two builds."""
-    db = tmp_path / "catalog.duckdb"
-    shutil.copy(real_catalog, db)
-    lazy = load_decision_catalog(CatalogReader(db), prices_on_first_use=True)
-    expected = load_decision_catalog(CatalogReader(real_catalog)).prices
-    emptied = tmp_path / "emptied.duckdb"
-    shutil.copy(real_catalog, emptied)
-    con = duckdb.connect(str(emptied))
-    con.execute("DELETE FROM prices")
-    con.close()
-    os.replace(emptied, db)  # as a rebuild swaps its new file in
-    assert dict(lazy.prices) == expected
+# That the prices come from the build the catalog was loaded from: tests/planning/test_scores_on_first_use.py.

@@ -50,19 +50,21 @@ def test_scores_read_on_first_use_are_the_eager_rows(real_catalog):
     assert language_evidence(lazy, ("Thai",), models) == language_evidence(eager, ("Thai",), models)
 
 
-def test_scores_read_on_first_use_come_from_the_build_the_catalog_was_loaded_from(real_catalog, tmp_path):
-    """A rebuild that replaces the file between the load and the first score lookup must not mix two builds."""
+@pytest.mark.parametrize("part", ["prices", "scores"])
+def test_rows_read_on_first_use_come_from_the_build_the_catalog_was_loaded_from(real_catalog, tmp_path, part):
+    """A rebuild that replaces the file between the load and the first look must not mix two builds."""
     db = tmp_path / "catalog.duckdb"
     shutil.copy(real_catalog, db)
-    lazy = load_decision_catalog(CatalogReader(db), scores_on_first_use=True)
-    expected = load_decision_catalog(CatalogReader(real_catalog)).scores
+    lazy = load_decision_catalog(CatalogReader(db), **{f"{part}_on_first_use": True})
+    expected = getattr(load_decision_catalog(CatalogReader(real_catalog)), part)
     emptied = tmp_path / "emptied.duckdb"
     shutil.copy(real_catalog, emptied)
     con = duckdb.connect(str(emptied))
-    con.execute("DELETE FROM scores")
+    con.execute(f"DELETE FROM {part}")  # a fixed table name, from the parameters above
     con.close()
     os.replace(emptied, db)  # as a rebuild swaps its new file in
-    assert tuple(lazy.scores) == expected and len(expected) > 0
+    rows = getattr(lazy, part)
+    assert (dict(rows) if part == "prices" else tuple(rows)) == expected and len(expected) > 0
 
 
 def test_the_shared_cursor_is_closed_once_the_last_deferred_part_is_read(real_catalog, monkeypatch):
