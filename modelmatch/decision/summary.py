@@ -186,9 +186,9 @@ def language_evidence(catalog: DecisionCatalog, languages: tuple[str, ...],
                       model_ids: tuple[str, ...]) -> tuple[LanguageEvidence, ...]:
     """Per-language benchmark results for the models: a multilingual score row whose setting or benchmark names the
     language (or its ISO code). Without one the answer says plainly that there is no evidence."""
-    out: list[LanguageEvidence] = []
     if not languages:
         return ()
+    out: list[LanguageEvidence] = []
     # The listed models' multilingual rows only, in catalog order: the wizard asks on every rerun, and a pass over
     # every score row of a 5,000-model catalog (900,000 rows) was most of its warm rerun.
     by_model = catalog.derived(("multilingual_scores_by_model",), lambda: _multilingual_scores_by_model(catalog))
