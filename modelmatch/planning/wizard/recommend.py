@@ -23,6 +23,7 @@ what-ifs) → `results`. `modes` says which score mode a model is ranked and bil
 
 from __future__ import annotations
 
+from modelmatch.planning.collector import collector_paused
 from modelmatch.planning.records import DecisionCatalog
 from modelmatch.planning.wizard.ranking import RANKING_RULE, rank
 from modelmatch.planning.wizard.request import WizardRequest
@@ -32,9 +33,10 @@ from modelmatch.planning.wizard.sensitivity import sensitivity_cases
 
 def recommend(request: WizardRequest, catalog: DecisionCatalog) -> RecommendResult:
     catalog.start_request()
-    ctx, ranked, excluded = rank(request, catalog)
+    with collector_paused():
+        ctx, ranked, excluded = rank(request, catalog)
+        sensitivity = sensitivity_cases(ctx.request, catalog, ranked) if request.with_sensitivity else []
     top_n = ctx.request.top_n
-    sensitivity = sensitivity_cases(ctx.request, catalog, ranked) if request.with_sensitivity else []
     weights = tuple(sorted(((c, w) for c, w in ctx.weights.items()), key=lambda kv: -kv[1]))
     excluded.sort(key=lambda e: e.display_name.lower())
     return RecommendResult(
