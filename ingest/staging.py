@@ -137,7 +137,8 @@ class Staging:
         else:
             import pyarrow as pa
 
-            types = [arrow_types()[col.kind] for col in table.columns] + [pa.int32(), pa.int64()]
+            by_kind = arrow_types()
+            types = [by_kind[col.kind] for col in table.columns] + [pa.int32(), pa.int64()]
             arrays = {f"c{i}": pa.array(values, type=kind) for i, (values, kind) in enumerate(zip(columns, types))}
             self.con.register("incoming_rows", pa.table(arrays))
             try:
