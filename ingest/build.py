@@ -22,7 +22,7 @@ from filelock import FileLock
 from ingest.changes import record_changes
 from ingest.regular_file import DataFileError, read_regular_file
 from modelmatch.catalog.schema import TABLES, ddl
-from ingest.score_modes import fill_score_modes
+from ingest.score_modes import scores_with_modes
 from ingest.staging import q
 from ingest.data_files import data_files
 from ingest.problems import BuildFailed
@@ -84,12 +84,17 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
         for table in TABLES:
             con.execute(ddl(table))
             staged = f"{STAGING_CATALOG}.main.{q(table.name)}"
-            # The staged rows come in file and line order (a UNION ALL of single-table SELECTs keeps its order).
-            select = f"SELECT {', '.join(q(c) for c in table.column_names)} FROM {staged}"
-            con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} {select}")
+            if table.name == "scores":
+                # Each score's mode is filled as it is copied, from its model's row (staged too).
+                columns, select = scores_with_modes(table.column_names, staged,
+                                                    f"{STAGING_CATALOG}.main.{q('models')}")
+            else:
+                # The staged rows come in file and line order (a UNION ALL of single-table SELECTs keeps its order).
+                columns = table.column_names
+                select = f"SELECT {', '.join(q(c) for c in columns)} FROM {staged}"
+            con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} ({', '.join(q(c) for c in columns)}) {select}")
             counts[table.name] = con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
             progress(f"wrote {table.name}: {counts[table.name]} row(s)")
-        fill_score_modes(con)
         con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "
                     "schema_version INTEGER)")
         con.execute("INSERT INTO build_meta VALUES (?, ?, ?, ?)",

@@ -26,6 +26,8 @@ HTML_CALLS = re.compile(r"unsafe_allow_html\s*=\s*True|\bst\.html\(|components(\
 REVIEWED_SQL_FSTRINGS = {
     ("modelmatch/catalog/schema.py", "ddl"): "table and column names from the schema declarations",
     ("ingest/build.py", "write_catalog"): "table name from the schema",
+    ("ingest/score_modes.py", "scores_with_modes"): "column names from the schema, the staged tables' names from the "
+                                                    "build, the mode rule a module constant",
     ("ingest/staging.py", "__init__"): "table/column names and types from the schema; _file/_line are constants",
     ("ingest/staging.py", "_define"): "a view of SELECTs this module made (schema names, file indexes as ints)",
     ("ingest/staging.py", "_flush_careful"): "table name and column types from the schema; file indexes formatted as "
