@@ -92,7 +92,8 @@ def write_catalog(result: ValidationResult, path: Path, build_id: str, progress:
                 # The staged rows come in file and line order (a UNION ALL of single-table SELECTs keeps its order).
                 columns = table.column_names
                 select = f"SELECT {', '.join(q(c) for c in columns)} FROM {staged}"
-            con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} ({', '.join(q(c) for c in columns)}) {select}")
+            names = ", ".join(q(c) for c in columns)
+            con.execute(f"INSERT INTO {NEW_CATALOG}.main.{q(table.name)} ({names}) {select}")
             counts[table.name] = con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
             progress(f"wrote {table.name}: {counts[table.name]} row(s)")
         con.execute("CREATE TABLE build_meta (build_id VARCHAR, built_at TIMESTAMP, data_sha256 VARCHAR, "

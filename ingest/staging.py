@@ -10,21 +10,31 @@ A file enters by one of two doors:
   nothing itself.
 - the careful one: Python's csv module, cell by cell, which reports every problem with its file, line and column.
   Every file the fast door refuses, for whatever reason, goes through it, so messages never depend on DuckDB.
+
+The big files are read, hashed and read by DuckDB into their untyped tables on a second thread while validation
+works through the files before them (ReadAhead); everything that decides what is staged, and every message, stays
+on the validating thread, in file order.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from ingest.cells import parse_cell
+from ingest.regular_file import DataFileError, read_regular_file
 from modelmatch.catalog.schema import DUCKDB_TYPES, TABLES, Column, Table
 
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"
@@ -40,6 +50,8 @@ STAGING_MEMORY_LIMIT = "256MB"
 # queries) is more than Python's whole read of it. The catalog's hand-written files are all far smaller.
 FAST_DOOR_MIN_BYTES = 1024 * 1024
 TYPED_KINDS = {"int", "float", "bool", "date", "datetime"}
+# Bytes of files read ahead (below) and not yet taken by validation: a bound on what reading ahead adds to memory.
+READ_AHEAD_MAX_BYTES = 64 * 1024 * 1024
 
 
 # From this many rows Python read into one table, the rows go to DuckDB through pyarrow: below it, as DuckDB's
@@ -92,6 +104,7 @@ class Staging:
         # A UNION ALL of single-table SELECTs keeps its order, so the table reads in file and line order.
         self._parts: dict[str, list[str]] = {}
         self._pending: dict[str, list[tuple[int, list]]] = {}
+        self._read_ahead: ReadAhead | None = None
         for table in TABLES:
             cols = ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
             self.con.execute(f"CREATE TABLE {q(careful_table(table))} ({cols}, {FILE_COLUMN} INTEGER, "
@@ -104,6 +117,7 @@ class Staging:
         self.con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS {parts}")
 
     def close(self) -> None:
+        self.end_read_ahead()
         self.con.close()
         self._scratch.cleanup()
 
@@ -156,11 +170,44 @@ class Staging:
         self._define(table)
 
     # --- the fast door ----------------------------------------------------------------------------------------
+    def read_ahead(self, files: list[tuple[Table, int, Path]]) -> None:
+        """Start reading these files (table, file index, path) on a second thread; see ReadAhead."""
+        if files:
+            self._read_ahead = ReadAhead(self, files)
+
+    def end_read_ahead(self) -> None:
+        """Stop reading ahead: files not taken by now never will be."""
+        if self._read_ahead is not None:
+            self._read_ahead.close()
+
+    def take_read_ahead(self, file_index: int) -> ReadAheadFile | None:
+        """The file as it was read ahead (waiting for it if need be), or None where it was not read ahead."""
+        return self._read_ahead.take(file_index) if self._read_ahead is not None else None
+
     def try_add_file(self, table: Table, file_index: int, data: bytes) -> int | None:
         """Stage a file read and typed by DuckDB; the number of rows staged, or None when the careful door must
         read it (anything unusual, or any problem at all: only the careful door reports)."""
         if len(data) < FAST_DOOR_MIN_BYTES:
             return None  # Python reads a small file faster than DuckDB starts a query
+        raw = self._read_ahead.claim(file_index, data) if self._read_ahead is not None else None
+        if raw is None:
+            raw = self._read_raw(self.con, table, file_index, data)
+            if raw is None:
+                return None
+        try:
+            staged = self._stage_raw(table, file_index, raw)
+        except duckdb.Error:
+            staged = None  # whatever stopped DuckDB (a cell it cannot read, memory), Python reads the file instead
+        if staged is None:
+            self.con.execute(f"DROP VIEW IF EXISTS {raw.name}_rows")
+            self.con.execute(f"DROP TABLE IF EXISTS {raw.name}")
+        return staged
+
+    def _read_raw(self, con: duckdb.DuckDBPyConnection, table: Table, file_index: int,
+                  data: bytes) -> RawFile | None:
+        """The part of the fast door that needs only the file's bytes (so it can run ahead, on its own connection):
+        the checks on the bytes, then DuckDB's read of them into an untyped table of one record per line. None, with
+        nothing left behind, where the careful door must read the file."""
         if data.startswith(UTF8_BOM):
             data = data[len(UTF8_BOM):]
         if not data or b"\x00" in data:
@@ -184,50 +231,48 @@ class Staging:
         # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
         copy.write_bytes(data)
         del data
-        raw = f"raw_file_{file_index}"
+        raw = RawFile(f"raw_file_{file_index}", header)
+        positions = ", ".join(f"'{p}': 'VARCHAR'" for p in raw.positions)
         try:
-            staged = self._stage_copy(table, file_index, copy, header, lines, raw)
+            con.execute(
+                f"CREATE TABLE {raw.name} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                f"columns = {{{positions}}}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                f"null_padding = false, ignore_errors = false, max_line_size = 67108864)", [str(copy)])
+            records = con.execute(f"SELECT count(*) FROM {raw.name}").fetchall()[0][0]
         except duckdb.Error:
-            staged = None  # whatever stopped DuckDB (a cell it cannot read, memory), Python reads the file instead
+            # Ragged rows, an unterminated quote (the careful door says where), or whatever else stopped DuckDB.
+            con.execute(f"DROP TABLE IF EXISTS {raw.name}")
+            return None
         finally:
             copy.unlink(missing_ok=True)
-        if staged is None:
-            self.con.execute(f"DROP VIEW IF EXISTS {raw}_rows")
-            self.con.execute(f"DROP TABLE IF EXISTS {raw}")
-        return staged
-
-    def _stage_copy(self, table: Table, file_index: int, copy: Path, header: list[str], lines: int,
-                    raw: str) -> int | None:
-        positions = [f"c{i}" for i in range(len(header))]
-        columns_sql = "{%s}" % ", ".join(f"'{p}': 'VARCHAR'" for p in positions)
-        try:
-            self.con.execute(
-                f"CREATE TABLE {raw} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
-                f"columns = {columns_sql}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
-                f"null_padding = false, ignore_errors = false, max_line_size = 67108864)", [str(copy)])
-        except duckdb.Error:
-            return None  # ragged rows, an unterminated quote...: the careful door says where
-        records = self.con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
         if records + 1 != lines:
+            con.execute(f"DROP TABLE {raw.name}")
             return None  # a blank line, or a quoted cell over several lines: rowid + 2 would not be the line
+        return raw
+
+    def _stage_raw(self, table: Table, file_index: int, raw: RawFile) -> int | None:
+        """The rest of the fast door, once the file is in its untyped table: each distinct value of each column
+        checked once, and the table's typed rows defined over it. None where the careful door must read the file."""
+        positions = raw.positions
         # Python skips a record whose cells are all empty; a record of blanks other than that still has a required
         # column, whose distinct-value check below sends the file to the careful door.
         not_blank = " OR ".join(f"{p} IS NOT NULL" for p in positions)
-        rows = f"{raw}_rows"
-        self.con.execute(f"CREATE VIEW {rows} AS SELECT *, rowid + 2 AS {LINE_COLUMN} FROM {raw} WHERE {not_blank}")
+        rows = f"{raw.name}_rows"
+        self.con.execute(f"CREATE VIEW {rows} AS SELECT *, rowid + 2 AS {LINE_COLUMN} FROM {raw.name} "
+                         f"WHERE {not_blank}")
         staged = self.con.execute(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
         if not staged:
             return 0
         # One scan for the distinct values of every column ('' and NULL are the same empty cell to the checks).
         lists = ", ".join(f"list(DISTINCT coalesce({p}, ''))" for p in positions)
         distinct = self.con.execute(f"SELECT {lists} FROM {rows}").fetchall()[0]
-        values_by_name = dict(zip(header, distinct))
+        values_by_name = dict(zip(raw.header, distinct))
         select = []
         for col in table.columns:
             if col.name not in values_by_name:
                 select.append(f"NULL::{DUCKDB_TYPES[col.kind]} AS {q(col.name)}")
                 continue
-            expression = self._checked_expression(table, col, header.index(col.name), values_by_name[col.name])
+            expression = self._checked_expression(table, col, raw.header.index(col.name), values_by_name[col.name])
             if expression is None:
                 return None
             select.append(f"{expression} AS {q(col.name)}")
@@ -276,6 +321,108 @@ class Staging:
 
     def count(self, table: Table) -> int:
         return self.con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A file DuckDB has read, untyped, into the table `name` (columns c0..cN in the header's order)."""
+    name: str
+    header: list[str]
+
+    @property
+    def positions(self) -> list[str]:
+        return [f"c{i}" for i in range(len(self.header))]
+
+
+@dataclass(frozen=True)
+class ReadAheadFile:
+    """One file as the read-ahead thread left it: its bytes and their SHA-256, or why it could not be read; and its
+    untyped table where DuckDB could read it."""
+    data: bytes | None
+    sha256: str | None
+    error: DataFileError | None
+    raw: RawFile | None
+
+
+class ReadAhead:
+    """The big files, read, hashed and read by DuckDB into their untyped tables on a second thread, in validation
+    order, while validation works through the files before them on the first.
+
+    DuckDB and hashlib let go of the GIL while they work, and DuckDB's CSV reader does not keep two cores busy, so
+    the first thread's Python (the careful door's cell checks of the smaller tables, the checks of each distinct
+    value) runs beside them. Each file is still read once: validation takes the bytes and the hash from here, and
+    the untyped table is used only for those very bytes. Files not yet taken hold at most READ_AHEAD_MAX_BYTES (one
+    file more where a single file is larger)."""
+
+    def __init__(self, staging: Staging, files: list[tuple[Table, int, Path]]) -> None:
+        self._staging = staging
+        # A connection of its own: DuckDB runs one query at a time per connection.
+        self._con = staging.con.cursor()
+        self._room = threading.Condition()
+        self._held_bytes = 0
+        self._stopped = False
+        self._claimable: dict[int, tuple[bytes, RawFile]] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelmatch-read-ahead")
+        self._futures: dict[int, Future] = {
+            file_index: self._executor.submit(self._read, table, file_index, path)
+            for table, file_index, path in files}
+
+    def _read(self, table: Table, file_index: int, path: Path) -> ReadAheadFile | None:
+        with self._room:
+            self._room.wait_for(lambda: self._stopped or self._held_bytes < READ_AHEAD_MAX_BYTES)
+            if self._stopped:
+                return None
+        try:
+            data = read_regular_file(path)
+        except DataFileError as error:
+            return ReadAheadFile(None, None, error, None)
+        with self._room:
+            self._held_bytes += len(data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        raw = None
+        if len(data) >= FAST_DOOR_MIN_BYTES:
+            raw = self._staging._read_raw(self._con, table, file_index, data)
+        return ReadAheadFile(data, sha256, None, raw)
+
+    def take(self, file_index: int) -> ReadAheadFile | None:
+        """The file as read ahead, waiting for it; None where it was not read ahead. A failure of the thread (not a
+        file it could not read: that is in the result) is raised here."""
+        future = self._futures.pop(file_index, None)
+        if future is None:
+            return None
+        try:
+            ahead = future.result()
+        finally:
+            if not self._futures:
+                self._finish()
+        if ahead is not None and ahead.data is not None:
+            with self._room:
+                self._held_bytes -= len(ahead.data)
+                self._room.notify_all()
+            if ahead.raw is not None:
+                self._claimable[file_index] = (ahead.data, ahead.raw)
+        return ahead
+
+    def claim(self, file_index: int, data: bytes) -> RawFile | None:
+        """The untyped table read ahead from these very bytes (the same object), once; None otherwise."""
+        data_and_raw = self._claimable.pop(file_index, None)
+        if data_and_raw is None or data_and_raw[0] is not data:
+            return None
+        return data_and_raw[1]
+
+    def _finish(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._con.close()
+
+    def close(self) -> None:
+        """Stop reading ahead (a file being read is finished first) and release the thread and its connection."""
+        with self._room:
+            self._stopped = True
+            self._room.notify_all()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._futures:
+            self._futures.clear()
+            self._con.close()
 
 
 def careful_table(table: Table) -> str:

@@ -19,6 +19,7 @@ from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, pars
 from ingest.data_files import is_known_non_table_csv, table_files
 from ingest.problems import Problem
 from ingest.regular_file import DataFileError, read_regular_file
+import ingest.staging as staging_module
 from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
 from modelmatch.catalog.provenance import OWN_SOURCES, own_source_problems, tier_problems
 from modelmatch.catalog.schema import PERCENT_MAX, TABLE_BY_NAME, TABLES, Table
@@ -157,18 +158,25 @@ def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem])
 
 
 
-def _read_file(path: Path, relpath: str, table: Table, result: ValidationResult, staging: Staging) -> None:
-    file_index = staging.add_file(relpath)
+def _read_file(path: Path, relpath: str, file_index: int, table: Table, result: ValidationResult,
+               staging: Staging) -> None:
     problems_before = len(result.problems)
+    ahead = staging.take_read_ahead(file_index)
     try:
-        data = read_regular_file(path)
+        if ahead is None:
+            data = read_regular_file(path)
+            sha = hashlib.sha256(data).hexdigest()
+        elif ahead.error is not None:
+            raise ahead.error
+        else:
+            data, sha = ahead.data, ahead.sha256
     except DataFileError as unreadable:
         via = f" (read through the symlink {path.name})" if path.is_symlink() else ""
         result.problems.append(Problem(relpath, 0, "", f"{unreadable}{via}"))
         result.incomplete.add(table.name)
         result.files.append(SourceFile(relpath, "unreadable", 0))
         return
-    sha = hashlib.sha256(data).hexdigest()
+    del ahead
     rows = staging.try_add_file(table, file_index, data)
     if rows is None:
         file_rows = read_table(data, relpath, table, result.problems)
@@ -179,10 +187,26 @@ def _read_file(path: Path, relpath: str, table: Table, result: ValidationResult,
     result.files.append(SourceFile(relpath, sha, rows))
 
 
+def _read_ahead_worth_it(path: Path) -> bool:
+    """Whether a file is big enough for the fast door, so worth reading ahead (see ingest.staging.ReadAhead)."""
+    try:
+        return path.stat().st_size >= staging_module.FAST_DOOR_MIN_BYTES
+    except OSError:
+        return False  # read in turn, which reports why it cannot be
+
+
 def validate(data_dir: Path, progress=None) -> ValidationResult:
     """Validate every table folder under data_dir. `progress(message)` is called per table."""
     data_dir = Path(data_dir)
     staging = Staging()
+    try:
+        return _validate(data_dir, staging, progress)
+    except BaseException:
+        staging.close()  # stops the read-ahead thread too
+        raise
+
+
+def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
     result = ValidationResult(staging=staging)
     result.tables = StagedTables(staging, Row)
     root = data_dir.parent
@@ -191,18 +215,29 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
         if stray.resolve() not in table_paths and not is_known_non_table_csv(stray, data_dir):
             result.problems.append(Problem(_rel(stray, root), 0, "", "CSV file is outside every table folder; "
                                            f"tables are: {', '.join(t.name for t in TABLES)}"))
+    # Every table's files in validation order, each with its index, before any is read: the big ones are read
+    # ahead on a second thread while the tables before them are validated.
+    planned: list[tuple[int, Table, list[tuple[Path, str, int]]]] = []
     for index, table in enumerate(TABLES, start=1):
         folder = data_dir / table.name
         if not folder.is_dir():
             result.problems.append(Problem(_rel(folder, root) + "/", 0, "",
                                            f"folder for table '{table.name}' is missing"))
             continue
-        paths = table_files(data_dir, table)
-        for path in paths:
-            _read_file(path, _rel(path, root), table, result, staging)
+        files = []
+        for path in table_files(data_dir, table):
+            relpath = _rel(path, root)
+            files.append((path, relpath, staging.add_file(relpath)))
+        planned.append((index, table, files))
+    staging.read_ahead([(table, file_index, path) for _, table, files in planned
+                        for path, _, file_index in files if _read_ahead_worth_it(path)])
+    for index, table, files in planned:
+        for path, relpath, file_index in files:
+            _read_file(path, relpath, file_index, table, result, staging)
         staging.finish_table(table)
         if progress:
-            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(paths)} file(s), {staging.count(table)} row(s) read")
+            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(files)} file(s), {staging.count(table)} row(s) read")
+    staging.end_read_ahead()  # every file was taken; this only makes sure no thread outlives the reading
     rules = _Rules(result, staging)
     rules.keys()
     rules.references()

@@ -33,7 +33,9 @@ REVIEWED_SQL_FSTRINGS = {
     ("ingest/staging.py", "_flush_careful"): "table name and column types from the schema; file indexes formatted as "
                                              "ints; the rows are bound parameters or a registered Arrow table",
     ("ingest/staging.py", "try_add_file"): "raw_file_<int> names made here from the file index",
-    ("ingest/staging.py", "_stage_copy"): "positional names c0..cN made here; the file path and file index are bound",
+    ("ingest/staging.py", "_read_raw"): "raw_file_<int> and positional names c0..cN made here; the file path is bound",
+    ("ingest/staging.py", "_stage_raw"): "raw_file_<int> and positional names c0..cN made here; file index as an int; "
+                                         "column names and types from the schema",
     ("ingest/staging.py", "_checked_expression"): "positional column name c0..cN and a type from the schema",
     ("ingest/staging.py", "rows"): "table/column names from the schema; the filter is a constant of the caller",
     ("ingest/staging.py", "count"): "table name from the schema",
