@@ -159,7 +159,8 @@ def read_table(data: bytes, relpath: str, table: Table, problems: list[Problem])
 
 
 def _read_file(path: Path, relpath: str, file_index: int, table: Table, result: ValidationResult,
-               staging: Staging) -> None:
+               staging: Staging) -> SourceFile:
+    """Validate and stage one file; its SHA-256 and row count (problems go to result.problems)."""
     problems_before = len(result.problems)
     ahead = staging.take_read_ahead(file_index)
     try:
@@ -174,8 +175,7 @@ def _read_file(path: Path, relpath: str, file_index: int, table: Table, result: 
         via = f" (read through the symlink {path.name})" if path.is_symlink() else ""
         result.problems.append(Problem(relpath, 0, "", f"{unreadable}{via}"))
         result.incomplete.add(table.name)
-        result.files.append(SourceFile(relpath, "unreadable", 0))
-        return
+        return SourceFile(relpath, "unreadable", 0)
     del ahead
     rows = staging.try_add_file(table, file_index, data)
     if rows is None:
@@ -184,7 +184,7 @@ def _read_file(path: Path, relpath: str, file_index: int, table: Table, result: 
         rows = len(file_rows)
     if any(p.line <= 1 or not p.column for p in result.problems[problems_before:]):
         result.incomplete.add(table.name)
-    result.files.append(SourceFile(relpath, sha, rows))
+    return SourceFile(relpath, sha, rows)
 
 
 def _read_ahead_worth_it(path: Path) -> bool:
@@ -229,14 +229,26 @@ def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
             relpath = _rel(path, root)
             files.append((path, relpath, staging.add_file(relpath)))
         planned.append((index, table, files))
-    staging.read_ahead([(table, file_index, path) for _, table, files in planned
-                        for path, _, file_index in files if _read_ahead_worth_it(path)])
-    for index, table, files in planned:
+    ahead = [(table, file_index, path) for _, table, files in planned for path, _, file_index in files
+             if _read_ahead_worth_it(path)]
+    staging.read_ahead(ahead)
+    # The tables with a file read ahead are validated last, so the other tables' files are validated while those
+    # files are read. The files keep their indexes and their order in result.files, the messages their order.
+    tables_read_ahead = {table.name for table, _, _ in ahead}
+    by_file_index: dict[int, SourceFile] = {}
+    messages: dict[int, str] = {}
+    in_order = [index for index, _, _ in planned]
+    for index, table, files in sorted(planned, key=lambda entry: entry[1].name in tables_read_ahead):
         for path, relpath, file_index in files:
-            _read_file(path, relpath, file_index, table, result, staging)
+            by_file_index[file_index] = _read_file(path, relpath, file_index, table, result, staging)
         staging.finish_table(table)
-        if progress:
-            progress(f"[{index}/{len(TABLES)}] {table.name}: {len(files)} file(s), {staging.count(table)} row(s) read")
+        messages[index] = (f"[{index}/{len(TABLES)}] {table.name}: {len(files)} file(s), {staging.count(table)} "
+                           "row(s) read")
+        while in_order and in_order[0] in messages:
+            message = messages.pop(in_order.pop(0))
+            if progress:
+                progress(message)
+    result.files = [by_file_index[file_index] for file_index in sorted(by_file_index)]
     staging.end_read_ahead()  # every file was taken; this only makes sure no thread outlives the reading
     rules = _Rules(result, staging)
     rules.keys()

@@ -14,7 +14,8 @@ import ingest.staging as staging
 import ingest.validate as validate_module
 from ingest.build import BuildFailed, build
 from ingest.validate import validate
-from modelmatch.catalog.schema import TABLE_BY_NAME
+from modelmatch.catalog.schema import TABLE_BY_NAME, TABLES
+from tests.fixture_data import FIXTURE_ROWS, write_table
 from tests.ingest.test_build_duckdb_reader import catalog_differences
 
 THREAD_PREFIX = "modelmatch-read-ahead"
@@ -27,7 +28,8 @@ def every_file_read_ahead(monkeypatch):
 
 
 def no_read_ahead(monkeypatch) -> None:
-    monkeypatch.setattr(staging.Staging, "read_ahead", lambda self, files: None)
+    """Every file read in turn, table by table in validation order, as before files were read ahead."""
+    monkeypatch.setattr(validate_module, "_read_ahead_worth_it", lambda path: False)
 
 
 def count_reads(monkeypatch) -> list:
@@ -60,15 +62,36 @@ def test_each_file_is_read_once_and_the_catalog_is_the_one_built_reading_in_turn
 
     monkeypatch.setattr(staging.ReadAhead, "claim", spy_claim)
     reads = count_reads(monkeypatch)
-    build(fixture_data_dir, tmp_path / "ahead.duckdb")
+    messages_ahead, messages_in_turn = [], []
+    build(fixture_data_dir, tmp_path / "ahead.duckdb", progress=messages_ahead.append)
     assert len(reads) == len({str(p) for p in reads}) > 10  # each file read once (the fixture has 14)
     files = validate(fixture_data_dir).files
     assert any(claimed), "no table DuckDB read ahead was used: nothing was compared"
     no_read_ahead(monkeypatch)
-    build(fixture_data_dir, tmp_path / "in_turn.duckdb")
+    build(fixture_data_dir, tmp_path / "in_turn.duckdb", progress=messages_in_turn.append)
     assert catalog_differences(tmp_path / "ahead.duckdb", tmp_path / "in_turn.duckdb") == []
     assert [(f.relpath, f.sha256, f.rows) for f in files] == \
            [(f.relpath, f.sha256, f.rows) for f in validate(fixture_data_dir).files]
+    # The same messages in the same order, though the tables were not validated in that order.
+    assert [m for m in messages_ahead if m.startswith("[")] == [m for m in messages_in_turn if m.startswith("[")]
+
+
+def test_the_tables_read_ahead_are_validated_after_the_others_and_reported_in_order(
+        fixture_data_dir, tmp_path, monkeypatch):
+    """Only the scores file is big here: the other tables are validated while it is read, then the scores."""
+    rows = [{**FIXTURE_ROWS["scores"][0], "source_location": f"bulk {number}"} for number in range(20_000)]
+    write_table(fixture_data_dir, "scores", rows, filename="zz-big.csv")
+    validated = []
+    real_finish = staging.Staging.finish_table
+    monkeypatch.setattr(staging.Staging, "finish_table",
+                        lambda self, table: (validated.append(table.name), real_finish(self, table)))
+    messages = []
+    result = validate(fixture_data_dir, progress=messages.append)
+    names = [t.name for t in TABLES]
+    assert validated == [n for n in names if n != "scores"] + ["scores"]
+    assert [m.split(":")[0].split()[1] for m in messages] == names
+    assert [f.relpath for f in result.files] == sorted((f.relpath for f in result.files),
+                                                       key=lambda r: (names.index(r.split("/")[1]), r))
 
 
 def test_a_file_that_cannot_be_read_ahead_is_reported_as_when_read_in_turn(
