@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 import tempfile
 import threading
@@ -231,7 +230,7 @@ class Staging:
         # so what is hashed is what is parsed, and a file swapped for a pipe meanwhile cannot make DuckDB wait.
         copy.write_bytes(data)
         del data
-        raw = RawFile(f"raw_file_{file_index}", header)
+        raw = RawFile(f"raw_file_{file_index}", tuple(header))
         positions = ", ".join(f"'{p}': 'VARCHAR'" for p in raw.positions)
         try:
             con.execute(
@@ -327,7 +326,7 @@ class Staging:
 class RawFile:
     """A file DuckDB has read, untyped, into the table `name` (columns c0..cN in the header's order)."""
     name: str
-    header: list[str]
+    header: tuple[str, ...]
 
     @property
     def positions(self) -> list[str]:
