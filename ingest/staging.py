@@ -169,10 +169,13 @@ class Staging:
         self._define(table)
 
     # --- the fast door ----------------------------------------------------------------------------------------
-    def read_ahead(self, files: list[tuple[Table, int, Path]]) -> None:
-        """Start reading these files (table, file index, path) on a second thread; see ReadAhead."""
-        if files:
-            self._read_ahead = ReadAhead(self, files)
+    def read_ahead(self, files: list[tuple[Table, int, Path]]) -> set[str]:
+        """Start reading those of these files (table, file index, path) big enough for the fast door on a second
+        thread (see ReadAhead); the names of the tables with a file read ahead."""
+        big = [(table, file_index, path) for table, file_index, path in files if _worth_reading_ahead(path)]
+        if big:
+            self._read_ahead = ReadAhead(self, big)
+        return {table.name for table, _, _ in big}
 
     def end_read_ahead(self) -> None:
         """Stop reading ahead: files not taken by now never will be."""
@@ -322,6 +325,14 @@ class Staging:
         return self.con.execute(f"SELECT count(*) FROM {q(table.name)}").fetchall()[0][0]
 
 
+def _worth_reading_ahead(path: Path) -> bool:
+    """Whether a file is big enough for the fast door, so worth reading ahead."""
+    try:
+        return path.stat().st_size >= FAST_DOOR_MIN_BYTES
+    except OSError:
+        return False  # read in turn, which reports why it cannot be
+
+
 @dataclass(frozen=True)
 class RawFile:
     """A file DuckDB has read, untyped, into the table `name` (columns c0..cN in the header's order)."""
@@ -356,7 +367,7 @@ class ReadAhead:
     def __init__(self, staging: Staging, files: list[tuple[Table, int, Path]]) -> None:
         self._staging = staging
         # A connection of its own: DuckDB runs one query at a time per connection.
-        self._con = staging.con.cursor()
+        self._con: duckdb.DuckDBPyConnection | None = staging.con.cursor()
         self._room = threading.Condition()
         self._held_bytes = 0
         self._stopped = False
@@ -393,7 +404,7 @@ class ReadAhead:
             ahead = future.result()
         finally:
             if not self._futures:
-                self._finish()
+                self._release()
         if ahead is not None and ahead.data is not None:
             with self._room:
                 self._held_bytes -= len(ahead.data)
@@ -409,19 +420,20 @@ class ReadAhead:
             return None
         return data_and_raw[1]
 
-    def _finish(self) -> None:
-        self._executor.shutdown(wait=True)
-        self._con.close()
+    def _release(self) -> None:
+        """End the thread (after the file it is reading, if any) and close its connection; once."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def close(self) -> None:
-        """Stop reading ahead (a file being read is finished first) and release the thread and its connection."""
+        """Stop reading ahead: files not started are never read."""
         with self._room:
             self._stopped = True
             self._room.notify_all()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        if self._futures:
-            self._futures.clear()
-            self._con.close()
+        self._futures.clear()
+        self._release()
 
 
 def careful_table(table: Table) -> str:

@@ -19,7 +19,6 @@ from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, pars
 from ingest.data_files import is_known_non_table_csv, table_files
 from ingest.problems import Problem
 from ingest.regular_file import DataFileError, read_regular_file
-import ingest.staging as staging_module
 from ingest.staging import FILE_COLUMN, LINE_COLUMN, Staging, StagedTables, q
 from modelmatch.catalog.provenance import OWN_SOURCES, own_source_problems, tier_problems
 from modelmatch.catalog.schema import PERCENT_MAX, TABLE_BY_NAME, TABLES, Table
@@ -187,14 +186,6 @@ def _read_file(path: Path, relpath: str, file_index: int, table: Table, result: 
     return SourceFile(relpath, sha, rows)
 
 
-def _read_ahead_worth_it(path: Path) -> bool:
-    """Whether a file is big enough for the fast door, so worth reading ahead (see ingest.staging.ReadAhead)."""
-    try:
-        return path.stat().st_size >= staging_module.FAST_DOOR_MIN_BYTES
-    except OSError:
-        return False  # read in turn, which reports why it cannot be
-
-
 def validate(data_dir: Path, progress=None) -> ValidationResult:
     """Validate every table folder under data_dir. `progress(message)` is called per table."""
     data_dir = Path(data_dir)
@@ -229,12 +220,10 @@ def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
             relpath = _rel(path, root)
             files.append((path, relpath, staging.add_file(relpath)))
         planned.append((index, table, files))
-    ahead = [(table, file_index, path) for _, table, files in planned for path, _, file_index in files
-             if _read_ahead_worth_it(path)]
-    staging.read_ahead(ahead)
+    tables_read_ahead = staging.read_ahead([(table, file_index, path) for _, table, files in planned
+                                            for path, _, file_index in files])
     # The tables with a file read ahead are validated last, so the other tables' files are validated while those
     # files are read. The files keep their indexes and their order in result.files, the messages their order.
-    tables_read_ahead = {table.name for table, _, _ in ahead}
     by_file_index: dict[int, SourceFile] = {}
     messages: dict[int, str] = {}
     in_order = [index for index, _, _ in planned]

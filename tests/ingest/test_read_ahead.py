@@ -29,7 +29,7 @@ def every_file_read_ahead(monkeypatch):
 
 def no_read_ahead(monkeypatch) -> None:
     """Every file read in turn, table by table in validation order, as before files were read ahead."""
-    monkeypatch.setattr(validate_module, "_read_ahead_worth_it", lambda path: False)
+    monkeypatch.setattr(staging, "_worth_reading_ahead", lambda path: False)
 
 
 def count_reads(monkeypatch) -> list:
