@@ -14,6 +14,11 @@ so for p99), for every client in the table, ours included, so the rows compare a
 gives ours per request.
 
     python -m bench.peer_clients --vllm VLLM --sglang SGLANG --install --concurrency 1,100
+    python -m bench.peer_clients --vllm VLLM --sglang SGLANG --concurrency 1,100,500 --rounds 3
+
+One round is one run of every client at a level; on a shared machine a single round's p99 moves with the load, so
+--rounds N runs each level N times (the clients' order rotated each round) and ends with each cell's median over the
+rounds, the smallest error in size marked, and how many cells each client has.
 
 Installing (what --install runs, once per folder; the folders are throwaway, anywhere outside the repository):
 
@@ -58,9 +63,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -162,22 +169,100 @@ def ours_values(level) -> dict[str, list[float]]:
             "itl": [g for m in ok for g in m.itl_ms], "tpot": [m.tpot_ms for m in ok if m.tpot_ms is not None]}
 
 
+CELLS = ("TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "TPOT p50", "TPOT p99")
 HEADER = (f"{'conc':>5} {'client':>8} {'n':>5} | {'TTFT p50':>9} {'p99':>7} | {'ITL p50':>9} {'p99':>7} "
           f"{'~0 gaps':>7} | {'TPOT p50':>9} {'p99':>7}")
 
 
-def row(concurrency: int, client: str, got: dict[str, list[float]], true: dict[str, list[float]]) -> str:
-    cells = []
+@dataclass(frozen=True)
+class RaceRow:
+    """One client at one concurrency in one round: its error per CELLS (client's percentile minus the truth's over
+    the same run, ms; None where either side has no value) and the share of its reported gaps under ZERO_GAP_MS."""
+    concurrency: int
+    client: str
+    requests: int
+    errors_ms: tuple[float | None, ...]
+    zero_gap_share: float | None
+
+
+def race_row(concurrency: int, client: str, got: dict[str, list[float]], true: dict[str, list[float]]) -> RaceRow:
+    errors = []
     for metric in ("ttft", "itl", "tpot"):
         for q in (50, 99):
             a, b = percentile(got[metric], q), percentile(true[metric], q)
-            cells.append("    n/a" if a is None or b is None else f"{a - b:+7.2f}")
-    zero = f"{100 * sum(1 for g in got['itl'] if g < ZERO_GAP_MS) / len(got['itl']):6.1f}%" if got["itl"] else "n/a"
-    return (f"{concurrency:>5} {client:>8} {len(got['ttft']):>5} | {cells[0]:>9} {cells[1]} | {cells[2]:>9} "
+            errors.append(None if a is None or b is None else a - b)
+    zero = sum(1 for g in got["itl"] if g < ZERO_GAP_MS) / len(got["itl"]) if got["itl"] else None
+    return RaceRow(concurrency, client, len(got["ttft"]), tuple(errors), zero)
+
+
+def format_row(r: RaceRow, marks: tuple[str, ...] = ("",) * len(CELLS)) -> str:
+    cells = ["    n/a" if e is None else f"{e:+7.2f}" for e in r.errors_ms]
+    cells = [f"{cell}{mark or ' '}" for cell, mark in zip(cells, marks)]
+    zero = "n/a" if r.zero_gap_share is None else f"{100 * r.zero_gap_share:6.1f}%"
+    return (f"{r.concurrency:>5} {r.client:>8} {r.requests:>5} | {cells[0]:>9} {cells[1]} | {cells[2]:>9} "
             f"{cells[3]} {zero:>7} | {cells[4]:>9} {cells[5]}")
 
 
-def run_peer(peer: str, venv: Path, port: int, tokenizer: str, c: int, n: int, time_limit_s: float) -> str:
+def median_rows(rows: list[RaceRow]) -> list[RaceRow]:
+    """Per concurrency and client, in the order first seen: the median of each error and of the ~0 share over the
+    rounds that have a value (requests: the median count)."""
+    groups: dict[tuple[int, str], list[RaceRow]] = {}
+    for r in rows:
+        groups.setdefault((r.concurrency, r.client), []).append(r)
+
+    def mid(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+    return [RaceRow(c, client, int(statistics.median(r.requests for r in rs)),
+                    tuple(mid([r.errors_ms[i] for r in rs]) for i in range(len(CELLS))),
+                    mid([r.zero_gap_share for r in rs]))
+            for (c, client), rs in groups.items()]
+
+
+def cell_winners(rows: list[RaceRow]) -> dict[tuple[int, str], tuple[str, ...]]:
+    """Per (concurrency, client): a mark per CELLS, "*" where its error is the smallest in size of every client at
+    that concurrency, "" elsewhere and where it has no value. Sizes are compared as printed (to 0.01 ms), so clients
+    that print the same size all get the mark."""
+    marks: dict[tuple[int, str], list[str]] = {(r.concurrency, r.client): [""] * len(CELLS) for r in rows}
+    for c in dict.fromkeys(r.concurrency for r in rows):
+        level = [r for r in rows if r.concurrency == c]
+        for i in range(len(CELLS)):
+            sizes = [round(abs(r.errors_ms[i]), 2) for r in level if r.errors_ms[i] is not None]
+            if not sizes:
+                continue
+            best = min(sizes)
+            for r in level:
+                if r.errors_ms[i] is not None and round(abs(r.errors_ms[i]), 2) == best:
+                    marks[c, r.client][i] = "*"
+    return {key: tuple(m) for key, m in marks.items()}
+
+
+def summary_lines(rows: list[RaceRow], rounds: int) -> list[str]:
+    """The medians over the rounds, the smallest error of each cell marked, and how many cells each client has."""
+    medians = median_rows(rows)
+    marks = cell_winners(medians)
+    lines = [f"Medians over {rounds} rounds (* the smallest error in size at that concurrency):", HEADER,
+             "-" * len(HEADER)]
+    lines += [format_row(r, marks[r.concurrency, r.client]) for r in medians]
+    clients = list(dict.fromkeys(r.client for r in medians))
+    won = {client: sum(mark == "*" for (_, c), ms in marks.items() if c == client for mark in ms)
+           for client in clients}
+    cells = len({r.concurrency for r in medians}) * len(CELLS)
+    lines.append(f"cells where each client has the smallest error, of {cells}: "
+                 + ", ".join(f"{client} {won[client]}" for client in clients))
+    return lines
+
+
+def round_order(clients: list, round_index: int) -> list:
+    """The clients rotated by one place per round, so that no client always runs first (or last) at a level."""
+    shift = round_index % len(clients) if clients else 0
+    return clients[shift:] + clients[:shift]
+
+
+def run_peer(peer: str, venv: Path, port: int, tokenizer: str, c: int, n: int, time_limit_s: float
+             ) -> RaceRow | str:
+    """The peer's row, or a line saying its command failed."""
     with tempfile.TemporaryDirectory(prefix="peer-") as folder:
         out = Path(folder) / ("vllm.json" if peer == "vllm" else "sglang.jsonl")
         command = peer_command(peer, venv, port, tokenizer, c, n, out)
@@ -196,7 +281,7 @@ def run_peer(peer: str, venv: Path, port: int, tokenizer: str, c: int, n: int, t
             tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
             print("\n".join(tail), file=sys.stderr)
             return f"{c:>5} {peer:>8} the peer's command failed (exit {code}; its last lines above)"
-        return row(c, peer, read_peer_result(out), truth_values(truth))
+        return race_row(c, peer, read_peer_result(out), truth_values(truth))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +298,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                         "(default timing,workers,sdk)")
     parser.add_argument("--workers", type=int, default=2, help="processes for our workers client (default 2)")
     parser.add_argument("--time-limit-s", type=float, default=300.0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every level this many times, the clients in a rotated order each round, then "
+                             "print each cell's median over the rounds with the smallest error marked (default 1)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     peers = {p: getattr(args, p) for p in PEERS if getattr(args, p)}
     ours = [c.strip() for c in args.clients.split(",") if c.strip()]
     if bad := [c for c in ours if c not in CLIENTS]:
@@ -243,20 +333,33 @@ def race(args: argparse.Namespace, peers: dict[str, Path], ours: list[str], toke
     print(HEADER)
     print("-" * len(HEADER))
     rid_base = 0
+    rows: list[RaceRow] = []
+    clients = [(peer, venv) for peer, venv in peers.items()] + [(client, None) for client in ours]
     try:
         for c in [int(x) for x in args.concurrency.split(",") if x.strip()]:
             n = args.requests or (40 if c == 1 else 2 * c)
-            for peer, venv in peers.items():
-                print(run_peer(peer, venv, port, tokenizer, c, n, args.time_limit_s), flush=True)
-            for client in ours:
-                level, truth = measure_level(port, client, c, n, TOKENS, args.time_limit_s, rid_base, args.workers)
-                rid_base += n
-                tagged = {k: v for k, v in truth.items() if k >= 0}
-                print(row(c, client, ours_values(level), truth_values(tagged)), flush=True)
+            for round_index in range(args.rounds):
+                for name, venv in round_order(clients, round_index):
+                    if venv is not None:
+                        got = run_peer(name, venv, port, tokenizer, c, n, args.time_limit_s)
+                    else:
+                        level, truth = measure_level(port, name, c, n, TOKENS, args.time_limit_s, rid_base,
+                                                     args.workers)
+                        rid_base += n
+                        tagged = {k: v for k, v in truth.items() if k >= 0}
+                        got = race_row(c, name, ours_values(level), truth_values(tagged))
+                    if isinstance(got, RaceRow):
+                        rows.append(got)
+                        print(format_row(got), flush=True)
+                    else:
+                        print(got, flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     load = os.getloadavg()
+    if args.rounds > 1 and rows:
+        print()
+        print("\n".join(summary_lines(rows, args.rounds)))
     print(f"\n~0 gaps: share of reported inter-token gaps under {ZERO_GAP_MS:g} ms (the server spaced them 20 ms "
           f"apart); load average {load[0]:.2f} at the end")
     return 0

@@ -78,3 +78,60 @@ def test_tiny_tokenizer_folder_loads_with_no_weights(tmp_path: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
     ids = tokenizer.encode("The quick brown fox")
     assert ids and tokenizer.decode(ids) == "The quick brown fox"
+
+
+def _row(c: int, client: str, errors: tuple, zero: float | None = 0.0) -> peer_clients.RaceRow:
+    return peer_clients.RaceRow(c, client, 40, errors, zero)
+
+
+def test_race_row_is_client_percentile_minus_truth_percentile() -> None:
+    got = {"ttft": [51.0, 52.0, 53.0], "itl": [20.0, 0.2, 21.0], "tpot": [20.5]}
+    true = {"ttft": [50.0, 50.0, 50.0], "itl": [20.0, 20.0, 20.0], "tpot": [20.0]}
+    r = peer_clients.race_row(100, "timing", got, true)
+    assert r.errors_ms[0] == pytest.approx(2.0)  # TTFT p50: 52 - 50
+    assert r.errors_ms[2] == pytest.approx(0.0)  # ITL p50: 20 - 20
+    assert r.errors_ms[4] == pytest.approx(0.5)
+    assert r.zero_gap_share == pytest.approx(1 / 3)  # one gap of three reported under 1 ms
+    assert peer_clients.race_row(1, "x", {"ttft": [], "itl": [], "tpot": []}, true).errors_ms[0] is None
+
+
+def test_rounds_end_with_each_cells_median_and_the_smallest_error_marked() -> None:
+    rows = [_row(1, "vllm", (3.0, 9.0, 0.0, 5.0, 0.1, 0.2), 0.1),
+            _row(1, "timing", (0.5, 40.0, 0.0, 1.0, None, 0.3), 0.0),
+            _row(1, "vllm", (1.0, 7.0, 0.0, 6.0, 0.1, 0.2), 0.3),
+            _row(1, "timing", (0.3, 2.0, 0.0, 2.0, 0.2, 0.5), 0.0),
+            _row(1, "vllm", (2.0, 8.0, 0.0, 4.0, 0.1, 0.2), 0.2)]
+    medians = {r.client: r for r in peer_clients.median_rows(rows)}
+    assert medians["vllm"].errors_ms == pytest.approx((2.0, 8.0, 0.0, 5.0, 0.1, 0.2))
+    # timing ran two rounds; its TPOT p50 is known in one of them only
+    assert medians["timing"].errors_ms == pytest.approx((0.4, 21.0, 0.0, 1.5, 0.2, 0.4))
+    assert medians["vllm"].zero_gap_share == pytest.approx(0.2)
+    marks = peer_clients.cell_winners(list(medians.values()))
+    assert marks[1, "timing"] == ("*", "", "*", "*", "", "")
+    assert marks[1, "vllm"] == ("", "*", "*", "", "*", "*")  # ITL p50: a tie marks both
+    lines = peer_clients.summary_lines(rows, 3)
+    assert lines[-1] == "cells where each client has the smallest error, of 6: vllm 4, timing 3"
+
+
+def test_smallest_error_is_by_size_as_printed_and_per_concurrency() -> None:
+    rows = [_row(1, "sdk", (-0.30, None, 0.001, 1.0, 0.0, 0.0)), _row(1, "timing", (0.31, None, -0.004, 2.0, 0.0, 0.0)),
+            _row(100, "sdk", (9.0, 9.0, 9.0, 9.0, 9.0, 9.0)), _row(100, "timing", (-8.0, 8.0, 8.0, 8.0, 8.0, 8.0))]
+    marks = peer_clients.cell_winners(rows)
+    assert marks[1, "sdk"][0] == "*" and marks[1, "timing"][0] == ""  # |-0.30| < 0.31: a negative error is no better
+    assert marks[1, "sdk"][1] == marks[1, "timing"][1] == ""  # no value anywhere: no mark
+    assert marks[1, "sdk"][2] == marks[1, "timing"][2] == "*"  # both print as 0.00
+    assert marks[100, "timing"] == ("*",) * 6 and marks[100, "sdk"] == ("",) * 6
+
+
+def test_a_marked_row_prints_its_marks_beside_the_cells() -> None:
+    line = peer_clients.format_row(_row(500, "timing", (1.0, None, 0.0, 2.0, 0.5, 0.7), 0.25),
+                                   ("*", "", "", "*", "", ""))
+    assert "+1.00*" in line and "n/a" in line and "+2.00*" in line and "25.0%" in line
+    assert "+0.50*" not in line
+
+
+def test_each_round_starts_with_another_client() -> None:
+    clients = ["vllm", "sglang", "timing"]
+    firsts = [peer_clients.round_order(clients, r)[0] for r in range(3)]
+    assert firsts == ["vllm", "sglang", "timing"]
+    assert sorted(peer_clients.round_order(clients, 4)) == sorted(clients)
