@@ -4,11 +4,12 @@ each client's error request by request: measured minus true TTFT, inter-token ga
 share of reported gaps under 1 ms, at each concurrency, the clients one after another at each level (--clients).
 
 True values come from the server's own stamps on the shared monotonic clock: TTFT = first chunk handed to the
-kernel - request arrived; gap i = token chunk i+1 handed to the kernel - chunk i; TPOT = ([DONE] handed to the
-kernel - first chunk) / (tokens - 1), vLLM's definition. "recv" is the first chunk in the kernel -> the client
-stamps it. The server's slip (how late it was against its own plan) is printed too, but it is not the client's
-error. vLLM's and SGLang's own benchmark clients race in bench/peer_clients.py (each in a throwaway venv that its
---install makes; see its --help).
+kernel - request arrived in the server's kernel; gap i = token chunk i+1 handed to the kernel - chunk i; TPOT =
+([DONE] handed to the kernel - first chunk) / (tokens - 1), vLLM's definition. "recv" is the first chunk in the
+kernel -> the client stamps it. The server's slip (how late it was against its own plan) and its read delay (the
+request in its kernel -> its loop read it) are printed too, but they are not the client's error. vLLM's and
+SGLang's own benchmark clients race in bench/peer_clients.py (each in a throwaway venv that its --install makes; see
+its --help).
 
     python -m bench.client_accuracy                       # concurrency 1, 100, 500; timing, workers, sdk
     python -m bench.client_accuracy --concurrency 500 --clients timing,timing-h11,workers --workers 2
@@ -103,7 +104,8 @@ def measure_level(port: int, client: str, concurrency: int, n: int, tokens: int,
 
 
 def errors(level: LevelRun, truth: dict[int, dict], rid_base: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {k: [] for k in ("ttft", "tpot", "itl", "zero", "send", "receive", "slip")}
+    out: dict[str, list[float]] = {k: [] for k in ("ttft", "tpot", "itl", "zero", "send", "receive", "slip",
+                                                    "read")}
     for done in level.completed:
         m = done.metrics
         t = truth.get(rid_base + done.index)
@@ -121,6 +123,7 @@ def errors(level: LevelRun, truth: dict[int, dict], rid_base: int) -> dict[str, 
         out["send"].append((t["arrived"] - m.started_at_s) * 1000)
         out["receive"].append((m.started_at_s + m.ttft_ms / 1000 - t["first"]) * 1000)
         out["slip"].append((t["first"] - t["arrived"] - t["ttft_nominal_s"]) * 1000)
+        out["read"].append((t["read_at"] - t["arrived"]) * 1000)
     return out
 
 
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
           f"client and server share this machine over loopback; workers client: {args.workers} processes\n")
     header = (f"{'conc':>5} {'client':>10} {'n':>5} {'fail':>4} | {'TTFT err p50':>12} {'p99':>7} | "
               f"{'ITL err p50':>11} {'p99':>7} {'~0 gaps':>7} | {'TPOT err p50':>12} {'p99':>7} | "
-              f"{'recv p99':>8} | {'srv slip p99':>12}")
+              f"{'recv p99':>8} | {'srv slip p99':>12} {'srv read p99':>12}")
     print(header)
     print("-" * len(header))
     try:
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{c:>5} {client:>10} {len(e['ttft']):>5} {level.failed:>4} | {fmt(e['ttft'], 50):>12} "
                       f"{fmt(e['ttft'], 99)} | {fmt(e['itl'], 50):>11} {fmt(e['itl'], 99)} {zero:>7} | "
                       f"{fmt(e['tpot'], 50):>12} {fmt(e['tpot'], 99)} | {fmt(e['receive'], 99):>8} | "
-                      f"{fmt(e['slip'], 99):>12}"
+                      f"{fmt(e['slip'], 99):>12} {fmt(e['read'], 99):>12}"
                       + (f"  [{level.status}]" if level.status != "complete" else ""), flush=True)
     finally:
         proc.terminate()

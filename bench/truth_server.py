@@ -3,9 +3,16 @@
 Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the request arrived and
 the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter (CLOCK_MONOTONIC,
 the same clock in every process on the machine), when each request arrived and when its first chunk, last chunk and
-[DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts
-in the prompt. The true TTFT is first-chunk minus arrival as the server did it (its own scheduling slip is reported
-separately), so a client's error is measured against what really happened, not against the plan.
+[DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those
+stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is first-chunk minus arrival as
+the server did it (its own scheduling slip is reported separately), so a client's error is measured against what
+really happened, not against the plan.
+
+Arrival is when the request's last bytes reached the server's kernel (Linux's receive timestamps, SO_TIMESTAMPNS),
+not when the server's one Python loop got round to reading them: under hundreds of streams that loop reads a request
+milliseconds late, and a truth that started there would leave the server's own delay out of the true TTFT (a client
+that stamps its start late would then look closer to it). `read_at` is when the loop read it; `arrival_source` says
+which clock gave `arrived` ("kernel", or "read" where the kernel gives no timestamp).
 
 Loopback only: it binds 127.0.0.1.
 
@@ -19,6 +26,8 @@ import asyncio
 import gc
 import json
 import re
+import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -40,6 +49,71 @@ def _sse(payload: dict | str) -> bytes:
 TOKEN_CHUNK = _sse({"id": "t", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " x"}}]})
 DONE = _sse("[DONE]") + b"0\r\n\r\n"
 
+# Linux's SO_TIMESTAMPNS (socket(7)), which Python's socket module does not name; the control message it adds to
+# recvmsg has the same number. Set on the listening socket, every accepted socket has it from the start, so bytes
+# that arrive before the loop even accepts the connection are stamped too.
+SO_TIMESTAMPNS = 35
+_STAMP = struct.Struct("qq")  # struct timespec: seconds, nanoseconds (CLOCK_REALTIME)
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_STAMP.size)
+READ_BYTES = 65536
+MAX_REQUEST_BYTES = 1 << 20
+
+
+def enable_kernel_stamps(listener: socket.socket) -> bool:
+    """Ask the kernel to stamp received bytes; False where it cannot (arrival is then the loop's read time)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def kernel_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time of the bytes recvmsg returned, on the time.perf_counter scale, or None. The kernel
+    stamps with the wall clock: it is moved onto the monotonic one by their difference read now (both clocks tick
+    at the same rate over a benchmark's minutes)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _STAMP.size:
+            seconds, nanoseconds = _STAMP.unpack_from(data)
+            wall_minus_monotonic_ns = time.time_ns() - time.perf_counter_ns()
+            return (seconds * 1_000_000_000 + nanoseconds - wall_minus_monotonic_ns) / 1e9
+    return None
+
+
+async def read_request(sock: socket.socket) -> tuple[bytes, bytes, float, float | None]:
+    """Head, body, when the loop read the request's last bytes and when the kernel received them (or None)."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while True:
+        try:
+            piece, ancillary, _, _ = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
+        except BlockingIOError:
+            readable = loop.create_future()
+            loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))
+            try:
+                await readable
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        read_at = time.perf_counter()
+        if not piece:
+            raise ConnectionError("the client closed before its request was complete")
+        data += piece
+        if len(data) > MAX_REQUEST_BYTES:
+            raise ConnectionError("request too large")
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            continue
+        head = data[:end + 4]
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        if len(data) - len(head) >= length:
+            return head, data[len(head):len(head) + length], read_at, kernel_stamp(ancillary)
+
 
 class TruthServer:
     def __init__(self, ttft_ms: float, gap_ms: float):
@@ -48,15 +122,13 @@ class TruthServer:
         self.tasks: set[asyncio.Task] = set()
         self.untagged = 0
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, sock: socket.socket) -> None:
+        writer: asyncio.StreamWriter | None = None
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            body = await reader.readexactly(length) if length else b""
-            arrived = time.perf_counter()
+            sock.setblocking(False)
+            head, body, read_at, kernel_at = await read_request(sock)
+            # The request is read: from here the stream API writes the answer on the same socket.
+            _, writer = await asyncio.open_connection(sock=sock)
             if head.startswith(b"GET /truth"):
                 data = json.dumps(self.records).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
@@ -79,13 +151,17 @@ class TruthServer:
                 writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
                 await writer.drain()
                 return
-            await self.stream(body, arrived, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            await self.stream(body, read_at, kernel_at, writer)
+        except (ConnectionError, ValueError):
             pass
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
+            else:
+                sock.close()
 
-    async def stream(self, body: bytes, arrived: float, writer: asyncio.StreamWriter) -> None:
+    async def stream(self, body: bytes, read_at: float, kernel_at: float | None,
+                     writer: asyncio.StreamWriter) -> None:
         request = json.loads(body)
         # max_completion_tokens: what vLLM's benchmark client sends on the chat endpoint
         tokens = max(1, int(request.get("max_tokens") or request.get("max_completion_tokens") or 16))
@@ -97,8 +173,11 @@ class TruthServer:
             rid = -self.untagged
         writer.write(HEADERS)  # headers at once, body after "prefill", as inference servers do
         sent_at: list[float] = []  # each token chunk handed to the kernel: the true inter-token gaps
-        record = {"arrived": arrived, "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s,
-                  "sent_at": sent_at}
+        # The plan runs from the true arrival, as an inference server's TTFT does: time the loop spent before it
+        # read the request is the server's delay, and shows as slip.
+        arrived = read_at if kernel_at is None else kernel_at
+        record = {"arrived": arrived, "read_at": read_at, "arrival_source": "read" if kernel_at is None else "kernel",
+                  "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s, "sent_at": sent_at}
         for i in range(tokens):
             delay = arrived + self.ttft_s + i * self.gap_s - time.perf_counter()
             if delay > 0:
@@ -118,14 +197,24 @@ class TruthServer:
 
 async def serve(args: argparse.Namespace) -> None:
     truth = TruthServer(args.ttft_ms, args.gap_ms)
-    server = await asyncio.start_server(truth.handle, "127.0.0.1", args.port, backlog=4096)
-    port = server.sockets[0].getsockname()[1]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", args.port))
+    stamps = enable_kernel_stamps(listener)
+    listener.listen(4096)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
     if args.ready_file:
         Path(args.ready_file).write_text(str(port))
-    print(f"truth server on http://127.0.0.1:{port}/v1 (TTFT {args.ttft_ms:g} ms, gap {args.gap_ms:g} ms)",
-          file=sys.stderr, flush=True)
-    async with server:
-        await server.serve_forever()
+    print(f"truth server on http://127.0.0.1:{port}/v1 (TTFT {args.ttft_ms:g} ms, gap {args.gap_ms:g} ms; arrival "
+          f"from {'the kernel' if stamps else 'the loop'})", file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    with listener:
+        while True:
+            sock, _ = await loop.sock_accept(listener)
+            task = asyncio.create_task(truth.handle(sock))
+            truth.tasks.add(task)
+            task.add_done_callback(truth.tasks.discard)
 
 
 def main(argv: list[str] | None = None) -> None:
