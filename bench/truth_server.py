@@ -1,9 +1,9 @@
 """A ground-truth streaming server: OpenAI-compatible chat completions whose timing is known exactly.
 
-Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the request arrived and
-the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter (CLOCK_MONOTONIC,
-the same clock in every process on the machine), when each request arrived and when its first chunk, last chunk and
-[DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those
+Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the server read the
+request and the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter
+(CLOCK_MONOTONIC, the same clock in every process on the machine), when each request arrived and when its first
+chunk, last chunk and [DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those
 stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is first-chunk minus arrival as
 the server did it (its own scheduling slip is reported separately), so a client's error is measured against what
 really happened, not against the plan.
@@ -173,13 +173,15 @@ class TruthServer:
             rid = -self.untagged
         writer.write(HEADERS)  # headers at once, body after "prefill", as inference servers do
         sent_at: list[float] = []  # each token chunk handed to the kernel: the true inter-token gaps
-        # The plan runs from the true arrival, as an inference server's TTFT does: time the loop spent before it
-        # read the request is the server's delay, and shows as slip.
+        # The truth starts at the kernel's arrival, but the plan still runs from the read: planned from the kernel's
+        # stamps, a burst of 500 requests had their tokens fall due at the same instants (a read spreads them by
+        # the loop's delay), and every client, peers included, fell further behind (ad hoc, three rounds at 500
+        # streams). The load the clients see stays what it was; the read delay shows as slip.
         arrived = read_at if kernel_at is None else kernel_at
         record = {"arrived": arrived, "read_at": read_at, "arrival_source": "read" if kernel_at is None else "kernel",
                   "tokens": tokens, "ttft_nominal_s": self.ttft_s, "gap_nominal_s": self.gap_s, "sent_at": sent_at}
         for i in range(tokens):
-            delay = arrived + self.ttft_s + i * self.gap_s - time.perf_counter()
+            delay = read_at + self.ttft_s + i * self.gap_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             writer.write(TOKEN_CHUNK)
