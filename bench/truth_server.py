@@ -3,10 +3,10 @@
 Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the server read the
 request and the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter
 (CLOCK_MONOTONIC, the same clock in every process on the machine), when each request arrived and when its first
-chunk, last chunk and [DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps); GET /truth returns those
-stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is first-chunk minus arrival as
-the server did it (its own scheduling slip is reported separately), so a client's error is measured against what
-really happened, not against the plan.
+chunk, last chunk and [DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps);
+GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is
+first-chunk minus arrival as the server did it (its own delay and scheduling slip are reported separately), so a
+client's error is measured against what really happened, not against the plan.
 
 Arrival is when the request's last bytes reached the server's kernel (Linux's receive timestamps, SO_TIMESTAMPNS),
 not when the server's one Python loop got round to reading them: under hundreds of streams that loop reads a request
