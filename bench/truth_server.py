@@ -27,10 +27,11 @@ import gc
 import json
 import re
 import socket
-import struct
 import sys
 import time
 from pathlib import Path
+
+from modelmatch.chat import kernel_stamps
 
 RID_RE = re.compile(rb"rid:(\d+)")
 HEADERS = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -49,37 +50,8 @@ def _sse(payload: dict | str) -> bytes:
 TOKEN_CHUNK = _sse({"id": "t", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " x"}}]})
 DONE = _sse("[DONE]") + b"0\r\n\r\n"
 
-# Linux's SO_TIMESTAMPNS (socket(7)), which Python's socket module does not name; the control message it adds to
-# recvmsg has the same number. Set on the listening socket, every accepted socket has it from the start, so bytes
-# that arrive before the loop even accepts the connection are stamped too.
-SO_TIMESTAMPNS = 35
-_STAMP = struct.Struct("qq")  # struct timespec: seconds, nanoseconds (CLOCK_REALTIME)
-_ANCILLARY_BYTES = socket.CMSG_SPACE(_STAMP.size)
 READ_BYTES = 65536
 MAX_REQUEST_BYTES = 1 << 20
-
-
-def enable_kernel_stamps(listener: socket.socket) -> bool:
-    """Ask the kernel to stamp received bytes; False where it cannot (arrival is then the loop's read time)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    except OSError:
-        return False
-    return True
-
-
-def kernel_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The kernel's receive time of the bytes recvmsg returned, on the time.perf_counter scale, or None. The kernel
-    stamps with the wall clock: it is moved onto the monotonic one by their difference read now (both clocks tick
-    at the same rate over a benchmark's minutes)."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _STAMP.size:
-            seconds, nanoseconds = _STAMP.unpack_from(data)
-            wall_minus_monotonic_ns = time.time_ns() - time.perf_counter_ns()
-            return (seconds * 1_000_000_000 + nanoseconds - wall_minus_monotonic_ns) / 1e9
-    return None
 
 
 async def read_request(sock: socket.socket) -> tuple[bytes, bytes, float, float | None]:
@@ -88,7 +60,7 @@ async def read_request(sock: socket.socket) -> tuple[bytes, bytes, float, float 
     data = b""
     while True:
         try:
-            piece, ancillary, _, _ = sock.recvmsg(READ_BYTES, _ANCILLARY_BYTES)
+            piece, ancillary, _, _ = sock.recvmsg(READ_BYTES, kernel_stamps.ANCILLARY_BYTES)
         except BlockingIOError:
             readable = loop.create_future()
             loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))
@@ -112,7 +84,7 @@ async def read_request(sock: socket.socket) -> tuple[bytes, bytes, float, float 
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
         if len(data) - len(head) >= length:
-            return head, data[len(head):len(head) + length], read_at, kernel_stamp(ancillary)
+            return head, data[len(head):len(head) + length], read_at, kernel_stamps.stamp_of(ancillary)
 
 
 class TruthServer:
@@ -202,7 +174,9 @@ async def serve(args: argparse.Namespace) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", args.port))
-    stamps = enable_kernel_stamps(listener)
+    # Set on the listening socket, every accepted socket has it from the start, so bytes that arrive before the
+    # loop even accepts the connection are stamped too.
+    stamps = kernel_stamps.enable(listener)
     listener.listen(4096)
     listener.setblocking(False)
     port = listener.getsockname()[1]

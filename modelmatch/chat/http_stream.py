@@ -1,8 +1,10 @@
 """A small HTTP/1.1 streaming client (asyncio + h11) built for measuring, not for convenience.
 
-Why not a general HTTP library: every read is stamped with the clock the moment bytes arrive (timing is the
-product), redirects are never followed (an endpoint must not send our key elsewhere), and there are separate
-limits for connecting, the first byte, a stall mid-stream, and the total size.
+Why not a general HTTP library: every read is stamped with the moment its bytes arrived (timing is the product):
+on Linux, with the clock time.perf_counter, when they reached the kernel (kernel_stamps), else when the event loop
+handed them over; bytes read together carry the stamp of the newest. Redirects are never followed (an endpoint
+must not send our key elsewhere), and there are separate limits for connecting, the first byte, a stall
+mid-stream, and the total size.
 
 What a deployment needs besides: connections kept alive between requests to the same host (reused only after
 their response was read to the end), and the HTTP_PROXY / HTTPS_PROXY / NO_PROXY variables (plain HTTP through the
@@ -16,6 +18,7 @@ import base64
 import ipaddress
 import os
 import re
+import socket
 import ssl
 import time
 import weakref
@@ -26,6 +29,7 @@ from urllib.parse import unquote, urlparse
 
 import h11
 
+from modelmatch.chat import kernel_stamps
 from modelmatch.chat.types import ChatBackendError
 
 READ_SIZE = 65536
@@ -53,14 +57,17 @@ class HttpError(ChatBackendError):
 
 
 class _StampedReads(asyncio.Protocol):
-    """The connection's bytes, each read stamped in data_received: the moment the event loop hands them over, before
-    any task runs. (Stamping after a StreamReader wakes the reading task adds every other ready task's turn to the
-    arrival time: at 500 concurrent streams that was tens of milliseconds; bench/client_accuracy.py measures it.)"""
+    """The connection's bytes, each read stamped in data_received: with the kernel's receive stamp where the socket
+    keeps one (kernel_stamps; the clock is then time.perf_counter), else the moment the event loop hands them over,
+    before any task runs. (Stamping after a StreamReader wakes the reading task adds every other ready task's turn to
+    the arrival time: at 500 concurrent streams that was tens of milliseconds; the loop's own backlog, which the
+    kernel's stamp leaves out, was still 0.1-0.6 ms at the median gap; bench/client_accuracy.py measures both.)"""
 
     HIGH_WATER = 1 << 20  # bytes buffered unread before reading from the socket pauses
 
-    def __init__(self, clock: Callable[[], float]):
+    def __init__(self, clock: Callable[[], float], sock: kernel_stamps.ArrivalStampedSocket | None = None):
         self._clock = clock
+        self._sock = sock
         self._reads: deque[tuple[float, bytes]] = deque()
         self._buffered = 0
         self._paused = False
@@ -74,7 +81,9 @@ class _StampedReads(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self._reads.append((self._clock(), data))
+        # The transport read `data` from the socket in this same call: the socket's stamp is these bytes'.
+        at = self._sock.arrival_s if self._sock is not None else None
+        self._reads.append((self._clock() if at is None else at, data))
         self._buffered += len(data)
         if self._buffered > self.HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
@@ -437,11 +446,19 @@ async def _open_connection(key: tuple, scheme: str, host: str, port: int, proxy:
     where = f"the proxy {proxy.label}" if proxy else f"{host}:{port}"
 
     async def connect() -> _Connection:
-        if proxy is None:
-            transport, reads = await loop.create_connection(lambda: _StampedReads(clock), host, port, ssl=tls,
-                                                            server_hostname=host if tls else None)
-            return _Connection(key, transport, reads)
-        transport, reads = await loop.create_connection(lambda: _StampedReads(clock), proxy.host, proxy.port)
+        to_host, to_port = (host, port) if proxy is None else (proxy.host, proxy.port)
+        sock = await _stamping_socket(loop, to_host, to_port) if clock is time.perf_counter else None
+        where_to = {"sock": sock} if sock is not None else {"host": to_host, "port": to_port}
+        try:
+            if proxy is None:
+                transport, reads = await loop.create_connection(lambda: _StampedReads(clock, sock), ssl=tls,
+                                                                server_hostname=host if tls else None, **where_to)
+                return _Connection(key, transport, reads)
+            transport, reads = await loop.create_connection(lambda: _StampedReads(clock, sock), **where_to)
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
         conn = _Connection(key, transport, reads)
         if tls is None:
             return conn  # plain HTTP goes to the proxy in absolute form
@@ -467,6 +484,35 @@ async def _open_connection(key: tuple, scheme: str, host: str, port: int, proxy:
     conn.transport.set_write_buffer_limits(high=0)  # pause_writing while any byte is not yet in the kernel
     pool.opened += 1
     return conn
+
+
+async def _stamping_socket(loop: asyncio.AbstractEventLoop, host: str, port: int
+                          ) -> kernel_stamps.ArrivalStampedSocket | None:
+    """A socket connected to host:port that keeps the kernel's receive stamps, trying each address the name resolves
+    to in turn as asyncio's create_connection does; None where the kernel keeps no stamps (the connection is then
+    opened the usual way and stamped by the clock)."""
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError(f"{host} resolved to no address")
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = kernel_stamps.ArrivalStampedSocket(family, kind, proto)
+        try:
+            if not kernel_stamps.enable(sock):
+                sock.close()
+                return None
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+        except BaseException:
+            sock.close()
+            raise
+    if len({str(exc) for exc in errors}) == 1:
+        raise errors[0]
+    raise OSError(f"Multiple exceptions: {', '.join(str(exc) for exc in errors)}")
 
 
 async def _tunnel(conn: _Connection, host: str, port: int, proxy: Proxy) -> None:

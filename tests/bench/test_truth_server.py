@@ -14,6 +14,7 @@ import pytest
 
 from bench import truth_server
 from bench.client_accuracy import fetch_truth, start_server
+from modelmatch.chat import kernel_stamps
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel receive stamps are Linux's")
 
@@ -63,7 +64,7 @@ def test_a_request_in_two_pieces_is_stamped_when_its_last_bytes_arrived() -> Non
     async def go() -> tuple[bytes, bytes, float, float | None, float]:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
-        assert truth_server.enable_kernel_stamps(listener)
+        assert kernel_stamps.enable(listener)
         listener.listen()
         client = socket.create_connection(listener.getsockname())
         server_side, _ = listener.accept()
@@ -85,12 +86,3 @@ def test_a_request_in_two_pieces_is_stamped_when_its_last_bytes_arrived() -> Non
     assert json.loads(body)["messages"][0]["content"] == "rid:3 hi"
     assert kernel_at is not None and 0 <= kernel_at - last_sent < 0.02
     assert read_at >= kernel_at
-
-
-def test_no_receive_stamp_gives_none() -> None:
-    assert truth_server.kernel_stamp([]) is None
-    assert truth_server.kernel_stamp([(socket.SOL_SOCKET, truth_server.SO_TIMESTAMPNS + 1, b"\0" * 16)]) is None
-    now_ns = time.time_ns()
-    stamp = truth_server.kernel_stamp([(socket.SOL_SOCKET, truth_server.SO_TIMESTAMPNS,
-                                        truth_server._STAMP.pack(now_ns // 10**9, now_ns % 10**9))])
-    assert stamp is not None and abs(stamp - time.perf_counter()) < 0.01  # the wall-clock stamp, on the monotonic scale
