@@ -3,7 +3,8 @@
 Each request gets `max_tokens` content chunks (one token each), the first `--ttft-ms` after the server read the
 request and the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter
 (CLOCK_MONOTONIC, the same clock in every process on the machine), when each request arrived and when its first
-chunk, last chunk and [DONE] were handed to the kernel (and every token chunk, for the true inter-token gaps);
+chunk, last chunk and [DONE] were handed to the kernel (as write() is called: the earliest any client could see
+them), and every token chunk, for the true inter-token gaps;
 GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is
 first-chunk minus arrival as the server did it (its own delay and scheduling slip are reported separately), so a
 client's error is measured against what really happened, not against the plan.
@@ -156,15 +157,18 @@ class TruthServer:
             delay = read_at + self.ttft_s + i * self.gap_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            writer.write(TOKEN_CHUNK)
+            # Stamped as write() is called: on loopback the bytes reach the client's kernel inside that call, so a
+            # stamp taken after it came later than a kernel-stamping client's (errors of -0.03 to -0.09 ms at one
+            # stream). The truth is the earliest instant any client could see the bytes.
             now = time.perf_counter()
+            writer.write(TOKEN_CHUNK)
             if i == 0:
                 record["first"] = now
             record["last"] = now
             sent_at.append(now)
         usage = {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
-        writer.write(_sse({"id": "t", "object": "chat.completion.chunk", "choices": [], "usage": usage}) + DONE)
         record["done"] = time.perf_counter()
+        writer.write(_sse({"id": "t", "object": "chat.completion.chunk", "choices": [], "usage": usage}) + DONE)
         self.records[rid] = record
         await writer.drain()
 
