@@ -73,6 +73,8 @@ _CHECKS = {
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its name, environment variable, default, help text and the kind of value it takes."""
+
     name: str
     env: str
     default: str

@@ -26,6 +26,8 @@ class CatalogMissing(Exception):
 
 @dataclass(frozen=True)
 class FileIdentity:
+    """Which file is on disk at a path (inode, modification time, size): a new build is a new identity."""
+
     inode: int
     mtime_ns: int
     size: int
@@ -38,6 +40,8 @@ class FileIdentity:
 
 @dataclass(frozen=True)
 class BuildInfo:
+    """The stamp a build writes into the catalog: its id, when it ran, and the hash of the data it read."""
+
     build_id: str
     built_at: Any
     data_sha256: str

@@ -16,6 +16,8 @@ SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 
 @dataclass(frozen=True)
 class ApiCost:
+    """What one API offering would charge a month for the usage profile, at the price in force."""
+
     provider: str
     provider_model: str
     tier: str | None
@@ -30,6 +32,8 @@ class ApiCost:
 
 @dataclass(frozen=True)
 class SelfHostCost:
+    """What running the model on rented GPUs costs a month, and the output it can serve for that."""
+
     gpu_usd_per_hour: float
     gpu_count: int
     tokens_per_s: float | None
@@ -44,6 +48,8 @@ class SelfHostCost:
 
 @dataclass(frozen=True)
 class BreakEven:
+    """The monthly output at which self-hosting costs as much as one API offering."""
+
     provider: str
     provider_model: str
     tier: str | None
@@ -53,6 +59,8 @@ class BreakEven:
 
 @dataclass(frozen=True)
 class CostPlan:
+    """A plan's costs: every API offering, self-hosting, and where they break even."""
+
     usage: UsageProfile
     thinking_applies: bool
     generated_output_mtok_per_month: float

@@ -82,6 +82,8 @@ def parallelism_for(engine: str, gpu_count: int, pipeline_parallel: int = 1, exp
 
 @dataclass(frozen=True)
 class WeightsPerGpu:
+    """The weights one GPU holds under the engine's split of the model, with its formula."""
+
     total_bytes: float
     per_gpu_bytes: float
     formula: str
@@ -154,6 +156,8 @@ def weights_per_gpu(params_total_b: float, precision: str, arch: Architecture | 
 
 @dataclass(frozen=True)
 class Activations:
+    """The largest transient memory of a prompt's forward pass, with its formula (None when unknown)."""
+
     bytes: float | None
     formula: str
     missing: tuple[str, ...] = ()
@@ -207,6 +211,8 @@ def prefill_activations(arch: Architecture | None, architecture: str | None, pro
 
 @dataclass(frozen=True)
 class EnginePeak:
+    """The peak memory per GPU an inference engine is predicted to allocate, with its formula."""
+
     engine: str
     peak_gb: float | None  # predicted peak allocated memory per GPU
     formula: str

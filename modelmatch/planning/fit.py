@@ -28,6 +28,8 @@ FITS, DOES_NOT_FIT, UNKNOWN = "fits", "does-not-fit", "unknown"
 
 @dataclass(frozen=True)
 class MemoryPlan:
+    """Whether a model fits the GPUs at one precision: every term of the memory per GPU, written out."""
+
     model_id: str
     precision: str
     precision_label: str

@@ -60,6 +60,8 @@ MAX_DERIVED_VALUES = 30_000
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """One row of the models table, typed: what a model is (size, architecture, context, license, languages)."""
+
     model_id: str
     display_name: str
     vendor: str
@@ -106,6 +108,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LicenseInfo:
+    """One row of the licenses table: the terms a model's license sets, as transcribed, with its source."""
+
     license_id: str
     name: str
     url: str | None
@@ -124,6 +128,8 @@ class LicenseInfo:
 
 @dataclass(frozen=True)
 class GpuSpec:
+    """A GPU the planner sizes for: memory, bandwidth and compute, from the catalog or typed in by the user."""
+
     gpu_id: str
     name: str
     memory_gb: float
@@ -145,6 +151,8 @@ class GpuSpec:
 
 @dataclass(frozen=True)
 class PriceRow:
+    """One price of one API offering (provider, API name, tier) from its effective day, per million tokens."""
+
     provider: str
     model_id: str
     provider_model: str
@@ -168,6 +176,8 @@ class PriceRow:
 
 @dataclass(frozen=True)
 class MeasurementRow:
+    """One measured serving run (engine, hardware, precision, load) and the speeds it recorded."""
+
     run_id: str
     model_id: str
     engine: str
@@ -207,6 +217,8 @@ class MeasurementRow:
 
 @dataclass(frozen=True)
 class ScoreRow:
+    """One published benchmark score of one model, with where it was read and how sure it is."""
+
     model_id: str
     benchmark_id: str
     value: float
@@ -220,6 +232,8 @@ class ScoreRow:
 
 @dataclass(frozen=True)
 class BenchmarkInfo:
+    """A benchmark: its name, category, unit and which direction is better."""
+
     benchmark_id: str
     name: str
     category: str
@@ -229,6 +243,8 @@ class BenchmarkInfo:
 
 @dataclass(frozen=True)
 class UseCaseWeight:
+    """One category's weight in one use case's score, with the reason for it."""
+
     use_case: str
     label: str
     category: str

@@ -62,6 +62,8 @@ class UsageProfile:
 
 @dataclass(frozen=True)
 class PlanRequest:
+    """What the planner is asked: a model, a precision, a context and load, and the GPUs to fit it on."""
+
     model_id: str
     weights: str = "bf16"
     kv_dtype: str = "bf16"

@@ -14,6 +14,8 @@ from modelmatch.planning.request import PRECISION_ALIASES, _gpu_codes, _tokens
 
 @dataclass(frozen=True)
 class Roofline:
+    """The decode speed the GPUs' memory bandwidth allows at most (an upper bound), with its formula."""
+
     tokens_per_s: float | None  # aggregate over the concurrent sequences
     tokens_per_s_per_sequence: float | None
     bytes_per_step_per_gpu: float | None
@@ -22,6 +24,8 @@ class Roofline:
 
 @dataclass(frozen=True)
 class MeasuredSpeed:
+    """A measured run's speed as the planner shows it, with what it was measured on."""
+
     run_id: str
     engine: str
     hardware: str
@@ -39,6 +43,8 @@ class MeasuredSpeed:
 
 @dataclass(frozen=True)
 class SpeedEstimate:
+    """A plan's speed: the bandwidth rooflines at one sequence and at the planned load, and measured runs."""
+
     batch1: Roofline  # one sequence decoding at the planned context
     at_concurrency: Roofline  # the planned number of sequences
     measurements: tuple[MeasuredSpeed, ...]

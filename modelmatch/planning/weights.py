@@ -50,6 +50,8 @@ PRECISION_QUALITY_ORDER = ("bf16", "fp8", "int8", "gguf-q8_0", "int4-awq", "gguf
 
 @dataclass(frozen=True)
 class WeightBytes:
+    """The weights' size at one precision, with its formula (a lower bound where parts are unknown)."""
+
     params_b: float
     precision: str
     bytes: float

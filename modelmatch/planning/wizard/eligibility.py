@@ -83,6 +83,8 @@ def _language_checks(model: ModelInfo, languages: tuple[str, ...]) -> tuple[list
 
 @dataclass(frozen=True)
 class Eligible:
+    """A model that passes every hard constraint, with the deployment it is ranked on."""
+
     model: ModelInfo
     deployment: Deployment
     alternative: Deployment | None

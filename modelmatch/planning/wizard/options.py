@@ -26,6 +26,8 @@ from modelmatch.planning.wizard.results import Deployment, Unverified
 
 @dataclass(frozen=True)
 class DeploymentOption:
+    """One way to deploy a model for a request, and what rules it out, if anything."""
+
     deployment: Deployment
     unverified: tuple[Unverified, ...]
     failure: str | None = None  # set when the option violates a hard constraint

@@ -16,6 +16,8 @@ QUALITY_TERMS_EXCLUDED = ("cost", "speed")
 
 @dataclass(frozen=True)
 class BenchStats:
+    """A benchmark's lowest and highest representative score across the catalog, and how many models have one."""
+
     lowest: float
     highest: float
     models: int

@@ -27,6 +27,8 @@ DEPLOYMENTS = ("self-host", "api", "either")
 
 @dataclass(frozen=True)
 class LicenseNeeds:
+    """What the product needs a license to allow."""
+
     commercial_use: bool = True
     over_100m_monthly_users: bool = False
     attribution_acceptable: bool = True
@@ -34,6 +36,8 @@ class LicenseNeeds:
 
 @dataclass(frozen=True)
 class WizardRequest:
+    """What the wizard is asked: use cases, languages, how to deploy, the GPUs, load, budget and limits."""
+
     use_cases: tuple[str, ...]
     languages: tuple[str, ...] = ()
     deployment: str = "either"
@@ -64,6 +68,8 @@ class WizardRequest:
 
 @dataclass(frozen=True)
 class UseCase:
+    """A use case and the category weights its score uses."""
+
     use_case: str
     label: str
     weights: tuple[tuple[str, float, str], ...]  # (category, weight as written, rationale)

@@ -21,6 +21,8 @@ class Unverified:
 
 @dataclass(frozen=True)
 class BenchmarkEvidence:
+    """One benchmark score behind a quality term: the score, its source, and how it was normalised."""
+
     benchmark_id: str
     name: str
     value: float
@@ -37,6 +39,8 @@ class BenchmarkEvidence:
 
 @dataclass(frozen=True)
 class TermBreakdown:
+    """One term of a model's score (a quality category, cost or speed): its weight, value and why."""
+
     category: str
     weight: float  # share of the score (weights of the chosen use cases, normalised and averaged)
     value: float | None  # 0..1, None when there is no data
@@ -47,6 +51,8 @@ class TermBreakdown:
 
 @dataclass(frozen=True)
 class Deployment:
+    """How a ranked model would be run (self-hosted or through an API), what it costs and how fast it is."""
+
     kind: str  # self-host | api
     text: str
     usd_per_month: float | None
@@ -71,6 +77,8 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A ranked model: its score, coverage, confidence, deployment and every term behind the score."""
+
     rank: int
     model_id: str
     display_name: str
@@ -89,6 +97,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Exclusion:
+    """A model ruled out by a hard constraint, with every reason."""
+
     model_id: str
     display_name: str
     reasons: tuple[str, ...]
@@ -96,6 +106,8 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class SensitivityCase:
+    """One what-if (another GPU, twice the GPUs, twice the budget) and how the answer would change."""
+
     label: str
     eligible: int
     top_model_id: str | None
@@ -107,6 +119,8 @@ class SensitivityCase:
 
 @dataclass(frozen=True)
 class RecommendResult:
+    """A recommendation: the shortlist, the other eligible models, the excluded ones and the what-ifs."""
+
     build_id: str
     request: WizardRequest
     use_case_labels: tuple[str, ...]
