@@ -158,13 +158,19 @@ def _precision_of(row: MeasurementRow) -> str | None:
     return PRECISION_ALIASES.get(row.dtype.lower())
 
 
-def measured_speeds(catalog: DecisionCatalog, model: ModelInfo, arch: Architecture | None) -> tuple[MeasuredSpeed, ...]:
+def measured_speeds(catalog: DecisionCatalog, model: ModelInfo, arch: Architecture | None, compare: bool = True
+                    ) -> tuple[MeasuredSpeed, ...]:
+    """The model's measured runs; with compare False, without the roofline of each run's configuration (ceiling,
+    ratio and comparison left empty): the wizard only looks for a run of the planned configuration, and working out
+    every run's roofline was a fifth of a recommendation's ranking."""
     out = []
     for row in catalog.measurements.get(model.model_id, ()):
         precision = _precision_of(row)
         gpu = match_hardware(catalog, row.hardware)
         ratio, ceiling = None, None
-        if row.requests_ok > 0 and row.output_tokens_per_s is None and row.total_tokens_per_s is not None:
+        if not compare:
+            comparison = ""
+        elif row.requests_ok > 0 and row.output_tokens_per_s is None and row.total_tokens_per_s is not None:
             comparison = (f"the published speed, {row.total_tokens_per_s:,.1f} tokens/s, counts prompt and generated "
                           "tokens over the whole request, so it is not a decode speed and has no roofline ratio")
         elif row.requests_ok == 0 or row.output_tokens_per_s is None:

@@ -523,3 +523,21 @@ def test_what_ifs_on_alike_gpus_are_ranked_once_and_equal_those_ranked_apart(rea
     apart = recommend(request, dataclasses.replace(real)).sensitivity
     assert all(ranked_gpus.count(i) == 1 for ids in pairs for i in ids)
     assert shared == apart
+
+
+def test_measured_runs_without_their_rooflines_are_the_same_runs(real):
+    """The wizard reads measured runs without each run's roofline comparison (compare=False): every other field is
+    the planner's, so a run of the planned configuration is found alike."""
+    from modelmatch.planning.speed import measured_speeds
+
+    measured_models = [m for m in real.models.values() if real.measurements.get(m.model_id)]
+    assert len(measured_models) >= 5, "the catalog has measured runs; without them this test shows nothing"
+    compared = 0
+    for model in measured_models:
+        arch = real.architectures.get(model.model_id)
+        full = measured_speeds(real, model, arch)
+        lean = measured_speeds(real, model, arch, compare=False)
+        assert [dataclasses.replace(s, roofline_tokens_per_s=None, measured_to_roofline_ratio=None, comparison="")
+                for s in full] == list(lean)
+        compared += sum(s.roofline_tokens_per_s is not None for s in full)
+    assert compared, "no run had a roofline to leave out"

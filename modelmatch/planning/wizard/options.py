@@ -120,7 +120,8 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     tp = chosen_fit.layout.gpu_count
     replicas = req.gpu_count // tp
     # The model and its architecture row are the catalog's own, so the model id names all the input.
-    measured = catalog.derived(("measured_speeds", model.model_id), lambda: measured_speeds(catalog, model, arch))
+    measured = catalog.derived(("measured_runs", model.model_id),
+                               lambda: measured_speeds(catalog, model, arch, compare=False))
     exact = _matching_measurement(catalog, measured, gpu, tp, chosen_fit.layout.precision, req.concurrent_sequences)
     line = roofline(model, arch, chosen_fit.layout.precision, chosen_fit.layout.kv, gpu, tp, req.context_tokens,
                     req.concurrent_sequences, explain=not brief)
