@@ -541,3 +541,32 @@ def test_measured_runs_without_their_rooflines_are_the_same_runs(real):
                 for s in full] == list(lean)
         compared += sum(s.roofline_tokens_per_s is not None for s in full)
     assert compared, "no run had a roofline to leave out"
+
+
+def test_comparable_benchmarks_are_those_every_ranked_model_has_else_the_most_common(real):
+    """comparable_benchmarks from the per-category holdings (kept per catalog) against the rule written out here:
+    the usable benchmarks every ranked model with a score in the category has; when they share none, the one most
+    of them have (ties by id)."""
+    from modelmatch.planning.wizard import quality
+
+    rep = quality.representative_scores(real.scores, real)
+    stats = quality.bench_stats(rep)
+    ids = sorted(real.models)
+    subsets = [ids, ids[::2], ids[1::3], ids[5:40], ids[:7], ids[:1], []]
+    fallback_seen = False
+    for category in sorted({b.category for b in real.benchmarks.values()}):
+        benches = [b for b in quality.category_benchmarks(real, category) if quality._usable(b, stats)]
+        holdings = quality.category_holdings(category, real, rep, stats)
+        for subset in subsets:
+            having = [held for held in ({b for b in benches if (m, b) in rep} for m in subset) if held]
+            if not having:
+                expected = ((), True)
+            elif set.intersection(*having):
+                expected = (tuple(sorted(set.intersection(*having))), True)
+            else:
+                counts = {b: sum(b in held for held in having) for b in benches}
+                expected = ((min(counts, key=lambda b: (-counts[b], b)),), False)
+                fallback_seen = True
+            assert quality.comparable_benchmarks(category, subset, real, rep, stats, holdings) == expected
+            assert quality.comparable_benchmarks(category, subset, real, rep, stats) == expected
+    assert fallback_seen, "no subset shared no benchmark: the fallback was not tried"

@@ -3,6 +3,7 @@ the catalog, averaged per category over the benchmarks the ranked models share."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,20 +83,36 @@ def category_benchmarks(catalog: DecisionCatalog, category: str) -> tuple[str, .
                            lambda: tuple(b for b, info in catalog.benchmarks.items() if info.category == category))
 
 
+def category_holdings(category: str, catalog: DecisionCatalog, rep: dict, stats: dict[str, BenchStats]
+                      ) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """The category's usable benchmarks (scored by two or more models, not all alike) in catalog order, and for each
+    model with a representative score on any of them, which ones. The same for every ranking of one catalog and
+    mode: the what-ifs rank other sets of models against the same holdings."""
+    benches = tuple(b for b in category_benchmarks(catalog, category) if _usable(b, stats))
+    usable = set(benches)
+    having: dict[str, set[str]] = {}
+    for model_id, bench in rep:
+        if bench in usable:
+            having.setdefault(model_id, set()).add(bench)
+    return benches, {model_id: frozenset(held) for model_id, held in having.items()}
+
+
 def comparable_benchmarks(category: str, model_ids: list[str], catalog: DecisionCatalog, rep: dict,
-                          stats: dict[str, BenchStats]) -> tuple[tuple[str, ...], bool]:
+                          stats: dict[str, BenchStats],
+                          holdings: tuple[tuple[str, ...], dict[str, frozenset[str]]] | None = None
+                          ) -> tuple[tuple[str, ...], bool]:
     """The benchmarks a category's average is taken over, so that every ranked model is measured on the same ones:
     those that every ranked model with a score in the category has; when they share none, the one most of them
-    have (a model without it gets no value for the category: left out, not zero)."""
-    benches = [b for b in category_benchmarks(catalog, category) if _usable(b, stats)]
-    having = {m: {b for b in benches if (m, b) in rep} for m in model_ids}
-    having = {m: bs for m, bs in having.items() if bs}
+    have (a model without it gets no value for the category: left out, not zero). holdings: category_holdings for
+    the same rep and stats, when the caller keeps them."""
+    benches, held_by = holdings or category_holdings(category, catalog, rep, stats)
+    having = [held_by[m] for m in model_ids if m in held_by]
     if not having:
         return (), True
-    shared = set.intersection(*having.values())
+    shared = frozenset.intersection(*having)
     if shared:
         return tuple(sorted(shared)), True
-    counts = {b: sum(b in bs for bs in having.values()) for b in benches}
+    counts = Counter(b for held in having for b in held)  # every model in held_by has one or more
     return (min(counts, key=lambda b: (-counts[b], b)),), False
 
 

@@ -8,6 +8,7 @@ from modelmatch.planning.wizard.eligibility import Eligible, evaluate_models
 from modelmatch.planning.wizard.quality import (
     QUALITY_TERMS_EXCLUDED,
     bench_stats,
+    category_holdings,
     comparable_benchmarks,
     quality_term,
     representative_scores,
@@ -55,9 +56,11 @@ def score_candidates(ctx: WizardContext, catalog: DecisionCatalog, eligible: lis
     ranked_ids = [e.model.model_id for e in eligible]
     # The what-ifs mostly rank the same models: the benchmarks they share are the same.
     ranked_key = tuple(ranked_ids)
-    comparable = {category: catalog.derived(("comparable_benchmarks", mode, category, ranked_key),
-                                            lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats))
-                  for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
+    comparable = {category: catalog.derived(
+        ("comparable_benchmarks", mode, category, ranked_key),
+        lambda: comparable_benchmarks(category, ranked_ids, catalog, rep, stats, catalog.derived(
+            ("category_holdings", mode, category), lambda: category_holdings(category, catalog, rep, stats))))
+        for category in ctx.weights if category not in QUALITY_TERMS_EXCLUDED}
     weights = sorted(ctx.weights.items(), key=lambda kv: -kv[1])
     candidates: list[tuple[tuple, tuple]] = []
     for e in eligible:
