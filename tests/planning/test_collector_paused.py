@@ -30,8 +30,9 @@ def collector_on():
 def test_a_recommendation_runs_with_the_collector_paused_and_turns_it_back_on(real_catalog, monkeypatch,
                                                                                 collector_on):
     seen: list[bool] = []
-    real_rank = ranking.score_candidates
-    monkeypatch.setattr(ranking, "score_candidates", lambda *a, **k: seen.append(gc.isenabled()) or real_rank(*a, **k))
+    real_evaluate = ranking.evaluate_models
+    monkeypatch.setattr(ranking, "evaluate_models",
+                        lambda *a, **k: seen.append(gc.isenabled()) or real_evaluate(*a, **k))
     catalog = load_decision_catalog(CatalogReader(real_catalog))
     result = recommend(WizardRequest(("customer-support",), deployment="self-host", gpu="h100-sxm"), catalog)
     assert result.shortlist and len(seen) > 5  # the answer and its what-ifs

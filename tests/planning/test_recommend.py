@@ -20,7 +20,7 @@ from modelmatch.planning.plan_text import to_jsonable
 from modelmatch.planning.records import load_decision_catalog
 from modelmatch.planning.request import UsageProfile, resolve_gpu
 from modelmatch.planning.wizard.eligibility import mau_thresholds
-from modelmatch.planning.wizard.ranking import ranking_key
+from modelmatch.planning.wizard.ranking import rank, rank_order, ranking_key
 from modelmatch.planning.wizard.recommend import recommend
 from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest, use_cases
 from modelmatch.planning.wizard.text import format_recommendation_text, recommend_cli_command
@@ -507,13 +507,13 @@ def test_what_ifs_on_alike_gpus_are_ranked_once_and_equal_those_ranked_apart(rea
                             concurrent_sequences=concurrency, usage=UsageProfile(500, 100), gpu_usd_per_hour=2.5,
                             top_n=200, prices_as_of=AS_OF)
     ranked_gpus = []
-    real_rank = sensitivity.rank
+    real_rank = sensitivity.rank_order
 
-    def counting_rank(req, catalog, with_exclusions=True):
+    def counting_rank(req, catalog):
         ranked_gpus.append(req.gpu)
-        return real_rank(req, catalog, with_exclusions)
+        return real_rank(req, catalog)
 
-    monkeypatch.setattr(sensitivity, "rank", counting_rank)
+    monkeypatch.setattr(sensitivity, "rank_order", counting_rank)
     shared = recommend(request, dataclasses.replace(real)).sensitivity
     # recommend ranks the request itself through its own import: what is counted here are the what-ifs
     for ids in pairs:
@@ -570,3 +570,23 @@ def test_comparable_benchmarks_are_those_every_ranked_model_has_else_the_most_co
             assert quality.comparable_benchmarks(category, subset, real, rep, stats, holdings) == expected
             assert quality.comparable_benchmarks(category, subset, real, rep, stats) == expected
     assert fallback_seen, "no subset shared no benchmark: the fallback was not tried"
+
+
+def test_the_what_ifs_brief_ranking_orders_as_the_full_one(real):
+    """rank_order (the what-ifs) writes no texts and, on a GPU no larger than one on which a model fit no layout,
+    skips that model's walk over layouts; it must order the eligible models exactly as rank() does, each request
+    ranked on its own fresh catalog."""
+    shared = dataclasses.replace(real)
+    largest_first = sorted(real.gpus.values(), key=lambda g: (-g.memory_gb, g.gpu_id))
+    for deployment, budget in (("self-host", None), ("either", 3000.0)):
+        for gpu in largest_first:
+            request = WizardRequest(("customer-support",), ("Thai",), deployment, gpu=gpu.gpu_id, gpu_count=1,
+                                    usage=UsageProfile(500, 100), gpu_usd_per_hour=2.5, budget_usd_per_month=budget,
+                                    prices_as_of=AS_OF, with_sensitivity=False)
+            brief = [m.model_id for m in rank_order(request, shared)]
+            _, full, _ = rank(request, dataclasses.replace(real))
+            assert brief == [c.model_id for c in full], (deployment, gpu.gpu_id)
+    skips = [value[0] for key, value in shared._derived.items() if key[0] == "no_fit_up_to_gb"]
+    smallest = min(g.memory_gb for g in real.gpus.values())
+    assert any(up_to > smallest for up_to in skips), "no model fit nothing on a larger GPU: the skip was not tried"
+

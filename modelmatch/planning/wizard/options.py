@@ -76,6 +76,14 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
     smallest_fit: FitNumbers | None = None
     tp_errors: list[str] = []
     tp_sizes = _tp_sizes(req.gpu_count)
+    # Memory to spare grows with the GPU's memory at every precision and split, so a model that fits no layout on a
+    # GPU of some size fits none on a smaller one: the what-ifs on smaller GPUs skip the walk (a brief answer needs
+    # no "closest" layout). The key names every input of the walk but the GPU.
+    no_fit = catalog.derived(("no_fit_up_to_gb", model.model_id, req.kv_dtype, req.context_tokens,
+                              req.concurrent_sequences, req.gpu_memory_utilization, req.runtime_reserve_gb,
+                              ctx.precisions, tp_sizes), lambda: [0.0])
+    if brief and gpu.memory_gb <= no_fit[0]:
+        return _DOES_NOT_FIT
     # The model and its architecture row are the catalog's own, so the model id names all the input.
     layouts = _layouts(catalog, model, req.kv_dtype, req.context_tokens, req.concurrent_sequences)
     for precision in ctx.precisions:
@@ -98,8 +106,9 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
             break
     where = f"{req.gpu_count} × {gpu.name}"
     if chosen_fit is None:
+        no_fit[0] = max(no_fit[0], gpu.memory_gb)
         if brief:
-            return DeploymentOption(_no_deployment("self-host"), (), "does not fit")
+            return _DOES_NOT_FIT
         if smallest_fit is None:
             detail = tp_errors[0] if tp_errors else "no precision allowed"
             return DeploymentOption(_no_deployment("self-host"), (), f"cannot be split over {where}: {detail}")
@@ -190,6 +199,9 @@ def self_host_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelI
 
 def _no_deployment(kind: str) -> Deployment:
     return Deployment(kind, "", None, "", None, "")
+
+
+_DOES_NOT_FIT = DeploymentOption(_no_deployment("self-host"), (), "does not fit")  # a brief answer's, shared
 
 
 def api_option(ctx: WizardContext, catalog: DecisionCatalog, model: ModelInfo) -> DeploymentOption:

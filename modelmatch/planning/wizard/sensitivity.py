@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 from modelmatch.planning.architecture import PlanInputError
-from modelmatch.planning.records import DecisionCatalog
+from modelmatch.planning.records import DecisionCatalog, ModelInfo
 from modelmatch.planning.request import resolve_gpu
 from modelmatch.planning.speed import match_hardware
-from modelmatch.planning.wizard.ranking import rank
+from modelmatch.planning.wizard.ranking import rank_order
 from modelmatch.planning.wizard.request import WizardRequest
 from modelmatch.planning.wizard.results import Candidate, SensitivityCase
 
@@ -34,7 +34,7 @@ def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: li
     base_ids = [c.model_id for c in base]
     base_set = set(base_ids)
     out = []
-    ranked_by_gpu: dict[tuple, list[Candidate] | None] = {}
+    ranked_by_gpu: dict[tuple, list[ModelInfo] | None] = {}
     for label, changed in cases:
         # Two catalog GPUs with the same memory and bandwidth that no measured run names (the A100 40GB SXM and
         # PCIe, the H200 SXM and NVL) rank the same: the what-ifs compare only which models rank and in what order,
@@ -44,8 +44,7 @@ def sensitivity_cases(request: WizardRequest, catalog: DecisionCatalog, base: li
             ranked = ranked_by_gpu[alike]
         else:
             try:
-                _, ranked, _ = rank(dataclasses.replace(changed, with_sensitivity=False), catalog,
-                                    with_exclusions=False)
+                ranked = rank_order(dataclasses.replace(changed, with_sensitivity=False), catalog)
             except PlanInputError:
                 ranked = None
             if alike is not None:
