@@ -46,10 +46,12 @@ class CliError(Exception):
     """A problem the user can fix; printed as `error: <message>` with exit status 2."""
 
 
-def _open_catalog(db: Path | None, scores_on_first_use: bool) -> DecisionCatalog:
+def _open_catalog(db: Path | None, scores_on_first_use: bool, scores_for_use_cases: tuple[str, ...] | None = None
+                  ) -> DecisionCatalog:
     """The catalog the app would show: --db as given, else the configured file, built from data/ if stale.
     scores_on_first_use: a plan never reads a score; a recommendation always does, so it reads them with the rest,
-    while the collector is still paused."""
+    while the collector is still paused, and only those of the categories its use cases weight
+    (scores_for_use_cases)."""
     if db is None:
         # Checked as the app checks it at start: by file stats, hashing the CSVs only when a stat differs from the
         # last check's (hashing every CSV was most of what this form of the command paid over `--db`).
@@ -69,7 +71,8 @@ def _open_catalog(db: Path | None, scores_on_first_use: bool) -> DecisionCatalog
     try:
         # The prices are read when something looks at them: a self-hosting recommendation never does.
         return load_decision_catalog(CatalogReader(db), prices_on_first_use=True,
-                                     scores_on_first_use=scores_on_first_use)
+                                     scores_on_first_use=scores_on_first_use,
+                                     scores_for_use_cases=scores_for_use_cases)
     except CatalogMissing as missing:
         raise CliError(str(missing)) from missing
     finally:
@@ -170,7 +173,7 @@ def _run_recommend(args: argparse.Namespace) -> None:
     from modelmatch.planning.wizard.request import LicenseNeeds, WizardRequest
     from modelmatch.planning.wizard.text import format_recommendation_text
 
-    catalog = _open_catalog(args.db, scores_on_first_use=False)
+    catalog = _open_catalog(args.db, scores_on_first_use=False, scores_for_use_cases=tuple(args.use_case))
     request = WizardRequest(
         use_cases=tuple(args.use_case), languages=tuple(args.language or ()), deployment=args.deployment,
         gpu=args.gpu, gpu_count=args.gpus, custom_gpu_memory_gb=args.gpu_memory_gb,

@@ -304,6 +304,10 @@ _SQL = {
                     "ORDER BY model_id, measured_at",
     "scores": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, source_location, mode "
               "FROM scores",
+    # The same columns, only for the benchmarks of the categories bound as a list.
+    "scores_in_categories": "SELECT model_id, benchmark_id, value, setting, provenance, measured_by, source_url, "
+                            "source_location, mode FROM scores WHERE benchmark_id IN "
+                            "(SELECT benchmark_id FROM benchmarks WHERE list_contains(?::VARCHAR[], category))",
     "benchmarks": "SELECT benchmark_id, name, category, unit, higher_is_better FROM benchmarks",
     "use_case_weights": "SELECT use_case, label, category, weight, rationale FROM use_case_weights "
                         "ORDER BY use_case, weight DESC, category",
@@ -346,8 +350,10 @@ def _score_rows(result) -> tuple[ScoreRow, ...]:
     return tuple(out)
 
 
-def _read_scores(cursor) -> tuple[ScoreRow, ...]:
-    return _score_rows(cursor.execute(_SQL["scores"]))
+def _read_scores(cursor, categories: tuple[str, ...] | None = None) -> tuple[ScoreRow, ...]:
+    if categories is None:
+        return _score_rows(cursor.execute(_SQL["scores"]))
+    return _score_rows(cursor.execute(_SQL["scores_in_categories"], [list(categories)]))
 
 
 def _prices_by_model(cursor) -> dict[str, tuple[PriceRow, ...]]:
@@ -457,10 +463,13 @@ class ScoresOnFirstUse(_OnFirstUse, Sequence):
 
 
 def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = False,
-                          scores_on_first_use: bool = False) -> DecisionCatalog:
+                          scores_on_first_use: bool = False, scores_for_use_cases: tuple[str, ...] | None = None
+                          ) -> DecisionCatalog:
     """The catalog's rows, all read through one cursor (one build). prices_on_first_use / scores_on_first_use: the
     price rows / score rows are read when first looked at instead of now (the command line may never need the
-    prices; the planner page never needs the scores)."""
+    prices; the planner page never needs the scores). scores_for_use_cases: only the scores a recommendation for
+    these use cases reads, those of benchmarks in the categories they weight (benchmarks are normalised one by one,
+    so the others change nothing); for a catalog that answers that one request, as the command line's does."""
     build_id = reader.build_info().build_id
     cursor = reader.connection()
     deferred_parts = int(prices_on_first_use) + int(scores_on_first_use)
@@ -477,16 +486,18 @@ def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = Fal
         measurements: dict[str, list[MeasurementRow]] = {}
         for r in _records(cursor, "measurements"):
             measurements.setdefault(r["model_id"], []).append(MeasurementRow.from_row(r))
-        if scores_on_first_use:
-            scores: Sequence[ScoreRow] = ScoresOnFirstUse(deferred, _read_scores)
-        else:
-            scores = _read_scores(cursor)
         benchmarks = {r["benchmark_id"]: BenchmarkInfo(r["benchmark_id"], str(r["name"]), str(r["category"]),
                                                        str(r["unit"]), bool(r["higher_is_better"]))
                       for r in _records(cursor, "benchmarks")}
         weights = tuple(UseCaseWeight(str(r["use_case"]), str(r["label"]), str(r["category"]), float(r["weight"]),
                                       _opt_str(r.get("rationale")) or "")
                         for r in _records(cursor, "use_case_weights"))
+        categories = None if scores_for_use_cases is None else tuple(sorted(
+            {w.category for w in weights if w.use_case in scores_for_use_cases}))
+        if scores_on_first_use:
+            scores: Sequence[ScoreRow] = ScoresOnFirstUse(deferred, lambda cur: _read_scores(cur, categories))
+        else:
+            scores = _read_scores(cursor, categories)
     except BaseException:
         cursor.close()
         raise

@@ -590,3 +590,22 @@ def test_the_what_ifs_brief_ranking_orders_as_the_full_one(real):
     smallest = min(g.memory_gb for g in real.gpus.values())
     assert any(up_to > smallest for up_to in skips), "no model fit nothing on a larger GPU: the skip was not tried"
 
+
+
+def test_a_catalog_with_only_the_use_cases_scores_recommends_as_the_whole_one(real_catalog, real):
+    """The command line reads only the scores of the categories its use cases weight (scores_for_use_cases): for
+    every use case, alone and paired, self-hosted and through an API, the answer equals the whole catalog's."""
+    weights = real.use_case_weights
+    use_case_ids = sorted({w.use_case for w in weights})
+    assert len(use_case_ids) >= 3
+    requests = []
+    for i, use_case in enumerate(use_case_ids):
+        chosen = (use_case,) if i % 2 == 0 else (use_case, use_case_ids[i - 1])
+        requests.append(WizardRequest(chosen, ("Thai",), "self-host", gpu="h100-sxm", gpu_count=2,
+                                      usage=UsageProfile(50, 10), prices_as_of=AS_OF, top_n=100))
+        requests.append(WizardRequest(chosen, (), "api", usage=UsageProfile(50, 10), prices_as_of=AS_OF, top_n=100,
+                                      with_sensitivity=False))
+    for request in requests:
+        lean = load_decision_catalog(CatalogReader(real_catalog), scores_for_use_cases=request.use_cases)
+        assert 0 < len(lean.scores) < len(real.scores)
+        assert recommend(request, lean) == recommend(request, dataclasses.replace(real)), request.use_cases
