@@ -15,10 +15,29 @@ if TYPE_CHECKING:  # annotations only: `recommend --json` prints through to_json
     from modelmatch.planning.planner import PlanResult
     from modelmatch.planning.request import PlanRequest
 
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # a class's dataclass field names, None if not a dataclass
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[kind]
+    except KeyError:
+        names = (tuple(f.name for f in dataclasses.fields(kind))
+                 if dataclasses.is_dataclass(kind) and not issubclass(kind, type) else None)
+        _FIELD_NAMES[kind] = names
+        return names
+
+
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and dates to plain JSON types; properties that carry meaning are added."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """Dataclasses, tuples and dates to plain JSON types; properties that carry meaning are added. (A recommendation
+    is some 20,000 values: plain ones return at once, and a dataclass's field names are looked up once per class.)"""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    names = _field_names(kind)
+    if names is not None:
+        out = {name: to_jsonable(getattr(value, name)) for name in names}
         if isinstance(value, KVCachePerToken):
             out["ok"] = value.ok
         return out
