@@ -16,7 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ingest.data_files import data_files
 
@@ -62,13 +62,17 @@ def _remember(db_path: Path, stats: list[list]) -> None:
             pass
 
 
-def ensure_current_unless_unchanged(data_dir: Path, db_path: Path) -> BuildReport | None:
+def ensure_current_unless_unchanged(data_dir: Path, db_path: Path,
+                                    before_full_check: Callable[[], None] | None = None) -> BuildReport | None:
     """ensure_current (build when stale; None when the catalog is current), skipped when every data file and the
-    catalog have the stats recorded by the last check that found them matching."""
+    catalog have the stats recorded by the last check that found them matching. before_full_check, if given, is
+    called only when the stats differ, before the full check (which hashes the CSVs and may build)."""
     data_dir, db_path = Path(data_dir), Path(db_path)
     before = file_stats(data_dir, db_path)
     if before is not None and before == _recorded(db_path):
         return None
+    if before_full_check is not None:
+        before_full_check()
     from ingest.build import ensure_current  # the build's modules (pyarrow among them) only when it may run
 
     report = ensure_current(data_dir, db_path)

@@ -59,9 +59,10 @@ def _open_catalog(db: Path | None, scores_on_first_use: bool, scores_for_use_cas
         from ingest.stat_check import ensure_current_unless_unchanged
 
         db = settings.catalog_path()
-        _resume_collection()  # a build may run: it makes and drops rows by the hundred thousand
         try:
-            ensure_current_unless_unchanged(settings.data_dir(), db)
+            # A build may run: it makes and drops rows by the hundred thousand, so the collector is back on for it;
+            # when the stats match, the catalog loads with it still paused, as with --db.
+            ensure_current_unless_unchanged(settings.data_dir(), db, before_full_check=_resume_collection)
         except BuildFailed as failed:
             if not db.exists():
                 raise CliError(f"data/ has {len(failed.problems)} problem(s) and there is no catalog yet; run "

@@ -41,12 +41,18 @@ def full_checks(monkeypatch) -> list[Path]:
 def test_an_unchanged_data_folder_is_not_hashed_again(fixture_data_dir, tmp_path, full_checks):
     db = tmp_path / "catalog.duckdb"
     age(fixture_data_dir)
-    assert ensure_current_unless_unchanged(fixture_data_dir, db) is not None  # no catalog: built
+    told: list[int] = []
+
+    def before_full_check() -> None:
+        told.append(len(full_checks))  # called before the full check starts, not after
+
+    assert ensure_current_unless_unchanged(fixture_data_dir, db, before_full_check) is not None  # no catalog: built
     assert not record_path(db).exists()  # nothing to compare with before the build
-    assert ensure_current_unless_unchanged(fixture_data_dir, db) is None  # hashed: current; stats remembered
+    assert ensure_current_unless_unchanged(fixture_data_dir, db, before_full_check) is None  # hashed: remembered
     assert record_path(db).exists() and len(full_checks) == 2
-    assert ensure_current_unless_unchanged(fixture_data_dir, db) is None
+    assert ensure_current_unless_unchanged(fixture_data_dir, db, before_full_check) is None
     assert len(full_checks) == 2  # stats unchanged: no hashing
+    assert told == [0, 1]  # only before the two full checks
 
 
 def test_a_changed_file_is_checked_and_rebuilt(fixture_data_dir, tmp_path, full_checks):

@@ -5,7 +5,9 @@ console script), the module leaves the collector alone."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 import sys
 
 import pytest
@@ -16,17 +18,21 @@ from tests.conftest import REPO_ROOT
 # catalog is read and while the eval subcommand runs, and after the command.
 AS_SCRIPT = """
 import gc, json, runpy, sys
+import ingest.build
 import modelmatch.planning.records as records
 import modelmatch.evals.cli as eval_cli
 seen = {}
-load, run_eval = records.load_decision_catalog, eval_cli.run
+load, run_eval, check = records.load_decision_catalog, eval_cli.run, ingest.build.ensure_current
 def loading(*args, **kwargs):
     seen["enabled_while_loading"] = gc.isenabled()
     return load(*args, **kwargs)
 def evaluating(args):
     seen["enabled_while_eval_runs"] = gc.isenabled()
     return run_eval(args)
-records.load_decision_catalog, eval_cli.run = loading, evaluating
+def checking(*args, **kwargs):
+    seen["enabled_while_data_is_checked"] = gc.isenabled()
+    return check(*args, **kwargs)
+records.load_decision_catalog, eval_cli.run, ingest.build.ensure_current = loading, evaluating, checking
 sys.argv = ["modelmatch", *sys.argv[1:]]
 try:
     runpy.run_module("modelmatch", run_name="__main__", alter_sys=True)
@@ -46,9 +52,9 @@ print(json.dumps({"status": status, "enabled_after": gc.isenabled(), "frozen": g
 """
 
 
-def _run(code: str, *args: str) -> dict:
+def _run(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, env=None if env is None else {**os.environ, **env})
     return json.loads(out.stderr.strip().splitlines()[-1])
 
 
@@ -82,3 +88,22 @@ def test_imported_main_leaves_the_collector_alone(live_catalog):
     seen = _run(AS_MODULE, "recommend", "--use-case", "general-chat", "--gpu", "test-gpu", "--json",
                 "--db", str(live_catalog))
     assert seen == {"status": 0, "enabled_after": True, "frozen": 0}
+
+
+def test_without_db_a_build_runs_with_the_collector_on_and_unchanged_data_loads_paused(fixture_data_dir):
+    """Without --db the command checks data/ first: a build (stats differ, here no catalog yet) runs with the
+    collector on; when the stats match the last check's, nothing is hashed and the catalog loads paused, as with
+    --db."""
+    an_hour_ago_ns = time.time_ns() - 3600 * 10**9
+    for path in fixture_data_dir.rglob("*.csv"):  # older than the window in which stats are not trusted
+        os.utime(path, ns=(an_hour_ago_ns, an_hour_ago_ns))
+    env = {"MODELMATCH_CATALOG": str(fixture_data_dir / "catalog.duckdb"), "MODELMATCH_DATA_DIR": str(fixture_data_dir)}
+    args = ["recommend", "--use-case", "general-chat", "--gpu", "test-gpu", "--json"]
+    built = _run(AS_SCRIPT, *args, env=env)
+    assert built["status"] == 0 and built["enabled_while_data_is_checked"] is True
+    hashed = _run(AS_SCRIPT, *args, env=env)  # the first check's stats were taken before its build: hashed again
+    assert hashed["status"] == 0 and hashed["enabled_while_data_is_checked"] is True
+    unchanged = _run(AS_SCRIPT, *args, env=env)
+    assert unchanged["status"] == 0 and "enabled_while_data_is_checked" not in unchanged
+    assert unchanged["enabled_while_loading"] is False
+    assert unchanged["enabled_after"] is True
