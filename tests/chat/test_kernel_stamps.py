@@ -161,3 +161,30 @@ def test_an_address_that_refuses_is_a_clear_error() -> None:
 
     with pytest.raises(ChatBackendError, match=f"could not connect to 127.0.0.1:{port}"):
         asyncio.run(go())
+
+
+@linux_only
+def test_a_read_takes_at_most_64_kib_and_leaves_the_rest_for_the_next() -> None:
+    """asyncio asks for 256 KiB a read; a buffer that size is mapped and unmapped on every read, so the stamped socket
+    reads at most MAX_READ_BYTES. Nothing is lost: the rest comes with the next read, stamped too."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    try:
+        assert kernel_stamps.enable(client)
+        client.connect(listener.getsockname())
+        server_side, _ = listener.accept()
+        server_side.sendall(payload)
+        server_side.close()
+        time.sleep(0.1)
+        pieces = []
+        while True:
+            piece = client.recv(256 * 1024)
+            if not piece:
+                break
+            assert len(piece) <= kernel_stamps.MAX_READ_BYTES and client.arrival_s is not None
+            pieces.append(piece)
+    finally:
+        client.close()
+        listener.close()
+    assert b"".join(pieces) == payload and len(pieces) >= 4
