@@ -47,7 +47,7 @@ def stamp_of(ancillary: list[tuple[int, int, bytes]]) -> float | None:
 
 
 # asyncio's socket transport asks for 256 KiB a read. A buffer that size is past glibc's mmap threshold, so every
-# read mapped and unmapped it: 31 us a small read on this machine against 8-9 us at 4-128 KiB, and a measuring
+# read mapped and unmapped it: 2.7x the time of a small read at 64 KiB (bench/read_size_cost.py), and a measuring
 # client at 500 streams makes some 25,000 reads a second.
 MAX_READ_BYTES = 65536
 
