@@ -4,10 +4,10 @@ Each request gets `max_tokens` content chunks (one token each), the first `--ttf
 request and the rest `--gap-ms` apart, then a usage chunk and [DONE]. The server stamps, with time.perf_counter
 (CLOCK_MONOTONIC, the same clock in every process on the machine), when each request arrived and when its first
 chunk, last chunk and [DONE] were handed to the kernel (as write() is called: the earliest any client could see
-them), and every token chunk, for the true inter-token gaps;
-GET /truth returns those stamps as JSON, keyed by the `rid:N` tag the client puts in the prompt. The true TTFT is
-first-chunk minus arrival as the server did it (its own delay and scheduling slip are reported separately), so a
-client's error is measured against what really happened, not against the plan.
+them), and every token chunk, for the true inter-token gaps. GET /truth returns those stamps as JSON, keyed by the
+`rid:N` tag the client puts in the prompt. The true TTFT is first-chunk minus arrival as the server did it (its own
+delay and scheduling slip are reported separately), so a client's error is measured against what really happened,
+not against the plan.
 
 Arrival is when the request's last bytes reached the server's kernel (Linux's receive timestamps, SO_TIMESTAMPNS),
 not when the server's one Python loop got round to reading them: under hundreds of streams that loop reads a request
@@ -51,7 +51,6 @@ def _sse(payload: dict | str) -> bytes:
 TOKEN_CHUNK = _sse({"id": "t", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " x"}}]})
 DONE = _sse("[DONE]") + b"0\r\n\r\n"
 
-READ_BYTES = 65536
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -61,7 +60,7 @@ async def read_request(sock: socket.socket) -> tuple[bytes, bytes, float, float 
     data = b""
     while True:
         try:
-            piece, ancillary, _, _ = sock.recvmsg(READ_BYTES, kernel_stamps.ANCILLARY_BYTES)
+            piece, ancillary, _, _ = sock.recvmsg(kernel_stamps.MAX_READ_BYTES, kernel_stamps.ANCILLARY_BYTES)
         except BlockingIOError:
             readable = loop.create_future()
             loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))

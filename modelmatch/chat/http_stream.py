@@ -32,7 +32,7 @@ import h11
 from modelmatch.chat import kernel_stamps
 from modelmatch.chat.types import ChatBackendError
 
-READ_SIZE = 65536
+READ_SIZE = kernel_stamps.MAX_READ_BYTES  # the most one stamped read takes; h11's event limit is sized by it
 ERROR_BODY_LIMIT = 65536
 # A 2xx chunked body is decoded by ChunkedDecoder instead of h11 (the head is always h11's). False restores h11 for
 # the body too: bench/client_accuracy.py races the two.
@@ -447,7 +447,8 @@ async def _open_connection(key: tuple, scheme: str, host: str, port: int, proxy:
 
     async def connect() -> _Connection:
         to_host, to_port = (host, port) if proxy is None else (proxy.host, proxy.port)
-        sock = await _stamping_socket(loop, to_host, to_port) if clock is time.perf_counter else None
+        stamped = clock is time.perf_counter and kernel_stamps.SUPPORTED  # else the name is resolved once, by asyncio
+        sock = await _stamping_socket(loop, to_host, to_port) if stamped else None
         where_to = {"sock": sock} if sock is not None else {"host": to_host, "port": to_port}
         try:
             if proxy is None:

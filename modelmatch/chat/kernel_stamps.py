@@ -19,6 +19,7 @@ import time
 
 # Python's socket module does not name it; the control message recvmsg returns has the same number.
 SO_TIMESTAMPNS = 35
+SUPPORTED = sys.platform.startswith("linux")  # where the kernel stamps received bytes and says so to recvmsg
 _STAMP = struct.Struct("qq")  # struct timespec: seconds, nanoseconds
 ANCILLARY_BYTES = socket.CMSG_SPACE(_STAMP.size)
 
@@ -26,7 +27,7 @@ ANCILLARY_BYTES = socket.CMSG_SPACE(_STAMP.size)
 def enable(sock: socket.socket) -> bool:
     """Ask the kernel to stamp the bytes this socket receives (on a listening socket: every socket it accepts, from
     the first byte). False where it cannot."""
-    if not sys.platform.startswith("linux"):
+    if not SUPPORTED:
         return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
