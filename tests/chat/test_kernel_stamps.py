@@ -18,6 +18,31 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ke
 LIMITS = Limits(connect_timeout_s=5, first_byte_timeout_s=5, stall_timeout_s=5)
 
 
+@pytest.fixture
+def stamping_on():
+    """Linux turns receive stamping on from a work queue when the first socket asks for it (and off when the last one
+    closes), so the first packets after that may come unstamped, and the code falls back to its clock. A test that
+    needs every read stamped holds a stamping socket open until a probe comes back stamped."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    probe = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert kernel_stamps.enable(probe)
+        probe.connect(listener.getsockname())
+        sender, _ = listener.accept()
+        with sender:
+            for _ in range(200):
+                sender.sendall(b"?")
+                probe.recv(16)
+                if probe.arrival_s is not None:
+                    break
+                time.sleep(0.005)
+            assert probe.arrival_s is not None, "the kernel never stamped a probe"
+            yield
+    finally:
+        probe.close()
+        listener.close()
+
+
 def test_a_wall_clock_stamp_is_moved_onto_the_perf_counter_scale() -> None:
     assert kernel_stamps.stamp_of([]) is None
     assert kernel_stamps.stamp_of([(socket.SOL_SOCKET, kernel_stamps.SO_TIMESTAMPNS + 1, b"\0" * 16)]) is None
@@ -29,7 +54,7 @@ def test_a_wall_clock_stamp_is_moved_onto_the_perf_counter_scale() -> None:
 
 @linux_only
 @pytest.mark.parametrize("read", ["recv", "recv_into"])
-def test_a_read_keeps_when_its_bytes_arrived_not_when_it_ran(read: str) -> None:
+def test_a_read_keeps_when_its_bytes_arrived_not_when_it_ran(read: str, stamping_on) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     client = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -105,7 +130,7 @@ def _stream_with_a_busy_loop(clock, busy_s: float) -> tuple[list[tuple[float, by
 
 
 @linux_only
-def test_stamps_late_by_the_loop_backlog() -> None:
+def test_stamps_late_by_the_loop_backlog(stamping_on) -> None:
     """Regression: a chunk that arrived while the loop was busy was stamped when the loop got to it (here 0.3 s
     late); it is stamped when it reached the kernel."""
     reads, second_sent_at = _stream_with_a_busy_loop(time.perf_counter, busy_s=0.3)
@@ -164,7 +189,7 @@ def test_an_address_that_refuses_is_a_clear_error() -> None:
 
 
 @linux_only
-def test_a_read_takes_at_most_64_kib_and_leaves_the_rest_for_the_next() -> None:
+def test_a_read_takes_at_most_64_kib_and_leaves_the_rest_for_the_next(stamping_on) -> None:
     """asyncio asks for 256 KiB a read; a buffer that size is mapped and unmapped on every read, so the stamped socket
     reads at most MAX_READ_BYTES. Nothing is lost: the rest comes with the next read, stamped too."""
     listener = socket.create_server(("127.0.0.1", 0))
