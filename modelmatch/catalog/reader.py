@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import duckdb
+from modelmatch.catalog import engine
 
 if TYPE_CHECKING:  # imported by query(): the CLI reads rows with records() and never loads pandas
     import pandas as pd
@@ -53,25 +53,25 @@ class CatalogReader:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con: engine.DuckDBPyConnection | None = None
         self._identity: FileIdentity | None = None
         self._build_info: tuple[FileIdentity, BuildInfo] | None = None
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(":memory:")
+    def _open(self) -> engine.DuckDBPyConnection:
+        con = engine.connect(":memory:")
         try:
             con.execute("ATTACH ? AS catalog (READ_ONLY)", [str(self.path)])
             con.execute("USE catalog")
             # Readers never need files or extensions: refuse them so no query can reach outside the catalog.
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-        except duckdb.Error as exc:
+        except engine.Error as exc:
             con.close()
             raise CatalogMissing(f"cannot open the catalog at {self.path}: {exc}. "
                                  "Run `python -m ingest build` to create it.") from exc
         return con
 
-    def connection(self) -> duckdb.DuckDBPyConnection:
+    def connection(self) -> engine.DuckDBPyConnection:
         """A cursor on the newest build; each caller (thread) gets its own cursor."""
         try:
             identity = FileIdentity.of(self.path)
