@@ -34,24 +34,8 @@ class ModelFilter:
     model_ids: tuple[str, ...] = ()
 
 
-MODELS_SQL = """
-SELECT
-    m.model_id, m.display_name, m.vendor, m.family, m.variant, m.reasoning, m.release_date, m.open_weights,
-    m.params_total_b, m.params_active_b, m.architecture, m.attention, m.context_length,
-    m.license_id, l.name AS license_name, l.commercial_use, l.conditions AS license_conditions,
-    l.url AS license_url, m.modalities, m.languages, m.base_model_id,
-    coalesce(score_counts.n, 0) AS score_count,
-    coalesce(price_counts.n, 0) AS price_count,
-    architectures.model_id IS NOT NULL AS has_architecture,
-    CASE WHEN m.open_weights THEN ? || m.model_id END AS weights_url,
-    m.source_url, m.source_location, m.as_of
-FROM models m
-LEFT JOIN licenses l USING (license_id)
--- Counted once per table and joined: as correlated subqueries, DuckDB's plan for them took half of this query's
--- 14 ms on the real catalog, with or without filters (architectures has one row per model_id, its key).
-LEFT JOIN (SELECT model_id, count(*) AS n FROM scores GROUP BY model_id) score_counts USING (model_id)
-LEFT JOIN (SELECT model_id, count(*) AS n FROM prices GROUP BY model_id) price_counts USING (model_id)
-LEFT JOIN architectures USING (model_id)
+# Which models a filter keeps, and in what order: shared by the models table and the bare id list (model_ids).
+MODEL_FILTER_SQL = """
 WHERE (? = '' OR contains(lower(m.model_id || ' ' || m.display_name || ' ' || m.family), lower(?)))
   AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.vendor))
   AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], m.family))
@@ -71,6 +55,29 @@ WHERE (? = '' OR contains(lower(m.model_id || ' ' || m.display_name || ' ' || m.
 ORDER BY m.vendor, m.family, m.release_date NULLS LAST, m.params_total_b NULLS LAST, m.model_id
 """
 
+MODELS_SQL = f"""
+SELECT
+    m.model_id, m.display_name, m.vendor, m.family, m.variant, m.reasoning, m.release_date, m.open_weights,
+    m.params_total_b, m.params_active_b, m.architecture, m.attention, m.context_length,
+    m.license_id, l.name AS license_name, l.commercial_use, l.conditions AS license_conditions,
+    l.url AS license_url, m.modalities, m.languages, m.base_model_id,
+    coalesce(score_counts.n, 0) AS score_count,
+    coalesce(price_counts.n, 0) AS price_count,
+    architectures.model_id IS NOT NULL AS has_architecture,
+    CASE WHEN m.open_weights THEN ? || m.model_id END AS weights_url,
+    m.source_url, m.source_location, m.as_of
+FROM models m
+LEFT JOIN licenses l USING (license_id)
+-- Counted once per table and joined: as correlated subqueries, DuckDB's plan for them took half of this query's
+-- 14 ms on the real catalog, with or without filters (architectures has one row per model_id, its key).
+LEFT JOIN (SELECT model_id, count(*) AS n FROM scores GROUP BY model_id) score_counts USING (model_id)
+LEFT JOIN (SELECT model_id, count(*) AS n FROM prices GROUP BY model_id) price_counts USING (model_id)
+LEFT JOIN architectures USING (model_id)
+{MODEL_FILTER_SQL}"""
+
+# The kept models' ids only, in the table's order: no counts over scores and prices, no frame.
+MODEL_IDS_SQL = f"SELECT m.model_id FROM models m LEFT JOIN licenses l USING (license_id)\n{MODEL_FILTER_SQL}"
+
 
 # DuckDB binds integers up to 128 bits; no context window is near 2**62, so clamping keeps the filter's meaning.
 MAX_CONTEXT_FILTER_TOKENS = 2**62
@@ -89,13 +96,13 @@ def _bound(value: float | None) -> float | None:
     return None if math.isnan(number) else number
 
 
-def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.DataFrame:
+def filter_params(flt: ModelFilter) -> list:
+    """MODEL_FILTER_SQL's parameters for this filter, in the order of its placeholders."""
     search = flt.search.strip()
     min_context = max(0, min(int(flt.min_context_tokens), MAX_CONTEXT_FILTER_TOKENS))
     low_total, high_total = (_bound(v) for v in flt.params_total_b)
     low_active, high_active = (_bound(v) for v in flt.params_active_b)
-    params = [
-        HF_BASE_URL,
+    return [
         search, search,
         list(flt.vendors), list(flt.vendors),
         list(flt.families), list(flt.families),
@@ -110,7 +117,15 @@ def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.
         flt.released_from, flt.released_from, flt.released_to, flt.released_to,
         list(flt.model_ids), list(flt.model_ids),
     ]
-    return reader.query(MODELS_SQL, params)
+
+
+def models_table(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> pd.DataFrame:
+    return reader.query(MODELS_SQL, [HF_BASE_URL, *filter_params(flt)])
+
+
+def model_ids(reader: CatalogReader, flt: ModelFilter = ModelFilter()) -> list[str]:
+    """The ids models_table would list for this filter, in its order."""
+    return [row[0] for row in reader.rows(MODEL_IDS_SQL, filter_params(flt))]
 
 
 @dataclass(frozen=True)

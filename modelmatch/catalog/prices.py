@@ -100,20 +100,36 @@ ORDER BY l.model_id, l.provider, l.provider_model, l.tier NULLS FIRST
 
 
 def prices_in_force(reader: CatalogReader, on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
-    return reader.query(PRICES_IN_FORCE_SQL, [on, on, list(model_ids), list(model_ids)])
+    return reader.query(PRICES_IN_FORCE_SQL, in_force_params(on, model_ids))
 
 
-def list_price_by_model(prices: pd.DataFrame) -> pd.DataFrame:
-    """Cheapest blended list price per model (discount tiers excluded), with the row it came from."""
-    import pandas as pd
+# Each model's cheapest list price in force (discount tiers excluded), as the CTE list_price (with in_force before
+# it), for queries that join it to their own rows; ties on price go to the first of PRICES_IN_FORCE_SQL's order.
+# Parameters: PRICES_IN_FORCE_SQL's, as prices_in_force passes them.
+LIST_PRICE_COLUMNS = ("blended_usd_per_mtok", "provider", "provider_model", "input_usd_per_mtok", "output_usd_per_mtok",
+                      "effective_from", "price_source_url")
+LIST_PRICE_CTE = f"""in_force AS ({PRICES_IN_FORCE_SQL}),
+list_price AS (
+    SELECT model_id, blended_usd_per_mtok, provider, provider_model, input_usd_per_mtok, output_usd_per_mtok,
+           effective_from, source_url AS price_source_url
+    FROM in_force
+    WHERE NOT is_discount AND blended_usd_per_mtok IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY model_id
+                               ORDER BY blended_usd_per_mtok, provider, provider_model, tier NULLS FIRST) = 1
+)"""
 
-    eligible = prices[~prices["is_discount"] & prices["blended_usd_per_mtok"].notna()]
-    if eligible.empty:
-        return pd.DataFrame(columns=["model_id", "blended_usd_per_mtok", "provider", "provider_model",
-                                     "input_usd_per_mtok", "output_usd_per_mtok", "effective_from", "price_source_url"])
-    best = eligible.sort_values(["model_id", "blended_usd_per_mtok"]).groupby("model_id", as_index=False).first()
-    return best[["model_id", "blended_usd_per_mtok", "provider", "provider_model", "input_usd_per_mtok",
-                 "output_usd_per_mtok", "effective_from", "source_url"]].rename(columns={"source_url": "price_source_url"})
+
+def in_force_params(on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> list:
+    return [on, on, list(model_ids), list(model_ids)]
+
+
+LIST_PRICES_SQL = f"WITH {LIST_PRICE_CTE}\nSELECT * FROM list_price ORDER BY model_id"
+
+
+def list_prices(reader: CatalogReader, on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Cheapest blended list price per model in force on the date (discount tiers excluded), with the row it came
+    from; every priced model when no ids are given."""
+    return reader.query(LIST_PRICES_SQL, in_force_params(on, model_ids))
 
 
 # -- history ------------------------------------------------------------------------------------------------------

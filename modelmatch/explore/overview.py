@@ -10,7 +10,7 @@ import pandas as pd
 from modelmatch.catalog import prices
 
 from modelmatch.catalog import scores
-from modelmatch.catalog.models import ModelFilter, models_table
+from modelmatch.catalog.models import ModelFilter, model_ids, models_table
 from modelmatch.catalog.reader import CatalogReader
 from modelmatch.explore.view_state import Choices, OverviewState
 
@@ -112,54 +112,85 @@ def vendors_default_benchmark(reader: CatalogReader, vendors: list[str] | tuple[
     return str(rows[0][0]) if rows else None
 
 
-def chosen_scores(reader: CatalogReader, model_ids: list[str], benchmark_id: str | None,
-                  category: str | None) -> pd.DataFrame:
-    """Charted rows of the chosen benchmark, or of the chosen category's benchmarks, only."""
-    if benchmark_id:
-        bench_ids = [benchmark_id]
-    elif category:
-        bench_ids = reader.query("SELECT benchmark_id FROM benchmarks WHERE category = ?",
-                                 [category])["benchmark_id"].tolist()
-    else:
-        bench_ids = []
-    if not bench_ids:  # an empty list means "every benchmark" to scores_for: ask for no model instead
-        return scores.scores_for(reader, [], charted_only=True)
-    return scores.scores_for(reader, model_ids, bench_ids, charted_only=True)
+# The page's rows in one query: its points (one per shown model with a score for the chosen benchmark or category)
+# and its measured speed rows (one per measured configuration of a shown model), each with the model's columns and
+# its list price in force. The charted scores (scores.SCORES_SQL, charted rows only) are reduced to a score per
+# model; the shown models come as a list whose order is the page's (the models table's). It was five queries and four
+# pandas merges: about 60 ms of a new visitor's first page on the real catalog, a third of what the page adds to a
+# bare Streamlit page's first run. One query computes the prices in force once for both kinds of row.
+_ROWS_HEAD = f"""
+WITH charted AS ({scores.SCORES_SQL}),
+{prices.LIST_PRICE_CTE},
+shown AS (SELECT unnest(?::VARCHAR[]) AS model_id, unnest(range(len(?::VARCHAR[]))) AS shown_order),
+score_points AS ("""
+_ROWS_TAIL = """),
+model_rows AS (
+    SELECT shown.shown_order, m.model_id, m.display_name, m.vendor, m.family, m.params_total_b, m.params_active_b,
+           m.open_weights, m.release_date
+    FROM shown JOIN models m USING (model_id)
+)
+SELECT 'point' AS row_kind, r.*, p.* EXCLUDE (model_id), lp.* EXCLUDE (model_id)
+FROM model_rows r JOIN score_points p USING (model_id) LEFT JOIN list_price lp USING (model_id)
+UNION ALL BY NAME
+SELECT 'measured' AS row_kind, r.*, x.run_id, x.engine, x.engine_version, x.hardware, x.gpu_count, x.dtype,
+       x.weights, x.concurrency, x.output_tokens_per_s, x.ttft_ms_p50, x.tpot_ms_p50, x.measured_at,
+       lp.* EXCLUDE (model_id)
+FROM model_rows r JOIN measurements x USING (model_id) LEFT JOIN list_price lp USING (model_id)
+ORDER BY row_kind DESC, shown_order, run_id
+"""
+# A point scores the chosen benchmark's charted number (one per model), with where it came from.
+_BENCHMARK_SCORE_POINTS = """
+    SELECT model_id, value AS score, 1::BIGINT AS benchmarks_counted,
+           benchmark_name || ' ' || coalesce(setting, '') || ' · ' || provenance || ' · '
+               || coalesce(source_location, '') AS score_detail,
+           benchmark_name AS title
+    FROM charted"""
+BENCHMARK_ROWS_SQL = f"{_ROWS_HEAD}{_BENCHMARK_SCORE_POINTS}{_ROWS_TAIL}"
+# Or the mean of the category's charted percent scores (see scores.category_summary: a rating and a percentage do
+# not average), with how many benchmarks it is over and which.
+_CATEGORY_SCORE_POINTS = """
+    SELECT model_id, avg(value) AS score, count(DISTINCT benchmark_id) AS benchmarks_counted,
+           'mean of ' || count(DISTINCT benchmark_id) || ': '
+               || string_agg(DISTINCT benchmark_id, ', ' ORDER BY benchmark_id) AS score_detail,
+           NULL::VARCHAR AS title
+    FROM charted
+    WHERE unit = 'percent' AND higher_is_better
+    GROUP BY model_id"""
+CATEGORY_ROWS_SQL = f"{_ROWS_HEAD}{_CATEGORY_SCORE_POINTS}{_ROWS_TAIL}"
+MODEL_COLUMNS = ["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b", "open_weights",
+                 "release_date"]
+POINT_COLUMNS = [*MODEL_COLUMNS, "score", "benchmarks_counted", "score_detail", *prices.LIST_PRICE_COLUMNS]
+MEASURED_COLUMNS = [*MODEL_COLUMNS, "engine", "engine_version", "hardware", "gpu_count", "dtype", "weights",
+                    "concurrency", "output_tokens_per_s", "ttft_ms_p50", "tpot_ms_p50", "measured_at",
+                    *prices.LIST_PRICE_COLUMNS]
 
 
-def _score_points(charted: pd.DataFrame, benchmark_id: str | None, category: str | None) -> tuple[pd.DataFrame, str]:
+def _chosen_benchmarks(reader: CatalogReader, benchmark_id: str | None, category: str | None) -> list[str]:
     if benchmark_id:
-        df = charted[charted["benchmark_id"] == benchmark_id].copy()
-        title = df["benchmark_name"].iloc[0] if not df.empty else benchmark_id
-        df["score"] = df["value"]
-        df["benchmarks_counted"] = 1
-        df["score_detail"] = (df["benchmark_name"] + " " + df["setting"].fillna("") + " · " + df["provenance"]
-                              + " · " + df["source_location"].fillna(""))
-        return df[["model_id", "score", "benchmarks_counted", "score_detail"]], title
-    summary = scores.category_summary(charted, category or "")
-    summary["score_detail"] = ("mean of " + summary["benchmarks_counted"].astype(str) + ": "
-                               + summary["benchmark_list"])
-    return summary[["model_id", "score", "benchmarks_counted", "score_detail"]], f"{category} (category mean)"
+        return [benchmark_id]
+    if category:
+        return [row[0] for row in reader.rows("SELECT benchmark_id FROM benchmarks WHERE category = ?", [category])]
+    return []
 
 
 def overview_data(reader: CatalogReader, state: OverviewState, today: dt.date) -> OverviewData:
-    models = models_table(reader, model_filter(state))
-    ids = list(models["model_id"])
+    ids = model_ids(reader, model_filter(state))
     benchmark_id, category = state.benchmark_id, state.category
     if not benchmark_id and not category:
         benchmark_id = default_benchmark(reader, ids)
-    charted = chosen_scores(reader, ids, benchmark_id, category)
-    points, title = _score_points(charted, benchmark_id, category)
-    price_rows = prices.list_price_by_model(prices.prices_in_force(reader, state.price_date or today, ids))
-    model_cols = models[["model_id", "display_name", "vendor", "family", "params_total_b", "params_active_b",
-                         "open_weights", "release_date"]]
-    points = model_cols.merge(points, on="model_id").merge(price_rows, on="model_id", how="left")
-    measured = reader.query("""
-        SELECT m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights, m.concurrency,
-               m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
-        FROM measurements m WHERE m.model_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
-    measured = model_cols.merge(measured, on="model_id").merge(price_rows, on="model_id", how="left")
-    return OverviewData(len(models), points, title, benchmark_id, category, measured)
+    bench_ids = _chosen_benchmarks(reader, benchmark_id, category)
+    # An empty benchmark list means "every benchmark" to SCORES_SQL: with none chosen, ask for no model's scores.
+    score_params = [ids if bench_ids else [], scores.DEFAULT_MODE, bench_ids, bench_ids, True]
+    rows = reader.query(BENCHMARK_ROWS_SQL if benchmark_id else CATEGORY_ROWS_SQL,
+                        [*score_params, *prices.in_force_params(state.price_date or today, ids), ids, ids])
+    is_point = rows["row_kind"] == "point"
+    points = rows.loc[is_point, POINT_COLUMNS].reset_index(drop=True)
+    measured = rows.loc[~is_point, MEASURED_COLUMNS].reset_index(drop=True)
+    if benchmark_id:
+        title = rows.loc[is_point, "title"].iloc[0] if is_point.any() else benchmark_id
+    else:
+        title = f"{category} (category mean)"
+    return OverviewData(len(ids), points, title, benchmark_id, category, measured)
 
 
 def leaderboard(reader: CatalogReader, state: OverviewState, category: str) -> pd.DataFrame:

@@ -56,7 +56,7 @@ def test_history_keeps_every_row_with_when_it_ended(reader):
 
 
 def test_existing_public_price_functions_still_work(reader):
-    best = prices.list_price_by_model(prices.prices_in_force(reader, dt.date(2025, 10, 1)))
+    best = prices.list_prices(reader, dt.date(2025, 10, 1))
     assert best.set_index("model_id").loc[BETA, "blended_usd_per_mtok"] == pytest.approx((3 * 0.28 + 0.42) / 4)
     assert set(prices.priced_models(reader)["model_id"]) == {BETA}
 

@@ -103,7 +103,7 @@ def test_price_in_force_follows_history(reader):
 
 
 def test_blended_list_price_is_cheapest_provider_without_discount_tiers(reader):
-    best = prices.list_price_by_model(prices.prices_in_force(reader, dt.date(2025, 10, 1), [A, B]))
+    best = prices.list_prices(reader, dt.date(2025, 10, 1), [A, B])
     best = best.set_index("model_id")
     assert best.loc[B, "blended_usd_per_mtok"] == pytest.approx((3 * 0.28 + 0.42) / 4)  # not the off-peak row
     assert best.loc[A, "blended_usd_per_mtok"] == pytest.approx(0.3)
