@@ -116,8 +116,8 @@ def vendors_default_benchmark(reader: CatalogReader, vendors: list[str] | tuple[
 # and its measured speed rows (one per measured configuration of a shown model), each with the model's columns and
 # its list price in force. The charted scores (scores.SCORES_SQL, charted rows only) are reduced to a score per
 # model; the shown models come as a list whose order is the page's (the models table's). It was five queries and four
-# pandas merges: about 60 ms of a new visitor's first page on the real catalog, a third of what the page adds to a
-# bare Streamlit page's first run. One query computes the prices in force once for both kinds of row.
+# pandas merges, 58 ms a call on the real catalog against 34 (bench.query_speed), paid by each new visitor's first
+# page. One query computes the prices in force once for both kinds of row.
 _ROWS_HEAD = f"""
 WITH charted AS ({scores.SCORES_SQL}),
 {prices.LIST_PRICE_CTE},
