@@ -56,11 +56,11 @@ REVIEWED_SQL_FSTRINGS = {
                                                                   "(PRAGMA table_info); values are bound",
     ("modelmatch/catalog/prices.py", "<module>"): "module constants only: the price-rows CTE joined into fixed queries",
     ("modelmatch/planning/records.py", "<module>"): "the price-rows CTE constant from modelmatch.catalog.prices; values are bound",
-    ("modelmatch/explore/overview.py", "<module>"): "module constants only: scores.CHOSEN_MODE_SQL, scores.SCORES_SQL "
-                                                    "and prices.LIST_PRICE_CTE joined into fixed queries; values are "
-                                                    "bound",
-    ("modelmatch/catalog/models.py", "<module>"): "module constant only: the model filter clause joined into fixed "
-                                                  "queries; values are bound",
+    ("modelmatch/explore/overview.py", "<module>"): "module constants only: scores.CHOSEN_MODE_SQL, "
+                                                    "scores.SCORES_SQL and prices.LIST_PRICE_CTE joined into fixed "
+                                                    "queries; values are bound",
+    ("modelmatch/catalog/models.py", "<module>"): "module constant only: the model filter clause joined into "
+                                                  "fixed queries; values are bound",
     ("modelmatch/catalog/scores.py", "<module>"): "module constant only: CHOSEN_MODE_SQL, a fixed CASE whose mode is bound",
     ("modelmatch/explore/compare.py", "<module>"): "module constant only: OWN_SOURCES_SQL, column names declared in the "
                                                    "schema (provenance.OWN_SOURCES); the model ids are bound",

@@ -99,6 +99,11 @@ ORDER BY l.model_id, l.provider, l.provider_model, l.tier NULLS FIRST
 """
 
 
+def in_force_params(on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> list:
+    """PRICES_IN_FORCE_SQL's parameters: the date, and the models (every model when none are given)."""
+    return [on, on, list(model_ids), list(model_ids)]
+
+
 def prices_in_force(reader: CatalogReader, on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     return reader.query(PRICES_IN_FORCE_SQL, in_force_params(on, model_ids))
 
@@ -117,10 +122,6 @@ list_price AS (
     QUALIFY row_number() OVER (PARTITION BY model_id
                                ORDER BY blended_usd_per_mtok, provider, provider_model, tier NULLS FIRST) = 1
 )"""
-
-
-def in_force_params(on: dt.date, model_ids: list[str] | tuple[str, ...] = ()) -> list:
-    return [on, on, list(model_ids), list(model_ids)]
 
 
 LIST_PRICES_SQL = f"WITH {LIST_PRICE_CTE}\nSELECT * FROM list_price ORDER BY model_id"

@@ -42,8 +42,9 @@ def list_price_by_model(in_force: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["model_id", "blended_usd_per_mtok", "provider", "provider_model",
                                      "input_usd_per_mtok", "output_usd_per_mtok", "effective_from", "price_source_url"])
     best = eligible.sort_values(["model_id", "blended_usd_per_mtok"]).groupby("model_id", as_index=False).first()
+    best = best.rename(columns={"source_url": "price_source_url"})
     return best[["model_id", "blended_usd_per_mtok", "provider", "provider_model", "input_usd_per_mtok",
-                 "output_usd_per_mtok", "effective_from", "source_url"]].rename(columns={"source_url": "price_source_url"})
+                 "output_usd_per_mtok", "effective_from", "price_source_url"]]
 
 
 def pandas_path(reader: CatalogReader, state: OverviewState, today: dt.date = TODAY) -> overview.OverviewData:
@@ -63,8 +64,8 @@ def pandas_path(reader: CatalogReader, state: OverviewState, today: dt.date = TO
                          "open_weights", "release_date"]]
     points = model_cols.merge(points, on="model_id").merge(price_rows, on="model_id", how="left")
     measured = reader.query("""
-        SELECT m.run_id, m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights, m.concurrency,
-               m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
+        SELECT m.run_id, m.model_id, m.engine, m.engine_version, m.hardware, m.gpu_count, m.dtype, m.weights,
+               m.concurrency, m.output_tokens_per_s, m.ttft_ms_p50, m.tpot_ms_p50, m.measured_at
         FROM measurements m WHERE m.model_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
     # That query had no ORDER BY: its rows came in the table's order within a model. The new one orders them by the
     # table's key (run_id) within the models' order, which the merge keeps.
