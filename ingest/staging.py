@@ -182,6 +182,10 @@ class Staging:
         if self._read_ahead is not None:
             self._read_ahead.close()
 
+    def read_ahead_done(self, file_index: int) -> bool:
+        """Whether taking this file would not wait: it was read ahead and is ready, or it is not read ahead."""
+        return self._read_ahead is None or self._read_ahead.done(file_index)
+
     def take_read_ahead(self, file_index: int) -> ReadAheadFile | None:
         """The file as it was read ahead (waiting for it if need be), or None where it was not read ahead."""
         return self._read_ahead.take(file_index) if self._read_ahead is not None else None
@@ -393,6 +397,10 @@ class ReadAhead:
         if len(data) >= FAST_DOOR_MIN_BYTES:
             raw = self._staging._read_raw(self._con, table, file_index, data)
         return ReadAheadFile(data, sha256, None, raw)
+
+    def done(self, file_index: int) -> bool:
+        future = self._futures.get(file_index)
+        return future is None or future.done()
 
     def take(self, file_index: int) -> ReadAheadFile | None:
         """The file as read ahead, waiting for it; None where it was not read ahead. A failure of the thread (not a

@@ -13,7 +13,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ingest.cells import DATE_RE, FLOAT_RE, FORMULA_RE, INT_RE, TRUE_WORDS, parse_cell, url_problem  # noqa: F401
 from ingest.data_files import is_known_non_table_csv, table_files
@@ -197,6 +197,9 @@ def validate(data_dir: Path, progress=None) -> ValidationResult:
         raise
 
 
+_NO_CHECK_LEFT = object()  # what next() gives for a finished iteration of _Rules.checks (a step gives None)
+
+
 def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
     result = ValidationResult(staging=staging)
     result.tables = StagedTables(staging, Row)
@@ -227,8 +230,15 @@ def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
     by_file_index: dict[int, SourceFile] = {}
     messages: dict[int, str] = {}
     in_order = [index for index, _, _ in planned]
+    rules = _Rules(result, staging)
+    # The rules over the tables not read ahead, one check at a time, run while a big file is still being read: the
+    # first thread would otherwise wait for it (900,000 synthetic score rows: about a third of a second of waits).
+    early = rules.checks(frozenset(t.name for t in TABLES) - tables_read_ahead)
     for index, table, files in sorted(planned, key=lambda entry: entry[1].name in tables_read_ahead):
         for path, relpath, file_index in files:
+            if table.name in tables_read_ahead:
+                while not staging.read_ahead_done(file_index) and next(early, _NO_CHECK_LEFT) is not _NO_CHECK_LEFT:
+                    pass
             by_file_index[file_index] = _read_file(path, relpath, file_index, table, result, staging)
         staging.finish_table(table)
         messages[index] = (f"[{index}/{len(TABLES)}] {table.name}: {len(files)} file(s), {staging.count(table)} "
@@ -239,13 +249,10 @@ def _validate(data_dir: Path, staging: Staging, progress) -> ValidationResult:
                 progress(message)
     result.files = [by_file_index[file_index] for file_index in sorted(by_file_index)]
     staging.end_read_ahead()  # every file was taken; this only makes sure no thread outlives the reading
-    rules = _Rules(result, staging)
-    rules.keys()
-    rules.references()
-    rules.cross_rules()
-    rules.held_rows()
-    rules.tiers()
-    rules.param_counts()
+    for _ in early:  # what the waits left
+        pass
+    for _ in rules.checks(frozenset(t.name for t in TABLES)):
+        pass
     result.problems.sort()
     result.warnings.sort()
     return result
@@ -273,52 +280,84 @@ class _Rules:
 
     def __init__(self, result: ValidationResult, staging: Staging):
         self.result, self.staging, self.con = result, staging, staging.con
+        self._done: set[tuple[str, ...]] = set()
+
+    def checks(self, ready: frozenset[str]) -> Iterator[None]:
+        """Run the checks that read only these tables (all of whose files are in) and have not run yet, one per
+        step of the iteration, so a caller can stop between two. The problems are sorted once every check has run,
+        so the order they run in does not show."""
+        for rule in (self.keys, self.references, self.cross_rules, self.held_rows, self.tiers, self.param_counts):
+            yield from rule(ready)
+
+    def _due(self, ready: frozenset[str], check: tuple[str, ...], *reads: str) -> bool:
+        """Whether a check (named by `check`) that reads these tables runs now: all of them are ready, and it has
+        not run before."""
+        if check in self._done or not ready.issuperset(reads):
+            return False
+        self._done.add(check)
+        return True
 
     def _problem(self, file_index: int, line: int, column: str, reason: str) -> Problem:
         return Problem(self.staging.relpaths[file_index], line, column, reason)
 
-    def keys(self) -> None:
-        """The first row with a key wins; every later row with the same key is a duplicate."""
+    def keys(self, ready: frozenset[str]) -> Iterator[None]:
         for table in TABLES:
-            keys = ", ".join(q(k) for k in table.key)
-            some_key = " OR ".join(f"{q(k)} IS NOT NULL" for k in table.key)
-            # One 64-bit hash per key first: a collision only costs the exact query below, which finds nothing.
-            duplicated = self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} WHERE {some_key} "
-                                          f"GROUP BY hash({keys}) HAVING count(*) > 1)").fetchall()[0][0]
-            if not duplicated:
-                continue
-            found = self.con.execute(f"""
-                SELECT {FILE_COLUMN}, {LINE_COLUMN}, first_file, first_line, {keys} FROM (
-                    SELECT *, row_number() OVER w AS n, first_value({FILE_COLUMN}) OVER w AS first_file,
-                           first_value({LINE_COLUMN}) OVER w AS first_line
-                    FROM {q(table.name)} WHERE {some_key}
-                    WINDOW w AS (PARTITION BY {keys} ORDER BY {FILE_COLUMN}, {LINE_COLUMN}))
-                WHERE n > 1""").fetchall()
-            for file_index, line, first_file, first_line, *key in found:
-                parts = ("" if v is None else str(v) for v in key)
-                shown = ", ".join(f"{k}={v!r}" for k, v in zip(table.key, parts))
-                self.result.problems.append(self._problem(
-                    file_index, line, table.key[0],
-                    f"duplicate key ({shown}); first at {self.staging.relpaths[first_file]}:{first_line}"))
+            if self._due(ready, ("keys", table.name), table.name):
+                self._keys_of(table)
+                yield
 
-    def references(self) -> None:
+    def _keys_of(self, table: Table) -> None:
+        """The first row with a key wins; every later row with the same key is a duplicate."""
+        keys = ", ".join(q(k) for k in table.key)
+        some_key = " OR ".join(f"{q(k)} IS NOT NULL" for k in table.key)
+        # One 64-bit hash per key first: a collision only costs the exact query below, which finds nothing.
+        duplicated = self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} WHERE {some_key} "
+                                      f"GROUP BY hash({keys}) HAVING count(*) > 1)").fetchall()[0][0]
+        if not duplicated:
+            return
+        found = self.con.execute(f"""
+            SELECT {FILE_COLUMN}, {LINE_COLUMN}, first_file, first_line, {keys} FROM (
+                SELECT *, row_number() OVER w AS n, first_value({FILE_COLUMN}) OVER w AS first_file,
+                       first_value({LINE_COLUMN}) OVER w AS first_line
+                FROM {q(table.name)} WHERE {some_key}
+                WINDOW w AS (PARTITION BY {keys} ORDER BY {FILE_COLUMN}, {LINE_COLUMN}))
+            WHERE n > 1""").fetchall()
+        for file_index, line, first_file, first_line, *key in found:
+            parts = ("" if v is None else str(v) for v in key)
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(table.key, parts))
+            self.result.problems.append(self._problem(
+                file_index, line, table.key[0],
+                f"duplicate key ({shown}); first at {self.staging.relpaths[first_file]}:{first_line}"))
+
+    def references(self, ready: frozenset[str]) -> Iterator[None]:
         for table in TABLES:
             for col in table.columns:
-                if not col.references:
-                    continue
-                target_table, target_col = col.references
-                if target_table in self.result.incomplete:
-                    continue
-                found = self.con.execute(f"""
-                    SELECT {FILE_COLUMN}, {LINE_COLUMN}, {q(col.name)} FROM {q(table.name)} s
-                    WHERE {q(col.name)} IS NOT NULL AND NOT EXISTS (
-                        SELECT 1 FROM {q(target_table)} t WHERE t.{q(target_col)} = s.{q(col.name)})""").fetchall()
-                for file_index, line, value in found:
-                    self.result.problems.append(self._problem(
-                        file_index, line, col.name, f"{value!r} does not exist in table '{target_table}' "
-                                                    f"(no row with {target_col}={value!r})"))
+                if col.references and self._due(ready, ("references", table.name, col.name), table.name,
+                                                col.references[0]):
+                    self._references_of(table, col.name, *col.references)
+                    yield
 
-    def cross_rules(self) -> None:
+    def _references_of(self, table: Table, column: str, target_table: str, target_col: str) -> None:
+        if target_table in self.result.incomplete:
+            return
+        found = self.con.execute(f"""
+            SELECT {FILE_COLUMN}, {LINE_COLUMN}, {q(column)} FROM {q(table.name)} s
+            WHERE {q(column)} IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {q(target_table)} t WHERE t.{q(target_col)} = s.{q(column)})""").fetchall()
+        for file_index, line, value in found:
+            self.result.problems.append(self._problem(
+                file_index, line, column, f"{value!r} does not exist in table '{target_table}' "
+                                          f"(no row with {target_col}={value!r})"))
+
+    def cross_rules(self, ready: frozenset[str]) -> Iterator[None]:
+        if self._due(ready, ("percent scores",), "benchmarks", "scores"):
+            self._percent_scores()
+            yield
+        if self._due(ready, ("active parameters",), "models"):
+            self._active_parameters()
+            yield
+
+    def _percent_scores(self) -> None:
         # A benchmark id given twice takes its last row's unit (that duplicate is reported by keys()).
         found = self.con.execute(f"""
             WITH units AS (
@@ -334,6 +373,8 @@ class _Rules:
             self.result.problems.append(self._problem(
                 file_index, line, "value",
                 f"{value:g} is outside 0-100 but benchmark '{benchmark_id}' is measured in percent"))
+
+    def _active_parameters(self) -> None:
         found = self.con.execute(f"""
             SELECT {FILE_COLUMN}, {LINE_COLUMN}, params_total_b, params_active_b FROM models
             WHERE params_total_b IS NOT NULL AND params_active_b IS NOT NULL
@@ -342,10 +383,10 @@ class _Rules:
             self.result.problems.append(self._problem(
                 file_index, line, "params_active_b", f"active parameters {active:g}B exceed total {total:g}B"))
 
-    def held_rows(self) -> None:
+    def held_rows(self, ready: frozenset[str]) -> Iterator[None]:
         """A row an import guard held is refused until a maintainer accepts it (or deletes it)."""
         for table in TABLES:
-            if "review" not in table.column_by_name:
+            if "review" not in table.column_by_name or not self._due(ready, ("held rows", table.name), table.name):
                 continue
             found = self.con.execute(f"SELECT {FILE_COLUMN}, {LINE_COLUMN}, review_reason FROM {q(table.name)} "
                                      "WHERE review = 'held'").fetchall()
@@ -355,13 +396,14 @@ class _Rules:
                     file, line, "review",
                     f"held for review: {reason or 'no reason recorded'}. Check the source, then `python -m ingest "
                     f"accept {file}:{line}` or delete the row with `python -m ingest reject {file}:{line}`"))
+            yield
 
-    def tiers(self) -> None:
+    def tiers(self, ready: frozenset[str]) -> Iterator[None]:
         """Each tier needs what makes it true (modelmatch/catalog/provenance.py); a sourced row without a tier is a
         warning. Without a formula, a row's tier problems depend only on its tier, its URLs and whether it names
         who measured it: those are checked once per distinct combination."""
         for table in TABLES:
-            if "provenance" not in table.column_by_name:
+            if "provenance" not in table.column_by_name or not self._due(ready, ("tiers", table.name), table.name):
                 continue
             if table.sourced:
                 for file_index, line in self.con.execute(
@@ -398,8 +440,9 @@ class _Rules:
                 for file, line, values in self.staging.rows(table, where):
                     for column, reason in own_source_problems(values, group):
                         self.result.problems.append(Problem(file, line, column, reason))
+            yield
 
-    def param_counts(self) -> None:
+    def param_counts(self, ready: frozenset[str]) -> Iterator[None]:
         """Parameters counted from each architecture row against the model row's official count.
 
         A difference over the tolerance is a warning with both numbers. A row copied from elsewhere (official-copy or
@@ -407,6 +450,8 @@ class _Rules:
         significant figures): otherwise it is held back (refused), because a copy that does not add up may not be
         the vendor's config.
         """
+        if not self._due(ready, ("parameter counts",), "models", "architectures"):
+            return
         models = {values.get("model_id"): values for _, _, values in self.staging.rows(TABLE_BY_NAME["models"])}
         for file, line, values in self.staging.rows(TABLE_BY_NAME["architectures"]):
             model = models.get(values.get("model_id"))
@@ -424,3 +469,4 @@ class _Rules:
                         file, line, "provenance",
                         f"held back: a {values['provenance']} architecture must reproduce the official parameter "
                         f"count to the precision stated (up to 3 significant figures), and it does not: {shown}"))
+        yield

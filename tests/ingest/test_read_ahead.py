@@ -152,3 +152,48 @@ def test_files_not_yet_taken_hold_at_most_the_budget_plus_one_file(tmp_path, mon
         assert read_ahead_threads() == []  # the last file taken ends the thread
     finally:
         stage.close()
+
+
+def test_the_rules_over_the_other_tables_run_while_a_big_file_is_still_read(fixture_data_dir, monkeypatch):
+    """Validation waited for the big files and only then ran every rule across rows; the rules that read only the
+    tables already in now run in that wait, one check at a time, and the problems are the same."""
+    rows = [{**FIXTURE_ROWS["scores"][0], "source_location": f"bulk {number}"} for number in range(20_000)]
+    write_table(fixture_data_dir, "scores", rows, filename="zz-big.csv")
+    models = [dict(r) for r in FIXTURE_ROWS["models"]]
+    write_table(fixture_data_dir, "models", models + [models[0]])  # a duplicate key: a problem the rules find
+    events = []
+    real_read, real_take = staging.ReadAhead._read, staging.ReadAhead.take
+
+    def slow_read(self, table, file_index, path):
+        time.sleep(0.5)  # a file big enough to keep the second thread busy
+        return real_read(self, table, file_index, path)
+
+    def take(self, file_index):
+        ahead = real_take(self, file_index)
+        if ahead is not None:  # the other files were not read ahead
+            events.append("took the big file")
+        return ahead
+
+    real_keys, real_params = validate_module._Rules._keys_of, validate_module._Rules.param_counts
+
+    def keys_of(self, table):
+        events.append(f"keys of {table.name}")
+        return real_keys(self, table)
+
+    def param_counts(self, ready):
+        for step in real_params(self, ready):
+            events.append("parameter counts")
+            yield step
+
+    monkeypatch.setattr(staging.ReadAhead, "_read", slow_read)
+    monkeypatch.setattr(staging.ReadAhead, "take", take)
+    monkeypatch.setattr(validate_module._Rules, "_keys_of", keys_of)
+    monkeypatch.setattr(validate_module._Rules, "param_counts", param_counts)
+    ahead = validate(fixture_data_dir)
+    took = events.index("took the big file")
+    assert {"keys of models", "parameter counts"} <= set(events[:took]), events
+    assert events.index("keys of scores") > took and events.count("keys of models") == 1
+    no_read_ahead(monkeypatch)
+    in_turn = validate(fixture_data_dir)
+    assert any("duplicate key" in p.reason for p in ahead.problems)
+    assert ahead.problems == in_turn.problems and ahead.warnings == in_turn.warnings
