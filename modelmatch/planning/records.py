@@ -498,8 +498,7 @@ def load_decision_catalog(reader: CatalogReader, prices_on_first_use: bool = Fal
         categories = None if scores_for_use_cases is None else tuple(sorted(
             {w.category for w in weights if w.use_case in scores_for_use_cases}))
         if scores_on_first_use:
-            scores: Sequence[ScoreRow] = ScoresOnFirstUse(
-                deferred, _read_scores if categories is None else lambda cur: _read_scores(cur, categories))
+            scores: Sequence[ScoreRow] = ScoresOnFirstUse(deferred, lambda cur: _read_scores(cur, categories))
         else:
             scores = _read_scores(cursor, categories)
     except BaseException:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
 import time
+from typing import Iterator
 
 import pytest
 
@@ -18,29 +20,36 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ke
 LIMITS = Limits(connect_timeout_s=5, first_byte_timeout_s=5, stall_timeout_s=5)
 
 
+@contextlib.contextmanager
+def stamped_pair() -> Iterator[tuple[kernel_stamps.ArrivalStampedSocket, socket.socket]]:
+    """A stamping client socket connected over loopback, and the server's side of it; all closed after."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert kernel_stamps.enable(client)
+        client.connect(listener.getsockname())
+        server_side, _ = listener.accept()
+        with server_side:
+            yield client, server_side
+    finally:
+        client.close()
+        listener.close()
+
+
 @pytest.fixture
 def stamping_on():
     """Linux turns receive stamping on from a work queue when the first socket asks for it (and off when the last one
     closes), so the first packets after that may come unstamped, and the code falls back to its clock. A test that
     needs every read stamped holds a stamping socket open until a probe comes back stamped."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    probe = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        assert kernel_stamps.enable(probe)
-        probe.connect(listener.getsockname())
-        sender, _ = listener.accept()
-        with sender:
-            for _ in range(200):
-                sender.sendall(b"?")
-                probe.recv(16)
-                if probe.arrival_s is not None:
-                    break
-                time.sleep(0.005)
-            assert probe.arrival_s is not None, "the kernel never stamped a probe"
-            yield
-    finally:
-        probe.close()
-        listener.close()
+    with stamped_pair() as (probe, sender):
+        for _ in range(200):
+            sender.sendall(b"?")
+            probe.recv(16)
+            if probe.arrival_s is not None:
+                break
+            time.sleep(0.005)
+        assert probe.arrival_s is not None, "the kernel never stamped a probe"
+        yield
 
 
 def test_a_wall_clock_stamp_is_moved_onto_the_perf_counter_scale() -> None:
@@ -55,12 +64,7 @@ def test_a_wall_clock_stamp_is_moved_onto_the_perf_counter_scale() -> None:
 @linux_only
 @pytest.mark.parametrize("read", ["recv", "recv_into"])
 def test_a_read_keeps_when_its_bytes_arrived_not_when_it_ran(read: str, stamping_on) -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        assert kernel_stamps.enable(client)
-        client.connect(listener.getsockname())
-        server_side, _ = listener.accept()
+    with stamped_pair() as (client, server_side):
         sent_at = time.perf_counter()
         server_side.sendall(b"hello")
         time.sleep(0.2)  # the reader is busy elsewhere
@@ -70,10 +74,6 @@ def test_a_read_keeps_when_its_bytes_arrived_not_when_it_ran(read: str, stamping
         else:
             buffer = bytearray(100)
             data = bytes(buffer[:client.recv_into(buffer, 50)])
-        server_side.close()
-    finally:
-        client.close()
-        listener.close()
     assert data == b"hello"
     assert client.arrival_s is not None
     assert sent_at <= client.arrival_s < sent_at + 0.05 < read_at
@@ -192,13 +192,8 @@ def test_an_address_that_refuses_is_a_clear_error() -> None:
 def test_a_read_takes_at_most_64_kib_and_leaves_the_rest_for_the_next(stamping_on) -> None:
     """asyncio asks for 256 KiB a read; a buffer that size is mapped and unmapped on every read, so the stamped socket
     reads at most MAX_READ_BYTES. Nothing is lost: the rest comes with the next read, stamped too."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = kernel_stamps.ArrivalStampedSocket(socket.AF_INET, socket.SOCK_STREAM)
     payload = bytes(range(256)) * 1024  # 256 KiB
-    try:
-        assert kernel_stamps.enable(client)
-        client.connect(listener.getsockname())
-        server_side, _ = listener.accept()
+    with stamped_pair() as (client, server_side):
         server_side.sendall(payload)
         server_side.close()
         time.sleep(0.1)
@@ -209,7 +204,4 @@ def test_a_read_takes_at_most_64_kib_and_leaves_the_rest_for_the_next(stamping_o
                 break
             assert len(piece) <= kernel_stamps.MAX_READ_BYTES and client.arrival_s is not None
             pieces.append(piece)
-    finally:
-        client.close()
-        listener.close()
     assert b"".join(pieces) == payload and len(pieces) >= 4

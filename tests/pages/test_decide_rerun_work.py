@@ -94,7 +94,8 @@ def test_the_planner_page_reads_no_score_and_the_wizard_reads_them_from_the_same
     never does, and on a catalog of 5,000 models they were 2.5 s of its first run's 3.6 s."""
     reads: list[int] = []
     real_read = records._read_scores
-    monkeypatch.setattr(records, "_read_scores", lambda cursor: reads.append(1) or real_read(cursor))
+    monkeypatch.setattr(records, "_read_scores",
+                        lambda cursor, *categories: reads.append(1) or real_read(cursor, *categories))
     at = open_page("pages/planner.py", {})
     assert at.markdown or at.metric  # the plan is drawn
     assert counted["catalog"] == 1 and reads == []
